@@ -1,0 +1,92 @@
+"""``padlock show`` and ``padlock match``: look inside files, and tie them together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from padlock.cli import common
+
+
+def _load(path: Path, passphrase_file: Path | None, need_key: bool) -> object:
+    from padlock.pki import keys, objects
+
+    data = common.read_input(path, "file")
+    passphrase = common.passphrase_given(passphrase_file)
+    if passphrase is None and need_key and keys.is_encrypted_pem(data):
+        passphrase = common.existing_passphrase(None, True, what=str(path))
+    return objects.load_any(data, passphrase, what=str(path))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("show")
+    def show(
+        file: Path = typer.Argument(..., help="A key, CSR, certificate, chain, CRL or PKCS#12 ('-' for stdin)."),
+        json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+        passphrase_file: Path | None = typer.Option(None, "--passphrase-file"),
+    ) -> None:
+        """Show what a file holds, like openssl req/x509 -text, but readable."""
+        import datetime as dt
+
+        from padlock.pki.describe import describe, render_text
+        from padlock.pki.objects import Loaded
+
+        loaded = _load(file, passphrase_file, need_key=False)
+        assert isinstance(loaded, Loaded)
+        info = describe(loaded, now=dt.datetime.now(dt.UTC))
+        if json_out:
+            common.print_json({"file": str(file), **info})
+        else:
+            print(f"{file}:")
+            print(render_text(info))
+
+    @app.command("match")
+    def match(
+        files: list[Path] = typer.Argument(..., help="Two or three files: key, CSR, certificate."),
+        passphrase_file: Path | None = typer.Option(None, "--passphrase-file"),
+        json_out: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Say whether a key, a CSR and a certificate share one public key."""
+        from padlock.errors import KeyMismatch, WrongFileKind
+        from padlock.pki import keys
+        from padlock.pki.objects import Kind, Loaded
+
+        if not 2 <= len(files) <= 3:
+            raise typer.BadParameter("give two or three files", param_hint="FILES")
+        results = []
+        for path in files:
+            loaded = _load(path, passphrase_file, need_key=True)
+            assert isinstance(loaded, Loaded)
+            if loaded.kind in (Kind.CRL,):
+                raise WrongFileKind(f"{path} is a {loaded.kind.value}, which holds no public key.")
+            public = loaded.public_key
+            if public is None and loaded.csr is not None:
+                public = loaded.csr.public_key()
+            if public is None and loaded.certificates:
+                public = loaded.certificates[0].public_key()
+            if public is None:
+                raise WrongFileKind(f"{path} holds no public key padlock can read.")
+            results.append((path, loaded.kind.value, keys.fingerprint(public)))
+        first_fp = results[0][2]
+        differ = [(p, k, fp) for p, k, fp in results if fp != first_fp]
+        if json_out:
+            common.print_json(
+                {
+                    "match": not differ,
+                    "files": [{"file": str(p), "kind": k, "fingerprint": fp} for p, k, fp in results],
+                }
+            )
+        else:
+            for p, k, fp in results:
+                print(f"{fp}  {k:<28} {p}")
+        if differ:
+            p0, k0, _ = results[0]
+            pairs = "; ".join(f"{p} ({k}) differs from {p0} ({k0})" for p, k, _ in differ)
+            raise KeyMismatch(
+                f"The files do not share one public key: {pairs}.",
+                hint="A certificate works only with the key its CSR was made from;"
+                " find the matching key or make a new CSR from this key.",
+            )
+        if not json_out:
+            print("OK: all files share one public key.")

@@ -1,0 +1,84 @@
+"""The ``padlock`` command: one Typer app, one error handler.
+
+Command modules keep heavy imports (cryptography, SQLAlchemy, ...) inside the
+functions, so ``padlock --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+
+from padlock.cli import common, inspect_cmds, key_cmds
+from padlock.cli import csr_cmds
+from padlock.errors import PadlockError
+
+app = typer.Typer(
+    name="padlock",
+    help="The whole life of a web server certificate: key, CSR, CA, Apache, padlock.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+) -> None:
+    common.State.debug = debug
+
+
+app.add_typer(key_cmds.app, name="key")
+app.add_typer(csr_cmds.app, name="csr")
+inspect_cmds.register(app)
+
+
+def _report(exc: PadlockError) -> None:
+    sys.stderr.write(f"error: {exc.message}\n")
+    if exc.hint:
+        sys.stderr.write(f"hint: {exc.hint}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import click
+
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="padlock", standalone_mode=False)
+    except PadlockError as exc:
+        if common.State.debug:
+            traceback.print_exc()
+        _report(exc)
+        return 1
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.stderr.write("Aborted.\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        return 130
+    except Exception as exc:
+        if common.State.debug:
+            raise
+        sys.stderr.write(
+            f"error: padlock failed unexpectedly ({type(exc).__name__}: {exc}).\n"
+            "hint: run again with --debug for the traceback, and report it.\n"
+        )
+        return 70
+    return int(result) if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

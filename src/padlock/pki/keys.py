@@ -1,0 +1,206 @@
+"""Private and public keys: make, write encrypted, read what OpenSSL writes, fingerprint.
+
+The seed made ``genrsa -des3 1024``; padlock makes ECDSA P-256 by default, RSA
+2048-4096 on request, and writes encrypted PKCS#8 (PBES2: scrypt and AES-256-CBC,
+RFC 8018 and RFC 7914) that ``openssl pkey`` reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    PrivateKeyTypes,
+    PublicKeyTypes,
+)
+
+from padlock.errors import BadPassphrase, UnsupportedKey, WeakKey
+from padlock.pki import pkcs8
+
+MIN_RSA_BITS = 2048
+MIN_PASSPHRASE = 8
+
+SigningKey = CertificateIssuerPrivateKeyTypes
+
+
+class KeyType(StrEnum):
+    EC_P256 = "ec-p256"
+    EC_P384 = "ec-p384"
+    RSA_2048 = "rsa-2048"
+    RSA_3072 = "rsa-3072"
+    RSA_4096 = "rsa-4096"
+    ED25519 = "ed25519"
+
+
+_CURVES: dict[str, type[ec.EllipticCurve]] = {
+    "secp256r1": ec.SECP256R1,
+    "secp384r1": ec.SECP384R1,
+    "secp521r1": ec.SECP521R1,
+}
+_CURVE_LABEL = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+
+
+def parse_key_type(text: str) -> KeyType:
+    try:
+        return KeyType(text.lower())
+    except ValueError:
+        low = text.lower()
+        if low.startswith("rsa-") and low[4:].isdigit() and int(low[4:]) < MIN_RSA_BITS:
+            raise WeakKey(
+                f"RSA keys of {low[4:]} bits are refused: they can be factored today.",
+                hint="Use rsa-2048 or larger, or the default ec-p256"
+                " (the seed's 1024-bit RSA has been unsafe since 2013).",
+            ) from None
+        raise UnsupportedKey(
+            f"Unknown key type {text!r}.",
+            hint="Choose one of: " + ", ".join(k.value for k in KeyType),
+        ) from None
+
+
+def generate_key(kind: KeyType) -> SigningKey:
+    if kind is KeyType.EC_P256:
+        return ec.generate_private_key(ec.SECP256R1())
+    if kind is KeyType.EC_P384:
+        return ec.generate_private_key(ec.SECP384R1())
+    if kind is KeyType.ED25519:
+        return ed25519.Ed25519PrivateKey.generate()
+    bits = int(kind.value.split("-")[1])
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def check_passphrase_strength(passphrase: bytes) -> None:
+    if not passphrase:
+        raise BadPassphrase(
+            "The pass phrase is empty.",
+            hint="Choose a pass phrase, or use --no-encrypt to write the key unencrypted.",
+        )
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise BadPassphrase(
+            f"The pass phrase is shorter than {MIN_PASSPHRASE} characters.",
+            hint="A short pass phrase can be guessed from a stolen key file; use a longer one.",
+        )
+
+
+def private_key_pem(key: PrivateKeyTypes, passphrase: bytes | None) -> bytes:
+    """PKCS#8 PEM; encrypted with scrypt and AES-256-CBC when a pass phrase is given."""
+    if passphrase is None:
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    check_passphrase_strength(passphrase)
+    plain = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return pkcs8.der_to_pem(pkcs8.encrypt_pkcs8_der(plain, passphrase), "ENCRYPTED PRIVATE KEY")
+
+
+def is_encrypted_pem(data: bytes) -> bool:
+    return b"ENCRYPTED PRIVATE KEY" in data or b"Proc-Type: 4,ENCRYPTED" in data
+
+
+def load_private_key(data: bytes, passphrase: bytes | None) -> PrivateKeyTypes:
+    """Read a PEM or DER private key in any format OpenSSL writes (PKCS#1, SEC1, PKCS#8)."""
+    stripped = data.lstrip()
+    is_pem = stripped.startswith(b"-----BEGIN")
+    encrypted = is_encrypted_pem(data) if is_pem else False
+    if encrypted and passphrase is None:
+        raise BadPassphrase(
+            "The key is encrypted and no pass phrase was given.",
+            hint="Give it with --passphrase-file, PADLOCK_PASSPHRASE, or type it at the prompt.",
+        )
+    if encrypted and passphrase == b"":
+        raise BadPassphrase(
+            "The pass phrase given is empty, and the key is encrypted.",
+            hint="Check the pass phrase file (its first line is the pass phrase).",
+        )
+    pw = passphrase if encrypted or not is_pem else None
+    try:
+        if is_pem:
+            key = serialization.load_pem_private_key(data, pw)
+        else:
+            try:
+                key = serialization.load_der_private_key(data, None)
+            except TypeError:
+                if passphrase is None:
+                    raise BadPassphrase(
+                        "The key is encrypted and no pass phrase was given.",
+                        hint="Give it with --passphrase-file or PADLOCK_PASSPHRASE.",
+                    ) from None
+                key = serialization.load_der_private_key(data, passphrase)
+    except UnsupportedAlgorithm as exc:
+        raise UnsupportedKey(
+            f"The key uses an algorithm or curve padlock does not support ({exc}).",
+            hint="Use ECDSA P-256/P-384/P-521, RSA 2048+ or Ed25519.",
+        ) from None
+    except ValueError as exc:
+        text = str(exc).lower()
+        if encrypted and ("password" in text or "decrypt" in text or "bad" in text):
+            raise BadPassphrase(
+                "The pass phrase is wrong: the key does not decrypt with it.",
+                hint="Check the pass phrase you recorded when the key was made"
+                " (or the backup copy's).",
+            ) from None
+        if "curve" in text or "unsupported" in text:
+            raise UnsupportedKey(
+                f"The key uses a curve padlock does not support ({exc}).",
+                hint="Use ECDSA P-256, P-384 or P-521.",
+            ) from None
+        raise
+    except TypeError:
+        raise BadPassphrase(
+            "The key is encrypted and no pass phrase was given.",
+            hint="Give it with --passphrase-file or PADLOCK_PASSPHRASE.",
+        ) from None
+    check_supported(key.public_key())
+    return key
+
+
+def check_supported(public: PublicKeyTypes) -> None:
+    if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name not in _CURVES:
+        raise UnsupportedKey(
+            f"The elliptic curve {public.curve.name} is not supported.",
+            hint="Use P-256 (the default), P-384 or P-521.",
+        )
+
+
+def spki_der(public: PublicKeyTypes) -> bytes:
+    return public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def fingerprint(public: PublicKeyTypes) -> str:
+    """SHA-256 of the SubjectPublicKeyInfo, as ``openssl pkey -pubout -outform DER | sha256sum``."""
+    return "sha256:" + hashlib.sha256(spki_der(public)).hexdigest()
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What a person wants to know about a key."""
+
+    algorithm: str  # "RSA", "ECDSA", "Ed25519", "Ed448"
+    size: int
+    detail: str  # "RSA 2048", "ECDSA P-256"
+    fingerprint: str
+
+
+def key_info(public: PublicKeyTypes) -> KeyInfo:
+    fp = fingerprint(public)
+    if isinstance(public, rsa.RSAPublicKey):
+        return KeyInfo("RSA", public.key_size, f"RSA {public.key_size}", fp)
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        label = _CURVE_LABEL.get(public.curve.name, public.curve.name)
+        return KeyInfo("ECDSA", public.curve.key_size, f"ECDSA {label}", fp)
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        return KeyInfo("Ed25519", 256, "Ed25519", fp)
+    if isinstance(public, ed448.Ed448PublicKey):
+        return KeyInfo("Ed448", 456, "Ed448", fp)
+    return KeyInfo(type(public).__name__, 0, type(public).__name__, fp)
