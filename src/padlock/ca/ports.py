@@ -1,0 +1,125 @@
+"""What the CA's use cases need from storage, and the values that cross that border.
+
+``store/`` implements :class:`Store`; ``ca/`` never imports ``store/``. Every
+method is one transaction; each state change carries the audit event that
+records it, written in the same transaction, so that no change goes unrecorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class CertState(StrEnum):
+    RESERVED = "reserved"
+    ISSUED = "issued"
+    REVOKED = "revoked"
+    ABANDONED = "abandoned"  # reserved, then refused by lint; never signed
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """An event to append: who did what to which object."""
+
+    action: str  # e.g. "certificate.reserved"
+    actor: str  # "cli", "acme:acct-id", "reviewer:alice", "system"
+    object_type: str
+    object_id: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """An appended event, with its place in the hash chain."""
+
+    seq: int
+    at: dt.datetime
+    action: str
+    actor: str
+    object_type: str
+    object_id: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Step 1 of issuance: the serial and the to-be-signed data, before any signature."""
+
+    serial: int
+    hierarchy: str
+    issuer: str  # the issuing CA's id, e.g. "test-int"
+    profile: str
+    request_id: str | None
+    subject: str
+    names: tuple[str, ...]
+    not_before: dt.datetime
+    not_after: dt.datetime
+    tbs_der: bytes  # the certificate signed with a throwaway key: the exact fields to sign
+    reserved_at: dt.datetime
+    key_fingerprint: str
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    serial: int
+    hierarchy: str
+    issuer: str
+    profile: str
+    request_id: str | None
+    state: CertState
+    subject: str
+    names: tuple[str, ...]
+    not_before: dt.datetime
+    not_after: dt.datetime
+    reserved_at: dt.datetime
+    key_fingerprint: str
+    der: bytes | None = None
+    sha256: str | None = None
+    issued_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+    revocation_reason: str | None = None
+
+    @property
+    def serial_hex(self) -> str:
+        return format(self.serial, "x")
+
+
+class CertificateStore(Protocol):
+    def reserve_certificate(self, reservation: Reservation, event: AuditEntry) -> None:
+        """Insert a reservation; raises Conflict if the serial exists (UNIQUE)."""
+
+    def complete_certificate(
+        self, serial: int, der: bytes, sha256: str, issued_at: dt.datetime, event: AuditEntry
+    ) -> CertificateRecord:
+        """Turn a reservation into an issued certificate."""
+
+    def abandon_certificate(self, serial: int, event: AuditEntry) -> None:
+        """Mark a reservation as never signed (lint refused it)."""
+
+    def get_certificate(self, serial: int) -> CertificateRecord | None: ...
+
+    def list_certificates(
+        self, state: CertState | None = None, limit: int = 100, offset: int = 0
+    ) -> Sequence[CertificateRecord]: ...
+
+    def revoke_certificate(
+        self, serial: int, reason: str, at: dt.datetime, event: AuditEntry
+    ) -> CertificateRecord: ...
+
+
+class AuditLog(Protocol):
+    def append_event(self, event: AuditEntry, at: dt.datetime) -> AuditEvent: ...
+
+    def iter_events(self) -> Iterator[AuditEvent]: ...
+
+
+class Store(CertificateStore, AuditLog, Protocol):
+    """Everything the CA core needs; later issues add requests, accounts, orders."""
+
+    def close(self) -> None: ...
