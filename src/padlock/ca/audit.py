@@ -59,8 +59,12 @@ class VerifyResult:
     problem: str | None = None
 
 
-def verify_chain(events: Iterable[AuditEvent]) -> VerifyResult:
-    """Walk the chain from the start; report the first event that does not fit."""
+def verify_chain(events: Iterable[AuditEvent], head: tuple[int, str]) -> VerifyResult:
+    """Walk the chain from the start; report the first event that does not fit.
+
+    ``head`` is the (seq, hash) the store recorded for the last append: events
+    deleted from the end show as a chain shorter than its head.
+    """
     prev = GENESIS
     expected_seq = 1
     count = 0
@@ -86,4 +90,13 @@ def verify_chain(events: Iterable[AuditEvent]) -> VerifyResult:
             return VerifyResult(False, count, event.seq, "its contents were changed after writing")
         prev = event.hash
         expected_seq += 1
+    head_seq, head_hash = head
+    if head_seq != expected_seq - 1 or (head_seq and head_hash != prev):
+        return VerifyResult(
+            False,
+            count,
+            expected_seq,
+            f"the log ends at event {expected_seq - 1} but its head"
+            f" records event {head_seq}: events were deleted or the head was changed",
+        )
     return VerifyResult(True, count)

@@ -116,7 +116,11 @@ class CertificateStore(Protocol):
 class AuditLog(Protocol):
     def append_event(self, event: AuditEntry, at: dt.datetime) -> AuditEvent: ...
 
-    def iter_events(self) -> Iterator[AuditEvent]: ...
+    def iter_events(self) -> Iterator[AuditEvent]:
+        """All events in seq order."""
+
+    def audit_head(self) -> tuple[int, str]:
+        """(seq, hash) of the last event, kept in a separate row so a truncated log shows."""
 
 
 class Store(CertificateStore, AuditLog, Protocol):
