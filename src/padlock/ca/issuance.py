@@ -1,0 +1,225 @@
+"""Issuance: the one use case that makes a certificate, in an order that loses nothing.
+
+1. every check that can refuse (CSR, key, names, profile) — before anything is stored;
+2. reserve the serial and the to-be-signed data (committed, UNIQUE serial);
+3. lint: padlock's own structural checks always, pkilint for trusted profiles;
+4. sign with the issuing CA; 5. store the certificate (committed); only then answer.
+
+A crash between 2 and 5 leaves a visible reservation, never a signed certificate
+the database does not know.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from padlock.ca.ports import AuditEntry, CertificateRecord, Reservation, Store
+from padlock.ca.signer import Signer, ca_urls
+from padlock.errors import Conflict, LintFailed, PadlockError, PolicyError
+from padlock.pki import certcheck, certs, keypolicy, lint, policy
+from padlock.pki.csr import load_csr
+from padlock.pki.keys import fingerprint
+from padlock.pki.profiles import Hierarchy, Profile, get_profile, validity
+
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    csr: bytes  # PEM or DER
+    profile: str
+    actor: str = "cli"
+    request_id: str | None = None
+    days: int | None = None
+    domain_control_shown: bool = False  # the caller has validated every name
+    organization: certs.Organization | None = None  # verified fields, for ov
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    record: CertificateRecord
+    certificate_pem: bytes
+    chain_pem: bytes  # the issuing CA, then the certificates above it except the root
+    root_pem: bytes
+
+    @property
+    def fullchain_pem(self) -> bytes:
+        return self.certificate_pem + self.chain_pem
+
+
+@dataclass(frozen=True)
+class IssuancePolicy:
+    base_url: str
+    allow_internal_in_test: bool = False
+
+
+class Issuer:
+    """Issues certificates for every profile; holds Signers, never keys."""
+
+    def __init__(
+        self,
+        store: Store,
+        signers: Mapping[Hierarchy, Signer],
+        settings: IssuancePolicy,
+        blocklist: keypolicy.Blocklist | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._store = store
+        self._signers = dict(signers)
+        self._settings = settings
+        self._blocklist = blocklist
+        self._clock = clock
+        self._urls = {h: ca_urls(settings.base_url, s.issuer) for h, s in self._signers.items()}
+
+    def signer_for(self, hierarchy: Hierarchy) -> Signer:
+        return self._signers[hierarchy]
+
+    # -- step 1: everything that can refuse, before any state --------------------------------
+
+    def check(self, request: IssueRequest) -> tuple[Profile, certs.CSRFacts, list[str], list[str]]:
+        profile = get_profile(request.profile)
+        csr = load_csr(request.csr)
+        facts = certs.inspect_csr(csr)
+        keypolicy.check_public_key(facts.public_key, self._blocklist)
+        name_policy = policy.NamePolicy(
+            allow_internal=profile.hierarchy is Hierarchy.TEST
+            and self._settings.allow_internal_in_test,
+        )
+        dns, ips = policy.check_identifiers(facts.dns_names, facts.ip_addresses, name_policy)
+        if profile.needs_validation and not request.domain_control_shown:
+            raise PolicyError(
+                f"The {profile.name} profile needs proof of domain control for every name.",
+                hint="Complete the domain checks first (or, as the CA operator who checked by"
+                " other means, pass --i-have-validated).",
+            )
+        if profile.needs_organization and request.organization is None:
+            raise PolicyError(
+                "The ov profile needs organization details verified by a reviewer.",
+                hint="Give --org/--country (and --locality/--state) that you have verified.",
+            )
+        return profile, facts, dns, ips
+
+    # -- the whole use case ---------------------------------------------------------------------
+
+    def issue(self, request: IssueRequest) -> IssuedCertificate:
+        profile, facts, dns, ips = self.check(request)
+        now = self._clock()
+        not_before, not_after = validity(profile, now, request.days)
+        signer = self._signers[profile.hierarchy]
+        urls = self._urls[profile.hierarchy]
+        key_fp = fingerprint(facts.public_key)
+
+        # Step 2: reserve. A serial collision (2^-64 odds) just draws again.
+        for _attempt in range(3):
+            serial = certs.new_serial()
+            builder = certs.leaf_builder(
+                profile,
+                facts.public_key,
+                dns,
+                ips,
+                signer.certificate,
+                serial,
+                not_before,
+                not_after,
+                urls,
+                request.organization,
+            )
+            rehearsal = signer.rehearse(builder)
+            reservation = Reservation(
+                serial=serial,
+                hierarchy=profile.hierarchy.value,
+                issuer=signer.issuer,
+                profile=profile.name,
+                request_id=request.request_id,
+                subject=rehearsal.subject.rfc4514_string(),
+                names=tuple(dns + ips),
+                not_before=not_before,
+                not_after=not_after,
+                tbs_der=rehearsal.public_bytes(Encoding.DER),
+                reserved_at=now,
+                key_fingerprint=key_fp,
+            )
+            try:
+                self._store.reserve_certificate(
+                    reservation,
+                    AuditEntry(
+                        "certificate.reserved",
+                        request.actor,
+                        "certificate",
+                        format(serial, "x"),
+                        {
+                            "profile": profile.name,
+                            "names": list(dns + ips),
+                            "request_id": request.request_id,
+                        },
+                    ),
+                )
+                break
+            except Conflict:
+                continue
+        else:  # pragma: no cover - three 128-bit collisions in a row
+            raise PadlockError("Could not reserve a unique serial number.")
+
+        # Step 3: lint the rehearsal; any ERROR abandons the reservation, nothing is signed.
+        problems = certcheck.leaf_problems(rehearsal, profile)
+        if not problems and profile.pkilint:
+            report = lint.lint_serverauth(rehearsal.public_bytes(Encoding.DER))
+            problems = [f"{f.code}: {f.message}" for f in report.errors]
+        if problems:
+            self._store.abandon_certificate(
+                serial,
+                AuditEntry(
+                    "certificate.abandoned",
+                    "system",
+                    "certificate",
+                    format(serial, "x"),
+                    {"lint": problems},
+                ),
+            )
+            raise LintFailed(
+                "Pre-issuance linting refused the certificate: " + "; ".join(problems),
+                hint="This is a bug in padlock's profile, not in your request; please report it.",
+            )
+
+        # Steps 4 and 5: sign, store, answer.
+        cert = signer.sign_certificate(builder)
+        der = cert.public_bytes(Encoding.DER)
+        record = self._store.complete_certificate(
+            serial,
+            der,
+            hashlib.sha256(der).hexdigest(),
+            self._clock(),
+            AuditEntry(
+                "certificate.issued",
+                request.actor,
+                "certificate",
+                format(serial, "x"),
+                {"profile": profile.name, "request_id": request.request_id},
+            ),
+        )
+        return self.package(record, signer)
+
+    def package(self, record: CertificateRecord, signer: Signer | None = None) -> IssuedCertificate:
+        if record.der is None:
+            raise Conflict(f"Certificate {record.serial_hex} was reserved but never issued.")
+        signer = signer or self._signers[Hierarchy(record.hierarchy)]
+        cert = x509.load_der_x509_certificate(record.der)
+        chain = signer.certificate.public_bytes(Encoding.PEM) + b"".join(
+            c.public_bytes(Encoding.PEM) for c in signer.chain[:-1]
+        )
+        return IssuedCertificate(
+            record,
+            cert.public_bytes(Encoding.PEM),
+            chain,
+            signer.chain[-1].public_bytes(Encoding.PEM),
+        )

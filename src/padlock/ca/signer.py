@@ -1,0 +1,250 @@
+"""The only module that ever holds a CA private key.
+
+Everything else holds a :class:`Signer`, which signs what it is given and never
+hands its key out (compare step-ca's ``cas/apiv1`` signer interface). CA keys
+are written encrypted (scrypt PKCS#8) and the trusted root's key is written
+apart, in ``offline/``, so it can be taken off the machine: issuing never needs it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from padlock.errors import ConfigError, OutputExists
+from padlock.fileio import read_bytes, write_atomic
+from padlock.pki import keys
+from padlock.pki.certs import CAUrls, ca_name, intermediate_builder, root_builder
+from padlock.pki.profiles import Hierarchy
+
+ROOT_DAYS = 20 * 365  # BR 6.3.2 allows roots up to 25 years
+INTERMEDIATE_DAYS = 5 * 365
+
+
+def issuer_id(hierarchy: Hierarchy | str, role: str) -> str:
+    return f"{Hierarchy(hierarchy).value}-{role}"
+
+
+def ca_urls(base_url: str, issuer: str) -> CAUrls:
+    """Where certificates issued by ``issuer`` point relying parties (AIA, CRL DP, OCSP)."""
+    base = base_url.rstrip("/")
+    return CAUrls(
+        issuer_cert=f"{base}/ca/{issuer}.der",
+        crl=f"{base}/crl/{issuer}.crl",
+        ocsp=None,
+    )
+
+
+def _hash_for(key: keys.SigningKey) -> hashes.HashAlgorithm | None:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return hashes.SHA384() if key.curve.key_size >= 384 else hashes.SHA256()
+    if isinstance(key, rsa.RSAPrivateKey):
+        return hashes.SHA256()
+    return None
+
+
+_throwaway_lock = threading.Lock()
+_throwaway: dict[str, keys.SigningKey] = {}
+
+
+def _throwaway_like(key: keys.SigningKey) -> keys.SigningKey:
+    """A process-wide throwaway key of the same algorithm, for rehearsal signatures."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        label = "ec-" + key.curve.name
+    elif isinstance(key, rsa.RSAPrivateKey):
+        label = f"rsa-{key.key_size}"
+    else:
+        label = type(key).__name__
+    with _throwaway_lock:
+        found = _throwaway.get(label)
+        if found is None:
+            if isinstance(key, ec.EllipticCurvePrivateKey):
+                found = ec.generate_private_key(key.curve)
+            elif isinstance(key, rsa.RSAPrivateKey):
+                found = rsa.generate_private_key(65537, key.key_size)
+            else:
+                found = keys.generate_key(keys.KeyType.ED25519)
+            _throwaway[label] = found
+        return found
+
+
+class Signer:
+    """One CA: its certificate, its chain up to the root, and (privately) its key."""
+
+    def __init__(
+        self,
+        issuer: str,
+        certificate: x509.Certificate,
+        key: keys.SigningKey,
+        chain: tuple[x509.Certificate, ...],
+    ) -> None:
+        self.issuer = issuer
+        self.certificate = certificate
+        self.chain = chain  # the certificates above this one, nearest first, ending at the root
+        self.__key = key
+        self.__hash = _hash_for(key)
+
+    def __repr__(self) -> str:
+        return f"Signer({self.issuer!r}, {self.certificate.subject.rfc4514_string()!r})"
+
+    def __getstate__(self) -> None:
+        raise TypeError("a Signer cannot be pickled: it holds a CA key")
+
+    def sign_certificate(self, builder: x509.CertificateBuilder) -> x509.Certificate:
+        return builder.sign(self.__key, self.__hash)
+
+    def rehearse(self, builder: x509.CertificateBuilder) -> x509.Certificate:
+        """The same certificate signed by a throwaway key: for linting and the reservation."""
+        return builder.sign(_throwaway_like(self.__key), self.__hash)
+
+    def sign_crl(
+        self, builder: x509.CertificateRevocationListBuilder
+    ) -> x509.CertificateRevocationList:
+        return builder.sign(self.__key, self.__hash)
+
+    def public_key_matches(self) -> bool:
+        return keys.fingerprint(self.__key.public_key()) == keys.fingerprint(
+            self.certificate.public_key()
+        )
+
+
+@dataclass(frozen=True)
+class HierarchyFiles:
+    root_cert: Path
+    root_key: Path
+    issuing_cert: Path
+    issuing_key: Path
+
+
+def hierarchy_files(ca_dir: Path, hierarchy: Hierarchy, offline_dir: Path) -> HierarchyFiles:
+    base = ca_dir / hierarchy.value
+    root_key = (
+        offline_dir / "trusted-root.key" if hierarchy is Hierarchy.TRUSTED else base / "root.key"
+    )
+    return HierarchyFiles(base / "root.crt", root_key, base / "issuing.crt", base / "issuing.key")
+
+
+def offline_dir_for(ca_dir: Path) -> Path:
+    return ca_dir.parent / "offline"
+
+
+@dataclass(frozen=True)
+class AuthorityInfo:
+    """What ``ca init`` made, for the CLI to report."""
+
+    name: str
+    base_url: str
+    roots: dict[str, Path]
+    offline_root_key: Path
+    created_at: dt.datetime
+
+
+def _key_kind(text: str) -> keys.KeyType:
+    return keys.parse_key_type(text)
+
+
+def create_authority(
+    ca_dir: Path,
+    *,
+    name: str,
+    passphrase: bytes,
+    now: dt.datetime,
+    base_url: str,
+    root_key_type: str = "ec-p384",
+    issuing_key_type: str = "ec-p256",
+) -> AuthorityInfo:
+    """Make the test and trusted hierarchies (root + issuing intermediate each), in one step."""
+    meta = ca_dir / "ca.json"
+    if meta.exists():
+        raise OutputExists(
+            f"A CA exists already in {ca_dir}.",
+            hint="Use another --data-dir, or remove that directory to start afresh.",
+        )
+    keys.check_passphrase_strength(passphrase)
+    root_kind, issuing_kind = _key_kind(root_key_type), _key_kind(issuing_key_type)
+    offline = offline_dir_for(ca_dir)
+    not_before = now.replace(microsecond=0) - dt.timedelta(minutes=1)
+    roots: dict[str, Path] = {}
+    for hierarchy in Hierarchy:
+        files = hierarchy_files(ca_dir, hierarchy, offline)
+        files.root_cert.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        files.root_key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        label = "Test" if hierarchy is Hierarchy.TEST else "Trusted"
+        root_key = keys.generate_key(root_kind)
+        root_subject = ca_name(f"{name} {label} Root CA", name)
+        root = root_builder(root_subject, root_key.public_key(), not_before, ROOT_DAYS).sign(
+            root_key, _hash_for(root_key)
+        )
+        issuing_key = keys.generate_key(issuing_kind)
+        issuing_subject = ca_name(f"{name} {label} Issuing CA 1", name)
+        urls = ca_urls(base_url, issuer_id(hierarchy, "root"))
+        issuing = intermediate_builder(
+            issuing_subject, issuing_key.public_key(), root, not_before, INTERMEDIATE_DAYS, urls
+        ).sign(root_key, _hash_for(root_key))
+        pem = serialization.Encoding.PEM
+        write_atomic(files.root_key, keys.private_key_pem(root_key, passphrase), mode=0o600)
+        write_atomic(files.root_cert, root.public_bytes(pem))
+        write_atomic(files.issuing_key, keys.private_key_pem(issuing_key, passphrase), mode=0o600)
+        write_atomic(files.issuing_cert, issuing.public_bytes(pem))
+        roots[hierarchy.value] = files.root_cert
+    readme = offline / "README.txt"
+    if not readme.exists():
+        write_atomic(
+            readme,
+            b"trusted-root.key is the trusted root's private key. padlock does not need it to\n"
+            b"issue certificates. Copy it to offline storage (two copies), then delete it here.\n"
+            b"You need it again only to make a new issuing CA or sign the root's CRL.\n",
+        )
+    write_atomic(
+        meta,
+        json.dumps(
+            {"name": name, "base_url": base_url, "created_at": now.isoformat()}, indent=2
+        ).encode(),
+    )
+    return AuthorityInfo(
+        name, base_url, roots, hierarchy_files(ca_dir, Hierarchy.TRUSTED, offline).root_key, now
+    )
+
+
+def read_meta(ca_dir: Path) -> dict[str, str]:
+    meta = ca_dir / "ca.json"
+    if not meta.exists():
+        raise ConfigError(
+            f"There is no CA in {ca_dir.parent}.",
+            hint="Make one with: padlock ca init --data-dir " + str(ca_dir.parent),
+        )
+    data: dict[str, str] = json.loads(read_bytes(meta, "CA metadata"))
+    return data
+
+
+def _load_cert(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(read_bytes(path, "CA certificate"))
+
+
+def load_root(ca_dir: Path, hierarchy: Hierarchy) -> x509.Certificate:
+    return _load_cert(hierarchy_files(ca_dir, hierarchy, offline_dir_for(ca_dir)).root_cert)
+
+
+def load_issuing_signers(ca_dir: Path, passphrase: bytes) -> dict[Hierarchy, Signer]:
+    """The issuing CA of each hierarchy, ready to sign. A wrong pass phrase fails here."""
+    read_meta(ca_dir)
+    signers: dict[Hierarchy, Signer] = {}
+    for hierarchy in Hierarchy:
+        files = hierarchy_files(ca_dir, hierarchy, offline_dir_for(ca_dir))
+        cert = _load_cert(files.issuing_cert)
+        root = _load_cert(files.root_cert)
+        key = keys.load_private_key(read_bytes(files.issuing_key, "CA key"), passphrase)
+        signer = Signer(issuer_id(hierarchy, "issuing"), cert, key, (root,))  # type: ignore[arg-type]
+        if not signer.public_key_matches():
+            raise ConfigError(
+                f"The key in {files.issuing_key} does not match {files.issuing_cert}."
+            )
+        signers[hierarchy] = signer
+    return signers

@@ -1,0 +1,305 @@
+"""Build CA and subscriber certificates (unsigned builders) per the BR profiles.
+
+Only ``ca/signer.py`` signs; these functions return ``CertificateBuilder``s with
+every field set. Section numbers are CA/Browser Forum Baseline Requirements 2.x:
+7.1.2.1 (root), 7.1.2.10 (subordinate CA), 7.1.2.7 (subscriber).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPublicKeyTypes,
+    CertificatePublicKeyTypes,
+)
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from padlock.errors import BadCSR
+from padlock.pki.csr import csr_names
+from padlock.pki.profiles import Profile
+
+SERIAL_BITS = 128  # BR 7.1: at least 64 bits from a CSPRNG; < 2^159 and positive
+
+
+def new_serial() -> int:
+    """A positive serial with 128 bits from the OS CSPRNG (never zero)."""
+    while True:
+        serial = secrets.randbits(SERIAL_BITS)
+        if serial >= 1 << 64:
+            return serial
+
+
+@dataclass(frozen=True)
+class CAUrls:
+    """Where relying parties fetch the issuer certificate, CRL and OCSP (AIA and CRL DP)."""
+
+    issuer_cert: str
+    crl: str
+    ocsp: str | None = None
+
+
+@dataclass(frozen=True)
+class Organization:
+    """Verified organization fields for OV (BR 7.1.4.2.2); never taken from the CSR unverified."""
+
+    organization: str
+    locality: str | None
+    state: str | None
+    country: str
+
+
+def ca_name(common_name: str, organization: str, country: str | None = None) -> x509.Name:
+    attrs = []
+    if country:
+        attrs.append(x509.NameAttribute(NameOID.COUNTRY_NAME, country))
+    attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attrs)
+
+
+def _aia(urls: CAUrls) -> x509.AuthorityInformationAccess:
+    descs = []
+    if urls.ocsp:
+        descs.append(
+            x509.AccessDescription(
+                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(urls.ocsp)
+            )
+        )
+    descs.append(
+        x509.AccessDescription(
+            AuthorityInformationAccessOID.CA_ISSUERS,
+            x509.UniformResourceIdentifier(urls.issuer_cert),
+        )
+    )
+    return x509.AuthorityInformationAccess(descs)
+
+
+def _crl_dp(url: str) -> x509.CRLDistributionPoints:
+    return x509.CRLDistributionPoints(
+        [x509.DistributionPoint([x509.UniformResourceIdentifier(url)], None, None, None)]
+    )
+
+
+def root_builder(
+    subject: x509.Name,
+    public_key: CertificateIssuerPublicKeyTypes,
+    not_before: dt.datetime,
+    days: int,
+) -> x509.CertificateBuilder:
+    """BR 7.1.2.1: self-signed, CA:TRUE critical, keyCertSign + cRLSign, SKI."""
+    ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(public_key)
+        .serial_number(new_serial())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + dt.timedelta(days=days) - dt.timedelta(seconds=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(ski, critical=False)
+    )
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def intermediate_builder(
+    subject: x509.Name,
+    public_key: CertificateIssuerPublicKeyTypes,
+    issuer: x509.Certificate,
+    not_before: dt.datetime,
+    days: int,
+    urls: CAUrls,
+) -> x509.CertificateBuilder:
+    """BR 7.1.2.10: TLS subordinate CA, pathLen 0, EKU serverAuth + clientAuth."""
+    issuer_ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.subject)
+        .public_key(public_key)
+        .serial_number(new_serial())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + dt.timedelta(days=days) - dt.timedelta(seconds=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
+            critical=False,
+        )
+        .add_extension(_aia(urls), critical=False)
+        .add_extension(_crl_dp(urls.crl), critical=False)
+        .add_extension(
+            x509.CertificatePolicies(
+                [x509.PolicyInformation(x509.ObjectIdentifier("2.5.29.32.0"), None)]
+            ),
+            critical=False,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class CSRFacts:
+    """What a CSR asks for, after the checks every profile applies."""
+
+    public_key: CertificatePublicKeyTypes
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    common_name: str | None
+
+
+_ALLOWED_CSR_EXTENSIONS = {
+    x509.SubjectAlternativeName.oid,
+    x509.KeyUsage.oid,
+    x509.ExtendedKeyUsage.oid,
+    x509.BasicConstraints.oid,
+    x509.SubjectKeyIdentifier.oid,
+}
+
+
+def inspect_csr(csr: x509.CertificateSigningRequest) -> CSRFacts:
+    """Proof of possession and the CSR's requests, refused where no profile could honour them.
+
+    Nothing from the CSR's extensions is copied into the certificate except names.
+    """
+    if not csr.is_signature_valid:
+        raise BadCSR(
+            "The CSR's signature does not verify: it was not signed by the key it contains"
+            " (no proof of possession, RFC 2986 section 3).",
+            hint="Make the CSR again from the private key: padlock csr new --key KEY --out FILE",
+        )
+    try:
+        extensions = csr.extensions
+    except x509.DuplicateExtension as exc:
+        raise BadCSR(f"The CSR carries the extension {exc.oid.dotted_string} twice.") from None
+    except (ValueError, x509.UnsupportedGeneralNameType) as exc:
+        raise BadCSR(f"The CSR's extensions cannot be read ({exc}).") from None
+    for ext in extensions:
+        if isinstance(ext.value, x509.BasicConstraints) and ext.value.ca:
+            raise BadCSR(
+                "The CSR asks for a CA certificate (basicConstraints CA:TRUE);"
+                " this CA issues only server certificates.",
+            )
+        if ext.critical and ext.oid not in _ALLOWED_CSR_EXTENSIONS:
+            raise BadCSR(
+                f"The CSR has an unknown critical extension {ext.oid.dotted_string};"
+                " a CA must not ignore a critical extension it does not understand.",
+                hint="Make the CSR again without that extension.",
+            )
+    try:
+        dns, ips = csr_names(csr)
+    except ValueError as exc:
+        raise BadCSR(f"The CSR's names cannot be read ({exc}).") from None
+    cn_attrs = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(cn_attrs) > 1:
+        raise BadCSR("The CSR has more than one Common Name.")
+    common_name = str(cn_attrs[0].value) if cn_attrs else None
+    if common_name is not None:
+        cn_low = common_name.strip().lower()
+        in_sans = cn_low in {d.lower() for d in dns} or cn_low in ips
+        if not in_sans:
+            raise BadCSR(
+                f"The CSR's Common Name {common_name!r} is not among its subjectAltNames"
+                f" ({', '.join(dns + ips) or 'none'}).",
+                hint="Make the CSR again with padlock csr new, which puts the CN among the SANs.",
+            )
+    return CSRFacts(csr.public_key(), tuple(dns), tuple(ips), common_name)
+
+
+def _leaf_key_usage(public_key: CertificatePublicKeyTypes) -> x509.KeyUsage:
+    # BR 7.1.2.7.11: digitalSignature; keyEncipherment only for RSA keys.
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def leaf_builder(
+    profile: Profile,
+    public_key: CertificatePublicKeyTypes,
+    dns_names: Sequence[str],
+    ip_addresses: Sequence[str],
+    issuer: x509.Certificate,
+    serial: int,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    urls: CAUrls,
+    organization: Organization | None = None,
+) -> x509.CertificateBuilder:
+    """BR 7.1.2.7 subscriber certificate. The CN, if any, is a copy of the first SAN."""
+    attrs: list[x509.NameAttribute] = []
+    if profile.needs_organization:
+        if organization is None:
+            raise BadCSR("The ov profile needs verified organization details.")
+        attrs.append(x509.NameAttribute(NameOID.COUNTRY_NAME, organization.country))
+        if organization.state:
+            attrs.append(x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, organization.state))
+        if organization.locality:
+            attrs.append(x509.NameAttribute(NameOID.LOCALITY_NAME, organization.locality))
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization.organization))
+    first = dns_names[0] if dns_names else ip_addresses[0]
+    if len(first) <= 64:  # X.520 ub-common-name; the CN is optional (BR 7.1.2.7.2)
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, first))
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ip_addresses]
+    issuer_ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(attrs))
+        .issuer_name(issuer.subject)
+        .public_key(public_key)
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
+            critical=False,
+        )
+        .add_extension(_aia(urls), critical=False)
+        .add_extension(
+            x509.CertificatePolicies(
+                [x509.PolicyInformation(x509.ObjectIdentifier(profile.policy_oid), None)]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=not attrs)
+        .add_extension(_leaf_key_usage(public_key), critical=True)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_crl_dp(urls.crl), critical=False)
+    )
+    return builder

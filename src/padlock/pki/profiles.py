@@ -1,0 +1,150 @@
+"""Certificate profiles: which hierarchy, how long, which names and fields.
+
+Validity rules come from CA/Browser Forum BR section 6.3.2 as amended by ballot
+SC-081: a subscriber certificate may be valid at most 398 days if issued before
+2026-03-15, 200 days from then, 100 days from 2027-03-15 and 47 days from
+2029-03-15. The validity period counts from notBefore to notAfter *inclusive*,
+and any part of a day counts as a whole day, so a certificate of N days ends
+one second before notBefore + N days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from padlock.errors import PolicyError
+
+# BR 7.1.6.1 reserved policy identifiers.
+OID_DV = "2.23.140.1.2.1"
+OID_OV = "2.23.140.1.2.2"
+
+_BR_SCHEDULE: tuple[tuple[dt.date, int], ...] = (
+    (dt.date(2029, 3, 15), 47),
+    (dt.date(2027, 3, 15), 100),
+    (dt.date(2026, 3, 15), 200),
+)
+_BR_BEFORE_2026 = 398
+
+# notBefore is set this far in the past, for clocks that run a little behind.
+BACKDATE = dt.timedelta(minutes=1)
+
+
+class Hierarchy(StrEnum):
+    TEST = "test"
+    TRUSTED = "trusted"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    hierarchy: Hierarchy
+    default_days: int
+    cap_days: int | None  # a fixed cap of the profile itself; the BR maximum applies on top
+    policy_oid: str
+    needs_validation: bool  # domain control must have been shown
+    needs_organization: bool  # verified O/L/ST/C are put in the subject
+    pkilint: bool  # run pkilint before signing (BR 4.3.1.2)
+    description: str
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile(
+            "test",
+            Hierarchy.TEST,
+            21,
+            21,
+            OID_DV,
+            False,
+            False,
+            False,
+            "Instant test certificate from the test root, valid 21 days; browsers warn.",
+        ),
+        Profile(
+            "dv",
+            Hierarchy.TRUSTED,
+            90,
+            None,
+            OID_DV,
+            True,
+            False,
+            True,
+            "Domain validated: issued after the applicant proves control of every name.",
+        ),
+        Profile(
+            "ov",
+            Hierarchy.TRUSTED,
+            90,
+            None,
+            OID_OV,
+            True,
+            True,
+            True,
+            "Organization validated: domain control plus organization documents"
+            " checked by a reviewer.",
+        ),
+        Profile(
+            "short-lived",
+            Hierarchy.TRUSTED,
+            7,
+            7,
+            OID_DV,
+            True,
+            False,
+            True,
+            "Domain validated, valid at most 7 days (BR short-lived subscriber certificate).",
+        ),
+    )
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise PolicyError(
+            f"There is no profile {name!r}.",
+            hint="Choose one of: " + ", ".join(PROFILES),
+        ) from None
+
+
+def br_max_days(issued_on: dt.date) -> int:
+    """The longest validity BR 6.3.2 allows for a certificate issued on that day."""
+    for start, days in _BR_SCHEDULE:
+        if issued_on >= start:
+            return days
+    return _BR_BEFORE_2026
+
+
+def max_days(profile: Profile, issued_on: dt.date) -> int:
+    limit = br_max_days(issued_on)
+    return min(limit, profile.cap_days) if profile.cap_days else limit
+
+
+def validity(
+    profile: Profile, now: dt.datetime, days: int | None = None
+) -> tuple[dt.datetime, dt.datetime]:
+    """(notBefore, notAfter) for a certificate issued ``now``, ``days`` long at most."""
+    not_before = (now - BACKDATE).replace(microsecond=0)
+    limit = max_days(profile, now.date())
+    wanted = days if days is not None else min(profile.default_days, limit)
+    if wanted < 1:
+        raise PolicyError(f"A validity of {wanted} days is not possible.")
+    if wanted > limit:
+        raise PolicyError(
+            f"The {profile.name} profile allows at most {limit} days on {now.date()}"
+            f" (asked for {wanted}).",
+            hint=f"Ask for {limit} days or fewer.",
+        )
+    # Inclusive of both ends (BR 6.3.2): N days end one second before the N-th anniversary.
+    not_after = not_before + dt.timedelta(days=wanted) - dt.timedelta(seconds=1)
+    return not_before, not_after
+
+
+def counted_days(not_before: dt.datetime, not_after: dt.datetime) -> int:
+    """Days of validity as BR 6.3.2 counts them (inclusive, any part of a day is a day)."""
+    seconds = int((not_after - not_before).total_seconds()) + 1
+    return -(-seconds // 86400)
