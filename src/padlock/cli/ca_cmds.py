@@ -1,0 +1,362 @@
+"""``padlock ca``, ``padlock audit``, ``padlock db``, ``padlock doctor``: run the authority."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from padlock.cli import common
+
+if TYPE_CHECKING:
+    from padlock.ca.ports import CertificateRecord
+    from padlock.config import Settings
+
+app = typer.Typer(help="Run the certificate authority: init, issue, list, roots.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+
+DATA_DIR_HELP = "The CA's data directory (default $PADLOCK_DATA_DIR, else ./padlock-data)."
+
+
+def settings_for(data_dir: Path | None) -> Settings:
+    from padlock import config
+
+    settings = config.from_env()
+    return settings.with_overrides(data_dir=data_dir)
+
+
+def _record_row(r: CertificateRecord) -> dict[str, object]:
+    return {
+        "serial": r.serial_hex,
+        "state": r.state.value,
+        "profile": r.profile,
+        "hierarchy": r.hierarchy,
+        "names": list(r.names),
+        "not_before": r.not_before.isoformat(),
+        "not_after": r.not_after.isoformat(),
+        "reserved_at": r.reserved_at.isoformat(),
+        "issued_at": r.issued_at.isoformat() if r.issued_at else None,
+        "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+        "revocation_reason": r.revocation_reason,
+        "sha256": r.sha256,
+        "request_id": r.request_id,
+    }
+
+
+@app.command("init")
+def ca_init(
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    name: str = typer.Option("padlock", "--name", help="The CA's name, shown in its certificates."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="Where the CA is reached (AIA/CRL URLs); default $PADLOCK_BASE_URL."
+    ),
+    root_key_type: str = typer.Option("ec-p384", "--root-key-type"),
+    issuing_key_type: str = typer.Option("ec-p256", "--issuing-key-type"),
+    passphrase_file: Path | None = typer.Option(
+        None, "--passphrase-file", help="The CA keys' pass phrase (else $PADLOCK_CA_PASSPHRASE)."
+    ),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Make a test hierarchy and a trusted hierarchy (root + issuing CA each)."""
+    from padlock import wiring
+    from padlock.ca.issuance import utcnow
+    from padlock.ca.signer import create_authority
+
+    settings = settings_for(data_dir).with_overrides(base_url=base_url)
+    passphrase = wiring.ca_passphrase(settings, passphrase_file)
+    generated = None
+    if passphrase is None:
+        if common.is_terminal():
+            passphrase = common.new_passphrase(None)
+        else:
+            passphrase, generated = wiring.generate_ca_passphrase(settings)
+    info = create_authority(
+        settings.ca_dir,
+        name=name,
+        passphrase=passphrase,
+        now=utcnow(),
+        base_url=settings.base_url,
+        root_key_type=root_key_type,
+        issuing_key_type=issuing_key_type,
+    )
+    store = wiring.open_store(settings)
+    store.close()
+    if json_out:
+        common.print_json(
+            {
+                "data_dir": str(settings.data_dir),
+                "roots": {k: str(v) for k, v in info.roots.items()},
+                "offline_root_key": str(info.offline_root_key),
+                "passphrase_file": str(generated) if generated else None,
+            }
+        )
+        return
+    print(f"Made CA {name!r} in {settings.data_dir}:")
+    for hierarchy, path in info.roots.items():
+        print(f"  {hierarchy} root: {path}")
+    print(f"  trusted root key: {info.offline_root_key}  <- move it offline; issuing does not need it")
+    if generated:
+        common.say(f"The CA keys' pass phrase was generated and written to {generated} (mode 0600).")
+
+
+@app.command("issue")
+def ca_issue(
+    csr: Path = typer.Argument(..., help="The CSR (PEM or DER; '-' for stdin)."),
+    profile: str = typer.Option("test", "--profile", help="test | dv | ov | short-lived"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Write the certificate here."),
+    fullchain: bool = typer.Option(False, "--fullchain", help="Write the leaf then its issuing CA."),
+    days: int | None = typer.Option(None, "--days", help="Shorter validity than the default."),
+    validated: bool = typer.Option(
+        False, "--i-have-validated", help="dv/ov: you, the operator, checked domain control."
+    ),
+    org: str | None = typer.Option(None, "--org", help="ov: the verified organization name."),
+    locality: str | None = typer.Option(None, "--locality"),
+    state: str | None = typer.Option(None, "--state"),
+    country: str | None = typer.Option(None, "--country"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    passphrase_file: Path | None = typer.Option(None, "--passphrase-file"),
+    force: bool = typer.Option(False, "--force"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Issue a certificate from a CSR (test at once; dv/ov only after validation)."""
+    from padlock import wiring
+    from padlock.ca.issuance import IssueRequest
+    from padlock.errors import PolicyError
+    from padlock.fileio import write_atomic
+    from padlock.pki.certs import Organization
+    from padlock.pki.names import normalize_country
+
+    settings = settings_for(data_dir)
+    data = common.read_input(csr, "CSR")
+    organization = None
+    if org or country:
+        if not (org and country):
+            raise PolicyError("The ov profile needs at least --org and --country.")
+        organization = Organization(org, locality, state, normalize_country(country))
+    authority = wiring.open_authority(settings, wiring.ca_passphrase(settings, passphrase_file))
+    try:
+        issued = authority.issuer.issue(
+            IssueRequest(
+                csr=data,
+                profile=profile,
+                actor="cli",
+                days=days,
+                domain_control_shown=validated,
+                organization=organization,
+            )
+        )
+    finally:
+        authority.close()
+    pem = issued.fullchain_pem if fullchain else issued.certificate_pem
+    if out is not None:
+        write_atomic(out, pem, overwrite=force)
+    if json_out:
+        common.print_json({**_record_row(issued.record), "file": str(out) if out else None,
+                           "pem": pem.decode()})
+        return
+    if out is None:
+        print(pem.decode(), end="")
+    common.say(
+        f"Issued {profile} certificate {issued.record.serial_hex} for"
+        f" {', '.join(issued.record.names)}, valid until {issued.record.not_after:%Y-%m-%d %H:%M} UTC."
+    )
+
+
+@app.command("roots")
+def ca_roots(
+    hierarchy: str = typer.Option("test", "--hierarchy", help="test | trusted"),
+    der: bool = typer.Option(False, "--der", help="DER instead of PEM (to a file with -o)."),
+    out: Path | None = typer.Option(None, "-o", "--out"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+) -> None:
+    """Print a root certificate (PEM), to install where clients should trust it."""
+    import sys
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from padlock.ca.signer import load_root, read_meta
+    from padlock.errors import PolicyError
+    from padlock.fileio import write_atomic
+    from padlock.pki.profiles import Hierarchy
+
+    settings = settings_for(data_dir)
+    read_meta(settings.ca_dir)
+    try:
+        which = Hierarchy(hierarchy)
+    except ValueError:
+        raise PolicyError(f"There is no hierarchy {hierarchy!r}; use test or trusted.") from None
+    root = load_root(settings.ca_dir, which)
+    data = root.public_bytes(Encoding.DER if der else Encoding.PEM)
+    if out is not None:
+        write_atomic(out, data, overwrite=True)
+    elif der:
+        sys.stdout.buffer.write(data)
+    else:
+        print(data.decode(), end="")
+
+
+@app.command("list")
+def ca_list(
+    state: str | None = typer.Option(None, "--state", help="reserved | issued | revoked | abandoned"),
+    limit: int = typer.Option(100, "--limit"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """List certificates, newest first."""
+    from padlock import wiring
+    from padlock.ca.ports import CertState
+    from padlock.ca.signer import read_meta
+    from padlock.errors import PolicyError
+
+    settings = settings_for(data_dir)
+    read_meta(settings.ca_dir)
+    try:
+        wanted = CertState(state) if state else None
+    except ValueError:
+        raise PolicyError(
+            f"There is no state {state!r}.",
+            hint="Use one of: " + ", ".join(s.value for s in CertState),
+        ) from None
+    store = wiring.open_store(settings)
+    try:
+        records = list(store.list_certificates(wanted, limit=limit))
+    finally:
+        store.close()
+    if json_out:
+        common.print_json([_record_row(r) for r in records])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Certificates in {settings.data_dir}" + (f" ({state})" if state else ""))
+    for column in ("serial", "state", "profile", "names", "not after"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(r.serial_hex, r.state.value, r.profile, ", ".join(r.names),
+                      f"{r.not_after:%Y-%m-%d}")
+    Console().print(table)
+    if not records:
+        common.say("No certificates" + (f" in state {state}." if state else " yet."))
+
+
+@app.command("show")
+def ca_show(
+    serial: str = typer.Argument(..., help="The serial number in hex."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    json_out: bool = typer.Option(False, "--json"),
+    pem: bool = typer.Option(False, "--pem", help="Print the certificate's PEM."),
+) -> None:
+    """Show one certificate the CA issued or reserved."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from padlock import wiring
+    from padlock.ca.signer import read_meta
+    from padlock.errors import NotFound, PolicyError
+
+    settings = settings_for(data_dir)
+    read_meta(settings.ca_dir)
+    try:
+        number = int(serial.replace(":", ""), 16)
+    except ValueError:
+        raise PolicyError(f"{serial!r} is not a hexadecimal serial number.") from None
+    store = wiring.open_store(settings)
+    try:
+        record = store.get_certificate(number)
+    finally:
+        store.close()
+    if record is None:
+        raise NotFound(f"No certificate with serial {serial} in this CA.",
+                       hint="List them with: padlock ca list")
+    if pem:
+        if record.der is None:
+            raise NotFound(f"Certificate {serial} was reserved but never issued.")
+        print(x509.load_der_x509_certificate(record.der).public_bytes(Encoding.PEM).decode(), end="")
+        return
+    row = _record_row(record)
+    if json_out:
+        common.print_json(row)
+        return
+    for key, value in row.items():
+        shown = ", ".join(value) if isinstance(value, list) else value  # type: ignore[arg-type]
+        print(f"{key:<18} {shown if shown is not None else '-'}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Check the audit trail's hash chain: any edited or deleted event is found."""
+    from padlock import wiring
+    from padlock.ca.audit import verify_chain
+    from padlock.errors import Conflict
+
+    settings = settings_for(data_dir)
+    store = wiring.open_store(settings)
+    try:
+        result = verify_chain(store.iter_events(), store.audit_head())
+    finally:
+        store.close()
+    if json_out:
+        common.print_json({"ok": result.ok, "events": result.events,
+                           "first_bad_seq": result.first_bad_seq, "problem": result.problem})
+    if not result.ok:
+        raise Conflict(
+            f"The audit trail is broken at event {result.first_bad_seq}: {result.problem}.",
+            hint="Someone changed the database outside padlock; restore it from a backup"
+            " and investigate.",
+        )
+    if not json_out:
+        print(f"OK: {result.events} audit events, hash chain intact.")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+) -> None:
+    """Bring the database schema up to date (also done on every start)."""
+    from padlock.store.migrate import upgrade
+
+    settings = settings_for(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    upgrade(settings.db_url)
+    print("Database schema is up to date.")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="ca")
+    root.add_typer(audit_app, name="audit")
+    root.add_typer(db_app, name="db")
+
+    @root.command("doctor")
+    def doctor(
+        data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+        json_out: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Check the CA's set-up and say what is missing."""
+        from padlock import wiring
+        from padlock.ca.signer import read_meta
+
+        settings = settings_for(data_dir)
+        checks: list[tuple[str, bool, str]] = []
+        try:
+            read_meta(settings.ca_dir)
+            checks.append(("ca", True, f"CA found in {settings.ca_dir}"))
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            checks.append(("ca", False, str(exc)))
+        blocklist = wiring.load_blocklist(settings)
+        checks.append((
+            "blocklist",
+            blocklist.complete,
+            f"{len(blocklist)} known-bad key hashes loaded"
+            + ("" if blocklist.complete else "; NO full blocklist (Debian weak keys,"
+               " known-compromised keys): set PADLOCK_BLOCKLIST to badkeys' blocklist file"),
+        ))
+        if json_out:
+            common.print_json([{"check": c, "ok": ok, "detail": d} for c, ok, d in checks])
+        else:
+            for c, ok, d in checks:
+                print(f"{'ok  ' if ok else 'WARN'} {c:<10} {d}")

@@ -1,0 +1,93 @@
+"""The composition root: settings in, a ready CA out. Used by the CLI and the web app."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from padlock.ca import signer as signer_mod
+from padlock.ca.issuance import Clock, IssuancePolicy, Issuer, utcnow
+from padlock.ca.ports import Store
+from padlock.config import Settings
+from padlock.errors import BadPassphrase
+from padlock.fileio import read_bytes, write_atomic
+from padlock.pki import keypolicy
+
+CA_PASSPHRASE_ENV = "PADLOCK_CA_PASSPHRASE"
+PASSPHRASE_FILE = "passphrase"
+
+
+def ca_passphrase(settings: Settings, passphrase_file: Path | None = None) -> bytes | None:
+    """The CA keys' pass phrase: --passphrase-file, $PADLOCK_CA_PASSPHRASE, or the data dir's file."""
+    if passphrase_file is not None:
+        lines = read_bytes(passphrase_file, "pass phrase file").splitlines()
+        return lines[0] if lines else b""
+    env = os.environ.get(CA_PASSPHRASE_ENV)
+    if env:
+        return env.encode()
+    stored = settings.ca_dir / PASSPHRASE_FILE
+    if stored.exists():
+        return read_bytes(stored, "CA pass phrase file").splitlines()[0]
+    return None
+
+
+def generate_ca_passphrase(settings: Settings) -> tuple[bytes, Path]:
+    """A random pass phrase kept in the data dir (mode 0600), for a CA made without prompts."""
+    settings.ca_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    phrase = secrets.token_urlsafe(32).encode()
+    path = settings.ca_dir / PASSPHRASE_FILE
+    write_atomic(path, phrase + b"\n", mode=0o600)
+    return phrase, path
+
+
+def load_blocklist(settings: Settings) -> keypolicy.Blocklist:
+    """The shipped known-bad keys, plus the operator's full blocklist file if named."""
+    builtin = keypolicy.builtin_blocklist()
+    if settings.blocklist_file is None:
+        return builtin
+    extra = keypolicy.Blocklist.from_lines(
+        read_bytes(settings.blocklist_file, "blocklist", limit=1 << 30).splitlines(),
+        complete=True,
+    )
+    return builtin.merged(extra)
+
+
+def open_store(settings: Settings) -> Store:
+    from padlock.store import open_store as _open
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return _open(settings.db_url)
+
+
+@dataclass
+class Authority:
+    settings: Settings
+    store: Store
+    issuer: Issuer
+    blocklist: keypolicy.Blocklist
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_authority(
+    settings: Settings, passphrase: bytes | None, clock: Clock = utcnow
+) -> Authority:
+    """Load the issuing CAs and open the database. The URLs in certificates are the
+    base URL given at ``ca init`` (kept in ca.json), so they stay stable."""
+    meta = signer_mod.read_meta(settings.ca_dir)
+    if passphrase is None:
+        raise BadPassphrase(
+            "The CA keys are encrypted and no pass phrase was given.",
+            hint=f"Set {CA_PASSPHRASE_ENV} or use --passphrase-file.",
+        )
+    signers = signer_mod.load_issuing_signers(settings.ca_dir, passphrase)
+    store = open_store(settings)
+    blocklist = load_blocklist(settings)
+    policy = IssuancePolicy(
+        base_url=meta.get("base_url", settings.base_url),
+        allow_internal_in_test=settings.allow_internal_names_in_test,
+    )
+    return Authority(settings, store, Issuer(store, signers, policy, blocklist, clock), blocklist)
