@@ -35,13 +35,23 @@ def read_bytes(path: Path, what: str = "file", limit: int = 16 * 1024 * 1024) ->
     return data
 
 
+def _exists_error(path: Path) -> OutputExists:
+    return OutputExists(
+        f"{str(path)!r} exists already; padlock does not overwrite it.",
+        hint="Choose another file name, or add --force to replace it.",
+    )
+
+
+def refuse_existing(path: Path) -> None:
+    """Raise OutputExists if ``path`` exists (or is a dangling symbolic link)."""
+    if path.exists() or path.is_symlink():
+        raise _exists_error(path)
+
+
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, overwrite: bool = False) -> None:
     """Write ``data`` to ``path`` whole or not at all."""
-    if not overwrite and path.exists():
-        raise OutputExists(
-            f"{str(path)!r} exists already; padlock does not overwrite it.",
-            hint="Choose another file name, or add --force to replace it.",
-        )
+    if not overwrite:
+        refuse_existing(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise FileProblem(f"The directory {str(directory)!r} does not exist.")
@@ -62,10 +72,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, overwrite: bool 
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                raise OutputExists(
-                    f"{str(path)!r} exists already; padlock does not overwrite it.",
-                    hint="Choose another file name, or add --force to replace it.",
-                ) from None
+                raise _exists_error(path) from None
             tmp.unlink()
         _fsync_dir(directory)
     except OSError as exc:

@@ -12,7 +12,7 @@ from typing import Any
 from padlock.errors import BadPassphrase
 from padlock.fileio import read_bytes
 
-PASSPHRASE_ENV = "PADLOCK_PASSPHRASE"
+PASSPHRASE_ENV = "PADLOCK_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 
 
 class State:

@@ -24,7 +24,9 @@ _PROMPTS = (
 
 def _ask(fields: dict[str, str | None]) -> dict[str, str | None]:
     """Ask for each missing field; Enter keeps the default in brackets, '.' leaves it empty."""
-    common.say("Enter the details for the CSR. Enter keeps [the default]; '.' leaves a field empty.")
+    common.say(
+        "Enter the details for the CSR. Enter keeps [the default]; '.' leaves a field empty."
+    )
     out = dict(fields)
     for key, question in _PROMPTS:
         default = out.get(key) or ""
@@ -54,21 +56,18 @@ def csr_new(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Make a CSR; the CN is always a SAN too, and every name is checked."""
-    from padlock.errors import OutputExists
-    from padlock.fileio import read_bytes, write_atomic
-    from padlock.pki import csr as csrlib
-    from padlock.pki import keys
-    from padlock.pki.describe import describe_csr, render_text
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    if out.exists() and not force:
-        raise OutputExists(
-            f"{str(out)!r} exists already; padlock does not overwrite it.",
-            hint="Choose another file name, or add --force to replace it.",
-        )
+    from padlock.fileio import read_bytes, refuse_existing, write_atomic
+    from padlock.pki import csr as csrlib
+    from padlock.pki import keys, objects
+    from padlock.pki.describe import describe_csr, render_text
+
+    if not force:
+        refuse_existing(out)
     data = read_bytes(key, "key file")
-    passphrase = common.existing_passphrase(passphrase_file, keys.is_encrypted_pem(data))
-    private = keys.load_private_key(data, passphrase)
+    passphrase = common.existing_passphrase(passphrase_file, keys.is_encrypted(data))
+    private = objects.load_key(data, passphrase, f"The key file {str(key)!r}")
     fields: dict[str, str | None] = {
         "country": country,
         "state": state,

@@ -14,7 +14,7 @@ def _load(path: Path, passphrase_file: Path | None, need_key: bool) -> object:
 
     data = common.read_input(path, "file")
     passphrase = common.passphrase_given(passphrase_file)
-    if passphrase is None and need_key and keys.is_encrypted_pem(data):
+    if passphrase is None and need_key and keys.is_encrypted(data):
         passphrase = common.existing_passphrase(None, True, what=str(path))
     return objects.load_any(data, passphrase, what=str(path))
 
@@ -22,7 +22,9 @@ def _load(path: Path, passphrase_file: Path | None, need_key: bool) -> object:
 def register(app: typer.Typer) -> None:
     @app.command("show")
     def show(
-        file: Path = typer.Argument(..., help="A key, CSR, certificate, chain, CRL or PKCS#12 ('-' for stdin)."),
+        file: Path = typer.Argument(
+            ..., help="A key, CSR, certificate, chain, CRL or PKCS#12 ('-' for stdin)."
+        ),
         json_out: bool = typer.Option(False, "--json", help="Print JSON."),
         passphrase_file: Path | None = typer.Option(None, "--passphrase-file"),
     ) -> None:
@@ -68,23 +70,28 @@ def register(app: typer.Typer) -> None:
             if public is None:
                 raise WrongFileKind(f"{path} holds no public key padlock can read.")
             results.append((path, loaded.kind.value, keys.fingerprint(public)))
-        first_fp = results[0][2]
-        differ = [(p, k, fp) for p, k, fp in results if fp != first_fp]
+        differ = [(a, b) for i, a in enumerate(results) for b in results[i + 1 :] if a[2] != b[2]]
         if json_out:
             common.print_json(
                 {
                     "match": not differ,
-                    "files": [{"file": str(p), "kind": k, "fingerprint": fp} for p, k, fp in results],
+                    "files": [
+                        {"file": str(p), "kind": k, "fingerprint": fp} for p, k, fp in results
+                    ],
+                    "differ": [[str(a[0]), str(b[0])] for a, b in differ],
                 }
             )
         else:
             for p, k, fp in results:
                 print(f"{fp}  {k:<28} {p}")
         if differ:
-            p0, k0, _ = results[0]
-            pairs = "; ".join(f"{p} ({k}) differs from {p0} ({k0})" for p, k, _ in differ)
+            pairs = "; ".join(f"{a[0]} ({a[1]}) and {b[0]} ({b[1]})" for a, b in differ)
+            agree = [
+                (a, b) for i, a in enumerate(results) for b in results[i + 1 :] if a[2] == b[2]
+            ]
+            also = "".join(f" ({a[0]} and {b[0]} do share one key.)" for a, b in agree)
             raise KeyMismatch(
-                f"The files do not share one public key: {pairs}.",
+                f"The files do not share one public key: {pairs} differ.{also}",
                 hint="A certificate works only with the key its CSR was made from;"
                 " find the matching key or make a new CSR from this key.",
             )

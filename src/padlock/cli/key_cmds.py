@@ -25,16 +25,18 @@ def key_new(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Make a private key: ECDSA P-256 unless told otherwise, encrypted with a pass phrase."""
-    from padlock.errors import OutputExists
-    from padlock.fileio import write_atomic
+    from padlock.errors import BadPassphrase
+    from padlock.fileio import refuse_existing, write_atomic
     from padlock.pki import keys
 
     kind = keys.parse_key_type(key_type)
-    if file.exists() and not force:
-        raise OutputExists(
-            f"{str(file)!r} exists already; padlock does not overwrite a key.",
-            hint="Choose another file name, or add --force to replace it.",
+    if no_encrypt and passphrase_file is not None:
+        raise BadPassphrase(
+            "--no-encrypt and --passphrase-file contradict each other.",
+            hint="Give one: a pass phrase file for an encrypted key, or --no-encrypt.",
         )
+    if not force:
+        refuse_existing(file)
     passphrase = None if no_encrypt else common.new_passphrase(passphrase_file)
     if passphrase is not None:
         keys.check_passphrase_strength(passphrase)
@@ -43,10 +45,16 @@ def key_new(
     fp = keys.fingerprint(key.public_key())
     if json_out:
         common.print_json(
-            {"file": str(file), "type": kind.value, "encrypted": passphrase is not None, "fingerprint": fp}
+            {
+                "file": str(file),
+                "type": kind.value,
+                "encrypted": passphrase is not None,
+                "fingerprint": fp,
+            }
         )
         return
-    print(f"Wrote {kind.value} key to {file} (mode 0600, {'encrypted' if passphrase else 'NOT encrypted'}).")
+    state = "encrypted" if passphrase is not None else "NOT encrypted"
+    print(f"Wrote {kind.value} key to {file} (mode 0600, {state}).")
     print(f"Fingerprint: {fp}")
     if passphrase is not None:
         common.say(
@@ -64,30 +72,41 @@ def key_backup(
 ) -> None:
     """Copy a key, then prove the copy decrypts with the pass phrase and is the same key."""
     from padlock.errors import FileProblem
-    from padlock.fileio import read_bytes, write_atomic
-    from padlock.pki import keys
+    from padlock.fileio import read_bytes, refuse_existing, write_atomic
+    from padlock.pki import keys, objects
 
     data = read_bytes(key_file, "key file")
-    encrypted = keys.is_encrypted_pem(data)
-    passphrase = common.existing_passphrase(passphrase_file, encrypted)
-    original = keys.load_private_key(data, passphrase)  # wrong pass phrase fails here, first
     target = dest / key_file.name if dest.is_dir() else dest
+    refuse_existing(target)  # before asking for the pass phrase
+    encrypted = keys.is_encrypted(data)
+    passphrase = common.existing_passphrase(passphrase_file, encrypted)
+    # A wrong pass phrase fails here, before anything is written.
+    original = objects.load_key(data, passphrase, f"The key file {str(key_file)!r}")
     write_atomic(target, data, mode=0o600, overwrite=False)
     try:
-        copy = keys.load_private_key(read_bytes(target, "backup copy"), passphrase)
-    except Exception:
+        copy = keys.load_private_key(
+            read_bytes(target, "backup copy"), passphrase, f"The copy {str(target)!r}"
+        )
+        same = keys.fingerprint(copy.public_key()) == keys.fingerprint(original.public_key())
+        if not same:  # pragma: no cover - would mean the disk returned other bytes
+            raise FileProblem(
+                f"The copy at {target} does not read back as the same key; removed it."
+            )
+    except BaseException:
         target.unlink(missing_ok=True)
         raise
-    same = keys.fingerprint(copy.public_key()) == keys.fingerprint(original.public_key())
-    if not same:  # pragma: no cover - would mean the disk returned other bytes
-        target.unlink(missing_ok=True)
-        raise FileProblem(f"The copy at {target} does not read back as the same key; removed it.")
     fp = keys.fingerprint(copy.public_key())
     if json_out:
-        common.print_json({"file": str(target), "verified": True, "encrypted": encrypted, "fingerprint": fp})
+        common.print_json(
+            {"file": str(target), "verified": True, "encrypted": encrypted, "fingerprint": fp}
+        )
         return
-    print(f"Backed up {key_file} to {target}; the copy {'decrypts and ' if encrypted else ''}matches ({fp}).")
+    proof = "decrypts with the pass phrase and " if encrypted else ""
+    print(f"Backed up {key_file} to {target}; the copy {proof}is the same key ({fp}).")
     if encrypted:
-        common.say("Record the pass phrase somewhere safe and apart from the copy: without it the backup is useless.")
+        common.say(
+            "Record the pass phrase somewhere safe and apart from the copy:"
+            " without it the backup is useless."
+        )
     else:
         common.say("This key is NOT encrypted: keep the copy where nobody else can read it.")

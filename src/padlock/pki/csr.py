@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
 from padlock.errors import BadCSR, InvalidName
-from padlock.pki import names
+from padlock.pki import keys, names
 from padlock.pki.keys import SigningKey
 
 
@@ -70,43 +71,76 @@ def plan_names(cn: str | None, sans: Sequence[str]) -> tuple[str | None, list[st
     return norm_cn, dns, ips
 
 
+# X.520 upper bounds (RFC 5280 appendix A.1); the CN's 64 is why a long host name
+# goes only into the SAN, as CAs do.
+_UPPER_BOUND = {"state": 128, "locality": 128, "organization": 64, "organizational_unit": 64}
+MAX_CN = 64
+MAX_EMAIL = 255
+
+
 def _subject(fields: SubjectFields, cn: str | None) -> x509.Name:
-    attrs: list[x509.NameAttribute] = []
+    attrs: list[x509.NameAttribute[str]] = []
     if fields.country:
         attrs.append(
             x509.NameAttribute(NameOID.COUNTRY_NAME, names.normalize_country(fields.country))
         )
-    for oid, value in (
-        (NameOID.STATE_OR_PROVINCE_NAME, fields.state),
-        (NameOID.LOCALITY_NAME, fields.locality),
-        (NameOID.ORGANIZATION_NAME, fields.organization),
-        (NameOID.ORGANIZATIONAL_UNIT_NAME, fields.organizational_unit),
+    for field_name, oid, value in (
+        ("state", NameOID.STATE_OR_PROVINCE_NAME, fields.state),
+        ("locality", NameOID.LOCALITY_NAME, fields.locality),
+        ("organization", NameOID.ORGANIZATION_NAME, fields.organization),
+        ("organizational_unit", NameOID.ORGANIZATIONAL_UNIT_NAME, fields.organizational_unit),
     ):
+        value = value.strip() if value else value
         if value:
-            if len(value) > 64:
-                raise BadCSR(f"{value!r} is longer than the 64 characters X.520 allows.")
+            bound = _UPPER_BOUND[field_name]
+            if len(value) > bound:
+                raise BadCSR(
+                    f"{value!r} is longer than the {bound} characters X.520 allows"
+                    f" for the {field_name.replace('_', ' ')}.",
+                    hint="Shorten it; use the official short form of the name.",
+                )
             attrs.append(x509.NameAttribute(oid, value))
-    if cn:
+    if cn and len(cn) <= MAX_CN:
+        # A longer host name cannot be a CN; it is in the SAN, which is what counts.
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
     if fields.email:
-        if "@" not in fields.email or any(c.isspace() for c in fields.email):
-            raise BadCSR(f"{fields.email!r} is not an email address.")
-        attrs.append(x509.NameAttribute(NameOID.EMAIL_ADDRESS, fields.email))
+        email = fields.email.strip()
+        local, at, domain = email.rpartition("@")
+        if (
+            not at
+            or not local
+            or not domain
+            or not email.isascii()
+            or any(c.isspace() for c in email)
+            or len(email) > MAX_EMAIL
+        ):
+            raise BadCSR(
+                f"{fields.email!r} is not an email address a CSR can hold.",
+                hint="Use a plain ASCII address like webmaster@example.com, or leave it out.",
+            )
+        attrs.append(x509.NameAttribute(NameOID.EMAIL_ADDRESS, email))
     return x509.Name(attrs)
 
 
-def _signing_hash(key: SigningKey) -> hashes.HashAlgorithm | None:
-    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
-        return None
+def _signing_hash(key: SigningKey) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if key.curve.key_size > 384:
+            return hashes.SHA512()
+        return hashes.SHA384() if key.curve.key_size > 256 else hashes.SHA256()
     if isinstance(key, rsa.RSAPrivateKey):
         return hashes.SHA256()
-    return hashes.SHA384() if key.curve.key_size >= 384 else hashes.SHA256()
+    return None  # Ed25519, Ed448: the hash is part of the algorithm
 
 
 def build_csr(
-    key: SigningKey, fields: SubjectFields, sans: Sequence[str]
+    key: PrivateKeyTypes, fields: SubjectFields, sans: Sequence[str]
 ) -> x509.CertificateSigningRequest:
-    """A CSR whose CN (if any) is also its first SAN; every name checked and normalised."""
+    """A CSR whose CN (if any) is also its first SAN; every name checked and normalised.
+
+    The key must be one padlock signs with (see :func:`padlock.pki.keys.signing_key`):
+    a 1024-bit RSA key or a DSA key is refused with an error saying why.
+    """
+    key = keys.signing_key(key)
     cn, dns, ips = plan_names(fields.common_name, sans)
     general: list[x509.GeneralName] = [x509.DNSName(n) for n in dns]
     general += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]

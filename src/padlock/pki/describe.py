@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
-from cryptography.x509.oid import ExtensionOID
 
 from padlock.pki import keys
 from padlock.pki.objects import Kind, Loaded
@@ -29,7 +29,12 @@ def _iso(when: dt.datetime) -> str:
 
 def describe_public_key(public: PublicKeyTypes) -> Info:
     info = keys.key_info(public)
-    return {"type": info.detail, "algorithm": info.algorithm, "bits": info.size, "fingerprint": info.fingerprint}
+    return {
+        "type": info.detail,
+        "algorithm": info.algorithm,
+        "bits": info.size,
+        "fingerprint": info.fingerprint,
+    }
 
 
 def _name(name: x509.Name) -> str:
@@ -94,7 +99,7 @@ def _ext_value(ext: x509.Extension[x509.ExtensionType]) -> str:
     if isinstance(value, x509.ExtendedKeyUsage):
         return ", ".join(getattr(o, "_name", o.dotted_string) for o in value)
     if isinstance(value, x509.SubjectAlternativeName):
-        return ", ".join(_sans(x509.Extensions([ext])))  # type: ignore[list-item]
+        return ", ".join(_sans(x509.Extensions([ext])))
     if isinstance(value, x509.SubjectKeyIdentifier):
         return value.digest.hex(":")
     if isinstance(value, x509.AuthorityKeyIdentifier):
@@ -102,9 +107,7 @@ def _ext_value(ext: x509.Extension[x509.ExtensionType]) -> str:
     if isinstance(value, x509.AuthorityInformationAccess):
         return ", ".join(f"{d.access_method._name}: {d.access_location.value}" for d in value)
     if isinstance(value, x509.CRLDistributionPoints):
-        return ", ".join(
-            str(n.value) for dp in value for n in (dp.full_name or [])
-        )
+        return ", ".join(str(n.value) for dp in value for n in (dp.full_name or []))
     if isinstance(value, x509.CertificatePolicies):
         return ", ".join(p.policy_identifier.dotted_string for p in value)
     return type(value).__name__
@@ -142,7 +145,9 @@ def describe_csr(csr: x509.CertificateSigningRequest) -> Info:
     }
 
 
-def _sig_alg(obj: x509.Certificate | x509.CertificateSigningRequest | x509.CertificateRevocationList) -> str:
+def _sig_alg(
+    obj: x509.Certificate | x509.CertificateSigningRequest | x509.CertificateRevocationList,
+) -> str:
     return getattr(obj.signature_algorithm_oid, "_name", obj.signature_algorithm_oid.dotted_string)
 
 
@@ -212,7 +217,7 @@ def describe(loaded: Loaded, now: dt.datetime | None = None) -> Info:
 
 def chain_in_order(certs: tuple[x509.Certificate, ...]) -> bool:
     """Each certificate is signed by the next (leaf first), as TLS servers must send them."""
-    for child, parent in zip(certs, certs[1:], strict=False):
+    for child, parent in itertools.pairwise(certs):
         if child.issuer != parent.subject:
             return False
         try:

@@ -8,22 +8,30 @@ RFC 8018 and RFC 7914) that ``openssl pkey`` reads.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     PrivateKeyTypes,
     PublicKeyTypes,
 )
 
-from padlock.errors import BadPassphrase, UnsupportedKey, WeakKey
+from padlock.errors import (
+    BadPassphrase,
+    UnrecognizedFile,
+    UnsupportedKey,
+    WeakKey,
+    WrongFileKind,
+)
 from padlock.pki import pkcs8
 
 MIN_RSA_BITS = 2048
+_PEM_LABEL = re.compile(rb"^-----BEGIN ([A-Z0-9 #]+)-----", re.MULTILINE)
 MIN_PASSPHRASE = 8
 
 SigningKey = CertificateIssuerPrivateKeyTypes
@@ -106,35 +114,88 @@ def is_encrypted_pem(data: bytes) -> bool:
     return b"ENCRYPTED PRIVATE KEY" in data or b"Proc-Type: 4,ENCRYPTED" in data
 
 
-def load_private_key(data: bytes, passphrase: bytes | None) -> PrivateKeyTypes:
-    """Read a PEM or DER private key in any format OpenSSL writes (PKCS#1, SEC1, PKCS#8)."""
+def is_encrypted(data: bytes) -> bool:
+    """Whether a PEM or DER private key needs a pass phrase."""
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return is_encrypted_pem(data)
+    try:
+        serialization.load_der_private_key(data, None)
+    except TypeError:
+        return True
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return False
+
+
+def _no_passphrase() -> BadPassphrase:
+    return BadPassphrase(
+        "The key is encrypted and no pass phrase was given.",
+        hint="Give it with --passphrase-file, PADLOCK_PASSPHRASE, or type it at the prompt.",
+    )
+
+
+def _wrong_passphrase() -> BadPassphrase:
+    return BadPassphrase(
+        "The pass phrase is wrong: the key does not decrypt with it.",
+        hint="Check the pass phrase you recorded when the key was made (or the backup copy's).",
+    )
+
+
+def _load_der(data: bytes, passphrase: bytes | None) -> tuple[PrivateKeyTypes, bool]:
+    """A DER key, and whether it was encrypted (which DER does not say up front)."""
+    try:
+        return serialization.load_der_private_key(data, None), False
+    except TypeError:
+        pass  # encrypted PKCS#8: needs the pass phrase
+    if passphrase is None:
+        raise _no_passphrase()
+    if passphrase == b"":
+        raise BadPassphrase(
+            "The pass phrase given is empty, and the key is encrypted.",
+            hint="Check the pass phrase file (its first line is the pass phrase).",
+        )
+    try:
+        return serialization.load_der_private_key(data, passphrase), True
+    except ValueError as exc:
+        if "curve" in str(exc).lower() or "unsupported" in str(exc).lower():
+            raise
+        raise _wrong_passphrase() from None
+
+
+def load_private_key(
+    data: bytes, passphrase: bytes | None, what: str = "The key file"
+) -> PrivateKeyTypes:
+    """Read a PEM or DER private key in any format OpenSSL writes (PKCS#1, SEC1, PKCS#8).
+
+    Every failure is a :class:`PadlockError`: a missing or wrong pass phrase is
+    :class:`BadPassphrase`, an unsupported algorithm or curve :class:`UnsupportedKey`,
+    anything else that is not a readable key :class:`UnrecognizedFile`.
+    """
     stripped = data.lstrip()
     is_pem = stripped.startswith(b"-----BEGIN")
+    if is_pem:
+        labels = [
+            m.decode() for m in _PEM_LABEL.findall(data) if m != b"EC PARAMETERS"
+        ]  # openssl ecparam -genkey writes the curve's parameters before the key
+        if len(labels) > 1:
+            raise WrongFileKind(
+                f"{what} holds {len(labels)} PEM objects ({', '.join(labels).lower()})"
+                " where one private key is expected.",
+                hint="Split the file so that the key is alone in its own file.",
+            )
     encrypted = is_encrypted_pem(data) if is_pem else False
     if encrypted and passphrase is None:
-        raise BadPassphrase(
-            "The key is encrypted and no pass phrase was given.",
-            hint="Give it with --passphrase-file, PADLOCK_PASSPHRASE, or type it at the prompt.",
-        )
+        raise _no_passphrase()
     if encrypted and passphrase == b"":
         raise BadPassphrase(
             "The pass phrase given is empty, and the key is encrypted.",
             hint="Check the pass phrase file (its first line is the pass phrase).",
         )
-    pw = passphrase if encrypted or not is_pem else None
     try:
         if is_pem:
-            key = serialization.load_pem_private_key(data, pw)
+            key = serialization.load_pem_private_key(data, passphrase if encrypted else None)
         else:
-            try:
-                key = serialization.load_der_private_key(data, None)
-            except TypeError:
-                if passphrase is None:
-                    raise BadPassphrase(
-                        "The key is encrypted and no pass phrase was given.",
-                        hint="Give it with --passphrase-file or PADLOCK_PASSPHRASE.",
-                    ) from None
-                key = serialization.load_der_private_key(data, passphrase)
+            key, encrypted = _load_der(data, passphrase)
     except UnsupportedAlgorithm as exc:
         raise UnsupportedKey(
             f"The key uses an algorithm or curve padlock does not support ({exc}).",
@@ -143,22 +204,18 @@ def load_private_key(data: bytes, passphrase: bytes | None) -> PrivateKeyTypes:
     except ValueError as exc:
         text = str(exc).lower()
         if encrypted and ("password" in text or "decrypt" in text or "bad" in text):
-            raise BadPassphrase(
-                "The pass phrase is wrong: the key does not decrypt with it.",
-                hint="Check the pass phrase you recorded when the key was made"
-                " (or the backup copy's).",
-            ) from None
+            raise _wrong_passphrase() from None
         if "curve" in text or "unsupported" in text:
             raise UnsupportedKey(
                 f"The key uses a curve padlock does not support ({exc}).",
                 hint="Use ECDSA P-256, P-384 or P-521.",
             ) from None
-        raise
-    except TypeError:
-        raise BadPassphrase(
-            "The key is encrypted and no pass phrase was given.",
-            hint="Give it with --passphrase-file or PADLOCK_PASSPHRASE.",
+        raise UnrecognizedFile(
+            f"{what} is not a readable private key ({exc}).",
+            hint="The file may be truncated or edited; use the key file exactly as it was made.",
         ) from None
+    except TypeError:
+        raise _no_passphrase() from None
     check_supported(key.public_key())
     return key
 
@@ -169,6 +226,28 @@ def check_supported(public: PublicKeyTypes) -> None:
             f"The elliptic curve {public.curve.name} is not supported.",
             hint="Use P-256 (the default), P-384 or P-521.",
         )
+
+
+def signing_key(key: PrivateKeyTypes) -> SigningKey:
+    """``key`` if padlock signs with it (CSRs): RSA 2048+, P-256/384/521, Ed25519, Ed448."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise WeakKey(
+                f"This RSA key has {key.key_size} bits; keys under {MIN_RSA_BITS} bits are"
+                " refused because they can be factored today.",
+                hint="Make a new key with: padlock key new FILE (ECDSA P-256),"
+                " or --type rsa-2048 or larger.",
+            )
+        return key
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        check_supported(key.public_key())
+        return key
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+        return key
+    raise UnsupportedKey(
+        f"A {key_info(key.public_key()).detail} key cannot sign a certificate request.",
+        hint="Use ECDSA P-256 (the default), RSA 2048+ or Ed25519.",
+    )
 
 
 def spki_der(public: PublicKeyTypes) -> bytes:
@@ -203,4 +282,6 @@ def key_info(public: PublicKeyTypes) -> KeyInfo:
         return KeyInfo("Ed25519", 256, "Ed25519", fp)
     if isinstance(public, ed448.Ed448PublicKey):
         return KeyInfo("Ed448", 456, "Ed448", fp)
+    if isinstance(public, dsa.DSAPublicKey):
+        return KeyInfo("DSA", public.key_size, f"DSA {public.key_size}", fp)
     return KeyInfo(type(public).__name__, 0, type(public).__name__, fp)

@@ -43,6 +43,14 @@ _ISO3166 = frozenset(
 )
 
 
+# Codes people type that ISO 3166 does not assign (or reserves) as countries.
+_COUNTRY_MISTAKES = {
+    "UK": "The United Kingdom is GB (not UK) in ISO 3166-1 alpha-2.",
+    "EL": "Greece is GR (not EL) in ISO 3166-1 alpha-2.",
+    "EU": "The European Union has no country code in certificates; use the member state's.",
+}
+
+
 def _host_of(raw: str) -> str | None:
     """The host part of something that looks like a URL or host:port/path, if any."""
     candidate = raw if "://" in raw else "//" + raw
@@ -129,10 +137,10 @@ def normalize_dns_name(raw: str, *, allow_wildcard: bool = True) -> str:
             f"{raw!r} has a port; a certificate names hosts, not ports.",
             hint=f"Put only the host name: {host}" if host else "Put only the host name.",
         )
+    # UTS #46 maps the IDN full stops (U+3002 etc.) to '.'; the root's trailing dot goes.
+    text = text.replace("\u3002", ".").replace("\uff0e", ".").replace("\uff61", ".")
     if text.endswith(".") and not text.endswith(".."):
         text = text[:-1]
-    # UTS #46 maps the IDN full stops (U+3002 etc.) to '.'.
-    text = text.replace("\u3002", ".").replace("\uff0e", ".").replace("\uff61", ".")
     labels = text.split(".")
     if any(label == "" for label in labels):
         raise InvalidName(f"{raw!r} has an empty label (two dots in a row, or a leading dot).")
@@ -190,10 +198,8 @@ def normalize_country(raw: str) -> str:
             hint="Use the ISO 3166 code, e.g. US, GB, DE, ZA.",
         )
     if code not in _ISO3166:
-        raise InvalidName(
-            f"{raw!r} is not an ISO 3166 country code.",
-            hint="The United Kingdom is GB (not UK); see ISO 3166-1 alpha-2.",
-        )
+        hint = _COUNTRY_MISTAKES.get(code, "Use the ISO 3166-1 alpha-2 code, e.g. US, GB, DE, ZA.")
+        raise InvalidName(f"{raw!r} is not an ISO 3166 country code.", hint=hint)
     return code
 
 

@@ -11,11 +11,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from padlock.errors import BadPassphrase, UnrecognizedFile, WrongFileKind
+from padlock.errors import (
+    BadPassphrase,
+    PadlockError,
+    UnrecognizedFile,
+    UnsupportedKey,
+    WrongFileKind,
+)
 from padlock.pki import keys
 
 
@@ -63,24 +70,30 @@ def _load_pem(data: bytes, passphrase: bytes | None, what: str) -> Loaded:
             f"{what} has a PEM header but no complete PEM block (is it truncated?).",
             hint="A PEM file needs its BEGIN and END lines and everything between them.",
         )
-    labels = [label for label, _ in blocks]
+    # openssl ecparam -genkey writes the curve's parameters before the key: not an object.
+    labels = [label for label, _ in blocks if label != b"EC PARAMETERS"]
+    if not labels:
+        raise UnrecognizedFile(
+            f"{what} holds only elliptic-curve parameters, no key.",
+            hint="Make a key with: padlock key new FILE",
+        )
     first = labels[0]
     try:
         if all(label in _CERT_LABELS for label in labels):
             certs = tuple(x509.load_pem_x509_certificates(data))
             kind = Kind.CERTIFICATE if len(certs) == 1 else Kind.CHAIN
             return Loaded(kind, "PEM", certificates=certs)
-        if len(blocks) > 1:
+        if len(labels) > 1:
             kinds = ", ".join(sorted({label.decode().lower() for label in labels}))
             raise WrongFileKind(
-                f"{what} holds {len(blocks)} PEM objects of different kinds ({kinds});"
-                " padlock expects one object per file (or a chain of certificates).",
+                f"{what} holds {len(labels)} PEM objects ({kinds}) where padlock expects"
+                " one (only certificates may come several to a file, as a chain).",
                 hint="Split the file so that each holds one thing.",
             )
         if first in _PRIVATE_LABELS:
             encrypted = keys.is_encrypted_pem(data)
             key = (
-                keys.load_private_key(data, passphrase)
+                keys.load_private_key(data, passphrase, what)
                 if (passphrase is not None or not encrypted)
                 else None
             )
@@ -96,6 +109,11 @@ def _load_pem(data: bytes, passphrase: bytes | None, what: str) -> Loaded:
             public = serialization.load_pem_public_key(data)
             keys.check_supported(public)
             return Loaded(Kind.PUBLIC_KEY, "PEM", public_key=public)
+    except UnsupportedAlgorithm as exc:
+        raise UnsupportedKey(
+            f"{what} holds a key of an algorithm or curve padlock does not support ({exc}).",
+            hint="Use ECDSA P-256/P-384/P-521, RSA 2048+ or Ed25519.",
+        ) from None
     except ValueError as exc:
         raise UnrecognizedFile(
             f"{what} looks like a PEM {first.decode().lower()} but cannot be read ({exc}).",
@@ -106,50 +124,101 @@ def _load_pem(data: bytes, passphrase: bytes | None, what: str) -> Loaded:
     )
 
 
+def _der_length(data: bytes) -> int | None:
+    """The total length the outer DER TLV declares, or None if the header is unreadable."""
+    if len(data) < 2:
+        return None
+    first = data[1]
+    if first < 0x80:
+        return 2 + first
+    count = first & 0x7F
+    if count == 0 or count > 4 or len(data) < 2 + count:
+        return None
+    return 2 + count + int.from_bytes(data[2 : 2 + count], "big")
+
+
+def _der_certificate(data: bytes) -> Loaded:
+    return Loaded(Kind.CERTIFICATE, "DER", certificates=(x509.load_der_x509_certificate(data),))
+
+
+def _der_csr(data: bytes) -> Loaded:
+    return Loaded(Kind.CSR, "DER", csr=x509.load_der_x509_csr(data))
+
+
+def _der_crl(data: bytes) -> Loaded:
+    return Loaded(Kind.CRL, "DER", crl=x509.load_der_x509_crl(data))
+
+
 def _load_der(data: bytes, passphrase: bytes | None, what: str) -> Loaded:
-    tries = (
-        (
-            Kind.CERTIFICATE,
-            lambda: Loaded(
-                Kind.CERTIFICATE, "DER", certificates=(x509.load_der_x509_certificate(data),)
-            ),
-        ),
-        (Kind.CSR, lambda: Loaded(Kind.CSR, "DER", csr=x509.load_der_x509_csr(data))),
-        (Kind.CRL, lambda: Loaded(Kind.CRL, "DER", crl=x509.load_der_x509_crl(data))),
-    )
-    for _kind, attempt in tries:
+    declared = _der_length(data)
+    if declared is not None and declared > len(data):
+        raise UnrecognizedFile(
+            f"{what} is not readable: its DER structure declares {declared} bytes"
+            f" but the file has only {len(data)} (is it truncated?).",
+            hint="Copy the file again from its source, whole.",
+        )
+    if declared is not None and declared < len(data) and data[declared:].strip(b"\0\r\n\t "):
         try:
-            return attempt()
+            first = _load_one_der(data[:declared], None, what)
+        except PadlockError:
+            raise _garbage(what) from None
+        raise WrongFileKind(
+            f"{what} holds a DER {first.kind.value} followed by more data;"
+            " padlock expects one object per DER file.",
+            hint="Split the file, or convert it to PEM, which can hold a chain.",
+        )
+    return _load_one_der(data, passphrase, what)
+
+
+def _load_one_der(data: bytes, passphrase: bytes | None, what: str) -> Loaded:
+    for attempt in (_der_certificate, _der_csr, _der_crl):
+        try:
+            return attempt(data)
         except ValueError:
             continue
     try:
         key = serialization.load_der_private_key(data, None)
-        keys.check_supported(key.public_key())
-        return Loaded(Kind.PRIVATE_KEY, "DER", private_key=key, public_key=key.public_key())
     except TypeError:
         # Encrypted PKCS#8 in DER: needs the pass phrase.
         if passphrase is None:
             return Loaded(Kind.ENCRYPTED_PRIVATE_KEY, "DER")
-        key = keys.load_private_key(data, passphrase)
+        key = keys.load_private_key(data, passphrase, what)
         return Loaded(
             Kind.ENCRYPTED_PRIVATE_KEY, "DER", private_key=key, public_key=key.public_key()
         )
+    except UnsupportedAlgorithm as exc:
+        raise UnsupportedKey(
+            f"{what} is a private key of an algorithm or curve padlock does not support ({exc}).",
+            hint="Use ECDSA P-256/P-384/P-521, RSA 2048+ or Ed25519.",
+        ) from None
     except ValueError:
         pass
+    else:
+        keys.check_supported(key.public_key())
+        return Loaded(Kind.PRIVATE_KEY, "DER", private_key=key, public_key=key.public_key())
     try:
         public = serialization.load_der_public_key(data)
-        keys.check_supported(public)
-        return Loaded(Kind.PUBLIC_KEY, "DER", public_key=public)
+    except UnsupportedAlgorithm as exc:
+        raise UnsupportedKey(
+            f"{what} is a public key of an algorithm or curve padlock does not support ({exc}).",
+        ) from None
     except ValueError:
         pass
+    else:
+        keys.check_supported(public)
+        return Loaded(Kind.PUBLIC_KEY, "DER", public_key=public)
     return _load_pkcs12(data, passphrase, what)
 
 
+_PKCS7_DATA_OID = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x01"
+
+
 def _load_pkcs12(data: bytes, passphrase: bytes | None, what: str) -> Loaded:
-    for pw in ([passphrase] if passphrase is not None else []) + [None, b""]:
+    last: Exception | None = None
+    for pw in ([passphrase] if passphrase else []) + [None, b""]:
         try:
             bundle = pkcs12.load_pkcs12(data, pw)
-        except ValueError as exc:
+        except (ValueError, UnsupportedAlgorithm) as exc:
             last = exc
             continue
         key = bundle.key
@@ -164,11 +233,23 @@ def _load_pkcs12(data: bytes, passphrase: bytes | None, what: str) -> Loaded:
             public_key=key.public_key() if key else None,
             certificates=certs,
         )
-    if data[:1] == b"\x30" and b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07" in data[:64]:
-        # Looks like PKCS#12 (PFX with pkcs7-data) but no pass phrase opened it.
+    if _PKCS7_DATA_OID in data[:64]:
+        # Looks like PKCS#12 (a PFX whose content is pkcs7-data) but nothing opened it.
+        if isinstance(last, UnsupportedAlgorithm):
+            raise UnsupportedKey(
+                f"{what} is a PKCS#12 bundle protected with an algorithm padlock does not"
+                f" support ({last}).",
+                hint="Convert it with: openssl pkcs12 -legacy -in OLD -nodes |"
+                " openssl pkcs12 -export -out NEW",
+            )
+        if not passphrase:
+            raise BadPassphrase(
+                f"{what} is a PKCS#12 bundle protected by a pass phrase, and none was given.",
+                hint="Give the bundle's pass phrase with --passphrase-file or PADLOCK_PASSPHRASE.",
+            )
         raise BadPassphrase(
-            f"{what} is a PKCS#12 bundle and the pass phrase does not open it ({last}).",
-            hint="Give the bundle's pass phrase with --passphrase-file or PADLOCK_PASSPHRASE.",
+            f"{what} is a PKCS#12 bundle and the pass phrase given does not open it.",
+            hint="Check the bundle's pass phrase (it is the export password, not the key's).",
         )
     raise _garbage(what)
 
@@ -179,9 +260,10 @@ def load_any(data: bytes, passphrase: bytes | None = None, what: str = "The file
         raise UnrecognizedFile(f"{what} is empty.")
     if b"-----BEGIN" in data[:4096]:
         return _load_pem(data, passphrase, what)
-    if data.lstrip()[:1] != b"\x30":
+    der = data.lstrip()
+    if der[:1] != b"\x30":
         raise _garbage(what)
-    return _load_der(data, passphrase, what)
+    return _load_der(der, passphrase, what)
 
 
 def expect(loaded: Loaded, *kinds: Kind, what: str = "The file") -> Loaded:
@@ -190,3 +272,24 @@ def expect(loaded: Loaded, *kinds: Kind, what: str = "The file") -> Loaded:
         return loaded
     wanted = " or ".join(k.value for k in kinds)
     raise WrongFileKind(f"{what} is a {loaded.kind.value}, not a {wanted}.")
+
+
+def load_key(data: bytes, passphrase: bytes | None, what: str = "The key file") -> PrivateKeyTypes:
+    """Read a private key; a file of another kind gets an error naming what it is."""
+    try:
+        return keys.load_private_key(data, passphrase, what)
+    except UnrecognizedFile as exc:
+        try:
+            loaded = load_any(data, None, what)
+        except PadlockError:
+            raise exc from None
+        if loaded.kind in (Kind.PRIVATE_KEY, Kind.ENCRYPTED_PRIVATE_KEY):
+            raise
+        hint = (
+            "Give the private key made with padlock key new (or openssl genrsa)."
+            if loaded.kind is not Kind.PKCS12
+            else "Extract the key first: openssl pkcs12 -in FILE -nocerts -out key.pem"
+        )
+        raise WrongFileKind(
+            f"{what} is a {loaded.kind.value}, not a private key.", hint=hint
+        ) from None
