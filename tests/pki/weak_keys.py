@@ -1,0 +1,280 @@
+"""Keys a CA must refuse, built on demand for tests (and reused by the CA's tests).
+
+Every builder returns a real key whenever one can exist, so that a CSR signed by it
+has a valid proof of possession and the refusal is about the key alone. Where no
+private key can exist (an even exponent), the raw numbers and a hand-made SPKI are
+given instead. Prime generation is a plain Miller-Rabin; each builder is cached, so
+a test session pays for each kind of key once.
+
+    fermat_key()        RSA-2048 whose primes are close together (Fermat factoring)
+    roca_key()          RSA-2048 with ROCA-structured primes (CVE-2017-15361)
+    exponent3_key()     RSA-2048 with public exponent 3
+    rsa_2049_key()      RSA with a 2049-bit modulus (not a multiple of 8)
+    small_factor_key()  RSA-2048 with the prime 65521 as a factor
+    rsa_key_with(n, e)  raw RSAPublicNumbers, valid or not
+    rsa_spki_der(n, e)  a SubjectPublicKeyInfo cryptography would refuse to build
+    csr_der_with_spki(spki, signing_key)  a CSR carrying any SPKI
+    rfc9500_key_pem(name), rfc9500_key(name)  the published RFC 9500 test keys
+    shared_primes_public_key()  a real key sharing a prime with other keys
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from cryptography.x509.oid import NameOID
+
+DATA = Path(__file__).parent / "data"
+
+RFC9500_NAMES = (
+    "testRSA1024",
+    "testRSA2048",
+    "testRSA4096",
+    "testECDSAP256",
+    "testECDSAP384",
+    "testECDSAP521",
+)
+
+_SMALL_PRIMES = [p for p in range(3, 2000) if all(p % d for d in range(2, int(p**0.5) + 1))]
+
+
+# --- primes -----------------------------------------------------------------------------
+
+
+def is_probable_prime(n: int, rounds: int = 32) -> bool:
+    """Miller-Rabin with random bases, after trial division by the primes below 2000."""
+    if n < 2:
+        return False
+    if n % 2 == 0:
+        return n == 2
+    for p in _SMALL_PRIMES:
+        if n % p == 0:
+            return n == p
+    d, s = n - 1, 0
+    while d % 2 == 0:
+        d //= 2
+        s += 1
+    for _ in range(rounds):
+        a = secrets.randbelow(n - 3) + 2
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(s - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def next_prime(n: int) -> int:
+    """The smallest prime above ``n``."""
+    candidate = n + 1 if n % 2 == 0 else n + 2
+    while not is_probable_prime(candidate):
+        candidate += 2
+    return candidate
+
+
+def random_prime(bits: int, accept: Callable[[int], bool] = lambda p: True) -> int:
+    """A random prime of exactly ``bits`` bits with its top two bits set.
+
+    With both top bits set, the product of two such primes has exactly twice the bits.
+    """
+    while True:
+        candidate = secrets.randbits(bits) | (3 << (bits - 2)) | 1
+        if accept(candidate) and is_probable_prime(candidate):
+            return candidate
+
+
+def _coprime_to(e: int) -> Callable[[int], bool]:
+    """For a prime ``e``: accept ``p`` when ``e`` is coprime to ``p - 1`` (so ``d`` exists)."""
+    return lambda p: (p - 1) % e != 0
+
+
+# --- RSA keys from primes ---------------------------------------------------------------
+
+
+def rsa_private_key(p: int, q: int, e: int = 65537) -> rsa.RSAPrivateKey:
+    """The RSA private key with primes ``p`` and ``q`` (cryptography checks it)."""
+    d = rsa.rsa_recover_private_exponent(e, p, q)
+    numbers = rsa.RSAPrivateNumbers(
+        p=p,
+        q=q,
+        d=d,
+        dmp1=rsa.rsa_crt_dmp1(d, p),
+        dmq1=rsa.rsa_crt_dmq1(d, q),
+        iqmp=rsa.rsa_crt_iqmp(p, q),
+        public_numbers=rsa.RSAPublicNumbers(e, p * q),
+    )
+    return numbers.private_key()
+
+
+def rsa_key_with(n: int, e: int) -> rsa.RSAPublicNumbers:
+    """Raw RSA public numbers, valid or not (cryptography checks them only on use)."""
+    return rsa.RSAPublicNumbers(e, n)
+
+
+@functools.cache
+def fermat_key() -> rsa.RSAPrivateKey:
+    """RSA-2048 whose primes differ by less than 2^200: Fermat's method factors it at once."""
+    p = random_prime(1024, _coprime_to(65537))
+    q = next_prime(p + secrets.randbits(200))
+    while (q - 1) % 65537 == 0:
+        q = next_prime(q)
+    return rsa_private_key(p, q)
+
+
+# ROCA (Nemec et al., CCS 2017, CVE-2017-15361): Infineon's library made primes
+# p = k * M + (65537^a mod M), M the product of the first n primes; n = 126 for keys
+# of 1984 to 3936 bits. badkeys' check tests whether N mod M' lies in the subgroup
+# generated by 65537, M' being the product of the primes up to 167, which divides M.
+_ROCA_PRIMES_2048 = 126
+
+
+@functools.cache
+def _roca_primorial() -> int:
+    primes = [2, *_SMALL_PRIMES][:_ROCA_PRIMES_2048]
+    m = 1
+    for p in primes:
+        m *= p
+    return m
+
+
+def roca_prime(bits: int) -> int:
+    """A prime of ``bits`` bits with the structure of Infineon's flawed generator."""
+    m = _roca_primorial()
+    k_bits = bits - m.bit_length()
+    while True:
+        k = secrets.randbits(k_bits) | (1 << (k_bits - 1))
+        a = secrets.randbelow(1 << 62)
+        p = k * m + pow(65537, a, m)
+        if p.bit_length() == bits and (p - 1) % 65537 != 0 and is_probable_prime(p):
+            return p
+
+
+@functools.cache
+def roca_key() -> rsa.RSAPrivateKey:
+    """RSA-2048 built the way vulnerable Infineon TPMs and smart cards built theirs."""
+    while True:
+        p, q = roca_prime(1024), roca_prime(1024)
+        if (p * q).bit_length() == 2048:
+            return rsa_private_key(p, q)
+
+
+@functools.cache
+def exponent3_key() -> rsa.RSAPrivateKey:
+    """RSA-2048 with e = 3 (allowed by BR 6.1.6 in theory, refused by padlock)."""
+    p = random_prime(1024, _coprime_to(3))
+    q = random_prime(1024, _coprime_to(3))
+    return rsa_private_key(p, q, e=3)
+
+
+@functools.cache
+def rsa_2049_key() -> rsa.RSAPrivateKey:
+    """RSA with a 2049-bit modulus: sound, but BR 6.1.5 wants a multiple of 8 bits."""
+    p = random_prime(1025, _coprime_to(65537))
+    q = random_prime(1024, _coprime_to(65537))
+    key = rsa_private_key(p, q)
+    assert key.key_size == 2049
+    return key
+
+
+@functools.cache
+def small_factor_key() -> rsa.RSAPrivateKey:
+    """RSA-2048 whose modulus is 65521 times a large prime (a corrupt or sabotaged key)."""
+    small = 65521
+    while True:
+        q = random_prime(2048 - 16, _coprime_to(65537))
+        if (small * q).bit_length() == 2048:
+            return rsa_private_key(q, small)
+
+
+def even_modulus_numbers() -> rsa.RSAPublicNumbers:
+    """RSA-2048 public numbers with an even modulus (no such RSA key exists)."""
+    n = (secrets.randbits(2048) | (1 << 2047)) & ~1
+    return rsa_key_with(n, 65537)
+
+
+# --- hand-made DER, for public keys cryptography will not build --------------------------
+
+
+def _der_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    raw = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    return bytes([tag]) + _der_length(len(content)) + content
+
+
+def _der_integer(value: int) -> bytes:
+    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+_RSA_ENCRYPTION = bytes.fromhex("06092a864886f70d010101") + b"\x05\x00"
+_ECDSA_WITH_SHA256 = bytes.fromhex("06082a8648ce3d040302")
+_COMMON_NAME = bytes.fromhex("0603550403")
+
+
+def rsa_spki_der(n: int, e: int) -> bytes:
+    """SubjectPublicKeyInfo for rsaEncryption with any ``n`` and ``e`` (even ``e`` too)."""
+    rsa_public_key = _der(0x30, _der_integer(n) + _der_integer(e))
+    return _der(0x30, _der(0x30, _RSA_ENCRYPTION) + _der(0x03, b"\x00" + rsa_public_key))
+
+
+def csr_der_with_spki(
+    spki_der: bytes, signing_key: ec.EllipticCurvePrivateKey, common_name: str = "www.example.com"
+) -> bytes:
+    """A PKCS#10 CSR carrying ``spki_der``, signed (ECDSA-SHA256) by ``signing_key``.
+
+    Unless ``signing_key`` matches the SPKI, its proof of possession fails; that is the
+    point when no private key can exist for the SPKI.
+    """
+    cn = _der(0x0C, common_name.encode())
+    subject = _der(0x30, _der(0x31, _der(0x30, _COMMON_NAME + cn)))
+    info = _der(0x30, _der_integer(0) + subject + spki_der + b"\xa0\x00")
+    signature = signing_key.sign(info, ec.ECDSA(hashes.SHA256()))
+    algorithm = _der(0x30, _ECDSA_WITH_SHA256)
+    return _der(0x30, info + algorithm + _der(0x03, b"\x00" + signature))
+
+
+def csr_for(key: PrivateKeyTypes, common_name: str = "www.example.com") -> bytes:
+    """A DER CSR for ``key`` with ``common_name`` as CN and SAN, as a site owner makes it."""
+    builder = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
+    )
+    csr = builder.sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    return csr.public_bytes(serialization.Encoding.DER)
+
+
+# --- published keys ---------------------------------------------------------------------
+
+
+def rfc9500_key_pem(name: str) -> bytes:
+    """The PKCS#8 PEM of an RFC 9500 test key, e.g. ``rfc9500_key_pem("testRSA2048")``."""
+    if name not in RFC9500_NAMES:
+        raise KeyError(f"{name!r} is not one of {RFC9500_NAMES}")
+    return (DATA / "rfc9500" / f"{name}.pem").read_bytes()
+
+
+def rfc9500_key(name: str) -> PrivateKeyTypes:
+    return serialization.load_pem_private_key(rfc9500_key_pem(name), password=None)
+
+
+def shared_primes_public_key() -> PublicKeyTypes:
+    """A real RSA-2048 key (from a certificate) that shares a prime with other keys."""
+    return serialization.load_pem_public_key(
+        (DATA / "badkeys" / "rsa-sharedprimes.pem").read_bytes()
+    )
