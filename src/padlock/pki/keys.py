@@ -141,6 +141,12 @@ def _wrong_passphrase() -> BadPassphrase:
     )
 
 
+def _is_bad_decrypt(exc: ValueError) -> bool:
+    """cryptography's way of saying the pass phrase did not decrypt the key."""
+    text = str(exc).lower()
+    return "incorrect password" in text or "bad decrypt" in text or "could not decrypt" in text
+
+
 def _load_der(data: bytes, passphrase: bytes | None) -> tuple[PrivateKeyTypes, bool]:
     """A DER key, and whether it was encrypted (which DER does not say up front)."""
     try:
@@ -157,9 +163,9 @@ def _load_der(data: bytes, passphrase: bytes | None) -> tuple[PrivateKeyTypes, b
     try:
         return serialization.load_der_private_key(data, passphrase), True
     except ValueError as exc:
-        if "curve" in str(exc).lower() or "unsupported" in str(exc).lower():
-            raise
-        raise _wrong_passphrase() from None
+        if _is_bad_decrypt(exc):
+            raise _wrong_passphrase() from None
+        raise
 
 
 def load_private_key(
@@ -202,14 +208,10 @@ def load_private_key(
             hint="Use ECDSA P-256/P-384/P-521, RSA 2048+ or Ed25519.",
         ) from None
     except ValueError as exc:
-        text = str(exc).lower()
-        if encrypted and ("password" in text or "decrypt" in text or "bad" in text):
+        # cryptography's message for anything unreadable mentions "unsupported" and
+        # "curves" in passing; an unsupported curve is an UnsupportedAlgorithm instead.
+        if encrypted and _is_bad_decrypt(exc):
             raise _wrong_passphrase() from None
-        if "curve" in text or "unsupported" in text:
-            raise UnsupportedKey(
-                f"The key uses a curve padlock does not support ({exc}).",
-                hint="Use ECDSA P-256, P-384 or P-521.",
-            ) from None
         raise UnrecognizedFile(
             f"{what} is not a readable private key ({exc}).",
             hint="The file may be truncated or edited; use the key file exactly as it was made.",
