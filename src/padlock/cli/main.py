@@ -11,8 +11,7 @@ import traceback
 
 import typer
 
-from padlock.cli import common, inspect_cmds, key_cmds
-from padlock.cli import csr_cmds
+from padlock.cli import ca_cmds, common, csr_cmds, inspect_cmds, key_cmds
 from padlock.errors import PadlockError
 
 app = typer.Typer(
@@ -35,6 +34,7 @@ def _root(
 app.add_typer(key_cmds.app, name="key")
 app.add_typer(csr_cmds.app, name="csr")
 inspect_cmds.register(app)
+ca_cmds.register(app)
 
 
 def _report(exc: PadlockError) -> None:
