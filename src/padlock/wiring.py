@@ -47,9 +47,10 @@ def load_blocklist(settings: Settings) -> keypolicy.Blocklist:
     builtin = keypolicy.builtin_blocklist()
     if settings.blocklist_file is None:
         return builtin
-    extra = keypolicy.Blocklist.from_lines(
-        read_bytes(settings.blocklist_file, "blocklist", limit=1 << 30).splitlines(),
+    extra = keypolicy.Blocklist.from_bytes(
+        read_bytes(settings.blocklist_file, "blocklist", limit=1 << 30),
         complete=True,
+        source=str(settings.blocklist_file),
     )
     return builtin.merged(extra)
 

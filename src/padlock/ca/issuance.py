@@ -89,8 +89,10 @@ class Issuer:
     def check(self, request: IssueRequest) -> tuple[Profile, certs.CSRFacts, list[str], list[str]]:
         profile = get_profile(request.profile)
         csr = load_csr(request.csr)
-        facts = certs.inspect_csr(csr)
-        keypolicy.check_public_key(facts.public_key, self._blocklist)
+        public_key = keypolicy.public_key_from_csr(csr)
+        keypolicy.check_public_key(public_key, self._blocklist)
+        keypolicy.check_csr_proof_of_possession(csr)
+        facts = certs.inspect_csr(csr, public_key)  # type: ignore[arg-type]
         name_policy = policy.NamePolicy(
             allow_internal=profile.hierarchy is Hierarchy.TEST
             and self._settings.allow_internal_in_test,

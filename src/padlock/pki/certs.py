@@ -184,17 +184,14 @@ _ALLOWED_CSR_EXTENSIONS = {
 }
 
 
-def inspect_csr(csr: x509.CertificateSigningRequest) -> CSRFacts:
-    """Proof of possession and the CSR's requests, refused where no profile could honour them.
+def inspect_csr(
+    csr: x509.CertificateSigningRequest, public_key: CertificatePublicKeyTypes
+) -> CSRFacts:
+    """The names a CSR asks for, refused where no profile could honour its requests.
 
+    Key and proof of possession are checked before, in :mod:`padlock.pki.keypolicy`.
     Nothing from the CSR's extensions is copied into the certificate except names.
     """
-    if not csr.is_signature_valid:
-        raise BadCSR(
-            "The CSR's signature does not verify: it was not signed by the key it contains"
-            " (no proof of possession, RFC 2986 section 3).",
-            hint="Make the CSR again from the private key: padlock csr new --key KEY --out FILE",
-        )
     try:
         extensions = csr.extensions
     except x509.DuplicateExtension as exc:
@@ -230,7 +227,7 @@ def inspect_csr(csr: x509.CertificateSigningRequest) -> CSRFacts:
                 f" ({', '.join(dns + ips) or 'none'}).",
                 hint="Make the CSR again with padlock csr new, which puts the CN among the SANs.",
             )
-    return CSRFacts(csr.public_key(), tuple(dns), tuple(ips), common_name)
+    return CSRFacts(public_key, tuple(dns), tuple(ips), common_name)
 
 
 def _leaf_key_usage(public_key: CertificatePublicKeyTypes) -> x509.KeyUsage:
