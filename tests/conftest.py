@@ -370,3 +370,64 @@ def openssl_keys(tmp_path_factory: pytest.TempPathFactory) -> OpensslKeys:
     _openssl(d, "ecparam", "-name", "brainpoolP256r1", "-genkey", "-noout", "-out", "bp256.pem")
     _openssl(d, "pkey", "-in", "ec-sec1.pem", "-pubout", "-out", "ec-public.pem")
     return OpensslKeys(d, OPENSSL_PASS)
+
+
+_CA_CONFIG = """\
+[ca]
+default_ca = test
+[test]
+database = index.txt
+crlnumber = crlnumber
+certificate = ca.pem
+private_key = ca.key
+default_md = sha256
+default_crl_days = 7
+"""
+
+
+@pytest.fixture(scope="session")
+def openssl_pki(tmp_path_factory: pytest.TempPathFactory) -> OpensslKeys:
+    """A certificate, CRLs and PKCS#12 bundles written by the openssl CLI.
+
+    ``ca.pem``/``ca.key`` (self-signed, ``req -x509``), ``leaf.pem`` (signed by it, for
+    ``www.mydomain.com``) with ``leaf.key``, ``chain.pem`` (leaf then CA), ``crl.pem`` and
+    ``crl.der`` (``ca -gencrl``), and PKCS#12 bundles: ``pw.p12`` (pass phrase),
+    ``empty.p12`` (empty pass phrase), ``plain.p12`` (no encryption, no MAC).
+    """
+    d = tmp_path_factory.mktemp("openssl-pki")
+    pw = f"pass:{OPENSSL_PASS}"
+    _openssl(
+        d, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=Test CA", "-days", "30",
+    )  # fmt: skip
+    _openssl(
+        d, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "leaf.key", "-out", "leaf.csr",
+        "-subj", "/C=US/O=Widgets Inc./CN=www.mydomain.com",
+        "-addext", "subjectAltName=DNS:www.mydomain.com,DNS:mydomain.com",
+    )  # fmt: skip
+    _openssl(
+        d, "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-copy_extensions", "copy", "-days", "21", "-out", "leaf.pem",
+    )  # fmt: skip
+    (d / "chain.pem").write_bytes((d / "leaf.pem").read_bytes() + (d / "ca.pem").read_bytes())
+    (d / "index.txt").write_text("")
+    (d / "crlnumber").write_text("01\n")
+    (d / "ca.cnf").write_text(_CA_CONFIG)
+    _openssl(d, "ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem")
+    _openssl(d, "crl", "-in", "crl.pem", "-outform", "DER", "-out", "crl.der")
+    _openssl(d, "x509", "-in", "leaf.pem", "-outform", "DER", "-out", "leaf.der")
+    _openssl(d, "req", "-in", "leaf.csr", "-outform", "DER", "-out", "leaf.csr.der")
+    _openssl(
+        d, "pkcs12", "-export", "-inkey", "leaf.key", "-in", "leaf.pem", "-certfile", "ca.pem",
+        "-passout", pw, "-out", "pw.p12",
+    )  # fmt: skip
+    _openssl(
+        d, "pkcs12", "-export", "-inkey", "leaf.key", "-in", "leaf.pem", "-passout", "pass:",
+        "-out", "empty.p12",
+    )  # fmt: skip
+    _openssl(
+        d, "pkcs12", "-export", "-inkey", "leaf.key", "-in", "leaf.pem", "-keypbe", "NONE",
+        "-certpbe", "NONE", "-nomac", "-passout", "pass:", "-out", "plain.p12",
+    )  # fmt: skip
+    return OpensslKeys(d, OPENSSL_PASS)

@@ -247,19 +247,25 @@ _LABELS = {
     "revoked": "Revoked entries",
     "in_order": "Chain in order",
     "sha256": "SHA-256",
+    "expired": "Expired",
 }
 
+# Booleans worth shouting about when they take this value.
+_ALARMING = {"signature_valid": False, "in_order": False, "encrypted": False, "expired": True}
 
-def _render_value(value: Any) -> str:
+
+def _render_value(value: Any, key: str = "") -> str:
     if isinstance(value, bool):
-        return "yes" if value else "NO"
+        text = "yes" if value else "no"
+        return text.upper() if _ALARMING.get(key) is value else text
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) if value else "(none)"
     return "" if value is None else str(value)
 
 
 def render_text(info: Info, indent: str = "") -> str:
-    lines = [f"{indent}{str(info.get('kind', '')).capitalize()}"]
+    kind = str(info.get("kind", ""))
+    lines = [f"{indent}{kind[:1].upper()}{kind[1:]}"]
     pad = indent + "  "
     for key, value in info.items():
         if key in ("kind", "extensions", "certificates"):
@@ -268,7 +274,9 @@ def render_text(info: Info, indent: str = "") -> str:
             lines.append(f"{pad}{'Key':<22}{value['type']}")
             lines.append(f"{pad}{'Key fingerprint':<22}{value['fingerprint']}")
             continue
-        lines.append(f"{pad}{_LABELS.get(key, key):<22}{_render_value(value)}")
+        if key == "subject" and not value:
+            value = "(empty)"
+        lines.append(f"{pad}{_LABELS.get(key, key):<22}{_render_value(value, key)}")
     for ext in info.get("extensions", []):
         crit = " (critical)" if ext["critical"] else ""
         lines.append(f"{pad}{'Extension':<22}{ext['name']}{crit}: {ext['value']}")

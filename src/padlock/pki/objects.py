@@ -157,7 +157,9 @@ def _load_der(data: bytes, passphrase: bytes | None, what: str) -> Loaded:
             f" but the file has only {len(data)} (is it truncated?).",
             hint="Copy the file again from its source, whole.",
         )
-    if declared is not None and declared < len(data) and data[declared:].strip(b"\0\r\n\t "):
+    if declared is not None and declared < len(data):
+        if not data[declared:].strip(b"\0\r\n\t "):
+            return _load_one_der(data[:declared], passphrase, what)  # padding: harmless
         try:
             first = _load_one_der(data[:declared], None, what)
         except PadlockError:
