@@ -15,12 +15,12 @@ from padlock.errors import BadPassphrase
 from padlock.fileio import read_bytes, write_atomic
 from padlock.pki import keypolicy
 
-CA_PASSPHRASE_ENV = "PADLOCK_CA_PASSPHRASE"
-PASSPHRASE_FILE = "passphrase"
+CA_PASSPHRASE_ENV = "PADLOCK_CA_PASSPHRASE"  # noqa: S105 - a variable name
+PASSPHRASE_FILE = "passphrase"  # noqa: S105 - a file name
 
 
 def ca_passphrase(settings: Settings, passphrase_file: Path | None = None) -> bytes | None:
-    """The CA keys' pass phrase: --passphrase-file, $PADLOCK_CA_PASSPHRASE, or the data dir's file."""
+    """The CA keys' pass phrase: --passphrase-file, $PADLOCK_CA_PASSPHRASE, or the data dir."""
     if passphrase_file is not None:
         lines = read_bytes(passphrase_file, "pass phrase file").splitlines()
         return lines[0] if lines else b""

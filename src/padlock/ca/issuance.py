@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -79,7 +80,23 @@ class Issuer:
         self._settings = settings
         self._blocklist = blocklist
         self._clock = clock
+        host = urlsplit(settings.base_url).hostname
+        self._internal_host = host if host and not policy.is_public_host(host) else None
         self._urls = {h: ca_urls(settings.base_url, s.issuer) for h, s in self._signers.items()}
+
+    def _tolerated(self, finding: lint.Finding) -> bool:
+        """A CA run on a private base URL (a laptop, a lab) puts that host in AIA and CRL DP.
+
+        pkilint rightly calls it an internal name; it is the operator's choice, made once
+        at ``ca init`` and reported by ``padlock doctor``, so only that finding, for that
+        host, in those two extensions, is let through.
+        """
+        return (
+            self._internal_host is not None
+            and finding.code == "cabf.internal_domain_name"
+            and f'"{self._internal_host}"' in finding.message
+            and ("authorityInfoAccess" in finding.where or "cRLDistributionPoints" in finding.where)
+        )
 
     def signer_for(self, hierarchy: Hierarchy) -> Signer:
         return self._signers[hierarchy]
@@ -175,8 +192,9 @@ class Issuer:
         # Step 3: lint the rehearsal; any ERROR abandons the reservation, nothing is signed.
         problems = certcheck.leaf_problems(rehearsal, profile)
         if not problems and profile.pkilint:
-            report = lint.lint_serverauth(rehearsal.public_bytes(Encoding.DER))
-            problems = [f"{f.code}: {f.message}" for f in report.errors]
+            kind = lint.CertKind.OV if profile.needs_organization else lint.CertKind.DV
+            report = lint.lint_serverauth(rehearsal.public_bytes(Encoding.DER), kind)
+            problems = [str(f) for f in report.errors if not self._tolerated(f)]
         if problems:
             self._store.abandon_certificate(
                 serial,

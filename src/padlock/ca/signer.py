@@ -42,7 +42,7 @@ def ca_urls(base_url: str, issuer: str) -> CAUrls:
     )
 
 
-def _hash_for(key: keys.SigningKey) -> hashes.HashAlgorithm | None:
+def _hash_for(key: keys.SigningKey) -> hashes.SHA256 | hashes.SHA384 | None:
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return hashes.SHA384() if key.curve.key_size >= 384 else hashes.SHA256()
     if isinstance(key, rsa.RSAPrivateKey):

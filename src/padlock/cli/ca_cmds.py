@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from padlock.ca.ports import CertificateRecord
     from padlock.config import Settings
 
-app = typer.Typer(help="Run the certificate authority: init, issue, list, roots.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run the certificate authority: init, issue, list, roots.", no_args_is_help=True
+)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 
@@ -50,7 +52,9 @@ def ca_init(
     data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     name: str = typer.Option("padlock", "--name", help="The CA's name, shown in its certificates."),
     base_url: str | None = typer.Option(
-        None, "--base-url", help="Where the CA is reached (AIA/CRL URLs); default $PADLOCK_BASE_URL."
+        None,
+        "--base-url",
+        help="Where the CA is reached (AIA/CRL URLs); default $PADLOCK_BASE_URL.",
     ),
     root_key_type: str = typer.Option("ec-p384", "--root-key-type"),
     issuing_key_type: str = typer.Option("ec-p256", "--issuing-key-type"),
@@ -96,9 +100,13 @@ def ca_init(
     print(f"Made CA {name!r} in {settings.data_dir}:")
     for hierarchy, path in info.roots.items():
         print(f"  {hierarchy} root: {path}")
-    print(f"  trusted root key: {info.offline_root_key}  <- move it offline; issuing does not need it")
+    print(
+        f"  trusted root key: {info.offline_root_key}  <- move it offline; issuing does not need it"
+    )
     if generated:
-        common.say(f"The CA keys' pass phrase was generated and written to {generated} (mode 0600).")
+        common.say(
+            f"The CA keys' pass phrase was generated and written to {generated} (mode 0600)."
+        )
 
 
 @app.command("issue")
@@ -106,7 +114,9 @@ def ca_issue(
     csr: Path = typer.Argument(..., help="The CSR (PEM or DER; '-' for stdin)."),
     profile: str = typer.Option("test", "--profile", help="test | dv | ov | short-lived"),
     out: Path | None = typer.Option(None, "-o", "--out", help="Write the certificate here."),
-    fullchain: bool = typer.Option(False, "--fullchain", help="Write the leaf then its issuing CA."),
+    fullchain: bool = typer.Option(
+        False, "--fullchain", help="Write the leaf then its issuing CA."
+    ),
     days: int | None = typer.Option(None, "--days", help="Shorter validity than the default."),
     validated: bool = typer.Option(
         False, "--i-have-validated", help="dv/ov: you, the operator, checked domain control."
@@ -153,14 +163,16 @@ def ca_issue(
     if out is not None:
         write_atomic(out, pem, overwrite=force)
     if json_out:
-        common.print_json({**_record_row(issued.record), "file": str(out) if out else None,
-                           "pem": pem.decode()})
+        common.print_json(
+            {**_record_row(issued.record), "file": str(out) if out else None, "pem": pem.decode()}
+        )
         return
     if out is None:
         print(pem.decode(), end="")
     common.say(
         f"Issued {profile} certificate {issued.record.serial_hex} for"
-        f" {', '.join(issued.record.names)}, valid until {issued.record.not_after:%Y-%m-%d %H:%M} UTC."
+        f" {', '.join(issued.record.names)},"
+        f" valid until {issued.record.not_after:%Y-%m-%d %H:%M} UTC."
     )
 
 
@@ -199,7 +211,9 @@ def ca_roots(
 
 @app.command("list")
 def ca_list(
-    state: str | None = typer.Option(None, "--state", help="reserved | issued | revoked | abandoned"),
+    state: str | None = typer.Option(
+        None, "--state", help="reserved | issued | revoked | abandoned"
+    ),
     limit: int = typer.Option(100, "--limit"),
     data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     json_out: bool = typer.Option(False, "--json"),
@@ -234,8 +248,9 @@ def ca_list(
     for column in ("serial", "state", "profile", "names", "not after"):
         table.add_column(column)
     for r in records:
-        table.add_row(r.serial_hex, r.state.value, r.profile, ", ".join(r.names),
-                      f"{r.not_after:%Y-%m-%d}")
+        table.add_row(
+            r.serial_hex, r.state.value, r.profile, ", ".join(r.names), f"{r.not_after:%Y-%m-%d}"
+        )
     Console().print(table)
     if not records:
         common.say("No certificates" + (f" in state {state}." if state else " yet."))
@@ -268,19 +283,23 @@ def ca_show(
     finally:
         store.close()
     if record is None:
-        raise NotFound(f"No certificate with serial {serial} in this CA.",
-                       hint="List them with: padlock ca list")
+        raise NotFound(
+            f"No certificate with serial {serial} in this CA.",
+            hint="List them with: padlock ca list",
+        )
     if pem:
         if record.der is None:
             raise NotFound(f"Certificate {serial} was reserved but never issued.")
-        print(x509.load_der_x509_certificate(record.der).public_bytes(Encoding.PEM).decode(), end="")
+        print(
+            x509.load_der_x509_certificate(record.der).public_bytes(Encoding.PEM).decode(), end=""
+        )
         return
     row = _record_row(record)
     if json_out:
         common.print_json(row)
         return
     for key, value in row.items():
-        shown = ", ".join(value) if isinstance(value, list) else value  # type: ignore[arg-type]
+        shown = ", ".join(value) if isinstance(value, list) else value
         print(f"{key:<18} {shown if shown is not None else '-'}")
 
 
@@ -301,8 +320,14 @@ def audit_verify(
     finally:
         store.close()
     if json_out:
-        common.print_json({"ok": result.ok, "events": result.events,
-                           "first_bad_seq": result.first_bad_seq, "problem": result.problem})
+        common.print_json(
+            {
+                "ok": result.ok,
+                "events": result.events,
+                "first_bad_seq": result.first_bad_seq,
+                "problem": result.problem,
+            }
+        )
     if not result.ok:
         raise Conflict(
             f"The audit trail is broken at event {result.first_bad_seq}: {result.problem}.",
@@ -345,16 +370,22 @@ def register(root: typer.Typer) -> None:
         try:
             read_meta(settings.ca_dir)
             checks.append(("ca", True, f"CA found in {settings.ca_dir}"))
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
+        except Exception as exc:
             checks.append(("ca", False, str(exc)))
         blocklist = wiring.load_blocklist(settings)
-        checks.append((
-            "blocklist",
-            blocklist.complete,
-            f"{len(blocklist)} known-bad key hashes loaded"
-            + ("" if blocklist.complete else "; NO full blocklist (Debian weak keys,"
-               " known-compromised keys): set PADLOCK_BLOCKLIST to badkeys' blocklist file"),
-        ))
+        checks.append(
+            (
+                "blocklist",
+                blocklist.complete,
+                f"{len(blocklist)} known-bad key hashes loaded"
+                + (
+                    ""
+                    if blocklist.complete
+                    else "; NO full blocklist (Debian weak keys,"
+                    " known-compromised keys): set PADLOCK_BLOCKLIST to badkeys' blocklist file"
+                ),
+            )
+        )
         if json_out:
             common.print_json([{"check": c, "ok": ok, "detail": d} for c, ok, d in checks])
         else:

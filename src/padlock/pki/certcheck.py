@@ -7,6 +7,7 @@ mistakes in the profile code, the thing pre-issuance linting is for (BR 4.3.1.2)
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 
 from cryptography import x509
@@ -46,10 +47,8 @@ def leaf_problems(cert: x509.Certificate, profile: Profile) -> list[str]:
             problems.append("subjectAltName is empty")
     for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
         value = str(attr.value)
-        try:
+        with contextlib.suppress(ValueError):
             value = str(ipaddress.ip_address(value))
-        except ValueError:
-            pass
         if value not in names:
             problems.append("commonName is not a copy of a subjectAltName (BR 7.1.4.3)")
     try:

@@ -258,7 +258,7 @@ def leaf_builder(
     organization: Organization | None = None,
 ) -> x509.CertificateBuilder:
     """BR 7.1.2.7 subscriber certificate. The CN, if any, is a copy of the first SAN."""
-    attrs: list[x509.NameAttribute] = []
+    attrs: list[x509.NameAttribute[str]] = []
     if profile.needs_organization:
         if organization is None:
             raise BadCSR("The ov profile needs verified organization details.")

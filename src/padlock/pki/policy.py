@@ -125,3 +125,14 @@ def check_identifiers(
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise RejectedIdentifier(f"{first}{more}", subproblems=tuple(problems))
     return out_dns, out_ips
+
+
+def is_public_host(host: str) -> bool:
+    """Whether a URL's host is a public DNS name or global IP (not an Internal Name)."""
+    if names.is_ip_address(host):
+        return ipaddress.ip_address(host.strip("[]")).is_global
+    try:
+        name = names.normalize_dns_name(host, allow_wildcard=False)
+    except InvalidName:
+        return False
+    return _check_dns(name, NamePolicy()) is None
