@@ -22,20 +22,48 @@ _PROMPTS = (
 )
 
 
+def _check(key: str, value: str) -> None:
+    """Check what was typed for the fields people get wrong, so they can type it again."""
+    from padlock.pki import names
+
+    if key == "country":
+        names.normalize_country(value)
+    elif key == "common_name" and not names.is_ip_address(value):
+        names.normalize_dns_name(value)
+
+
 def _ask(fields: dict[str, str | None]) -> dict[str, str | None]:
-    """Ask for each missing field; Enter keeps the default in brackets, '.' leaves it empty."""
+    """Ask for each missing field; Enter keeps the default in brackets, '.' leaves it empty.
+
+    A country code or host name that is wrong is explained and asked for again, so
+    that one typo does not cost the whole dialogue.
+    """
+    from padlock.errors import InvalidName
+
     common.say(
         "Enter the details for the CSR. Enter keeps [the default]; '.' leaves a field empty."
     )
     out = dict(fields)
     for key, question in _PROMPTS:
-        default = out.get(key) or ""
-        answer = typer.prompt(f"{question} [{default}]", default="", show_default=False, err=True)
-        answer = answer.strip()
-        if answer == ".":
-            out[key] = None
-        elif answer:
-            out[key] = answer
+        while True:
+            default = out.get(key) or ""
+            prompt = f"{question} [{default}]"
+            answer = typer.prompt(prompt, default="", show_default=False, err=True).strip()
+            if answer == ".":
+                out[key] = None
+                break
+            value = answer or out.get(key)
+            if value:
+                try:
+                    _check(key, value)
+                except InvalidName as exc:
+                    common.say(f"error: {exc.message}")
+                    if exc.hint:
+                        common.say(f"hint: {exc.hint}")
+                    out[key] = None if not answer else out.get(key)
+                    continue
+            out[key] = value
+            break
     return out
 
 
