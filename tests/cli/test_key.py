@@ -472,3 +472,36 @@ def test_key_new_real_process_no_terminal(
     assert result.rc == 1
     assert "no terminal to ask for one" in result.err
     assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------- usage errors
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["key", "new"], ["Missing argument", "padlock key new --help"]),
+        (["key", "new", "k.pem", "--bogus"], ["No such option: --bogus"]),
+        (["key", "bogus"], ["No such command 'bogus'"]),
+    ],
+)
+def test_key_usage_error(cli: CLI, args: list[str], words: list[str]) -> None:
+    result = cli(*args)
+    assert result.rc == 2
+    assert "failed unexpectedly" not in result.err
+    assert "Traceback" not in result.err
+    for word in words:
+        assert word in result.err
+
+
+def test_key_usage_error_real_process(padlock_proc: Callable[..., Result]) -> None:
+    result = padlock_proc("key", "new")
+    assert result.rc == 2
+    assert "Error: Missing argument" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_key_help(cli: CLI) -> None:
+    result = cli("key", "new", "--help")
+    assert result.rc == 0
+    assert "--passphrase-file" in result.out and "--no-encrypt" in result.out

@@ -85,13 +85,13 @@ def register(app: typer.Typer) -> None:
             for p, k, fp in results:
                 print(f"{fp}  {k:<28} {p}")
         if differ:
-            pairs = "; ".join(f"{a[0]} ({a[1]}) and {b[0]} ({b[1]})" for a, b in differ)
+            pairs = "; ".join(f"{a[0]} ({a[1]}) and {b[0]} ({b[1]}) differ" for a, b in differ)
             agree = [
                 (a, b) for i, a in enumerate(results) for b in results[i + 1 :] if a[2] == b[2]
             ]
             also = "".join(f" ({a[0]} and {b[0]} do share one key.)" for a, b in agree)
             raise KeyMismatch(
-                f"The files do not share one public key: {pairs} differ.{also}",
+                f"The files do not share one public key: {pairs}.{also}",
                 hint="A certificate works only with the key its CSR was made from;"
                 " find the matching key or make a new CSR from this key.",
             )

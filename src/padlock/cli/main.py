@@ -43,9 +43,37 @@ def _report(exc: PadlockError) -> None:
         sys.stderr.write(f"hint: {exc.hint}\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    import click
+def _click_exceptions() -> tuple[
+    tuple[type[Exception], ...], tuple[type[Exception], ...], tuple[type[Exception], ...]
+]:
+    """(exit, abort, usage-error) classes of the click that Typer runs on.
 
+    Typer 0.2x vendors click as ``typer._click`` with its own exception classes, so
+    catching ``click.ClickException`` misses every usage error (they became "failed
+    unexpectedly", exit 70); older Typer raises the ``click`` package's own.
+    """
+    exits: list[type[Exception]] = [typer.Exit]
+    aborts: list[type[Exception]] = [typer.Abort]
+    usage: list[type[Exception]] = []
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+    except ImportError:  # pragma: no cover - Typer without vendored click
+        pass
+    else:
+        usage.append(VendoredClickException)
+    try:
+        import click
+    except ImportError:  # pragma: no cover - click is no longer a Typer dependency
+        pass
+    else:
+        exits.append(click.exceptions.Exit)
+        aborts.append(click.exceptions.Abort)
+        usage.append(click.ClickException)
+    return tuple(exits), tuple(aborts), tuple(usage)
+
+
+def main(argv: list[str] | None = None) -> int:
+    exits, aborts, usage_errors = _click_exceptions()
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="padlock", standalone_mode=False)
@@ -54,12 +82,12 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         _report(exc)
         return 1
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except exits as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except usage_errors as exc:
+        exc.show()  # type: ignore[attr-defined]
+        return int(getattr(exc, "exit_code", 2))
+    except aborts:
         sys.stderr.write("Aborted.\n")
         return 1
     except KeyboardInterrupt:
