@@ -3,8 +3,9 @@
 Every builder returns a real key whenever one can exist, so that a CSR signed by it
 has a valid proof of possession and the refusal is about the key alone. Where no
 private key can exist (an even exponent), the raw numbers and a hand-made SPKI are
-given instead. Prime generation is a plain Miller-Rabin; each builder is cached, so
-a test session pays for each kind of key once.
+given instead. OpenSSL (through cryptography) makes the ordinary primes; the
+structured ones (ROCA's, Fermat's close neighbour) come from a plain Miller-Rabin
+here. Each builder is cached, so a test session pays for each kind of key once.
 
     fermat_key()        RSA-2048 whose primes are close together (Fermat factoring)
     roca_key()          RSA-2048 with ROCA-structured primes (CVE-2017-15361)
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
@@ -83,22 +83,6 @@ def next_prime(n: int) -> int:
     return candidate
 
 
-def random_prime(bits: int, accept: Callable[[int], bool] = lambda p: True) -> int:
-    """A random prime of exactly ``bits`` bits with its top two bits set.
-
-    With both top bits set, the product of two such primes has exactly twice the bits.
-    """
-    while True:
-        candidate = secrets.randbits(bits) | (3 << (bits - 2)) | 1
-        if accept(candidate) and is_probable_prime(candidate):
-            return candidate
-
-
-def _coprime_to(e: int) -> Callable[[int], bool]:
-    """For a prime ``e``: accept ``p`` when ``e`` is coprime to ``p - 1`` (so ``d`` exists)."""
-    return lambda p: (p - 1) % e != 0
-
-
 # --- RSA keys from primes ---------------------------------------------------------------
 
 
@@ -122,14 +106,22 @@ def rsa_key_with(n: int, e: int) -> rsa.RSAPublicNumbers:
     return rsa.RSAPublicNumbers(e, n)
 
 
+def openssl_primes(modulus_bits: int, e: int = 65537) -> tuple[int, int]:
+    """Two primes of about ``modulus_bits / 2`` bits, made by OpenSSL (much faster than here)."""
+    numbers = rsa.generate_private_key(e, modulus_bits).private_numbers()
+    return numbers.p, numbers.q
+
+
 @functools.cache
 def fermat_key() -> rsa.RSAPrivateKey:
     """RSA-2048 whose primes differ by less than 2^200: Fermat's method factors it at once."""
-    p = random_prime(1024, _coprime_to(65537))
-    q = next_prime(p + secrets.randbits(200))
-    while (q - 1) % 65537 == 0:
-        q = next_prime(q)
-    return rsa_private_key(p, q)
+    while True:
+        p, _ = openssl_primes(2048)
+        q = next_prime(p + secrets.randbits(200))
+        while (q - 1) % 65537 == 0:
+            q = next_prime(q)
+        if (p * q).bit_length() == 2048:
+            return rsa_private_key(p, q)
 
 
 # ROCA (Nemec et al., CCS 2017, CVE-2017-15361): Infineon's library made primes
@@ -172,19 +164,17 @@ def roca_key() -> rsa.RSAPrivateKey:
 @functools.cache
 def exponent3_key() -> rsa.RSAPrivateKey:
     """RSA-2048 with e = 3 (allowed by BR 6.1.6 in theory, refused by padlock)."""
-    p = random_prime(1024, _coprime_to(3))
-    q = random_prime(1024, _coprime_to(3))
-    return rsa_private_key(p, q, e=3)
+    return rsa.generate_private_key(3, 2048)
 
 
 @functools.cache
 def rsa_2049_key() -> rsa.RSAPrivateKey:
     """RSA with a 2049-bit modulus: sound, but BR 6.1.5 wants a multiple of 8 bits."""
-    p = random_prime(1025, _coprime_to(65537))
-    q = random_prime(1024, _coprime_to(65537))
-    key = rsa_private_key(p, q)
-    assert key.key_size == 2049
-    return key
+    while True:
+        p = openssl_primes(2050)[0]  # 1025 bits
+        q = openssl_primes(2048)[0]  # 1024 bits
+        if (p * q).bit_length() == 2049:
+            return rsa_private_key(p, q)
 
 
 @functools.cache
@@ -192,8 +182,8 @@ def small_factor_key() -> rsa.RSAPrivateKey:
     """RSA-2048 whose modulus is 65521 times a large prime (a corrupt or sabotaged key)."""
     small = 65521
     while True:
-        q = random_prime(2048 - 16, _coprime_to(65537))
-        if (small * q).bit_length() == 2048:
+        q = openssl_primes(4064)[0]  # 2032 bits
+        if (small * q).bit_length() == 2048 and (q - 1) % 65537:
             return rsa_private_key(q, small)
 
 
@@ -269,6 +259,7 @@ def rfc9500_key_pem(name: str) -> bytes:
     return (DATA / "rfc9500" / f"{name}.pem").read_bytes()
 
 
+@functools.cache
 def rfc9500_key(name: str) -> PrivateKeyTypes:
     return serialization.load_pem_private_key(rfc9500_key_pem(name), password=None)
 

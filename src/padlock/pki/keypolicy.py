@@ -279,6 +279,28 @@ class Blocklist:
             names={**BADKEYS_LIST_NAMES, **(names or {})},
         )
 
+    @classmethod
+    def from_bytes(
+        cls,
+        data: _Table,
+        *,
+        complete: bool = True,
+        source: str = "",
+        names: Mapping[int, str] | None = None,
+    ) -> Blocklist:
+        """An operator's file, in either form: badkeys' binary ``blocklist.dat`` or text lines.
+
+        Text is recognised by its first 4 KiB being printable ASCII.
+        """
+        head = data[:4096]
+        if all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+            return cls.from_lines(
+                bytes(data).splitlines(), complete=complete, source=source, names=names
+            )
+        return cls.from_badkeys_dat(
+            data, complete=complete, source=source or "badkeys blocklist.dat", names=names
+        )
+
     @staticmethod
     def badkeys_list_names(badkeysdata_json: str | bytes) -> dict[int, str]:
         """List ids and names from badkeys' ``badkeysdata.json``."""
