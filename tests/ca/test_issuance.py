@@ -434,7 +434,7 @@ def test_issue_pkilint_error_abandons(
         forced = lint.Finding(lint.Severity.ERROR, "forced.error", "forced")
         return dataclasses.replace(report, findings=(*report.findings, forced))
 
-    monkeypatch.setattr(issuance.lint, "lint_serverauth", broken)
+    monkeypatch.setattr(lint, "lint_serverauth", broken)
     with pytest.raises(LintFailed, match=r"forced\.error"):
         issuer.issue(IssueRequest(csr=make_csr(), profile="dv", domain_control_shown=True))
     assert [r.state for r in _all_records(store)] == [CertState.ABANDONED]  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -23,10 +24,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from padlock.ca.ports import AuditEntry, CertificateRecord, Reservation, Store
 from padlock.ca.signer import Signer, ca_urls
 from padlock.errors import Conflict, LintFailed, PadlockError, PolicyError
-from padlock.pki import certcheck, certs, keypolicy, lint, policy
+from padlock.pki import certcheck, certs, keypolicy, policy
 from padlock.pki.csr import load_csr
 from padlock.pki.keys import fingerprint
 from padlock.pki.profiles import Hierarchy, Profile, get_profile, validity
+
+if TYPE_CHECKING:
+    from padlock.pki.lint import Finding
 
 Clock = Callable[[], dt.datetime]
 
@@ -84,7 +88,7 @@ class Issuer:
         self._internal_host = host if host and not policy.is_public_host(host) else None
         self._urls = {h: ca_urls(settings.base_url, s.issuer) for h, s in self._signers.items()}
 
-    def _tolerated(self, finding: lint.Finding) -> bool:
+    def _tolerated(self, finding: Finding) -> bool:
         """A CA run on a private base URL (a laptop, a lab) puts that host in AIA and CRL DP.
 
         pkilint rightly calls it an internal name; it is the operator's choice, made once
@@ -192,6 +196,8 @@ class Issuer:
         # Step 3: lint the rehearsal; any ERROR abandons the reservation, nothing is signed.
         problems = certcheck.leaf_problems(rehearsal, profile)
         if not problems and profile.pkilint:
+            from padlock.pki import lint  # pkilint takes 0.5 s to import: only when used
+
             kind = lint.CertKind.OV if profile.needs_organization else lint.CertKind.DV
             report = lint.lint_serverauth(rehearsal.public_bytes(Encoding.DER), kind)
             problems = [str(f) for f in report.errors if not self._tolerated(f)]
