@@ -1,0 +1,1 @@
+"""Alembic migrations of padlock's database (run by padlock.store.migrate)."""
