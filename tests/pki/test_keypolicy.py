@@ -184,7 +184,7 @@ def test_badkeys_failure_refuses_without_exiting(
     def broken(*args: object, **kwargs: object) -> None:
         raise failure
 
-    monkeypatch.setattr(keypolicy.badkeys, "checkrsa", broken)
+    monkeypatch.setattr(badkeys, "checkrsa", broken)
     with pytest.raises(PadlockError) as info:
         check_public_key(rsa2048.public_key(), None)
     assert type(info.value) is PadlockError  # a server fault, not the key's

@@ -1,0 +1,277 @@
+"""Pre-issuance linting with pkilint, in-process (BR 4.3.1.2).
+
+The CA lints every certificate it is about to sign (padlock signs the same
+to-be-signed data with a throwaway key first), and can lint its CRLs and OCSP
+responses the same way. pkilint's validators are expensive to build (about 0.2 s)
+and cheap to run (about 3 ms a certificate), so each kind's validator is built once,
+on first use or by :func:`warm_up`, and reused.
+
+Findings keep pkilint's severities: FATAL, ERROR, WARNING, NOTICE, INFO (and DEBUG).
+Anything at ERROR or worse stops issuance (:func:`raise_on_errors`), except findings
+listed in :data:`EXPECTED_FINDINGS`, each with the reason it is there by design.
+
+Pure: DER in, a :class:`LintReport` out; pkilint reads no clock (the validity rules
+that changed over time are chosen by the certificate's own notBefore).
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from pkilint import finding_filter, loader, pkix
+from pkilint.cabf import cabf_crl, serverauth
+from pkilint.cabf.serverauth import serverauth_constants
+from pkilint.pkix import certificate, crl, extension, name, ocsp
+from pyasn1.error import PyAsn1Error
+
+from padlock.errors import LintFailed
+
+
+class Severity(enum.IntEnum):
+    """pkilint's severities, most severe first (the same names and order)."""
+
+    FATAL = 0
+    ERROR = 1
+    WARNING = 2
+    NOTICE = 3
+    INFO = 4
+    DEBUG = 5
+
+
+class CertKind(enum.StrEnum):
+    """What a certificate is meant to be, which picks pkilint's rule set."""
+
+    DV = "dv"  # DV subscriber (server) certificate, policy 2.23.140.1.2.1
+    OV = "ov"  # OV subscriber certificate, policy 2.23.140.1.2.2
+    ROOT = "root"  # root CA certificate
+    INTERMEDIATE = "intermediate"  # padlock's issuing CAs: TLS, not name-constrained
+    OCSP_RESPONDER = "ocsp-responder"  # delegated OCSP responder certificate
+
+
+_PKILINT_TYPES: Mapping[CertKind, serverauth_constants.CertificateType] = {
+    CertKind.DV: serverauth_constants.CertificateType.DV_FINAL_CERTIFICATE,
+    CertKind.OV: serverauth_constants.CertificateType.OV_FINAL_CERTIFICATE,
+    CertKind.ROOT: serverauth_constants.CertificateType.ROOT_CA,
+    CertKind.INTERMEDIATE: serverauth_constants.CertificateType.INTERNAL_UNCONSTRAINED_TLS_CA,
+    CertKind.OCSP_RESPONDER: serverauth_constants.CertificateType.OCSP_RESPONDER,
+}
+
+EXPECTED_FINDINGS: Mapping[str, str] = MappingProxyType({})
+"""Finding codes that are there by design, each with its reason. None yet."""
+
+UNDECODABLE = "padlock.lint.undecodable"
+"""The code of the FATAL finding for input pkilint cannot decode at all."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    code: str
+    message: str = ""
+    where: str = ""  # the path of the ASN.1 node pkilint found it at
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity <= Severity.ERROR
+
+    def __str__(self) -> str:
+        text = f"{self.severity.name} {self.code}"
+        return f"{text}: {self.message}" if self.message else text
+
+
+@dataclass(frozen=True)
+class LintReport:
+    """What pkilint found. ``findings`` excludes those listed in :data:`EXPECTED_FINDINGS`."""
+
+    kind: str  # pkilint's name of what was linted, e.g. "DV-FINAL-CERTIFICATE", "CRL"
+    findings: tuple[Finding, ...]
+    expected: tuple[Finding, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        """Findings of severity ERROR or worse (FATAL)."""
+        return tuple(f for f in self.findings if f.is_error)
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is Severity.WARNING)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def raise_on_errors(report: LintReport) -> None:
+    """Raise :class:`LintFailed` naming every error code, when the report has errors."""
+    errors = report.errors
+    if not errors:
+        return
+    codes = ", ".join(dict.fromkeys(f.code for f in errors))
+    raise LintFailed(
+        f"Pre-issuance linting (pkilint, {report.kind}) found {len(errors)}"
+        f" error{'s' if len(errors) != 1 else ''}: {codes}. Nothing was signed.",
+        hint="This is a fault in padlock's certificate profile, not in the request: report"
+        " it with these codes. A finding that is there by design belongs in"
+        " padlock.pki.lint.EXPECTED_FINDINGS with its reason. Details: "
+        + "; ".join(str(f) for f in errors),
+    )
+
+
+# --- the linters, built once --------------------------------------------------------------
+
+
+class _Linter:
+    """One pkilint validator with its finding filters, built on first use, then reused."""
+
+    def __init__(self, build: Callable[[], tuple[Any, list[Any]]]) -> None:
+        self._build = build
+        self._built: tuple[Any, list[Any]] | None = None
+        self._lock = threading.Lock()
+
+    def run(self, root: Any) -> list[Any]:
+        with self._lock:  # pkilint does not promise its validators are thread-safe
+            if self._built is None:
+                self._built = self._build()
+            validator, filters = self._built
+            results = validator.validate(root)
+        if filters:
+            results, _ = finding_filter.filter_results(filters, results)
+        return list(results)
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._built is None:
+                self._built = self._build()
+
+
+def _serverauth_builder(
+    cert_type: serverauth_constants.CertificateType,
+) -> Callable[[], tuple[Any, list[Any]]]:
+    def build() -> tuple[Any, list[Any]]:
+        # What pkilint's lint_cabf_serverauth_cert does for one certificate type.
+        validator = certificate.create_pkix_certificate_validator_container(
+            serverauth.create_decoding_validators(), serverauth.create_validators(cert_type)
+        )
+        return validator, serverauth.create_serverauth_finding_filters(cert_type)
+
+    return build
+
+
+def _crl_builder(
+    crl_type: crl.CertificateRevocationListType,
+) -> Callable[[], tuple[Any, list[Any]]]:
+    def build() -> tuple[Any, list[Any]]:
+        # What pkilint's lint_crl does with --profile BR.
+        validator = crl.create_pkix_crl_validator_container(
+            [
+                pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
+                pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
+            ],
+            [
+                crl.create_issuer_validator_container([]),
+                crl.create_validity_validator_container(
+                    [cabf_crl.create_validity_period_validator(crl_type)]
+                ),
+                crl.create_extensions_validator_container([]),
+                cabf_crl.CabfCrlReasonCodeAllowlistValidator(crl_type),
+            ],
+        )
+        return validator, []
+
+    return build
+
+
+def _ocsp_build() -> tuple[Any, list[Any]]:
+    # What pkilint's lint_ocsp_response does (RFC 6960; pkilint has no BR-specific rules).
+    validator = ocsp.create_pkix_ocsp_response_validator_container(
+        [
+            ocsp.create_response_decoder(),
+            pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
+            pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
+        ],
+        [],
+    )
+    return validator, []
+
+
+_SERVERAUTH: dict[serverauth_constants.CertificateType, _Linter] = {
+    t: _Linter(_serverauth_builder(t)) for t in serverauth_constants.CertificateType
+}
+_CRL = _Linter(_crl_builder(crl.CertificateRevocationListType.CRL))
+_ARL = _Linter(_crl_builder(crl.CertificateRevocationListType.ARL))
+_OCSP = _Linter(_ocsp_build)
+
+
+def warm_up(kinds: Iterable[CertKind] = tuple(CertKind)) -> None:
+    """Build the validators now (about 0.2 s each) rather than on the first lint."""
+    for kind in kinds:
+        _SERVERAUTH[_PKILINT_TYPES[kind]].warm_up()
+
+
+# --- linting ------------------------------------------------------------------------------
+
+
+def lint_serverauth(cert_der: bytes, kind: CertKind | None = None) -> LintReport:
+    """Lint a certificate against the CA/Browser Forum TLS Baseline Requirements.
+
+    ``kind`` picks the rule set; None detects it as pkilint does (self-issued: root;
+    CA:TRUE: intermediate; the reserved policy OID: DV/OV/IV/EV subscriber). The CA
+    should say what it means to issue, so that a certificate that came out wrong
+    (say, CA:TRUE on a server certificate) is judged by the rules it was meant for.
+    """
+    try:
+        doc = loader.RFC5280CertificateDocumentLoader().load_der_document(cert_der, "certificate")
+        cert_type = (
+            serverauth.determine_certificate_type(doc) if kind is None else _PKILINT_TYPES[kind]
+        )
+    except (ValueError, PyAsn1Error) as exc:
+        return _undecodable("CERTIFICATE", exc)
+    return _report(cert_type.to_option_str, _SERVERAUTH[cert_type].run(doc.root))
+
+
+def lint_crl(crl_der: bytes, *, authority: bool = False) -> LintReport:
+    """Lint a CRL (or, with ``authority``, an ARL) against RFC 5280 and the BR CRL profile."""
+    try:
+        doc = loader.RFC5280CertificateListDocumentLoader().load_der_document(crl_der, "crl")
+    except (ValueError, PyAsn1Error) as exc:
+        return _undecodable("ARL" if authority else "CRL", exc)
+    return _report("ARL" if authority else "CRL", (_ARL if authority else _CRL).run(doc.root))
+
+
+def lint_ocsp_response(response_der: bytes) -> LintReport:
+    """Lint an OCSP response against RFC 6960."""
+    try:
+        doc = loader.RFC6960OCSPResponseDocumentLoader().load_der_document(
+            response_der, "ocsp-response"
+        )
+    except (ValueError, PyAsn1Error) as exc:
+        return _undecodable("OCSP-RESPONSE", exc)
+    return _report("OCSP-RESPONSE", _OCSP.run(doc.root))
+
+
+def _report(kind: str, results: Iterable[Any]) -> LintReport:
+    findings: list[Finding] = []
+    expected: list[Finding] = []
+    for result in results:
+        for description in result.finding_descriptions:
+            finding = Finding(
+                severity=Severity[description.finding.severity.name],
+                code=str(description.finding.code),
+                message=str(description.message or ""),
+                where=str(result.node.path),
+            )
+            (expected if finding.code in EXPECTED_FINDINGS else findings).append(finding)
+    findings.sort(key=lambda f: f.severity)
+    return LintReport(kind=kind, findings=tuple(findings), expected=tuple(expected))
+
+
+def _undecodable(kind: str, exc: Exception) -> LintReport:
+    return LintReport(
+        kind=kind,
+        findings=(Finding(Severity.FATAL, UNDECODABLE, f"pkilint cannot decode it: {exc}"),),
+    )
