@@ -79,6 +79,9 @@ PROBLEMS: dict[str, ProblemType] = {
         _ours("storage", "The database failed", 503),
         _ours("validationFailed", "Domain control could not be confirmed", 403),
         _ours("payloadTooLarge", "The request body is too large", 413),
+        _ours("siteUnreachable", "The site could not be reached over TLS", 502),
+        _ours("installRefused", "The installation was refused before any change", 400),
+        _ours("installFailed", "The web server change failed", 500),
     )
 }
 
@@ -234,3 +237,22 @@ class BadRevocationReason(PadlockError):
 
 class RateLimited(PadlockError):
     problem = "rateLimited"
+
+
+class SiteUnreachable(PadlockError):
+    """No TLS session with the site: refused, timed out, name unknown, handshake failed."""
+
+    problem = "siteUnreachable"
+
+
+class InstallRefused(PadlockError):
+    """A pre-flight check failed; the web server's files were not touched."""
+
+    problem = "installRefused"
+
+
+class InstallFailed(PadlockError):
+    """A step of a web server change failed after files were written; the message says what
+    failed and whether every file was restored."""
+
+    problem = "installFailed"
