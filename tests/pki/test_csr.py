@@ -316,3 +316,16 @@ def test_load_csr_truncated_refused(make: Maker, ec_key: ec.EllipticCurvePrivate
 
 def test_subject_fields_defaults_empty() -> None:
     assert csrlib.SubjectFields() == SubjectFields(None, None, None, None, None, None, None)
+
+
+def test_load_csr_der_ending_in_whitespace_byte(ec_key: ec.EllipticCurvePrivateKey) -> None:
+    """DER is binary: a signature whose last byte is 0x20 or 0x0a must not be stripped."""
+    for _ in range(2000):
+        der = build_csr(ec_key, SubjectFields(common_name="a.example.com"), []).public_bytes(
+            serialization.Encoding.DER
+        )
+        if der[-1:].isspace():
+            break
+    else:  # pragma: no cover - 2000 tries without a whitespace byte: p < 1e-50
+        pytest.fail("no CSR ended in a whitespace byte")
+    assert load_csr(der).public_bytes(serialization.Encoding.DER) == der

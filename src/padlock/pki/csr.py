@@ -160,7 +160,8 @@ def load_csr(data: bytes) -> x509.CertificateSigningRequest:
             if stripped.count(b"-----BEGIN") > 1:
                 raise BadCSR("The text holds more than one PEM object; paste only the CSR.")
             return x509.load_pem_x509_csr(stripped)
-        return x509.load_der_x509_csr(stripped)
+        # DER is binary: its last byte may well be a "whitespace" byte, so never strip it.
+        return x509.load_der_x509_csr(data)
     except BadCSR:
         raise
     except ValueError as exc:
