@@ -1,0 +1,402 @@
+"""Domain control validation probes: HTTP file, DNS TXT, TLS-ALPN, and CAA.
+
+Used by the enrollment service (BR 3.2.2.4.18 file at ``/.well-known/pki-validation/``,
+BR 3.2.2.4.7 TXT at ``_pki-validation``) and by ACME (RFC 8555 section 8.3 http-01,
+8.4 dns-01; RFC 8737 tls-alpn-01). Every lookup goes through the resolver and ports
+of :class:`VAConfig` (``PADLOCK_VA_RESOLVER``, ``PADLOCK_VA_HTTP_PORT``,
+``PADLOCK_VA_TLS_PORT``) so tests point them at loopback servers; nothing is skipped.
+
+Foreign failures (socket, ``ssl.SSLError``, DNS timeouts) become padlock errors here,
+each with the ACME problem type that names it (connection, dns, tls, incorrectResponse,
+caa), and every probe returns or carries its :class:`Evidence`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import socket
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from cryptography import x509
+
+from padlock.errors import CAAForbidden, PadlockError
+
+ACME_TLS_ALPN = "acme-tls/1"
+# RFC 8737 section 3: id-pe-acmeIdentifier.
+OID_ACME_IDENTIFIER = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31")
+MAX_REDIRECTS = 10
+MAX_BODY = 64 * 1024
+
+
+class ConnectionProblem(PadlockError):
+    problem = "connection"
+
+
+class DNSProblem(PadlockError):
+    problem = "dns"
+
+
+class TLSProblem(PadlockError):
+    problem = "tls"
+
+
+class IncorrectResponse(PadlockError):
+    problem = "incorrectResponse"
+
+
+@dataclass(frozen=True)
+class VAConfig:
+    """Where validation looks. ``resolver`` None means the system's resolver."""
+
+    resolver: tuple[str, int] | None = None
+    http_port: int = 80
+    tls_port: int = 443
+    timeout: float = 5.0
+    caa_identities: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(
+        cls, resolver: str | None, http_port: int, tls_port: int, caa_identities: Sequence[str]
+    ) -> VAConfig:
+        parsed = None
+        if resolver:
+            host, _, port = resolver.rpartition(":")
+            parsed = (host.strip("[]") or "127.0.0.1", int(port or 53))
+        return cls(parsed, http_port, tls_port, caa_identities=tuple(caa_identities))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a probe did and saw: stored with the validation, shown to reviewers."""
+
+    method: str
+    name: str
+    target: str  # URL fetched, or DNS name queried
+    at: dt.datetime
+    ok: bool
+    addresses: tuple[str, ...] = ()
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "name": self.name,
+            "target": self.target,
+            "at": self.at.isoformat(),
+            "ok": self.ok,
+            "addresses": list(self.addresses),
+            "detail": self.detail,
+            **self.extra,
+        }
+
+
+class ProbeFailed(PadlockError):
+    """A probe that did not confirm control; ``evidence`` says what was seen."""
+
+    problem = "incorrectResponse"
+
+    def __init__(self, cause: PadlockError, evidence: Evidence) -> None:
+        super().__init__(cause.message, cause.hint)
+        self.problem = cause.problem  # type: ignore[misc]
+        self.evidence = evidence
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --- DNS ------------------------------------------------------------------------------------
+
+
+def _resolver(cfg: VAConfig) -> Any:
+    import dns.resolver
+
+    res = dns.resolver.Resolver(configure=cfg.resolver is None)
+    if cfg.resolver is not None:
+        res.nameservers = [cfg.resolver[0]]
+        res.port = cfg.resolver[1]
+    res.lifetime = cfg.timeout
+    res.timeout = cfg.timeout
+    return res
+
+
+def _query(cfg: VAConfig, qname: str, rdtype: str) -> list[Any]:
+    """Records of one type; [] for NXDOMAIN/NODATA; DNSProblem for failures (SERVFAIL, timeout)."""
+    import dns.exception
+    import dns.resolver
+
+    try:
+        answer = _resolver(cfg).resolve(qname, rdtype, search=False, raise_on_no_answer=False)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    except dns.resolver.NoNameservers as exc:
+        raise DNSProblem(f"DNS lookup of {rdtype} {qname} failed (SERVFAIL): {exc}") from exc
+    except dns.exception.Timeout as exc:
+        raise DNSProblem(f"DNS lookup of {rdtype} {qname} timed out.") from exc
+    except dns.exception.DNSException as exc:
+        raise DNSProblem(f"DNS lookup of {rdtype} {qname} failed: {exc}") from exc
+    return list(answer.rrset or [])
+
+
+def resolve_addresses(cfg: VAConfig, name: str) -> list[str]:
+    """A then AAAA records of ``name``; DNSProblem when there are none."""
+    if _is_ip(name):
+        return [name]
+    addresses = [r.address for r in _query(cfg, name, "A")]
+    addresses += [r.address for r in _query(cfg, name, "AAAA")]
+    if not addresses:
+        raise DNSProblem(
+            f"{name} has no A or AAAA record.",
+            hint="Point the name at your server in DNS, then check again.",
+        )
+    return addresses
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_dns_txt(cfg: VAConfig, name: str, qname: str, expected: str) -> Evidence:
+    """A TXT record at ``qname`` equal to ``expected`` (RFC 8555 8.4; BR 3.2.2.4.7)."""
+    at = _now()
+    try:
+        records = _query(cfg, qname, "TXT")
+    except DNSProblem as exc:
+        raise ProbeFailed(
+            exc, Evidence("dns", name, qname, at, False, detail=exc.message)
+        ) from None
+    values = [b"".join(r.strings).decode("utf-8", "replace") for r in records]
+    evidence = Evidence(
+        "dns", name, qname, at, expected in values, detail="", extra={"txt": values}
+    )
+    if expected not in values:
+        cause = IncorrectResponse(
+            f"No TXT record at {qname} holds the expected value"
+            + (f" (found: {', '.join(values)[:200]})." if values else " (no TXT records)."),
+            hint=f"Add a TXT record {qname} with the value {expected}, wait for DNS, check again.",
+        )
+        raise ProbeFailed(cause, evidence)
+    return evidence
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+def _http_get(
+    cfg: VAConfig, url: str, host: str, address: str
+) -> tuple[int, dict[str, str], bytes]:
+    """GET ``url`` from ``address`` with Host ``host``: one hop, no redirect following."""
+    import httpx
+
+    parts = urlsplit(url)
+    port = parts.port or (cfg.http_port if parts.scheme == "http" else cfg.tls_port)
+    ip_host = f"[{address}]" if ":" in address else address
+    target = f"{parts.scheme}://{ip_host}:{port}{parts.path or '/'}"
+    if parts.query:
+        target += "?" + parts.query
+    headers = {"Host": host if port in (80, 443) else f"{host}:{port}", "User-Agent": "padlock-va"}
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    try:
+        # https redirects (RFC 8555 8.3) are followed without verifying the certificate.
+        with (
+            httpx.Client(verify=False, timeout=cfg.timeout, trust_env=False) as client,  # noqa: S501
+            client.stream("GET", target, headers=headers, extensions=extensions) as resp,
+        ):
+            body = b""
+            for chunk in resp.iter_bytes():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    break
+            return resp.status_code, dict(resp.headers), body[:MAX_BODY]
+    except httpx.TimeoutException as exc:
+        raise ConnectionProblem(f"Fetching {url} from {address} timed out.") from exc
+    except httpx.HTTPError as exc:
+        raise ConnectionProblem(f"Fetching {url} from {address} failed: {exc}.") from exc
+
+
+def check_http(cfg: VAConfig, name: str, path: str, expected: str, *, exact: bool) -> Evidence:
+    """Fetch ``http://name/path``; the body must equal (ACME) or contain (BR file) ``expected``."""
+    at = _now()
+    url = f"http://{name}{path}"
+    seen: list[str] = []
+    try:
+        for _hop in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            host = parts.hostname or name
+            addresses = resolve_addresses(cfg, host)
+            status, headers, body = _http_get(cfg, url, host, addresses[0])
+            seen.append(f"{url} -> {status}")
+            if status in (301, 302, 303, 307, 308) and "location" in headers:
+                nxt = urljoin(url, headers["location"])
+                scheme = urlsplit(nxt).scheme
+                nport = urlsplit(nxt).port
+                if scheme not in ("http", "https") or nport not in (None, 80, 443):
+                    raise IncorrectResponse(f"{url} redirects to {nxt}, which is not allowed.")
+                url = nxt
+                continue
+            break
+        else:
+            raise IncorrectResponse(
+                f"More than {MAX_REDIRECTS} redirects from http://{name}{path}."
+            )
+        text = body.decode("utf-8", "replace")
+        found = text.strip() == expected if exact else expected in text
+        evidence = Evidence(
+            "http",
+            name,
+            url,
+            at,
+            status == 200 and found,
+            tuple(addresses),
+            detail=f"HTTP {status}",
+            extra={"hops": seen, "body_start": text[:200]},
+        )
+        if status != 200:
+            raise ProbeFailed(
+                IncorrectResponse(
+                    f"{url} answered HTTP {status}, not 200.",
+                    hint=f"Put the file at {path} on the server that answers for {name}.",
+                ),
+                evidence,
+            )
+        if not found:
+            raise ProbeFailed(
+                IncorrectResponse(
+                    f"{url} does not hold the expected content (it starts: {text[:60]!r}).",
+                    hint=f"The file at {path} must contain exactly: {expected}",
+                ),
+                evidence,
+            )
+        return evidence
+    except ProbeFailed:
+        raise
+    except PadlockError as exc:
+        evidence = Evidence("http", name, url, at, False, detail=exc.message, extra={"hops": seen})
+        raise ProbeFailed(exc, evidence) from None
+
+
+# --- TLS-ALPN-01 ----------------------------------------------------------------------------
+
+
+def check_tls_alpn(cfg: VAConfig, name: str, key_authorization: str) -> Evidence:
+    """RFC 8737: the server answers SNI ``name`` with ALPN acme-tls/1 and a certificate whose
+    only SAN is ``name`` and whose critical acmeIdentifier holds SHA-256(key authorization)."""
+    at = _now()
+    expected = hashlib.sha256(key_authorization.encode()).digest()
+    target = f"{name}:{cfg.tls_port}"
+    try:
+        addresses = resolve_addresses(cfg, name)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # RFC 8737 3: the certificate is self-signed by design
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_alpn_protocols([ACME_TLS_ALPN])
+        try:
+            with (
+                socket.create_connection((addresses[0], cfg.tls_port), timeout=cfg.timeout) as raw,
+                ctx.wrap_socket(raw, server_hostname=name) as tls,
+            ):
+                alpn = tls.selected_alpn_protocol()
+                der = tls.getpeercert(binary_form=True)
+        except ssl.SSLError as exc:
+            raise TLSProblem(f"TLS handshake with {target} failed: {exc.reason or exc}.") from exc
+        except OSError as exc:
+            raise ConnectionProblem(f"Cannot connect to {target}: {exc.strerror or exc}.") from exc
+        if alpn != ACME_TLS_ALPN:
+            raise TLSProblem(f"{target} did not negotiate ALPN {ACME_TLS_ALPN} (got {alpn!r}).")
+        if not der:
+            raise TLSProblem(f"{target} presented no certificate.")
+        cert = x509.load_der_x509_certificate(der)
+        try:
+            sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            dns_names = sans.get_values_for_type(x509.DNSName)
+            ext = cert.extensions.get_extension_for_oid(OID_ACME_IDENTIFIER)
+        except x509.ExtensionNotFound as exc:
+            raise IncorrectResponse(
+                f"The certificate from {target} lacks {exc.oid.dotted_string}."
+            ) from None
+        if [n.lower() for n in dns_names] != [name] or len(list(sans)) != 1:
+            raise IncorrectResponse(f"The certificate from {target} must name only {name}.")
+        if not ext.critical:
+            raise IncorrectResponse("The acmeIdentifier extension must be critical (RFC 8737 3).")
+        value = ext.value.value if isinstance(ext.value, x509.UnrecognizedExtension) else b""
+        # The extension value is an OCTET STRING of 32 bytes: 04 20 || digest.
+        if value != b"\x04\x20" + expected:
+            raise IncorrectResponse(f"The acmeIdentifier from {target} does not match.")
+        return Evidence(
+            "tls-alpn", name, target, at, True, tuple(addresses), detail="acme-tls/1 ok"
+        )
+    except ProbeFailed:
+        raise
+    except PadlockError as exc:
+        raise ProbeFailed(
+            exc, Evidence("tls-alpn", name, target, at, False, detail=exc.message)
+        ) from None
+
+
+# --- CAA (RFC 8659) -------------------------------------------------------------------------
+
+
+def _caa_set(cfg: VAConfig, name: str) -> tuple[str, list[Any]]:
+    """The relevant CAA RRset: climb from ``name`` towards the root (RFC 8659 section 3)."""
+    labels = name.split(".")
+    for i in range(len(labels)):
+        candidate = ".".join(labels[i:])
+        if not candidate:
+            break
+        records = _query(cfg, candidate, "CAA")
+        if records:
+            return candidate, records
+    return "", []
+
+
+def _issuer_domain(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+def check_caa(cfg: VAConfig, name: str, *, wildcard: bool = False) -> Evidence:
+    """Refuse when CAA forbids us, or when the lookup fails (BR 3.2.2.8: fail closed)."""
+    at = _now()
+    lookup = name[2:] if name.startswith("*.") else name
+    try:
+        where, records = _caa_set(cfg, lookup)
+    except DNSProblem as exc:
+        raise CAAForbidden(
+            f"The CAA lookup for {name} failed ({exc.message}); issuance stops (BR 3.2.2.8).",
+            hint="Fix the DNS server answering for this name, then try again.",
+        ) from None
+    if not records:
+        return Evidence("caa", name, lookup, at, True, detail="no CAA records: any CA may issue")
+    issue = [r for r in records if r.tag.decode().lower() == "issue"]
+    issuewild = [r for r in records if r.tag.decode().lower() == "issuewild"]
+    for r in records:
+        tag = r.tag.decode().lower()
+        if r.flags & 0x80 and tag not in ("issue", "issuewild", "iodef"):
+            raise CAAForbidden(
+                f"CAA at {where} has a critical tag {tag!r} padlock does not understand.",
+            )
+    relevant = issuewild if (wildcard and issuewild) else issue
+    values = [r.value.decode("utf-8", "replace") for r in relevant]
+    ours = {i.lower() for i in cfg.caa_identities}
+    allowed = any(_issuer_domain(v) in ours for v in values)
+    evidence = Evidence("caa", name, where, at, allowed, detail="; ".join(values))
+    if not relevant:
+        return Evidence("caa", name, where, at, True, detail="CAA has no issue property for this")
+    if not allowed:
+        raise CAAForbidden(
+            f"CAA records at {where} allow only {', '.join(values) or 'no CA'};"
+            f" this CA is {', '.join(sorted(ours)) or '(unnamed)'}.",
+            hint=f'Add a CAA record: {where}. CAA 0 issue "{sorted(ours)[0] if ours else ""}"',
+        )
+    return evidence
