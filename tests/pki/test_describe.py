@@ -348,3 +348,23 @@ def test_describe_openssl_text_agrees(
     assert info["names"] == ["DNS:www.mydomain.com", "DNS:mydomain.com"]
     assert "Public-Key: (256 bit)" in text and "NIST CURVE: P-256" in text
     assert info["key"]["type"] == "ECDSA P-256"
+
+
+def test_describe_pkcs12_without_key(
+    openssl_pki: OpensslKeys, openssl: OpenSSL, tmp_path: Path
+) -> None:
+    openssl(
+        "pkcs12",
+        "-export",
+        "-nokeys",
+        "-in",
+        openssl_pki["leaf.pem"],
+        "-passout",
+        "pass:",
+        "-out",
+        "certs.p12",
+    )
+    info = _info((tmp_path / "certs.p12").read_bytes())
+    assert info["kind"] == "PKCS#12 bundle"
+    assert info["key"] is None
+    assert "  Key                   (none: certificates only)" in describe.render_text(info)
