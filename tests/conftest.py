@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -228,6 +229,27 @@ def no_leftovers() -> Callable[[Path], None]:
         assert leftovers(directory) == []
 
     return check
+
+
+@pytest.fixture
+def unreadable(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    """Make a file unreadable: chmod 000, and as root (who reads anything) make open() refuse
+    it the way the kernel refuses everyone else."""
+
+    def make_unreadable(path: Path) -> None:
+        path.chmod(0)
+        if os.geteuid() != 0:
+            return
+        real_open = Path.open
+
+        def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:
+            if self == path:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_open(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "open", refuse)
+
+    return make_unreadable
 
 
 # --------------------------------------------------------------------------- the CLIs

@@ -591,3 +591,17 @@ def test_csr_new_real_process_url_refused(
         "hint: Put only the host name: secure.mydomain.com\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == [key_file.name]
+
+
+def test_csr_new_unreadable_key(
+    cli: CLI,
+    make: Maker,
+    ec_key: ec.EllipticCurvePrivateKey,
+    unreadable: Callable[[Path], None],
+    tmp_path: Path,
+) -> None:
+    key = make.write("secret.key", pem_of(ec_key))
+    unreadable(key)
+    result = cli("csr", "new", "--key", key, "--out", tmp_path / "r.csr", "--cn", "a.example.com")
+    _assert_clean_error(result, "The key file", "cannot be read: permission denied")
+    assert not (tmp_path / "r.csr").exists()

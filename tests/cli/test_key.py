@@ -505,3 +505,26 @@ def test_key_help(cli: CLI) -> None:
     result = cli("key", "new", "--help")
     assert result.rc == 0
     assert "--passphrase-file" in result.out and "--no-encrypt" in result.out
+
+
+def test_key_backup_unreadable_key(
+    cli: CLI,
+    make: Maker,
+    ec_key: ec.EllipticCurvePrivateKey,
+    unreadable: Callable[[Path], None],
+    tmp_path: Path,
+) -> None:
+    key = make.write("secret.key", pem_of(ec_key))
+    unreadable(key)
+    result = cli("key", "backup", key, tmp_path / "copy.key")
+    _assert_clean_error(result, "cannot be read: permission denied")
+    assert not (tmp_path / "copy.key").exists()
+
+
+def test_key_new_unreadable_passphrase_file(
+    cli: CLI, tmp_path: Path, passphrase_file: Path, unreadable: Callable[[Path], None]
+) -> None:
+    unreadable(passphrase_file)
+    result = cli("key", "new", tmp_path / "k.pem", "--passphrase-file", passphrase_file)
+    _assert_clean_error(result, "The pass phrase file", "cannot be read: permission denied")
+    assert not (tmp_path / "k.pem").exists()

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import io
-import os
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -312,51 +310,9 @@ def test_show_real_process_junk_debug(padlock_proc: Callable[..., Result], tmp_p
     assert "padlock.errors.UnrecognizedFile" in result.err
 
 
-def _unreadable(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """chmod 000; as root (who reads anything) make open() refuse as it would for anyone else."""
-    path.chmod(0)
-    if os.geteuid() == 0:
-        real_open = Path.open
-
-        def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:
-            if self == path:
-                raise PermissionError(13, "Permission denied", str(self))
-            return real_open(self, *args, **kwargs)
-
-        monkeypatch.setattr(Path, "open", refuse)
-
-
 def test_show_unreadable_file(
-    cli: CLI, make: Maker, ec_key: ec.EllipticCurvePrivateKey, monkeypatch: pytest.MonkeyPatch
+    cli: CLI, make: Maker, ec_key: ec.EllipticCurvePrivateKey, unreadable: Callable[[Path], None]
 ) -> None:
     path = make.write("secret.key", pem_of(ec_key))
-    _unreadable(path, monkeypatch)
+    unreadable(path)
     _assert_clean_error(cli("show", path), f"'{path}' cannot be read: permission denied", "hint:")
-
-
-def test_csr_new_unreadable_key(
-    cli: CLI,
-    make: Maker,
-    ec_key: ec.EllipticCurvePrivateKey,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    key = make.write("secret.key", pem_of(ec_key))
-    _unreadable(key, monkeypatch)
-    result = cli("csr", "new", "--key", key, "--out", tmp_path / "r.csr", "--cn", "a.example.com")
-    _assert_clean_error(result, "The key file", "cannot be read: permission denied")
-    assert not (tmp_path / "r.csr").exists()
-
-
-def test_key_backup_unreadable_key(
-    cli: CLI,
-    make: Maker,
-    ec_key: ec.EllipticCurvePrivateKey,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    key = make.write("secret.key", pem_of(ec_key))
-    _unreadable(key, monkeypatch)
-    result = cli("key", "backup", key, tmp_path / "copy.key")
-    _assert_clean_error(result, "cannot be read: permission denied")
-    assert not (tmp_path / "copy.key").exists()

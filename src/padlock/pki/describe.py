@@ -274,6 +274,9 @@ def render_text(info: Info, indent: str = "") -> str:
             lines.append(f"{pad}{'Key':<22}{value['type']}")
             lines.append(f"{pad}{'Key fingerprint':<22}{value['fingerprint']}")
             continue
+        if key == "key" and value is None:
+            lines.append(f"{pad}{'Key':<22}(none: certificates only)")
+            continue
         if key == "subject" and not value:
             value = "(empty)"
         lines.append(f"{pad}{_LABELS.get(key, key):<22}{_render_value(value, key)}")
