@@ -11,7 +11,7 @@ import traceback
 
 import typer
 
-from padlock.cli import ca_cmds, common, csr_cmds, inspect_cmds, key_cmds
+from padlock.cli import ca_cmds, common, csr_cmds, inspect_cmds, key_cmds, serve_cmds
 from padlock.errors import PadlockError
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ app.add_typer(key_cmds.app, name="key")
 app.add_typer(csr_cmds.app, name="csr")
 inspect_cmds.register(app)
 ca_cmds.register(app)
+serve_cmds.register(app)
 
 
 def _report(exc: PadlockError) -> None:
@@ -61,11 +62,10 @@ def _click_exceptions() -> tuple[
         pass
     else:
         usage.append(VendoredClickException)
-    try:
-        import click
-    except ImportError:  # pragma: no cover - click is no longer a Typer dependency
-        pass
-    else:
+    # An older Typer runs on the click package, which it has imported by now; importing
+    # click ourselves when Typer does not use it would only cost start-up time.
+    click = sys.modules.get("click")
+    if click is not None:
         exits.append(click.exceptions.Exit)
         aborts.append(click.exceptions.Abort)
         usage.append(click.ClickException)
