@@ -352,7 +352,8 @@ def test_key_backup_refuses_overwrite(
     dest = tmp_path / "copy.key"
     dest.write_bytes(b"an older backup")
     result = cli("key", "backup", encrypted_key, dest, "--passphrase-file", passphrase_file)
-    _assert_clean_error(result, "exists already")
+    _assert_clean_error(result, "exists already; padlock never overwrites a backup")
+    assert "--force" not in result.err  # backup has no --force
     assert dest.read_bytes() == b"an older backup"
 
 

@@ -71,13 +71,17 @@ def key_backup(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Copy a key, then prove the copy decrypts with the pass phrase and is the same key."""
-    from padlock.errors import FileProblem
-    from padlock.fileio import read_bytes, refuse_existing, write_atomic
+    from padlock.errors import FileProblem, OutputExists
+    from padlock.fileio import read_bytes, write_atomic
     from padlock.pki import keys, objects
 
     data = read_bytes(key_file, "key file")
     target = dest / key_file.name if dest.is_dir() else dest
-    refuse_existing(target)  # before asking for the pass phrase
+    if target.exists() or target.is_symlink():  # before asking for the pass phrase
+        raise OutputExists(
+            f"{str(target)!r} exists already; padlock never overwrites a backup.",
+            hint="Give another name for the copy, or move the old one away first.",
+        )
     encrypted = keys.is_encrypted(data)
     passphrase = common.existing_passphrase(passphrase_file, encrypted)
     # A wrong pass phrase fails here, before anything is written.
