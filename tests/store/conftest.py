@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
-
 from store_helpers import BACKENDS, pg_base_url, url_with_schema
 
 from padlock.store import SqlStore, open_store
@@ -61,5 +60,3 @@ def store(db_url: str) -> Iterator[SqlStore]:
         yield s
     finally:
         s.close()
-
-

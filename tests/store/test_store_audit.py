@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 
 import pytest
+import sqlalchemy
 from store_helpers import NOW, issue
 
 from padlock.ca.audit import GENESIS, chain_hash, verify_chain
@@ -21,10 +22,10 @@ def _append(store: SqlStore, n: int, start: int = 0) -> None:
         )
 
 
-def _sql(store: SqlStore, statement: str) -> None:
+def _sql(store: SqlStore, statement: str, **params: object) -> None:
     """Change the database behind the store's back, as an intruder would."""
     with store.engine.begin() as conn:
-        conn.exec_driver_sql(statement)
+        conn.execute(sqlalchemy.text(statement), params)
 
 
 def test_store_empty_log(store: SqlStore) -> None:
@@ -88,7 +89,7 @@ def test_store_event_time_utc(store: SqlStore) -> None:
 
 def test_store_edited_details_detected(store: SqlStore) -> None:
     _append(store, 5)
-    _sql(store, """UPDATE audit_events SET details = '{"i":99}' WHERE seq = 3""")
+    _sql(store, "UPDATE audit_events SET details = :d WHERE seq = 3", d='{"i":99}')
     result = verify_chain(store.iter_events(), store.audit_head())
     assert not result.ok
     assert result.first_bad_seq == 3
@@ -127,7 +128,12 @@ def test_store_rewritten_hash_detected(store: SqlStore) -> None:
     forged = chain_hash(
         events[1].prev_hash, 2, events[1].at, "test.event", "tester", "thing", "1", {"i": 42}
     )
-    _sql(store, f"""UPDATE audit_events SET details = '{{"i":42}}', hash = '{forged}' WHERE seq = 2""")
+    _sql(
+        store,
+        "UPDATE audit_events SET details = :details, hash = :forged WHERE seq = 2",
+        details='{"i":42}',
+        forged=forged,
+    )
     result = store.verify_audit()
     assert not result.ok
     assert result.first_bad_seq == 3

@@ -46,8 +46,11 @@ def test_store_concurrent_threads(db_url: str) -> None:
     workers = 8
     with open_store(db_url) as store:
         with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(contend, [db_url] * workers, range(workers),
-                                    [SHARED] * workers, [OWN] * workers))
+            results = list(
+                pool.map(
+                    contend, [db_url] * workers, range(workers), [SHARED] * workers, [OWN] * workers
+                )
+            )
         _check(store, results, workers)
 
 
@@ -90,7 +93,8 @@ def test_store_concurrent_processes(backend: str, request: pytest.FixtureRequest
     workers = 4
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        results = list(pool.map(contend, [url] * workers, range(workers),
-                                [SHARED] * workers, [OWN] * workers))
+        results = list(
+            pool.map(contend, [url] * workers, range(workers), [SHARED] * workers, [OWN] * workers)
+        )
     with open_store(url) as store:
         _check(store, results, workers)

@@ -526,6 +526,8 @@ class SqlStore:
     def _snapshot_events(self, with_head: list[tuple[int, str]] | None) -> Iterator[AuditEvent]:
         # A connection of its own, so the caller may use the store while iterating.
         doing = "reading the audit log"
+        if self._closed:
+            raise StorageError(f"The store for {self.url} is closed.")
         try:
             fairy = self._engine.raw_connection()
         except (exc.SQLAlchemyError, self._dbapi_error) as err:

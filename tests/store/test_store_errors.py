@@ -1,0 +1,116 @@
+"""Database failures leave store/ as padlock's own errors, with a message saying what happened."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from store_helpers import NOW, entry, issue, reservation
+
+from padlock.ca.ports import AuditEntry
+from padlock.errors import ConfigError, StorageError
+from padlock.store import engine as store_engine
+from padlock.store import open_store, upgrade
+
+
+def test_store_postgres_unreachable() -> None:
+    url = "postgresql+psycopg://padlock:secret@127.0.0.1:1/nothing"
+    with pytest.raises(StorageError) as caught:
+        open_store(url)
+    err = caught.value
+    assert "127.0.0.1:1" in err.message
+    assert "secret" not in err.message  # the password is never shown
+    assert "upgrading the schema" in err.message
+    assert err.hint is not None and "server is running" in err.hint
+    assert isinstance(err.__cause__, sqlalchemy.exc.OperationalError)
+
+
+def test_store_postgres_unreachable_without_migration() -> None:
+    with pytest.raises(StorageError, match="connecting"):
+        open_store("postgresql+psycopg://postgres@127.0.0.1:1/test", migrate=False)
+
+
+def test_store_sqlite_directory_missing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'padlock.db'}"
+    with pytest.raises(StorageError, match="unable to open database file") as caught:
+        upgrade(url)
+    assert caught.value.hint is not None and "directory" in caught.value.hint
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a url",
+        "mysql://root@localhost/padlock",
+        "sqlite://",
+        "sqlite:///:memory:",
+        "postgresql+psycopg2://postgres@127.0.0.1:1/test",
+    ],
+)
+def test_store_unusable_url_config_error(url: str) -> None:
+    with pytest.raises(ConfigError):
+        open_store(url)
+
+
+def test_store_closed(store: object) -> None:
+    from padlock.store import SqlStore
+
+    assert isinstance(store, SqlStore)
+    issue(store)
+    store.close()
+    with pytest.raises(StorageError, match="closed"):
+        store.audit_head()
+    with pytest.raises(StorageError, match="closed"):
+        store.reserve_certificate(reservation(), entry("certificate.reserved", 1))
+    with pytest.raises(StorageError, match="closed"):
+        list(store.iter_events())
+
+
+def test_store_not_migrated(db_url: str) -> None:
+    with open_store(db_url, migrate=False) as store:
+        with pytest.raises(StorageError) as caught:
+            store.reserve_certificate(reservation(), entry("certificate.reserved", 1))
+        assert caught.value.hint is not None and "padlock db upgrade" in caught.value.hint
+        assert caught.value.__cause__ is not None
+        with pytest.raises(StorageError, match="reading certificate"):
+            store.get_certificate(1)
+        with pytest.raises(StorageError, match="audit log"):
+            list(store.iter_events())
+        # a failed transaction leaves the connection usable
+        upgrade(db_url)
+        issue(store)
+        assert store.audit_head()[0] == 2
+
+
+def test_store_sqlite_locked_past_timeout(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    upgrade(sqlite_url)
+    monkeypatch.setattr(store_engine, "BUSY_TIMEOUT_S", 0.2)
+    path = sqlite_url.removeprefix("sqlite:///")
+    with open_store(sqlite_url) as store:
+        holder = sqlite3.connect(path, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")  # another process keeps the write lock
+            with pytest.raises(StorageError, match="database is locked") as caught:
+                store.append_event(AuditEntry("a", "b", "c", "d"), NOW)
+            assert caught.value.hint is not None and "write lock" in caught.value.hint
+            holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+        store.append_event(AuditEntry("a", "b", "c", "d"), NOW)  # and then it works
+        assert store.audit_head()[0] == 1
+
+
+def test_store_broken_row_is_storage_error(store: object) -> None:
+    from padlock.store import SqlStore
+
+    assert isinstance(store, SqlStore)
+    r = issue(store)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE audit_events")
+    with pytest.raises(StorageError, match=f"revoking certificate {r.serial:x}"):
+        store.revoke_certificate(r.serial, "superseded", NOW, entry("x", r.serial))
+    # the revocation was rolled back with its audit event
+    record = store.get_certificate(r.serial)
+    assert record is not None and record.revoked_at is None
