@@ -249,3 +249,19 @@ def test_store_names_and_subject_unicode(store: SqlStore) -> None:
     assert record is not None
     assert record.names == names
     assert record.subject == "CN=bücher.example,O=Ünïcode"
+
+
+def test_store_certificate_counts(store: SqlStore) -> None:
+    assert store.certificate_counts() == {}
+    issue(store)
+    issue(store)
+    issue(store, profile="dv")
+    reserve(store, profile="dv")
+    gone = reserve(store)
+    store.abandon_certificate(gone.serial, entry("certificate.abandoned", gone.serial))
+    assert store.certificate_counts() == {
+        ("test", "issued"): 2,
+        ("test", "abandoned"): 1,
+        ("dv", "issued"): 1,
+        ("dv", "reserved"): 1,
+    }
