@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from padlock.cli import common
 from padlock.pki import keys
 from tests.conftest import PASSPHRASE, Maker, OpensslKeys, Result, pem_of
 
@@ -316,3 +317,31 @@ def test_show_unreadable_file(
     path = make.write("secret.key", pem_of(ec_key))
     unreadable(path)
     _assert_clean_error(cli("show", path), f"'{path}' cannot be read: permission denied", "hint:")
+
+
+def test_show_pkcs12_asks_for_passphrase_on_terminal(
+    cli: CLI, openssl_pki: OpensslKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompts: list[str] = []
+
+    def fake_getpass(prompt: str) -> str:
+        prompts.append(prompt)
+        return openssl_pki.passphrase
+
+    monkeypatch.setattr(common, "is_terminal", lambda: True)
+    monkeypatch.setattr(common.getpass, "getpass", fake_getpass)
+    doc = _json(cli("show", openssl_pki["pw.p12"], "--json"))
+    assert doc["kind"] == "PKCS#12 bundle"
+    assert prompts == [f"Enter pass phrase for {openssl_pki['pw.p12']}: "]
+
+
+def test_show_passphrase_env_bytes_kept(
+    cli: CLI, make: Maker, ec_key: ec.EllipticCurvePrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass phrase set in a non-UTF-8 locale reaches the key as the bytes it was."""
+    raw = b"pass-\xe9-phrase-latin1"
+    path = make.write("k.pem", keys.private_key_pem(ec_key, raw))
+    monkeypatch.setenv("PADLOCK_PASSPHRASE", raw.decode("utf-8", "surrogateescape"))
+    assert _json(cli("show", path, "--json"))["key"]["fingerprint"] == keys.fingerprint(  # type: ignore[index]
+        ec_key.public_key()
+    )

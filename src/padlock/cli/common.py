@@ -35,7 +35,7 @@ def passphrase_given(passphrase_file: Path | None) -> bytes | None:
         return _from_file(passphrase_file)
     env = os.environ.get(PASSPHRASE_ENV)
     if env is not None:
-        return env.encode()
+        return env.encode("utf-8", "surrogateescape")  # the bytes as they were set
     return None
 
 

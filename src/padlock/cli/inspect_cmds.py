@@ -10,13 +10,21 @@ from padlock.cli import common
 
 
 def _load(path: Path, passphrase_file: Path | None, need_key: bool) -> object:
+    from padlock.errors import BadPassphrase
     from padlock.pki import keys, objects
 
     data = common.read_input(path, "file")
     passphrase = common.passphrase_given(passphrase_file)
     if passphrase is None and need_key and keys.is_encrypted(data):
         passphrase = common.existing_passphrase(None, True, what=str(path))
-    return objects.load_any(data, passphrase, what=str(path))
+    try:
+        return objects.load_any(data, passphrase, what=str(path))
+    except BadPassphrase:
+        # A PKCS#12 bundle says it needs a pass phrase only when opened: ask on a terminal.
+        if passphrase is not None or not common.is_terminal():
+            raise
+        passphrase = common.existing_passphrase(None, True, what=str(path))
+        return objects.load_any(data, passphrase, what=str(path))
 
 
 def register(app: typer.Typer) -> None:
