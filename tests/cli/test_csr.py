@@ -540,7 +540,7 @@ def test_csr_new_truncated_key_refused(
     key = make.write("cut.key", pem[: len(pem) - 40])
     out = tmp_path / "r.csr"
     result = cli("csr", "new", "--key", key, "--out", out, "--cn", "a.example.com")
-    _assert_clean_error(result, "'", "cut.key")
+    _assert_clean_error(result, "cut.key' is not a readable private key")
     assert not out.exists()
 
 
