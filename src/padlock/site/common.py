@@ -1,0 +1,174 @@
+"""What the Apache and nginx installers share: names, templates, the certificate files
+padlock keeps for a site, and the commands they run (always with a timeout)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from padlock.errors import InstallFailed, InstallRefused, InvalidName
+from padlock.pki import names as pki_names
+from padlock.site.material import NOTHING_CHANGED, Material
+from padlock.site.transaction import FileChange, StateDir
+
+COMMAND_TIMEOUT = 60.0
+SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/local/apache2/bin")
+
+
+def normalize_site_names(name: str, aliases: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """The site's name (no wildcard: it becomes a ServerName) and its aliases, normalised,
+    without duplicates."""
+    try:
+        primary = pki_names.normalize_dns_name(name, allow_wildcard=False)
+        extra: list[str] = []
+        for alias in aliases:
+            norm = pki_names.normalize_dns_name(alias, allow_wildcard=True)
+            if norm != primary and norm not in extra:
+                extra.append(norm)
+    except InvalidName as exc:
+        raise InvalidName(f"{exc.message} {NOTHING_CHANGED}", hint=exc.hint) from None
+    return primary, tuple(extra)
+
+
+def safe_path(path: Path) -> str:
+    """A path fit to write between double quotes in a server's configuration."""
+    text = str(path)
+    if any(c in text for c in '"\\\n\r;{}$') or not path.is_absolute():
+        raise InstallRefused(
+            f"The path {text!r} cannot be written safely into a web server configuration."
+            f" {NOTHING_CHANGED}",
+            hint="Use a config root whose path has no quotes, backslashes, braces, '$' or ';'.",
+        )
+    return text
+
+
+def templates() -> object:
+    """The Jinja2 environment of padlock's server templates (imported only when needed)."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("padlock.site", "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - server configuration, not HTML; inputs are validated
+    )
+
+
+def render(template: str, **context: object) -> str:
+    env = templates()
+    return env.get_template(template).render(**context)  # type: ignore[attr-defined, no-any-return]
+
+
+def find_binary(candidates: Sequence[str], override: str | None = None) -> str | None:
+    if override:
+        return override
+    search = os.pathsep.join([os.environ.get("PATH", ""), *SBIN_DIRS])
+    for name in candidates:
+        found = shutil.which(name, path=search)
+        if found:
+            return found
+    return None
+
+
+def run_command(
+    args: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    timeout: float = COMMAND_TIMEOUT,
+    what: str = "",
+) -> subprocess.CompletedProcess[str]:
+    """Run a server command, never waiting on a terminal (stdin is /dev/null)."""
+    try:
+        return subprocess.run(
+            list(args),
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise InstallFailed(
+            f"{what or args[0]} did not finish within {timeout:g} seconds"
+            " (is it waiting for a pass phrase?)."
+        ) from None
+    except OSError as exc:
+        raise InstallFailed(f"Cannot run {args[0]}: {exc.strerror}.") from None
+
+
+def output_of(proc: subprocess.CompletedProcess[str]) -> str:
+    text = (proc.stderr + proc.stdout).strip()
+    lines = [line for line in text.splitlines() if "AH00558" not in line]  # "no ServerName"
+    return " | ".join(lines[-8:]) or f"exit status {proc.returncode}"
+
+
+@dataclass(frozen=True)
+class SiteFiles:
+    """Where padlock keeps one site's certificate, key and pass phrase."""
+
+    fullchain: Path
+    key: Path
+    passphrase: Path | None
+    changes: tuple[FileChange, ...]
+
+
+def site_files(
+    state: StateDir, name: str, port: int, material: Material, decrypt_key: bool, server: str
+) -> SiteFiles:
+    """The certificate files for one site: full chain (0644), key (0600), and for an
+    encrypted key the pass phrase (0600), all under the state directory."""
+    base = state.root / "live" / f"{name}_{port}"
+    fullchain = base / "fullchain.pem"
+    key = base / "privkey.pem"
+    changes = [
+        FileChange(
+            fullchain,
+            material.fullchain_pem,
+            mode=0o644,
+            why="the certificate and its intermediates, leaf first",
+            summary=material.summary(),
+        )
+    ]
+    passphrase_file: Path | None = None
+    if material.key_encrypted and decrypt_key:
+        changes.append(
+            FileChange(
+                key,
+                material.decrypted_key_pem(),
+                mode=0o600,
+                why="--decrypt-key: an unencrypted copy of the key, readable by root only",
+                summary="private key, decrypted, mode 0600",
+            )
+        )
+    else:
+        encrypted = material.key_encrypted
+        changes.append(
+            FileChange(
+                key,
+                material.key_pem,
+                mode=0o600,
+                why="the private key, as given" + (" (encrypted)" if encrypted else ""),
+                summary="private key" + (", encrypted" if encrypted else "") + ", mode 0600",
+            )
+        )
+        if encrypted:
+            assert material.passphrase is not None
+            passphrase_file = (
+                state.root / "passphrases" / (name if server == "apache" else f"{name}_{port}")
+            )
+            changes.append(
+                FileChange(
+                    passphrase_file,
+                    material.passphrase + b"\n",
+                    mode=0o600,
+                    why=f"the key's pass phrase, for {server} restarts without a terminal",
+                    summary="pass phrase, mode 0600",
+                )
+            )
+    return SiteFiles(fullchain, key, passphrase_file, tuple(changes))
