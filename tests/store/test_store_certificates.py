@@ -79,6 +79,7 @@ def test_store_complete_reserved(store: SqlStore) -> None:
     )
     assert record.state is CertState.ISSUED
     assert record.der == b"DER"
+    assert type(record.der) is bytes  # not a memoryview
     assert record.sha256 == "ab" * 32
     assert record.issued_at == issued_at
     assert record.serial == r.serial and record.names == r.names

@@ -223,10 +223,11 @@ class _PgTimes:
         return value.astimezone(UTC)
 
 
-def _details_json(details: dict[str, Any]) -> str:
-    # The same rules as chain_hash's canonical form, so the stored text reads
-    # back to a value that hashes the same.
-    return json.dumps(details, sort_keys=True, separators=(",", ":"), default=str)
+# The same rules as chain_hash's canonical form, so the stored text reads back to
+# a value that hashes the same. One encoder, made once (json.dumps with options
+# builds a new one per call).
+_details_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+_STATES = {state.value: state for state in CertState}
 
 
 class _Link:
@@ -399,14 +400,14 @@ class SqlStore:
             issuer=row[2],
             profile=row[3],
             request_id=row[4],
-            state=CertState(row[5]),
+            state=_STATES[row[5]],
             subject=row[6],
             names=tuple(json.loads(row[7])),
             not_before=back(row[8]),
             not_after=back(row[9]),
             reserved_at=back(row[10]),
             key_fingerprint=row[11],
-            der=None if row[12] is None else bytes(row[12]),
+            der=row[12],
             sha256=row[13],
             issued_at=None if row[14] is None else back(row[14]),
             revoked_at=None if row[15] is None else back(row[15]),
