@@ -4,8 +4,8 @@ Each pair is what ``ca/issuance.py`` does per certificate: reserve the serial an
 the to-be-signed data (one committed transaction with its audit event), then
 store the signed certificate (another, with its event). Inputs are built before
 the clock starts, so only the store is measured. Runs on a fresh SQLite file in
-a temporary directory and on a fresh schema in PostgreSQL, one thread, and
-prints JSON.
+a temporary directory and on a fresh schema in PostgreSQL, first from one
+thread, then from 8 threads sharing the store ("threaded"), and prints JSON.
 
     python bench/store_ops.py [--pairs 20000] [--pg-pairs 5000] [--pg-url URL] [--no-pg]
 """
@@ -25,6 +25,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +36,7 @@ from padlock.ca.ports import AuditEntry, Reservation
 from padlock.store import SqlStore, open_store
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+THREADS = 8
 
 
 def _inputs(n: int) -> list[tuple[Reservation, AuditEntry, bytes, str, AuditEntry]]:
@@ -126,12 +128,31 @@ def run(store: SqlStore, pairs: int) -> dict[str, Any]:
     }
 
 
+def run_threads(store: SqlStore, pairs: int, threads: int) -> dict[str, Any]:
+    """The same pairs from several threads sharing the store: how appends serialise."""
+    inputs = _inputs(pairs)
+    at = dt.datetime.now(dt.UTC)
+    chunks = [inputs[i::threads] for i in range(threads)]
+
+    def work(chunk: list[tuple[Reservation, AuditEntry, bytes, str, AuditEntry]]) -> None:
+        for res, reserved, der, digest, issued in chunk:
+            store.reserve_certificate(res, reserved)
+            store.complete_certificate(res.serial, der, digest, at, issued)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, chunks))
+    total = time.perf_counter() - start
+    return {"threads": threads, "pairs": pairs, "pairs_per_s": round(pairs / total)}
+
+
 def bench_sqlite(pairs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="padlock-bench-") as tmp:
         path = Path(tmp) / "padlock.db"
         store = open_store(f"sqlite:///{path}")
         try:
             result = run(store, pairs)
+            result["threaded"] = run_threads(store, pairs // 2, THREADS)
         finally:
             store.close()
         result["db_bytes"] = path.stat().st_size
@@ -149,6 +170,7 @@ def bench_postgres(url: str, pairs: int) -> dict[str, Any]:
         store = open_store(f"{url}{sep}options={quote(f'-csearch_path={schema}')}")
         try:
             result = run(store, pairs)
+            result["threaded"] = run_threads(store, pairs, THREADS)
         finally:
             store.close()
         return {"postgresql": version, **result}
@@ -170,7 +192,8 @@ def main() -> None:
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
     args = parser.parse_args()
     report: dict[str, Any] = {
-        "benchmark": "store reserve+complete pairs, one thread, in-process",
+        "benchmark": "store reserve+complete pairs, in-process",
+        "threads": f"1, then {THREADS} sharing one store (threaded)",
         "python": platform.python_version(),
         "sqlalchemy": sqlalchemy.__version__,
         "sqlite": bench_sqlite(args.pairs),
