@@ -11,7 +11,7 @@ import traceback
 
 import typer
 
-from padlock.cli import ca_cmds, common, csr_cmds, inspect_cmds, key_cmds, serve_cmds
+from padlock.cli import ca_cmds, common, csr_cmds, inspect_cmds, key_cmds, serve_cmds, site_cmds
 from padlock.errors import PadlockError
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ app.add_typer(csr_cmds.app, name="csr")
 inspect_cmds.register(app)
 ca_cmds.register(app)
 serve_cmds.register(app)
+site_cmds.register(app)
 
 
 def _report(exc: PadlockError) -> None:

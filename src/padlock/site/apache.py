@@ -731,8 +731,9 @@ def prepare(request: ApacheRequest, now: dt.datetime | None = None) -> Prepared:
     )
 
 
-def install(request: ApacheRequest) -> tuple[Prepared, Outcome]:
-    prepared = prepare(request)
+def apply(prepared: Prepared) -> Outcome:
+    """Run a prepared plan as one transaction: write, configtest, reload, probe; undo on
+    any failure."""
     material = prepared.material
 
     def probe() -> object:
@@ -744,14 +745,18 @@ def install(request: ApacheRequest) -> tuple[Prepared, Outcome]:
             material.anchor_pem,
         )
 
-    outcome = apply_plan(
+    return apply_plan(
         prepared.state,
         prepared.plan,
         prepared.control,
         probe,
-        extra={"serial": material.serial, "names": list(prepared.names), "port": request.port},
+        extra={"serial": material.serial, "names": list(prepared.names), "port": prepared.port},
     )
-    return prepared, outcome
+
+
+def install(request: ApacheRequest) -> tuple[Prepared, Outcome]:
+    prepared = prepare(request)
+    return prepared, apply(prepared)
 
 
 def rollback_apache(

@@ -92,6 +92,7 @@ def run_command(
             text=True,
             timeout=timeout,
             check=False,
+            start_new_session=True,  # no controlling terminal: nothing can prompt on /dev/tty
         )
     except subprocess.TimeoutExpired:
         raise InstallFailed(

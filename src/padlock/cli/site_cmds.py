@@ -1,0 +1,334 @@
+"""``padlock check``, ``padlock apache install|rollback``, ``padlock nginx install|rollback``.
+
+Thin: parse options, call :mod:`padlock.site`, render. Heavy imports stay inside the
+command functions so that ``padlock --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from padlock.cli import common
+
+if TYPE_CHECKING:
+    from padlock.site.check import CheckResult
+    from padlock.site.transaction import Outcome, Plan, RollbackOutcome
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+_STYLE = {"ok": "bold green", "warning": "bold yellow", "broken": "bold red"}
+
+
+def render_check(result: CheckResult) -> None:
+    from rich.table import Table
+
+    console = _console()
+    verdict = result.verdict.value
+    title = f"{result.host}:{result.port}"
+    if result.server_name != result.host:
+        title += f" (SNI {result.server_name})"
+    summary = Table(title=title, show_header=False, box=None, pad_edge=False)
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row("Verdict", f"[{_STYLE[verdict]}]{verdict.upper()}[/]")
+    if result.connected:
+        verified = "yes" if result.verified else f"[red]NO[/] ({result.verify_error})"
+        summary.add_row("Chain verifies", verified)
+        summary.add_row(
+            "Name matches",
+            f"yes ({result.server_name})" if result.name_matches else "[red]NO[/]",
+        )
+        if result.chain:
+            leaf = result.chain[0]
+            summary.add_row(
+                "Expires", f"{leaf.not_after:%Y-%m-%d %H:%M} UTC ({result.days_left} days)"
+            )
+        summary.add_row("Protocol", f"{result.protocol}, {result.cipher}")
+        staple = {True: "yes", False: "no", None: "unknown"}[result.ocsp_staple]
+        summary.add_row("OCSP staple", staple)
+        summary.add_row("Serial", str(result.serial))
+    console.print(summary)
+    if result.chain:
+        chain = Table(title="Chain presented", title_justify="left")
+        for column in ("#", "Subject", "Issuer", "Expires", "Serial"):
+            chain.add_column(column, overflow="fold")
+        for i, cert in enumerate(result.chain):
+            chain.add_row(
+                str(i), cert.subject, cert.issuer, f"{cert.not_after:%Y-%m-%d}", cert.serial
+            )
+        console.print(chain)
+    for problem in result.problems:
+        console.print(f"[red]problem:[/] {problem}")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    for note in result.notes:
+        console.print(f"note: {note}")
+
+
+def _print_plan(plan: Plan, dry_run: bool, edited: tuple[Path, ...]) -> None:
+    """The diff, before anything changes: all of it for --dry-run; for a real install, of
+    every file that existed before (a shared file is never changed without showing how)."""
+    import dataclasses
+
+    for warning in plan.warnings:
+        common.say(f"warning: {warning}")
+    if not dry_run:
+        plan = dataclasses.replace(plan, changes=tuple(c for c in plan.changes if c.path in edited))
+    sys.stdout.write(plan.diff())
+    sys.stdout.flush()
+
+
+def _report_install(outcome: Outcome, plan: Plan, json_out: bool) -> None:
+    results = outcome.probe or ()
+    if json_out:
+        common.print_json(
+            {
+                "transaction": outcome.transaction,
+                "backup": str(outcome.backup_dir),
+                "changed": list(outcome.changed),
+                "notes": list(plan.notes),
+                "warnings": list(plan.warnings),
+                "checks": [r.to_dict() for r in results],
+            }
+        )
+        return
+    for rec in outcome.recovered:
+        common.say(f"note: restored the files of interrupted transaction {rec.transaction} first.")
+    for note in plan.notes:
+        common.say(f"note: {note}")
+    for result in results:
+        common.say(
+            f"OK: {result.server_name} on {result.host}:{result.port} presents serial"
+            f" {result.serial} ({result.protocol}); the chain verifies and the name matches."
+        )
+    common.say(f"Installed ({plan.description}). Backup and record: {outcome.backup_dir}")
+
+
+def _report_rollback(outcome: RollbackOutcome, json_out: bool) -> None:
+    if json_out:
+        common.print_json(
+            {
+                "transaction": outcome.transaction,
+                "restored": list(outcome.restored),
+                "recovered": [r.transaction for r in outcome.recovered],
+                "message": outcome.message,
+            }
+        )
+    else:
+        common.say(outcome.message)
+
+
+def _passphrase(key: Path, passphrase_file: Path | None) -> bytes | None:
+    from padlock.errors import PadlockError
+    from padlock.fileio import read_bytes
+    from padlock.pki import keys
+
+    given = common.passphrase_given(passphrase_file)
+    if given is not None:
+        return given
+    try:
+        encrypted = keys.is_encrypted(read_bytes(key, "key file"))
+    except PadlockError:
+        return None  # the pre-flight says what is wrong with the file
+    if encrypted and common.is_terminal():
+        return common.existing_passphrase(None, True, what=str(key))
+    return None
+
+
+# Options shared by both installers.
+NAME = typer.Option(..., "--name", help="The site's name (ServerName / server_name).")
+ALIAS = typer.Option([], "--alias", help="Another name of the site (repeatable).")
+CERT = typer.Option(..., "--cert", help="The site's certificate (PEM or DER).")
+KEY = typer.Option(..., "--key", help="Its private key (mode 0600, owned by root).")
+CHAIN = typer.Option(None, "--chain", help="The intermediate CA certificates.")
+CA = typer.Option([], "--ca", help="A private root the chain leads to (repeatable).")
+PORT = typer.Option(443, "--port", help="The TLS port.")
+HTTP_PORT = typer.Option(80, "--http-port", help="The plain HTTP port (redirected).")
+LISTEN = typer.Option(None, "--listen-address", help="Listen on this address only.")
+DRY = typer.Option(False, "--dry-run", help="Print the diff; change nothing.")
+DECRYPT = typer.Option(False, "--decrypt-key", help="Install a decrypted copy of the key.")
+HSTS = typer.Option(False, "--hsts", help="Send Strict-Transport-Security (two years).")
+NO_REDIRECT = typer.Option(False, "--no-redirect", help="Leave plain HTTP alone.")
+PASSFILE = typer.Option(None, "--passphrase-file", help="The key's pass phrase.")
+LAYOUT = typer.Option(None, "--layout", help="Force a layout (see the docs).")
+FORCE = typer.Option(False, "--force", help="Roll back even over later hand edits.")
+JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("check")
+    def check_cmd(
+        target: str = typer.Argument(..., metavar="HOST[:PORT]", help="Where to connect."),
+        name: str | None = typer.Option(None, "--name", help="SNI name (default: HOST)."),
+        ca: list[Path] = typer.Option([], "--ca", help="Extra trusted roots (repeatable)."),
+        json_out: bool = JSON,
+        timeout: float = typer.Option(10.0, "--timeout", help="Seconds per connection."),
+    ) -> None:
+        """Connect and judge like a browser: chain, trust, name, expiry, protocol, staple.
+
+        Exit status: 0 ok, 1 warning (expires within 14 days), 2 broken (does not verify,
+        wrong name, expired, cannot connect).
+        """
+        from padlock.site.check import check, parse_target
+
+        host, port = parse_target(target)
+        result = check(host, port, server_name=name, ca_files=ca, timeout=timeout)
+        if json_out:
+            common.print_json(result.to_dict())
+        else:
+            render_check(result)
+        raise typer.Exit(result.exit_code)
+
+    apache = typer.Typer(
+        help="Install a certificate into Apache httpd, safely; roll back.",
+        no_args_is_help=True,
+        rich_markup_mode=None,
+    )
+    nginx = typer.Typer(
+        help="Install a certificate into nginx, safely; roll back.",
+        no_args_is_help=True,
+        rich_markup_mode=None,
+    )
+    app.add_typer(apache, name="apache")
+    app.add_typer(nginx, name="nginx")
+
+    @apache.command("install")
+    def apache_install(
+        name: str = NAME,
+        alias: list[str] = ALIAS,
+        cert: Path = CERT,
+        key: Path = KEY,
+        chain: Path | None = CHAIN,
+        ca: list[Path] = CA,
+        config_root: Path = typer.Option(Path("/etc/apache2"), "--config-root"),
+        port: int = PORT,
+        http_port: int = HTTP_PORT,
+        listen_address: str | None = LISTEN,
+        dry_run: bool = DRY,
+        decrypt_key: bool = DECRYPT,
+        hsts: bool = HSTS,
+        no_redirect: bool = NO_REDIRECT,
+        passphrase_file: Path | None = PASSFILE,
+        layout: str | None = LAYOUT,
+        json_out: bool = JSON,
+    ) -> None:
+        """Check, write, configtest, graceful reload, probe every name; undo on any failure."""
+        from padlock.site import apache as site_apache
+
+        request = site_apache.ApacheRequest(
+            name=name,
+            aliases=tuple(alias),
+            cert=cert,
+            key=key,
+            chain=chain,
+            ca=tuple(ca),
+            config_root=config_root,
+            port=port,
+            http_port=http_port,
+            listen_address=listen_address,
+            redirect=not no_redirect,
+            hsts=hsts,
+            decrypt_key=decrypt_key,
+            passphrase=_passphrase(key, passphrase_file),
+            layout=layout,
+            command="padlock apache install --name " + name,
+        )
+        if dry_run:
+            prepared = site_apache.prepare(request)
+            _print_plan(prepared.plan, True, prepared.edited)
+            for note in prepared.plan.notes:
+                common.say(f"note: {note}")
+            common.say("Dry run: nothing was changed.")
+            return
+        prepared = site_apache.prepare(request)
+        if not json_out:
+            _print_plan(prepared.plan, False, prepared.edited)
+        outcome = site_apache.apply(prepared)
+        _report_install(outcome, prepared.plan, json_out)
+
+    @apache.command("rollback")
+    def apache_rollback(
+        config_root: Path = typer.Option(Path("/etc/apache2"), "--config-root"),
+        force: bool = FORCE,
+        layout: str | None = LAYOUT,
+        json_out: bool = JSON,
+    ) -> None:
+        """Restore the files of the last install (or of an interrupted one) and reload."""
+        from padlock.site.apache import rollback_apache
+
+        _report_rollback(rollback_apache(config_root, layout=layout, force=force), json_out)
+
+    @nginx.command("install")
+    def nginx_install(
+        name: str = NAME,
+        alias: list[str] = ALIAS,
+        cert: Path = CERT,
+        key: Path = KEY,
+        chain: Path | None = CHAIN,
+        ca: list[Path] = CA,
+        config_root: Path = typer.Option(Path("/etc/nginx"), "--config-root"),
+        port: int = PORT,
+        http_port: int = HTTP_PORT,
+        listen_address: str | None = LISTEN,
+        dry_run: bool = DRY,
+        decrypt_key: bool = DECRYPT,
+        hsts: bool = HSTS,
+        no_redirect: bool = NO_REDIRECT,
+        passphrase_file: Path | None = PASSFILE,
+        layout: str | None = LAYOUT,
+        json_out: bool = JSON,
+    ) -> None:
+        """Check, write, nginx -t, reload, probe every name; undo on any failure."""
+        from padlock.site import nginx as site_nginx
+
+        request = site_nginx.NginxRequest(
+            name=name,
+            aliases=tuple(alias),
+            cert=cert,
+            key=key,
+            chain=chain,
+            ca=tuple(ca),
+            config_root=config_root,
+            port=port,
+            http_port=http_port,
+            listen_address=listen_address,
+            redirect=not no_redirect,
+            hsts=hsts,
+            decrypt_key=decrypt_key,
+            passphrase=_passphrase(key, passphrase_file),
+            layout=layout,
+            command="padlock nginx install --name " + name,
+        )
+        if dry_run:
+            prepared = site_nginx.prepare(request)
+            _print_plan(prepared.plan, True, prepared.edited)
+            for note in prepared.plan.notes:
+                common.say(f"note: {note}")
+            common.say("Dry run: nothing was changed.")
+            return
+        prepared = site_nginx.prepare(request)
+        if not json_out:
+            _print_plan(prepared.plan, False, prepared.edited)
+        outcome = site_nginx.apply(prepared)
+        _report_install(outcome, prepared.plan, json_out)
+
+    @nginx.command("rollback")
+    def nginx_rollback(
+        config_root: Path = typer.Option(Path("/etc/nginx"), "--config-root"),
+        force: bool = FORCE,
+        layout: str | None = LAYOUT,
+        json_out: bool = JSON,
+    ) -> None:
+        """Restore the files of the last install (or of an interrupted one) and reload."""
+        from padlock.site.nginx import rollback_nginx
+
+        _report_rollback(rollback_nginx(config_root, layout=layout, force=force), json_out)
