@@ -10,7 +10,7 @@ import sqlalchemy
 from store_helpers import NOW, entry, issue, reservation
 
 from padlock.ca.ports import AuditEntry
-from padlock.errors import ConfigError, StorageError
+from padlock.errors import ConfigError, Conflict, StorageError
 from padlock.store import engine as store_engine
 from padlock.store import open_store, upgrade
 
@@ -114,3 +114,15 @@ def test_store_broken_row_is_storage_error(store: object) -> None:
     # the revocation was rolled back with its audit event
     record = store.get_certificate(r.serial)
     assert record is not None and record.revoked_at is None
+
+
+def test_store_integrity_error_not_a_conflict(store: object) -> None:
+    # Only a duplicate serial is a Conflict (the issuer then draws another serial);
+    # any other constraint failing is a bug and must not be retried as one.
+    from padlock.store import SqlStore
+
+    assert isinstance(store, SqlStore)
+    with pytest.raises(StorageError, match="reserving certificate") as caught:
+        store.reserve_certificate(reservation(hierarchy=None), entry("certificate.reserved", 1))
+    assert not isinstance(caught.value, Conflict)
+    assert store.audit_head()[0] == 0

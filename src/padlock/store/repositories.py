@@ -230,6 +230,15 @@ _details_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=
 _STATES = {state.value: state for state in CertState}
 
 
+# What the drivers call a duplicate key: psycopg's SQLSTATE, sqlite3's error name.
+_DUPLICATE_KEY = frozenset({"23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
+
+
+def _is_duplicate_key(err: BaseException) -> bool:
+    code = getattr(err, "sqlstate", None) or getattr(err, "sqlite_errorname", None)
+    return code in _DUPLICATE_KEY
+
+
 class _Link:
     """One thread's pooled connection, returned to the pool when the thread ends."""
 
@@ -603,6 +612,8 @@ class SqlStore:
             try:
                 cursor.execute(self._sql.insert_certificate, params)
             except self._integrity_error as err:
+                if not _is_duplicate_key(err):
+                    raise  # NOT NULL, CHECK: a bug, reported as StorageError
                 raise Conflict(
                     f"A certificate with serial {serial_hex} exists already.",
                     hint="Draw another serial number.",
