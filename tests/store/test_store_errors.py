@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy
-from store_helpers import NOW, entry, issue, reservation
+from sqlalchemy.engine import make_url
+from store_helpers import NOW, entry, issue, pg_base_url, reservation
 
 from padlock.ca.ports import AuditEntry
 from padlock.errors import ConfigError, Conflict, StorageError
@@ -126,3 +128,27 @@ def test_store_integrity_error_not_a_conflict(store: object) -> None:
         store.reserve_certificate(reservation(hierarchy=None), entry("certificate.reserved", 1))
     assert not isinstance(caught.value, Conflict)
     assert store.audit_head()[0] == 0
+
+
+def test_store_postgres_connection_lost_then_recovers(pg_url: str) -> None:
+    app = f"padlock_test_{uuid.uuid4().hex[:12]}"
+    url = make_url(pg_url).update_query_dict({"application_name": app})
+    with open_store(url.render_as_string(hide_password=False)) as store:
+        issue(store)
+        admin = sqlalchemy.create_engine(pg_base_url(), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                killed = conn.exec_driver_sql(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = %s",
+                    (app,),
+                ).scalar()
+        finally:
+            admin.dispose()
+        assert killed
+        with pytest.raises(StorageError, match="reading the audit head"):
+            store.audit_head()
+        # the dead connection was thrown away: the next call gets a new one
+        assert store.audit_head()[0] == 2
+        issue(store)
+        assert store.verify_audit().ok

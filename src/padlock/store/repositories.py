@@ -315,13 +315,22 @@ class SqlStore:
         self._local.link = link
         return link
 
-    def _drop_link(self) -> None:
-        link: _Link | None = getattr(self._local, "link", None)
-        self._local.link = None
-        if link is not None and link.fairy is not None:
+    def _drop_link(self, link: _Link) -> None:
+        """Throw away a connection that can no longer be trusted; the next call opens another."""
+        if getattr(self._local, "link", None) is link:
+            self._local.link = None
+        fairy, link.fairy = link.fairy, None
+        if fairy is not None:
             with contextlib.suppress(Exception):  # it is being thrown away anyway
-                link.fairy.invalidate()
-            link.fairy = None
+                fairy.invalidate()
+
+    def _check_link(self, link: _Link | None) -> None:
+        """After an error: keep the connection only if it is still usable."""
+        if link is None or link.fairy is None:
+            return
+        driver = link.driver
+        if getattr(driver, "closed", False) or getattr(driver, "broken", False):
+            self._drop_link(link)
 
     def _with_link(self, work: Callable[[_Link], T], doing: str) -> T:
         try:
@@ -333,6 +342,7 @@ class SqlStore:
 
     def _write(self, work: Callable[[Any], T], doing: str) -> T:
         """Run ``work(cursor)`` in one write transaction and commit it."""
+        link = None
         try:
             link = self._link()
             driver = link.driver
@@ -345,18 +355,18 @@ class SqlStore:
                 result = work(cursor)
                 driver.commit()
             except BaseException:
-                self._rollback(driver)
+                self._rollback(link)
                 raise
             return result
         except PadlockError:
             raise
         except (exc.SQLAlchemyError, self._dbapi_error) as err:
-            if isinstance(err, self._disconnect_errors) and not self._sqlite:
-                self._drop_link()
+            self._check_link(link)
             raise storage_error(err, self._url, doing) from err
 
     def _read(self, work: Callable[[Any], T], doing: str) -> T:
         """Run ``work(cursor)`` and end the (read) transaction."""
+        link = None
         try:
             link = self._link()
             try:
@@ -365,21 +375,21 @@ class SqlStore:
                 # SQLite: no transaction was begun, every SELECT stands alone.
                 # PostgreSQL: the driver began one; end it.
                 if not self._sqlite:
-                    self._rollback(link.driver)
+                    self._rollback(link)
             return result
         except PadlockError:
             raise
         except (exc.SQLAlchemyError, self._dbapi_error) as err:
-            if isinstance(err, self._disconnect_errors) and not self._sqlite:
-                self._drop_link()
+            self._check_link(link)
             raise storage_error(err, self._url, doing) from err
 
-    def _rollback(self, driver: Any) -> None:
+    def _rollback(self, link: _Link) -> None:
         try:
-            driver.rollback()
+            link.driver.rollback()
         except self._dbapi_error:
-            if not self._sqlite:
-                self._drop_link()
+            # A connection that cannot roll back may still be inside the failed
+            # transaction: never hand it out again.
+            self._drop_link(link)
 
     def close(self) -> None:
         """Return every connection and close the pool; later calls raise StorageError."""
