@@ -98,3 +98,19 @@ def test_store_concurrent_processes(backend: str, request: pytest.FixtureRequest
         )
     with open_store(url) as store:
         _check(store, results, workers)
+
+
+def test_store_pooled_connection_returns_in_plain_mode(db_url: str) -> None:
+    # A thread's connection goes back to the pool when the thread ends; a
+    # SQLAlchemy transaction on it afterwards must still be all-or-nothing.
+    with open_store(db_url) as store:
+        thread = threading.Thread(target=issue, args=(store,))
+        thread.start()
+        thread.join()
+        gc.collect()
+        head = store.audit_head()
+        for _ in range(3):  # whichever pooled connection comes out
+            with pytest.raises(RuntimeError), store.engine.begin() as conn:
+                conn.exec_driver_sql("UPDATE audit_head SET seq = seq + 100")
+                raise RuntimeError("roll back")
+        assert store.audit_head() == head

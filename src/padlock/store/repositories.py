@@ -240,13 +240,22 @@ def _is_duplicate_key(err: BaseException) -> bool:
 
 
 class _Link:
-    """One thread's pooled connection, returned to the pool when the thread ends."""
+    """One thread's pooled connection, returned to the pool when the thread ends.
 
-    __slots__ = ("__weakref__", "cursor", "driver", "fairy")
+    On PostgreSQL the connection is put in autocommit mode while the thread
+    holds it: a read is then one round trip instead of three (BEGIN, SELECT,
+    ROLLBACK), and a write says BEGIN and COMMIT itself. It goes back to the
+    pool in the driver's ordinary mode, as SQLAlchemy expects it.
+    """
 
-    def __init__(self, fairy: Any) -> None:
+    __slots__ = ("__weakref__", "autocommit", "cursor", "driver", "fairy")
+
+    def __init__(self, fairy: Any, autocommit: bool) -> None:
         self.fairy = fairy
         self.driver = fairy.driver_connection
+        self.autocommit = autocommit
+        if autocommit:
+            self.driver.autocommit = True
         self.cursor = self.driver.cursor()
 
     def release(self) -> None:
@@ -254,9 +263,13 @@ class _Link:
         if fairy is not None:
             try:
                 self.cursor.close()
+                if self.autocommit:
+                    self.driver.autocommit = False
                 fairy.close()
-            except Exception:  # noqa: S110 - best effort: the pool may be gone already
-                pass
+            except Exception:
+                # Not fit to go back to the pool (or the pool is gone): discard it.
+                with contextlib.suppress(Exception):
+                    fairy.invalidate()
 
     def __del__(self) -> None:
         self.release()
@@ -278,6 +291,7 @@ class SqlStore:
         self._times: type[_SqliteTimes] | type[_PgTimes] = (
             _SqliteTimes if self._sqlite else _PgTimes
         )
+        self._begin = "BEGIN IMMEDIATE" if self._sqlite else "BEGIN"
         self._local = threading.local()
         self._links: weakref.WeakSet[_Link] = weakref.WeakSet()
         self._links_lock = threading.Lock()
@@ -309,7 +323,7 @@ class SqlStore:
             return link
         if self._closed:
             raise StorageError(f"The store for {self.url} is closed.")
-        link = _Link(self._engine.raw_connection())
+        link = _Link(self._engine.raw_connection(), autocommit=not self._sqlite)
         with self._links_lock:
             self._links.add(link)
         self._local.link = link
@@ -345,15 +359,16 @@ class SqlStore:
         link = None
         try:
             link = self._link()
-            driver = link.driver
             cursor = link.cursor
-            if self._sqlite:
-                # Take the write lock now (waiting up to the busy timeout), not
-                # half-way through, where SQLite could only fail.
-                cursor.execute("BEGIN IMMEDIATE")
+            # SQLite: take the write lock now (waiting up to the busy timeout),
+            # not half-way through, where SQLite could only fail.
+            cursor.execute(self._begin)
             try:
                 result = work(cursor)
-                driver.commit()
+                if self._sqlite:
+                    link.driver.commit()
+                else:
+                    cursor.execute("COMMIT")
             except BaseException:
                 self._rollback(link)
                 raise
@@ -365,18 +380,12 @@ class SqlStore:
             raise storage_error(err, self._url, doing) from err
 
     def _read(self, work: Callable[[Any], T], doing: str) -> T:
-        """Run ``work(cursor)`` and end the (read) transaction."""
+        """Run ``work(cursor)``: a single SELECT, outside any transaction."""
         link = None
         try:
             link = self._link()
-            try:
-                result = work(link.cursor)
-            finally:
-                # SQLite: no transaction was begun, every SELECT stands alone.
-                # PostgreSQL: the driver began one; end it.
-                if not self._sqlite:
-                    self._rollback(link)
-            return result
+            # No transaction: each read is one SELECT, which stands alone.
+            return work(link.cursor)
         except PadlockError:
             raise
         except (exc.SQLAlchemyError, self._dbapi_error) as err:
@@ -385,7 +394,10 @@ class SqlStore:
 
     def _rollback(self, link: _Link) -> None:
         try:
-            link.driver.rollback()
+            if self._sqlite:
+                link.driver.rollback()  # only if a transaction is still open
+            else:
+                link.cursor.execute("ROLLBACK")
         except self._dbapi_error:
             # A connection that cannot roll back may still be inside the failed
             # transaction: never hand it out again.
