@@ -32,6 +32,7 @@ from padlock.site.common import (
     find_binary,
     normalize_site_names,
     output_of,
+    pid_alive,
     render,
     run_command,
     safe_path,
@@ -205,14 +206,7 @@ class ApacheControl:
             raise InstallFailed(f"The graceful restart failed: {out}")
 
     def is_running(self) -> bool:
-        if self.pid_file is None:
-            return False
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            os.kill(pid, 0)
-        except (OSError, ValueError):
-            return False
-        return True
+        return pid_alive(self.pid_file)
 
     def stop(self) -> None:
         self._run("-k", "stop")
@@ -610,7 +604,7 @@ def prepare(request: ApacheRequest, now: dt.datetime | None = None) -> Prepared:
             )
         own = [d for d in ssl_vhost.directives if _managed(d) and not d.nested]
         tls_block = tuple(indent + line if line else "" for line in tls_lines)
-        file_edits = edits.setdefault(ssl_vhost.file, [])
+        file_edits = edits.setdefault(ssl_vhost.file.resolve(), [])
         if own:
             first = own[0]
             file_edits.append(LineEdit(first.line, first.last_line, tls_block))
@@ -678,7 +672,7 @@ def prepare(request: ApacheRequest, now: dt.datetime | None = None) -> Prepared:
             if not included:
                 main_text = (ctx.root / ctx.layout.main_conf).read_text(errors="replace")
                 line_count = len(main_text.splitlines())
-                edits.setdefault(ctx.root / ctx.layout.main_conf, []).append(
+                edits.setdefault((ctx.root / ctx.layout.main_conf).resolve(), []).append(
                     LineEdit(
                         line_count + 1,
                         line_count,
@@ -689,7 +683,7 @@ def prepare(request: ApacheRequest, now: dt.datetime | None = None) -> Prepared:
         text = http_vhost.file.read_text(errors="replace")
         indent = _indent(text, http_vhost)
         redirect = tuple(indent + line for line in _redirect_block(request.port))
-        edits.setdefault(http_vhost.file, []).append(
+        edits.setdefault(http_vhost.file.resolve(), []).append(
             LineEdit(http_vhost.end_line, http_vhost.end_line - 1, redirect)
         )
         others = len(config.vhosts_in(http_vhost.file)) - 1
@@ -706,7 +700,7 @@ def prepare(request: ApacheRequest, now: dt.datetime | None = None) -> Prepared:
                 apacheconf.apply_edits(original, file_edits).encode(),
                 mode=path.stat().st_mode & 0o7777,
                 why=f"edited in place: only the lines of the {name} virtual host change"
-                if path != ctx.root / ctx.layout.main_conf
+                if path != (ctx.root / ctx.layout.main_conf).resolve()
                 else "include padlock's site files",
             )
         )

@@ -109,6 +109,22 @@ def output_of(proc: subprocess.CompletedProcess[str]) -> str:
     return " | ".join(lines[-8:]) or f"exit status {proc.returncode}"
 
 
+def pid_alive(pid_file: Path | None) -> bool:
+    """Whether the process named in ``pid_file`` runs (a zombie does not count)."""
+    if pid_file is None:
+        return False
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
 @dataclass(frozen=True)
 class SiteFiles:
     """Where padlock keeps one site's certificate, key and pass phrase."""

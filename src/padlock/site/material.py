@@ -13,6 +13,7 @@ import itertools
 import os
 import ssl
 import stat
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +124,8 @@ def _system_roots() -> list[x509.Certificate]:
         ]
     for candidate in candidates:
         try:
-            with open(candidate, "rb") as fh:
+            with open(candidate, "rb") as fh, warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # old roots with odd serials: not ours to judge
                 out.extend(x509.load_pem_x509_certificates(fh.read()))
         except (OSError, ValueError):
             continue

@@ -12,7 +12,6 @@ included from the http block).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from padlock.site.common import (
     find_binary,
     normalize_site_names,
     output_of,
+    pid_alive,
     render,
     run_command,
     safe_path,
@@ -112,14 +112,7 @@ class NginxControl:
             raise InstallFailed(f"Reloading nginx failed: {out}")
 
     def is_running(self) -> bool:
-        if self.pid_file is None:
-            return False
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            os.kill(pid, 0)
-        except (OSError, ValueError):
-            return False
-        return True
+        return pid_alive(self.pid_file)
 
     def stop(self) -> None:
         self._run("-s", "quit")
@@ -355,7 +348,7 @@ def prepare(request: NginxRequest, now: dt.datetime | None = None) -> Prepared:
         indent = nginxconf.line_indent(text, own[0].start if own else children[0].start)
         indent = indent or "    "
         new_block = "\n".join(indent + line if line else "" for line in tls_lines)
-        file_edits = edits.setdefault(ssl_server.file, [])
+        file_edits = edits.setdefault(ssl_server.file.resolve(), [])
         if own:
             start, end = nginxconf.whole_lines(text, own[0].start, own[0].end)
             file_edits.append(TextEdit(start, end, new_block + "\n"))
@@ -416,7 +409,7 @@ def prepare(request: NginxRequest, now: dt.datetime | None = None) -> Prepared:
             http_text = http.file.read_text(errors="replace")
             at = nginxconf.line_start(http_text, http.close_brace)
             pattern = safe_path(enabled_path.parent) + "/padlock-*.conf"
-            edits.setdefault(http.file, []).append(
+            edits.setdefault(http.file.resolve(), []).append(
                 TextEdit(at, at, f"    # Sites installed by padlock\n    include {pattern};\n")
             )
     if request.redirect and http_server is not None:
@@ -430,7 +423,7 @@ def prepare(request: NginxRequest, now: dt.datetime | None = None) -> Prepared:
             indent = nginxconf.line_indent(text, (block.block or [block])[0].start) or "    "
             at = nginxconf.line_start(text, block.close_brace)
             lines = "\n".join(indent + line for line in _redirect_lines(request.port))
-            edits.setdefault(http_server.file, []).append(TextEdit(at, at, lines + "\n"))
+            edits.setdefault(http_server.file.resolve(), []).append(TextEdit(at, at, lines + "\n"))
             others = len(config.servers_in(http_server.file)) - 1
             untouched = f" ({others} other server block(s) there untouched)" if others else ""
             notes.append(

@@ -1,0 +1,725 @@
+"""``padlock apache install|rollback`` against Debian's real apache2, in a config root of the
+test's own on 127.0.0.1: after every install both ``padlock check`` and Python's ssl with
+only padlock's test root trusted must see the new serial; every refusal and failure must
+leave the files as they were."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tests.conftest import PADLOCK_BIN, Result
+from tests.site.conftest import (
+    KEY_PASSPHRASE,
+    ApacheServer,
+    Issued,
+    SiteCA,
+    apache_args,
+    eventually_serial,
+    port_open,
+    served_serial,
+    tree,
+)
+
+from padlock.site import apache as site_apache
+from padlock.site import apacheconf
+from padlock.site.transaction import StateDir
+
+CLI = Callable[..., Result]
+STATE = ".padlock"
+
+
+def _installed(
+    cli: CLI, server: ApacheServer, issued: Issued, *extra: str, name: str = "www.example.com"
+) -> Result:
+    result = cli(*apache_args(server, issued, name), *extra)
+    assert result.rc == 0, result.err + server.log()
+    return result
+
+
+def directives(text: str) -> list[str]:
+    """The directive names of a configuration text (comments left out)."""
+    words = [line.split()[0] for line in text.splitlines() if line.strip()]
+    return [w for w in words if not w.startswith("#")]
+
+
+def _sees(cli: CLI, server: ApacheServer, issued: Issued, name: str, rc: int = 0) -> None:
+    """padlock check and Python's ssl (only padlock's root trusted) both see the serial."""
+    eventually_serial(server.https_port, name, issued.root_pem, issued.serial)
+    assert served_serial(server.https_port, name, issued.root_pem) == issued.serial
+    check = cli(
+        "check",
+        f"127.0.0.1:{server.https_port}",
+        "--name",
+        name,
+        "--ca",
+        str(issued.root),
+        "--json",
+    )
+    report = json.loads(check.out)
+    assert check.rc == rc, check.out
+    assert report["serial"] == issued.serial
+    assert report["verified"] is True
+    assert report["name_matches"] is True
+    assert len(report["chain"]) == 2  # leaf and intermediate, as installed
+
+
+# --------------------------------------------------------------------------- installs
+
+
+def test_install_one_name(cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path) -> None:
+    issued = site_ca.issue(certs, ["www.example.com"])
+    result = _installed(cli, apache, issued)
+    assert f"presents serial {issued.serial}" in result.err
+    _sees(cli, apache, issued, "www.example.com")
+    # its own file, enabled like a2ensite; modules enabled like a2enmod
+    site = apache.root / "sites-available" / "padlock-www.example.com.conf"
+    assert site.is_file()
+    link = os.readlink(apache.root / "sites-enabled" / site.name)
+    assert link == f"../sites-available/{site.name}"
+    for mod in ("ssl.load", "ssl.conf", "socache_shmcb.load", "rewrite.load"):
+        assert (apache.root / "mods-enabled" / mod).is_symlink()
+    text = site.read_text()
+    live = apache.root / STATE / "live" / f"www.example.com_{apache.https_port}"
+    fullchain = live / "fullchain.pem"
+    assert f'SSLCertificateFile "{fullchain}"' in text
+    assert "SSLCACertificateFile" not in directives(text)
+    assert "SSLCertificateChainFile" not in directives(text)
+    assert "SSLProtocol -all +TLSv1.2 +TLSv1.3" in text
+    assert f"Listen 127.0.0.1:{apache.https_port}" in text
+    assert (fullchain.parent / "privkey.pem").stat().st_mode & 0o777 == 0o600
+    assert apache.configtest().returncode == 0
+
+
+def test_install_redirects_http_except_well_known(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    _installed(cli, apache, site_ca.issue(certs))
+    status, location = apache.http_get("/shop?x=1", "www.example.com")
+    assert status == 301
+    assert location == f"https://www.example.com:{apache.https_port}/shop?x=1"
+    status, _ = apache.http_get("/.well-known/acme-challenge/token", "www.example.com")
+    assert status == 404  # served (not found), not redirected
+
+
+def test_install_two_names_on_one_address_by_sni(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    www = site_ca.issue(certs, ["www.example.com"])
+    shop = site_ca.issue(certs, ["shop.example.com"])
+    _installed(cli, apache, www)
+    _installed(cli, apache, shop, name="shop.example.com")
+    # the second install found the Listen the first one added and did not add another
+    shop_file = (apache.root / "sites-available" / "padlock-shop.example.com.conf").read_text()
+    assert "Listen" not in shop_file
+    _sees(cli, apache, www, "www.example.com")
+    _sees(cli, apache, shop, "shop.example.com")
+
+
+def test_install_with_aliases_covers_every_name(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    issued = site_ca.issue(certs, ["www.example.com", "example.com"])
+    _installed(cli, apache, issued, "--alias", "example.com")
+    _sees(cli, apache, issued, "www.example.com")
+    _sees(cli, apache, issued, "example.com")
+
+
+SHARED = """\
+# Three sites in one file, the way many servers grew.
+<VirtualHost 127.0.0.1:{port}>
+    ServerName alpha.example.com
+    DocumentRoot {www}
+</VirtualHost>
+
+<VirtualHost 127.0.0.1:{port}>
+    ServerName www.example.com
+    DocumentRoot {www}
+    <Directory {www}>
+        Require all granted
+    </Directory>
+    # a rewrite inside a section stays where it is
+    <Location /old>
+        Redirect 302 /old /new
+    </Location>
+</VirtualHost>
+
+<VirtualHost 127.0.0.1:{port}>
+    ServerName beta.example.com
+    DocumentRoot {www}
+</VirtualHost>
+"""
+
+
+def _blocks(text: str) -> list[str]:
+    return [b for b in text.split("</VirtualHost>") if "ServerName" in b]
+
+
+def test_install_next_to_two_other_vhosts_in_a_shared_file(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    shared = apache.root / "sites-available" / "shared.conf"
+    original = SHARED.format(port=apache.http_port, www=apache.base / "www")
+    shared.write_text(original)
+    (apache.root / "sites-enabled" / "shared.conf").symlink_to("../sites-available/shared.conf")
+    assert apache.run("-k", "graceful").returncode == 0
+    issued = site_ca.issue(certs)
+    result = _installed(cli, apache, issued)
+    # the diff of the shared file was shown before it changed
+    assert f"a{shared}" in result.out and f"b{shared}" in result.out
+    assert "+    RewriteEngine On" in result.out
+    after = shared.read_text()
+    old_blocks, new_blocks = _blocks(original), _blocks(after)
+    assert new_blocks[0] == old_blocks[0]  # alpha: byte for byte
+    assert new_blocks[2] == old_blocks[2]  # beta: byte for byte
+    assert new_blocks[1].startswith(old_blocks[1])  # www: only lines added at its end
+    assert "RewriteRule ^ https://%{SERVER_NAME}" in new_blocks[1]
+    # the TLS vhost is in its own file, with www's DocumentRoot and sections copied over
+    site = (apache.root / "sites-available" / "padlock-www.example.com.conf").read_text()
+    assert f"DocumentRoot {apache.base / 'www'}" in site
+    assert "<Location /old>" in site and "Redirect 302 /old /new" in site
+    assert "alpha.example.com" not in site
+    _sees(cli, apache, issued, "www.example.com")
+    # the neighbours answer as before (403: the test config grants no directory to them);
+    # only www redirects
+    assert apache.http_get("/", "alpha.example.com")[0] == 403
+    assert apache.http_get("/", "beta.example.com")[0] == 403
+    assert apache.http_get("/", "www.example.com")[0] == 301
+
+
+SEED_STYLE = """\
+<VirtualHost 127.0.0.1:{http}>
+    ServerName alpha.example.com
+    DocumentRoot {www}
+</VirtualHost>
+
+# The seed's configuration, 2002 style: certificate and chain in two directives.
+<VirtualHost 127.0.0.1:{https}>
+    DocumentRoot {www}
+    ServerName www.example.com
+    ServerAdmin root@example.com
+    SSLEngine on
+    SSLCertificateFile {cert}
+    SSLCertificateKeyFile {key}
+    SSLCertificateChainFile {chain}
+</VirtualHost>
+
+<VirtualHost 127.0.0.1:{http}>
+    ServerName beta.example.com
+    DocumentRoot {www}
+</VirtualHost>
+"""
+
+
+def _seed_style_site(server: ApacheServer, old: Issued) -> Path:
+    """An SSL vhost set up by hand (mod_ssl enabled by hand) next to two others."""
+    for mod in ("ssl.load", "ssl.conf", "socache_shmcb.load"):
+        (server.root / "mods-enabled" / mod).symlink_to(f"../mods-available/{mod}")
+    with (server.root / "ports.conf").open("a") as fh:
+        fh.write(f"Listen 127.0.0.1:{server.https_port}\n")
+    shared = server.root / "sites-available" / "legacy.conf"
+    shared.write_text(
+        SEED_STYLE.format(
+            http=server.http_port,
+            https=server.https_port,
+            www=server.base / "www",
+            cert=old.cert,
+            key=old.key,
+            chain=old.chain,
+        )
+    )
+    (server.root / "sites-enabled" / "legacy.conf").symlink_to("../sites-available/legacy.conf")
+    assert server.run("-k", "graceful").returncode == 0
+    eventually_serial(server.https_port, "www.example.com", old.root_pem, old.serial)
+    return shared
+
+
+def test_install_edits_existing_ssl_vhost_in_place(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    old = site_ca.issue(certs)
+    shared = _seed_style_site(apache, old)
+    before = shared.read_text()
+    new = site_ca.issue(certs)
+    result = _installed(cli, apache, new)
+    assert f"a{shared}" in result.out  # diff shown
+    after = shared.read_text()
+    assert _blocks(after)[0] == _blocks(before)[0]
+    assert _blocks(after)[2] == _blocks(before)[2]
+    www = _blocks(after)[1]
+    assert "SSLCertificateChainFile" not in directives(www)
+    assert str(old.cert) not in www
+    assert "ServerAdmin root@example.com" in www  # the site's own lines stay
+    assert www.count("SSLEngine on") == 1
+    # edited in place: no file of its own, and no second Listen for a port that has one
+    # (certbot's "Address already in use")
+    assert not (apache.root / "sites-available" / "padlock-www.example.com.conf").exists()
+    assert "Listen" not in directives(after)
+    _sees(cli, apache, new, "www.example.com")
+
+
+def test_install_with_encrypted_key_uses_helper_and_restarts_without_prompt(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path, tmp_path: Path
+) -> None:
+    issued = site_ca.issue(certs, passphrase=KEY_PASSPHRASE)
+    passfile = tmp_path / "pass.txt"
+    passfile.write_text(KEY_PASSPHRASE + "\n")
+    result = _installed(cli, apache, issued, "--passphrase-file", str(passfile))
+    assert "SSLPassPhraseDialog exec:" in result.err or "passphrase-helper" in result.err
+    state = apache.root / STATE
+    helper = state / "passphrase-helper"
+    assert helper.stat().st_mode & 0o777 == 0o700
+    assert (state / "passphrases" / "www.example.com").stat().st_mode & 0o777 == 0o600
+    key = state / "live" / f"www.example.com_{apache.https_port}" / "privkey.pem"
+    assert b"ENCRYPTED" in key.read_bytes()
+    global_conf = apache.root / "conf-available" / "padlock.conf"
+    assert f"SSLPassPhraseDialog exec:{helper}" in global_conf.read_text()
+    assert (apache.root / "conf-enabled" / "padlock.conf").is_symlink()
+    _sees(cli, apache, issued, "www.example.com")
+    # A full stop and start, with no terminal: the seed's "pass phrase at every restart".
+    apache.stop()
+    apache.start()
+    _sees(cli, apache, issued, "www.example.com")
+    # and a graceful restart too
+    assert apache.run("-k", "graceful").returncode == 0
+    _sees(cli, apache, issued, "www.example.com")
+
+
+def test_install_decrypt_key_installs_decrypted_copy(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path, tmp_path: Path
+) -> None:
+    issued = site_ca.issue(certs, passphrase=KEY_PASSPHRASE)
+    passfile = tmp_path / "pass.txt"
+    passfile.write_text(KEY_PASSPHRASE + "\n")
+    result = _installed(cli, apache, issued, "--passphrase-file", str(passfile), "--decrypt-key")
+    assert "decrypted" in result.err
+    key = apache.root / STATE / "live" / f"www.example.com_{apache.https_port}" / "privkey.pem"
+    assert b"ENCRYPTED" not in key.read_bytes()
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert not (apache.root / "conf-available" / "padlock.conf").exists()
+    _sees(cli, apache, issued, "www.example.com")
+
+
+def test_install_hsts_header_sent(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    issued = site_ca.issue(certs)
+    _installed(cli, apache, issued, "--hsts")
+    assert (apache.root / "mods-enabled" / "headers.load").is_symlink()
+    text = (apache.root / "sites-available" / "padlock-www.example.com.conf").read_text()
+    assert 'Header always set Strict-Transport-Security "max-age=63072000"' in text
+    _sees(cli, apache, issued, "www.example.com")
+
+
+def test_dry_run_prints_diff_and_changes_nothing(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    before = tree(apache.root)
+    issued = site_ca.issue(certs)
+    result = cli(*apache_args(apache, issued), "--dry-run")
+    assert result.rc == 0, result.err
+    assert "padlock-www.example.com.conf" in result.out
+    assert "+    SSLEngine on" in result.out
+    assert "-> ../mods-available/ssl.load" in result.out
+    assert "BEGIN PRIVATE KEY" not in result.out  # keys are summarised, never shown
+    assert "nothing was changed" in result.err.lower()
+    assert tree(apache.root) == before
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def _refused(cli: CLI, server: ApacheServer, args: list[str], needle: str) -> Result:
+    before = tree(server.root)
+    result = cli(*args)
+    assert result.rc != 0
+    assert needle.lower() in result.err.lower(), result.err
+    assert "nothing was changed" in result.err.lower()
+    assert tree(server.root) == before  # byte for byte, not even padlock's state directory
+    return result
+
+
+@pytest.mark.parametrize("breakage", ["no-chain", "root-as-chain", "other-ca-chain", "reversed"])
+def test_broken_chain_refused_before_any_change(
+    cli: CLI,
+    apache: ApacheServer,
+    site_ca: SiteCA,
+    other_ca: SiteCA,
+    certs: Path,
+    breakage: str,
+) -> None:
+    issued = site_ca.issue(certs)
+    args = apache_args(apache, issued)
+    chain_at = args.index("--chain") + 1
+    if breakage == "no-chain":
+        del args[chain_at - 1 : chain_at + 1]
+        needle = "chain is incomplete"
+    elif breakage == "root-as-chain":
+        args[chain_at] = str(issued.root)
+        needle = "chain is incomplete"
+    elif breakage == "other-ca-chain":
+        args[chain_at] = str(other_ca.issue(certs / "other").chain)
+        needle = "not in order"
+    else:
+        reversed_file = certs / "reversed.pem"
+        reversed_file.write_bytes(issued.chain.read_bytes() + issued.cert.read_bytes())
+        args[args.index("--cert") + 1] = str(reversed_file)
+        del args[chain_at - 1 : chain_at + 1]
+        needle = "CA certificate"
+    _refused(cli, apache, args, needle)
+    assert not port_open(apache.https_port)
+
+
+def test_key_readable_by_others_refused(
+    cli: CLI, apache_root: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    issued = site_ca.issue(certs)
+    os.chmod(issued.key, 0o644)
+    _refused(cli, apache_root, apache_args(apache_root, issued), "mode 0644")
+
+
+def test_key_of_another_certificate_refused(
+    cli: CLI, apache_root: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    one, two = site_ca.issue(certs), site_ca.issue(certs)
+    args = apache_args(apache_root, one)
+    args[args.index("--key") + 1] = str(two.key)
+    _refused(cli, apache_root, args, "does not belong to the certificate")
+
+
+def test_alias_not_in_certificate_refused(
+    cli: CLI, apache_root: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    issued = site_ca.issue(certs, ["www.example.com"])
+    args = [*apache_args(apache_root, issued), "--alias", "shop.example.com"]
+    _refused(cli, apache_root, args, "does not cover shop.example.com")
+
+
+def test_expired_certificate_refused(
+    cli: CLI, apache_root: ApacheServer, site_ca: SiteCA, past_issuer: object, certs: Path
+) -> None:
+    issued = site_ca.issue(certs, issuer=past_issuer)  # type: ignore[arg-type]
+    _refused(cli, apache_root, apache_args(apache_root, issued), "expired")
+
+
+def test_expiring_soon_is_a_warning_not_a_refusal(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    issued = site_ca.issue(certs, days=5)
+    result = _installed(cli, apache, issued)
+    assert "expires in 4 days" in result.err or "expires in 5 days" in result.err
+    _sees(cli, apache, issued, "www.example.com", rc=1)  # padlock check: exit 1, a warning
+
+
+def test_encrypted_key_without_pass_phrase_refused(
+    cli: CLI, apache_root: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    issued = site_ca.issue(certs, passphrase=KEY_PASSPHRASE)
+    _refused(cli, apache_root, apache_args(apache_root, issued), "encrypted")
+
+
+# --------------------------------------------------------------------------- failure and undo
+
+DORMANT = """\
+# Old rewrite rules, waiting for mod_rewrite: nobody noticed the bad regex yet.
+<IfModule mod_rewrite.c>
+    RewriteEngine On
+    RewriteRule "^/shop/(" "/store/$1"
+</IfModule>
+"""
+
+
+def test_configtest_failure_restores_everything_and_old_certificate_stays(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    old = site_ca.issue(certs)
+    _seed_style_site(apache, old)
+    planted = apache.root / "conf-available" / "legacy-rewrites.conf"
+    planted.write_text(DORMANT)
+    (apache.root / "conf-enabled" / "legacy-rewrites.conf").symlink_to(
+        "../conf-available/legacy-rewrites.conf"
+    )
+    assert apache.configtest().returncode == 0  # dormant: mod_rewrite is not loaded
+    before = tree(apache.root)
+    new = site_ca.issue(certs)
+    # the :80 redirect padlock adds needs mod_rewrite; enabling it wakes the bad rule
+    result = cli(*apache_args(apache, new))
+    assert result.rc == 1
+    assert "configtest step failed" in result.err
+    assert "cannot compile regular expression" in result.err
+    assert "Every file was restored" in result.err
+    assert tree(apache.root, skip=[STATE]) == before
+    record = [tx for tx in StateDir.under(apache.root).transactions()]
+    assert [tx.status for tx in record] == ["failed"]
+    assert apache.configtest().returncode == 0
+    assert apache.running()
+    assert served_serial(apache.https_port, "www.example.com", old.root_pem) == old.serial
+
+
+def test_probe_failure_restores_and_reloads(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the live server does not show the new certificate, nothing stays changed."""
+    old = site_ca.issue(certs)
+    _installed(cli, apache, old)
+    before = tree(apache.root, skip=[STATE])
+    from padlock.errors import InstallFailed
+    from padlock.site import probe
+
+    def never(*_a: object, **_k: object) -> object:
+        raise InstallFailed("The live server shows something else (simulated).")
+
+    monkeypatch.setattr(site_apache, "wait_for_serial", never)
+    new = site_ca.issue(certs)
+    result = cli(*apache_args(apache, new))
+    assert result.rc == 1
+    assert "probe step failed" in result.err and "Apache was reloaded" in result.err
+    assert tree(apache.root, skip=[STATE]) == before
+    eventually_serial(apache.https_port, "www.example.com", old.root_pem, old.serial)
+    assert probe.PROBE_DEADLINE > 0
+
+
+def test_rollback_restores_previous_certificate_then_none(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    pristine = tree(apache.root)
+    old, new = site_ca.issue(certs), site_ca.issue(certs)
+    _installed(cli, apache, old)
+    after_old = tree(apache.root, skip=[STATE])
+    _installed(cli, apache, new)
+    _sees(cli, apache, new, "www.example.com")
+    result = cli("apache", "rollback", "--config-root", str(apache.root))
+    assert result.rc == 0, result.err
+    assert "Restored the files" in result.err
+    assert tree(apache.root, skip=[STATE]) == after_old
+    _sees(cli, apache, old, "www.example.com")
+    result = cli("apache", "rollback", "--config-root", str(apache.root))
+    assert result.rc == 0, result.err
+    assert tree(apache.root, skip=[STATE]) == {k: v for k, v in pristine.items() if k != STATE}
+    assert apache.configtest().returncode == 0
+    result = cli("apache", "rollback", "--config-root", str(apache.root))
+    assert result.rc == 1 and "nothing to roll back" in result.err
+
+
+def test_rollback_refuses_over_later_hand_edits_unless_forced(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    _installed(cli, apache, site_ca.issue(certs))
+    site = apache.root / "sites-available" / "padlock-www.example.com.conf"
+    site.write_text(site.read_text() + "# edited by hand\n")
+    result = cli("apache", "rollback", "--config-root", str(apache.root))
+    assert result.rc == 1 and "changed after padlock's install" in result.err
+    assert site.exists()
+    result = cli("apache", "rollback", "--config-root", str(apache.root), "--force")
+    assert result.rc == 0, result.err
+    assert not site.exists()
+
+
+# --------------------------------------------------------------------------- SIGKILL
+
+
+def _killed_at(server: ApacheServer, issued: Issued, step: str, tmp_path: Path) -> None:
+    """Run the real padlock process, let it pause at ``step``, and SIGKILL it there."""
+    env = {k: v for k, v in os.environ.items() if k != "PADLOCK_PASSPHRASE"}
+    env["PADLOCK_TEST_PAUSE_AT"] = step
+    env["PADLOCK_TEST_PAUSE_SECONDS"] = "120"
+    with (tmp_path / f"killed-{step}.out").open("wb") as out:
+        proc = subprocess.Popen(
+            [str(PADLOCK_BIN), *apache_args(server, issued)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        try:
+            assert proc.stderr is not None
+            sel = selectors.DefaultSelector()
+            sel.register(proc.stderr, selectors.EVENT_READ)
+            seen = b""
+            end = time.monotonic() + 60
+            while f"paused at {step}".encode() not in seen:
+                if time.monotonic() > end or proc.poll() is not None:
+                    pytest.fail(f"padlock never paused at {step}: {seen.decode(errors='replace')}")
+                if sel.select(timeout=1):
+                    seen += os.read(proc.stderr.fileno(), 65536)
+            os.kill(proc.pid, signal.SIGKILL)
+            assert proc.wait(timeout=20) == -signal.SIGKILL
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize("step", ["after-write", "after-configtest", "after-reload"])
+def test_sigkill_mid_install_then_rollback_restores(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path, tmp_path: Path, step: str
+) -> None:
+    old = site_ca.issue(certs)
+    _installed(cli, apache, old)
+    before = tree(apache.root, skip=[STATE])
+    new = site_ca.issue(certs)
+    site = apache.root / "sites-available" / "padlock-www.example.com.conf"
+    _killed_at(apache, new, step, tmp_path)
+    # the journal says what was in progress
+    states = [tx.status for tx in StateDir.under(apache.root).transactions()]
+    assert states == ["committed", "in-progress"]
+    # Apache kept serving throughout (the old certificate, or the new one once reloaded)
+    assert apache.running()
+    expected_now = new.serial if step == "after-reload" else old.serial
+    eventually_serial(apache.https_port, "www.example.com", old.root_pem, expected_now)
+    result = cli("apache", "rollback", "--config-root", str(apache.root))
+    assert result.rc == 0, result.err
+    assert "interrupted" in result.err
+    assert tree(apache.root, skip=[STATE]) == before
+    assert site.exists()
+    assert apache.configtest().returncode == 0
+    eventually_serial(apache.https_port, "www.example.com", old.root_pem, old.serial)
+    states = [tx.status for tx in StateDir.under(apache.root).transactions()]
+    assert states == ["committed", "recovered"]
+
+
+def test_sigkill_mid_install_then_next_install_recovers_and_completes(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path, tmp_path: Path
+) -> None:
+    old, new = site_ca.issue(certs), site_ca.issue(certs)
+    _installed(cli, apache, old)
+    _killed_at(apache, new, "after-write", tmp_path)
+    result = _installed(cli, apache, new)
+    assert "interrupted transaction" in result.err
+    _sees(cli, apache, new, "www.example.com")
+    states = [tx.status for tx in StateDir.under(apache.root).transactions()]
+    assert states == ["committed", "recovered", "committed"]
+
+
+# --------------------------------------------------------------------------- layouts, parser
+
+
+def test_layouts_are_data_and_detected(tmp_path: Path) -> None:
+    assert [lay.name for lay in site_apache.LAYOUTS] == ["debian", "rhel", "plain", "plain-conf"]
+    (tmp_path / "deb" / "mods-available").mkdir(parents=True)
+    (tmp_path / "deb" / "apache2.conf").write_text("")
+    assert site_apache.detect_layout(tmp_path / "deb").name == "debian"
+    (tmp_path / "rhel" / "conf").mkdir(parents=True)
+    (tmp_path / "rhel" / "conf.d").mkdir()
+    (tmp_path / "rhel" / "conf" / "httpd.conf").write_text("")
+    assert site_apache.detect_layout(tmp_path / "rhel").name == "rhel"
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "httpd.conf").write_text("")
+    assert site_apache.detect_layout(tmp_path / "plain").name == "plain"
+
+
+PLAIN_HTTPD = """\
+ServerRoot "{root}"
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+TypesConfig /etc/mime.types
+PidFile {var}/httpd.pid
+ErrorLog {var}/error.log
+Mutex file:{var} default
+User www-data
+Group www-data
+ServerName localhost
+Listen 127.0.0.1:{http}
+DocumentRoot {www}
+<VirtualHost 127.0.0.1:{http}>
+    ServerName other.example.com
+</VirtualHost>
+"""
+
+
+def test_plain_httpd_conf_layout_with_real_apache(
+    cli: CLI, site_ca: SiteCA, certs: Path, tmp_path: Path
+) -> None:
+    """A single httpd.conf (no a2enmod): padlock adds LoadModule lines to its own file and
+    one IncludeOptional line to httpd.conf (shown as a diff)."""
+    import shutil
+    import tempfile
+
+    from tests.site.conftest import free_port, wait_until, which
+
+    binary = which("apache2")
+    base = Path(tempfile.mkdtemp(prefix="padlock-plain-"))
+    os.chmod(base, 0o755)  # noqa: S103 - the workers (www-data) traverse it
+    root = base / "conf"
+    root.mkdir()
+    (base / "var").mkdir()
+    (base / "www").mkdir()
+    http, https = free_port(), free_port()
+    (root / "httpd.conf").write_text(
+        PLAIN_HTTPD.format(root=root, var=base / "var", http=http, www=base / "www")
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [binary, "-d", str(root), "-f", str(root / "httpd.conf"), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+
+    try:
+        assert run("-k", "start").returncode == 0
+        wait_until("plain apache", lambda: port_open(http))
+        issued = site_ca.issue(certs)
+        result = cli(
+            "apache", "install", "--name", "www.example.com", "--cert", str(issued.cert),
+            "--key", str(issued.key), "--chain", str(issued.chain), "--ca", str(issued.root),
+            "--config-root", str(root), "--port", str(https), "--http-port", str(http),
+            "--listen-address", "127.0.0.1",
+        )  # fmt: skip
+        assert result.rc == 0, result.err
+        assert "+IncludeOptional" in result.out
+        site = (root / "padlock.d" / "padlock-www.example.com.conf").read_text()
+        assert "LoadModule ssl_module /usr/lib/apache2/modules/mod_ssl.so" in site
+        assert "LoadModule rewrite_module /usr/lib/apache2/modules/mod_rewrite.so" in site
+        eventually_serial(https, "www.example.com", issued.root_pem, issued.serial)
+        result = cli("apache", "rollback", "--config-root", str(root))
+        assert result.rc == 0, result.err
+        assert "IncludeOptional" not in (root / "httpd.conf").read_text()
+    finally:
+        run("-k", "stop")
+        wait_until("plain apache stopped", lambda: not port_open(http))
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_parser_follows_includes_and_conditionals(tmp_path: Path) -> None:
+    (tmp_path / "sites").mkdir()
+    (tmp_path / "main.conf").write_text(
+        "Define WITH_SITES\n"
+        "<IfDefine WITH_SITES>\n  IncludeOptional sites/*.conf\n</IfDefine>\n"
+        "<IfModule mod_gnutls.c>\n  Listen 8443\n</IfModule>\n"
+        "<IfModule ssl_module>\n  Listen 9443\n</IfModule>\n"
+        "Listen \\\n  127.0.0.1:8080\n"
+    )
+    (tmp_path / "sites" / "a.conf").write_text(
+        '<VirtualHost *:443 [::1]:443>\n  ServerName "WWW.Example.com:443"\n'
+        "  ServerAlias *.example.org shop.example.com\n  SSLEngine On\n</VirtualHost>\n"
+    )
+    config = apacheconf.parse_config(
+        tmp_path / "main.conf", tmp_path, {}, apacheconf.module_aliases("ssl_module")
+    )
+    assert [x.port for x in config.listens] == [9443, 8080]
+    (vhost,) = config.vhosts
+    assert vhost.server_name == "www.example.com"
+    assert vhost.serves("shop.example.com") and vhost.serves("a.example.org")
+    assert not vhost.serves("example.org")
+    assert vhost.ssl and vhost.on_port(443) and not vhost.on_port(80)
+    assert (vhost.line, vhost.end_line) == (1, 5)
+
+
+def test_line_edits_keep_every_other_byte() -> None:
+    text = "a\r\nb\r\nc"  # CRLF, no final newline
+    edited = apacheconf.apply_edits(
+        text, [apacheconf.LineEdit(2, 2, ("B",)), apacheconf.LineEdit(1, 0, ("top",))]
+    )
+    assert edited == "top\r\na\r\nB\r\nc"
