@@ -211,21 +211,38 @@ def served_serial(port: int, name: str, root_pem: bytes, host: str = "127.0.0.1"
     return format(x509.load_der_x509_certificate(der).serial_number, "x")
 
 
-def eventually_serial(port: int, name: str, root_pem: bytes, expected: str) -> None:
-    """After a graceful reload old workers may answer for a moment: ask until it settles."""
+def eventually_serial(
+    port: int, name: str, root_pem: bytes, expected: str, in_a_row: int = 3
+) -> None:
+    """After a graceful reload the old workers may still answer for a moment: ask until the
+    expected serial comes back ``in_a_row`` times running (bounded by DEADLINE)."""
     seen: list[str] = []
-
-    def ok() -> bool:
+    streak = 0
+    end = time.monotonic() + DEADLINE
+    while streak < in_a_row:
         try:
             seen.append(served_serial(port, name, root_pem))
         except (OSError, ssl.SSLError) as exc:
             seen.append(repr(exc))
-        return seen[-1] == expected
+        streak = streak + 1 if seen[-1] == expected else 0
+        if streak < in_a_row:
+            if time.monotonic() > end:
+                pytest.fail(f"{name}:{port} never settled on {expected}; last seen {seen[-3:]}")
+            time.sleep(0.05)
+
+
+def check_json(
+    cli: Callable[..., object], port: int, name: str, root: Path, expected: str
+) -> tuple[int, dict[str, object]]:
+    """``padlock check --json`` until it reports ``expected`` (old workers, see above)."""
+    import json
 
     end = time.monotonic() + DEADLINE
-    while not ok():
-        if time.monotonic() > end:
-            pytest.fail(f"{name}:{port} never served {expected}; last seen {seen[-3:]}")
+    while True:
+        result = cli("check", f"127.0.0.1:{port}", "--name", name, "--ca", str(root), "--json")
+        report = json.loads(result.out)  # type: ignore[attr-defined]
+        if report["serial"] == expected or time.monotonic() > end:
+            return result.rc, report  # type: ignore[attr-defined]
         time.sleep(0.1)
 
 

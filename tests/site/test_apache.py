@@ -5,7 +5,6 @@ leave the files as they were."""
 
 from __future__ import annotations
 
-import json
 import os
 import selectors
 import signal
@@ -22,6 +21,7 @@ from tests.site.conftest import (
     Issued,
     SiteCA,
     apache_args,
+    check_json,
     eventually_serial,
     port_open,
     served_serial,
@@ -53,22 +53,12 @@ def directives(text: str) -> list[str]:
 def _sees(cli: CLI, server: ApacheServer, issued: Issued, name: str, rc: int = 0) -> None:
     """padlock check and Python's ssl (only padlock's root trusted) both see the serial."""
     eventually_serial(server.https_port, name, issued.root_pem, issued.serial)
-    assert served_serial(server.https_port, name, issued.root_pem) == issued.serial
-    check = cli(
-        "check",
-        f"127.0.0.1:{server.https_port}",
-        "--name",
-        name,
-        "--ca",
-        str(issued.root),
-        "--json",
-    )
-    report = json.loads(check.out)
-    assert check.rc == rc, check.out
+    code, report = check_json(cli, server.https_port, name, issued.root, issued.serial)
+    assert code == rc, report
     assert report["serial"] == issued.serial
     assert report["verified"] is True
     assert report["name_matches"] is True
-    assert len(report["chain"]) == 2  # leaf and intermediate, as installed
+    assert isinstance(report["chain"], list) and len(report["chain"]) == 2  # leaf + intermediate
 
 
 # --------------------------------------------------------------------------- installs
