@@ -11,7 +11,10 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from padlock.ca.audit import VerifyResult
 
 
 class CertState(StrEnum):
@@ -108,6 +111,9 @@ class CertificateStore(Protocol):
         self, state: CertState | None = None, limit: int = 100, offset: int = 0
     ) -> Sequence[CertificateRecord]: ...
 
+    def certificate_counts(self) -> dict[tuple[str, str], int]:
+        """{(profile, state): count}, for metrics."""
+
     def revoke_certificate(
         self, serial: int, reason: str, at: dt.datetime, event: AuditEntry
     ) -> CertificateRecord: ...
@@ -118,6 +124,9 @@ class AuditLog(Protocol):
 
     def iter_events(self) -> Iterator[AuditEvent]:
         """All events in seq order."""
+
+    def verify_audit(self) -> VerifyResult:
+        """Verify the chain against the head, both read in one snapshot."""
 
     def audit_head(self) -> tuple[int, str]:
         """(seq, hash) of the last event, kept in a separate row so a truncated log shows."""

@@ -310,13 +310,12 @@ def audit_verify(
 ) -> None:
     """Check the audit trail's hash chain: any edited or deleted event is found."""
     from padlock import wiring
-    from padlock.ca.audit import verify_chain
     from padlock.errors import Conflict
 
     settings = settings_for(data_dir)
     store = wiring.open_store(settings)
     try:
-        result = verify_chain(store.iter_events(), store.audit_head())
+        result = store.verify_audit()
     finally:
         store.close()
     if json_out:

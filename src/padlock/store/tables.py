@@ -99,3 +99,7 @@ audit_head = Table(
     Column("hash", String(64), nullable=False),
     CheckConstraint("id = 1", name="single_row"),
 )
+
+# The other areas' tables join the same metadata (kept in their own modules, one
+# migration each); importing them here makes `metadata` the whole schema.
+from padlock.store import tables_acme, tables_enrollment, tables_revocation  # noqa: E402, F401

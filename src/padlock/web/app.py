@@ -1,0 +1,215 @@
+"""The ASGI application factory: one app serves the portal, the REST API, ACME and PKI files.
+
+Front-end modules each export ``router`` (a FastAPI ``APIRouter``); this factory
+includes those that exist, installs the error handlers (RFC 7807 problem
+documents for APIs, an HTML page for the portal) and the health and metrics
+endpoints. ``app_from_env`` is the factory uvicorn calls in every worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from padlock import config, wiring
+from padlock.ca import signer as signer_mod
+from padlock.ca.issuance import utcnow
+from padlock.config import Settings
+from padlock.errors import PROBLEMS, PadlockError
+from padlock.web.services import Services, va_config
+
+log = logging.getLogger("padlock")
+
+# Front ends, each a module with ``router``; optional ones may not exist yet in a checkout.
+FRONT_ENDS = (
+    "padlock.web.pki_files",
+    "padlock.web.rest_api",
+    "padlock.web.portal",
+    "padlock.web.review",
+    "padlock.web.acme_api",
+)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def ensure_authority(settings: Settings) -> bytes:
+    """Make the CA on first start (saying so); return the CA keys' pass phrase."""
+    passphrase = wiring.ca_passphrase(settings)
+    if (settings.ca_dir / "ca.json").exists():
+        if passphrase is None:
+            raise PadlockError(
+                f"The CA in {settings.ca_dir} is encrypted and no pass phrase was given.",
+                hint=f"Set {wiring.CA_PASSPHRASE_ENV}.",
+            )
+        return passphrase
+    if passphrase is None:
+        passphrase, path = wiring.generate_ca_passphrase(settings)
+        log.warning("generated the CA keys' pass phrase into %s (mode 0600)", path)
+    info = signer_mod.create_authority(
+        settings.ca_dir,
+        name=settings.ca_name,
+        passphrase=passphrase,
+        now=utcnow(),
+        base_url=settings.base_url,
+    )
+    log.warning(
+        "made a new CA %r in %s: test root %s, trusted root %s; the trusted root's key is in %s"
+        " (take it offline)",
+        info.name,
+        settings.data_dir,
+        info.roots["test"],
+        info.roots["trusted"],
+        info.offline_root_key,
+    )
+    return passphrase
+
+
+def problem_response(exc: PadlockError, instance: str | None = None) -> JSONResponse:
+    doc = exc.to_problem(**({"instance": instance} if instance else {}))
+    headers = {}
+    retry = getattr(exc, "retry_after", None)
+    if retry:
+        headers["Retry-After"] = str(int(retry))
+    return JSONResponse(doc, status_code=doc["status"], media_type=PROBLEM_JSON, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PadlockError)
+    async def _padlock_error(request: Request, exc: PadlockError) -> Response:
+        handler = getattr(request.state, "error_renderer", None)
+        if handler is not None:
+            rendered: Response = handler(request, exc)
+            return rendered
+        return problem_response(exc, str(request.url.path))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
+        doc = {
+            "type": PROBLEMS["malformed"].urn,
+            "title": PROBLEMS["malformed"].title,
+            "status": 400,
+            "detail": "The request is not valid: " + "; ".join(parts),
+        }
+        return JSONResponse(doc, status_code=400, media_type=PROBLEM_JSON)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "notFound", 405: "malformed", 413: "payloadTooLarge"}.get(
+            exc.status_code, "malformed"
+        )
+        doc = {
+            "type": PROBLEMS[code].urn,
+            "title": PROBLEMS[code].title,
+            "status": exc.status_code,
+            "detail": str(exc.detail),
+        }
+        return JSONResponse(
+            doc, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        doc = {
+            "type": PROBLEMS["serverInternal"].urn,
+            "title": PROBLEMS["serverInternal"].title,
+            "status": 500,
+            "detail": "The server failed unexpectedly; the error was logged.",
+        }
+        return JSONResponse(doc, status_code=500, media_type=PROBLEM_JSON)
+
+
+def _metrics_text(services: Services) -> str:
+    lines = [
+        "# HELP padlock_http_requests_total HTTP requests served by this worker.",
+        "# TYPE padlock_http_requests_total counter",
+    ]
+    pid = os.getpid()
+    for key, value in sorted(services.counters.items()):
+        method, status = key.split(" ", 1)
+        lines.append(
+            f'padlock_http_requests_total{{worker="{pid}",method="{method}",status="{status}"}}'
+            f" {value}"
+        )
+    stats = services.authority.store.certificate_counts()
+    lines += [
+        "# HELP padlock_certificates Certificates by profile and state (from the database).",
+        "# TYPE padlock_certificates gauge",
+    ]
+    for (profile, state), count in sorted(stats.items()):
+        lines.append(f'padlock_certificates{{profile="{profile}",state="{state}"}} {count}')
+    extra: Callable[[], list[str]] | None = getattr(services, "extra_metrics", None)
+    if extra is not None:
+        lines += extra()
+    return "\n".join(lines) + "\n"
+
+
+def create_app(settings: Settings, passphrase: bytes | None = None) -> FastAPI:
+    passphrase = passphrase if passphrase is not None else ensure_authority(settings)
+    authority = wiring.open_authority(settings, passphrase)
+    services = Services(settings, authority, va_config(settings), started_pid=os.getpid())
+    app = FastAPI(
+        title="padlock",
+        version="0.1.0",
+        description="A certificate authority: enrollment, review, ACME, revocation.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    _install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        key = f"{request.method} {response.status_code}"
+        services.counters[key] = services.counters.get(key, 0) + 1
+        response.headers.setdefault(
+            "X-Response-Time-Ms", f"{(time.perf_counter() - started) * 1000:.1f}"
+        )
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        services.authority.store.certificate_counts()  # touches the database
+        return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(_metrics_text(services), media_type="text/plain; version=0.0.4")
+
+    for name in FRONT_ENDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        app.include_router(module.router)
+
+    @app.on_event("shutdown")
+    def _close() -> None:
+        authority.close()
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn's factory (``--factory``): settings from ``PADLOCK_*`` in every worker."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_app(config.from_env())

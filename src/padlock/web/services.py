@@ -1,0 +1,35 @@
+"""What every route handler may use: settings, the authority, validation config.
+
+Built once per worker process from settings (env vars), so that ``--workers N``
+needs no state shared in memory: everything another worker must see is in the
+database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from padlock.ca.validation import VAConfig
+from padlock.config import Settings
+from padlock.wiring import Authority
+
+
+@dataclass
+class Services:
+    settings: Settings
+    authority: Authority
+    va: VAConfig
+    started_pid: int = 0
+    counters: dict[str, int] = field(default_factory=dict)  # this worker's request counts
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url.rstrip("/")
+
+
+def va_config(settings: Settings) -> VAConfig:
+    identities = settings.caa_identities or (urlsplit(settings.base_url).hostname or "padlock",)
+    return VAConfig.from_settings(
+        settings.va_resolver, settings.va_http_port, settings.va_tls_port, identities
+    )
