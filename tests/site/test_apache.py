@@ -605,12 +605,15 @@ def test_layouts_are_data_and_detected(tmp_path: Path) -> None:
     assert site_apache.detect_layout(tmp_path / "plain").name == "plain"
 
 
-PLAIN_HTTPD = """\
-ServerRoot "{root}"
+MODULES = """\
 LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
 LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-TypesConfig /etc/mime.types
+"""
+
+MAIN_HTTPD = """\
+ServerRoot "{server_root}"
+{modules}TypesConfig /etc/mime.types
 PidFile {var}/httpd.pid
 ErrorLog {var}/error.log
 Mutex file:{var} default
@@ -622,34 +625,55 @@ DocumentRoot {www}
 <VirtualHost 127.0.0.1:{http}>
     ServerName other.example.com
 </VirtualHost>
-"""
+{tail}"""
 
 
-def test_plain_httpd_conf_layout_with_real_apache(
-    cli: CLI, site_ca: SiteCA, certs: Path, tmp_path: Path
+@pytest.mark.parametrize("layout", ["plain", "rhel"])
+def test_other_layouts_with_real_apache(
+    cli: CLI, site_ca: SiteCA, certs: Path, layout: str
 ) -> None:
-    """A single httpd.conf (no a2enmod): padlock adds LoadModule lines to its own file and
-    one IncludeOptional line to httpd.conf (shown as a diff)."""
+    """Without a2enmod: padlock adds guarded LoadModule lines to its own file. A plain
+    httpd.conf also gets one IncludeOptional line (shown as a diff); RHEL's conf.d is
+    included already. Debian's apache2 binary runs both trees (the layout names httpd
+    first, then apache2)."""
     import shutil
     import tempfile
 
     from tests.site.conftest import free_port, wait_until, which
 
     binary = which("apache2")
-    base = Path(tempfile.mkdtemp(prefix="padlock-plain-"))
+    base = Path(tempfile.mkdtemp(prefix=f"padlock-{layout}-"))
     os.chmod(base, 0o755)  # noqa: S103 - the workers (www-data) traverse it
-    root = base / "conf"
-    root.mkdir()
     (base / "var").mkdir()
     (base / "www").mkdir()
     http, https = free_port(), free_port()
-    (root / "httpd.conf").write_text(
-        PLAIN_HTTPD.format(root=root, var=base / "var", http=http, www=base / "www")
+    if layout == "plain":
+        root = base / "conf"
+        root.mkdir()
+        main, server_root = root / "httpd.conf", root
+        modules, tail, sites = MODULES, "", root / "padlock.d"
+    else:
+        root = base / "httpd"
+        for sub in ("conf", "conf.d", "conf.modules.d"):
+            (root / sub).mkdir(parents=True)
+        (root / "conf.modules.d" / "00-base.conf").write_text(MODULES)
+        main, server_root = root / "conf" / "httpd.conf", root
+        modules = "Include conf.modules.d/*.conf\n"
+        tail, sites = "IncludeOptional conf.d/*.conf\n", root / "conf.d"
+    main.write_text(
+        MAIN_HTTPD.format(
+            server_root=server_root,
+            modules=modules,
+            var=base / "var",
+            http=http,
+            www=base / "www",
+            tail=tail,
+        )
     )
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [binary, "-d", str(root), "-f", str(root / "httpd.conf"), *args],
+            [binary, "-d", str(server_root), "-f", str(main), *args],
             capture_output=True,
             text=True,
             timeout=30,
@@ -658,8 +682,9 @@ def test_plain_httpd_conf_layout_with_real_apache(
         )
 
     try:
-        assert run("-k", "start").returncode == 0
-        wait_until("plain apache", lambda: port_open(http))
+        assert run("-k", "start").returncode == 0, (base / "var" / "error.log").read_text()
+        wait_until(f"{layout} apache", lambda: port_open(http))
+        before = tree(root)
         issued = site_ca.issue(certs)
         result = cli(
             "apache", "install", "--name", "www.example.com", "--cert", str(issued.cert),
@@ -668,17 +693,17 @@ def test_plain_httpd_conf_layout_with_real_apache(
             "--listen-address", "127.0.0.1",
         )  # fmt: skip
         assert result.rc == 0, result.err
-        assert "+IncludeOptional" in result.out
-        site = (root / "padlock.d" / "padlock-www.example.com.conf").read_text()
+        assert ("+IncludeOptional" in result.out) is (layout == "plain")
+        site = (sites / "padlock-www.example.com.conf").read_text()
         assert "LoadModule ssl_module /usr/lib/apache2/modules/mod_ssl.so" in site
         assert "LoadModule rewrite_module /usr/lib/apache2/modules/mod_rewrite.so" in site
         eventually_serial(https, "www.example.com", issued.root_pem, issued.serial)
         result = cli("apache", "rollback", "--config-root", str(root))
         assert result.rc == 0, result.err
-        assert "IncludeOptional" not in (root / "httpd.conf").read_text()
+        assert tree(root, skip=[STATE]) == before
     finally:
         run("-k", "stop")
-        wait_until("plain apache stopped", lambda: not port_open(http))
+        wait_until(f"{layout} apache stopped", lambda: not port_open(http))
         shutil.rmtree(base, ignore_errors=True)
 
 

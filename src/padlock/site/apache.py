@@ -698,7 +698,6 @@ def prepare(request: ApacheRequest, now: dt.datetime | None = None) -> Prepared:
             FileChange(
                 path,
                 apacheconf.apply_edits(original, file_edits).encode(),
-                mode=path.stat().st_mode & 0o7777,
                 why=f"edited in place: only the lines of the {name} virtual host change"
                 if path != (ctx.root / ctx.layout.main_conf).resolve()
                 else "include padlock's site files",

@@ -436,7 +436,6 @@ def prepare(request: NginxRequest, now: dt.datetime | None = None) -> Prepared:
             FileChange(
                 path,
                 nginxconf.apply_text_edits(original, file_edits).encode(),
-                mode=path.stat().st_mode & 0o7777,
                 why=f"edited in place: only the {name} server block (or the http block's"
                 " include) changes",
             )

@@ -63,7 +63,7 @@ class FileChange:
     path: Path
     content: bytes | None = None
     link: str | None = None
-    mode: int = 0o644
+    mode: int | None = None  # None: keep the mode the file has (0644 for a new one)
     why: str = ""
     summary: str | None = None
 
@@ -310,7 +310,10 @@ class Transaction:
             assert change.content is not None
             if change.path.is_symlink():
                 change.path.unlink()  # a link where a file goes: the manifest has the link
-            _write_file(change.path, change.content, change.mode, owner)
+            mode = change.mode
+            if mode is None:
+                mode = entry["mode"] if entry.get("before") == "file" else 0o644
+            _write_file(change.path, change.content, mode, owner)
         self.note_after(change.path)
 
     # -- undo ---------------------------------------------------------------------------------
