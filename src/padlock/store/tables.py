@@ -102,4 +102,9 @@ audit_head = Table(
 
 # The other areas' tables join the same metadata (kept in their own modules, one
 # migration each); importing them here makes `metadata` the whole schema.
-from padlock.store import tables_acme, tables_enrollment, tables_revocation  # noqa: E402, F401
+from padlock.store import (  # noqa: E402, F401
+    tables_acme,
+    tables_enrollment,
+    tables_review,
+    tables_revocation,
+)
