@@ -689,7 +689,7 @@ def prepare(request: ApacheRequest, now: dt.datetime | None = None) -> Prepared:
         others = len(config.vhosts_in(http_vhost.file)) - 1
         notes.append(
             f"Added the https redirect to the :{request.http_port} virtual host in"
-            f" {http_vhost.file}"
+            f" {http_vhost.file.resolve()}"
             + (f" ({others} other virtual host(s) there untouched)." if others else ".")
         )
     for path, file_edits in edits.items():

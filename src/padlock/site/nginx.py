@@ -428,7 +428,7 @@ def prepare(request: NginxRequest, now: dt.datetime | None = None) -> Prepared:
             untouched = f" ({others} other server block(s) there untouched)" if others else ""
             notes.append(
                 f"Added the https redirect to the :{request.http_port} server block in"
-                f" {http_server.file}{untouched}."
+                f" {http_server.file.resolve()}{untouched}."
             )
     for path, file_edits in edits.items():
         original = path.read_text(errors="replace")

@@ -475,12 +475,20 @@ def recover_interrupted(state: StateDir) -> list[Recovery]:
     return done
 
 
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def _settle(control: ServerControl, was_running: bool) -> str:
     """After a restore: load the restored configuration the way the server ran before."""
     try:
         control.configtest()
     except PadlockError as exc:
-        return f" The restored configuration does not pass the configtest either: {exc.message}"
+        return (
+            " The restored configuration does not pass the configtest either:"
+            f" {_sentence(exc.message)}"
+        )
     try:
         if was_running:
             control.reload()
@@ -489,7 +497,10 @@ def _settle(control: ServerControl, was_running: bool) -> str:
             control.stop()
             return f" {control.label} was not running before, and is stopped again."
     except PadlockError as exc:
-        return f" Reloading {control.label} with the restored configuration failed: {exc.message}"
+        return (
+            f" Reloading {control.label} with the restored configuration failed:"
+            f" {_sentence(exc.message)}"
+        )
     return ""
 
 
@@ -539,7 +550,7 @@ def apply_plan(
             step = "probe"
             result = probe()
         except (PadlockError, OSError) as exc:
-            message = exc.message if isinstance(exc, PadlockError) else str(exc)
+            message = _sentence(exc.message if isinstance(exc, PadlockError) else str(exc))
             failures = tx.restore()
             tx.manifest["failed_step"] = step
             tx.manifest["error"] = message
