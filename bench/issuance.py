@@ -1,0 +1,426 @@
+"""Issuance speed: certificates per second per profile, in-process, on one core.
+
+Each issuance is the whole use case, ``Issuer.issue``: CSR parse and signature
+check, key policy, name policy, the rehearsal signature and reservation
+(committed), padlock's structural checks (and pkilint for dv, ov and
+short-lived), the signature, and storing the certificate (committed). It runs
+on a fresh SQLite file in a temporary directory and on a fresh schema in
+PostgreSQL.
+
+For comparison the same run measures bare ``cryptography`` on the same CSRs:
+CSR load and signature check, building a certificate with the same extensions,
+signing it with a P-256 key, DER out. All CSRs are distinct (a pool of P-256
+keys and CSRs made before any clock starts, so key generation is not counted).
+
+Then one more run of the test profile on SQLite, with timers around each step
+of ``Issuer.issue``, says where the time goes.
+
+The process is pinned to one CPU (``--no-pin`` to leave it free); the
+PostgreSQL server is another process and is not pinned. Each measurement stops
+after ``--n`` issuances or ``--seconds``, whichever comes first. Prints JSON.
+
+    python bench/issuance.py [--n 5000] [--seconds 4] [--pg-url URL] [--no-pg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import functools
+import gc
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import cryptography
+import sqlalchemy
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from padlock.ca import issuance
+from padlock.ca.issuance import IssuancePolicy, Issuer, IssueRequest
+from padlock.ca.signer import Signer, create_authority, load_issuing_signers
+from padlock.pki import certcheck, certs, keypolicy, policy
+from padlock.pki.certs import Organization
+from padlock.pki.keypolicy import builtin_blocklist
+from padlock.pki.profiles import OID_DV, Hierarchy
+from padlock.store import SqlStore, open_store
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+BASE_URL = "http://ca.example.com"
+PASSPHRASE = b"bench pass phrase, not a secret"
+ORG = Organization("Widgets Inc.", "Dallas", "Texas", "US")
+PROFILES = ("test", "dv", "ov", "short-lived")
+WARM_UP = 30  # issuances per profile before the clock starts
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+def csr_pool(n: int) -> list[bytes]:
+    """``n`` distinct PEM CSRs, each with its own P-256 key and two names."""
+    out = []
+    for i in range(n):
+        key = ec.generate_private_key(ec.SECP256R1())
+        names = [f"www{i}.bench.example.com", f"api{i}.bench.example.com"]
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+            )
+            .sign(key, hashes.SHA256())
+        )
+        out.append(csr.public_bytes(serialization.Encoding.PEM))
+    return out
+
+
+def request(csr: bytes, profile: str) -> IssueRequest:
+    return IssueRequest(
+        csr=csr,
+        profile=profile,
+        actor="bench",
+        domain_control_shown=profile != "test",
+        organization=ORG if profile == "ov" else None,
+    )
+
+
+@contextlib.contextmanager
+def quiet_gc() -> Iterator[None]:
+    """Long-lived inputs frozen out of the cyclic GC, as in bench/store_ops.py."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def timed(work: Callable[[int], object], n: int, seconds: float) -> dict[str, Any]:
+    """Run ``work(i)`` for i in 0..n-1, stopping early after ``seconds``."""
+    clock = time.perf_counter
+    with quiet_gc():
+        cpu0 = time.process_time()
+        start = clock()
+        deadline = start + seconds
+        done = 0
+        for i in range(n):
+            work(i)
+            done += 1
+            if clock() > deadline:
+                break
+        wall = clock() - start
+        cpu = time.process_time() - cpu0
+    return {
+        "n": done,
+        "per_s": round(done / wall),
+        "us_each": round(wall / done * 1e6, 1),
+        "per_cpu_s": round(done / cpu) if cpu else None,
+    }
+
+
+# --- bare cryptography -----------------------------------------------------------------------
+
+
+def bare_cryptography(pool: list[bytes], seconds: float) -> dict[str, Any]:
+    """CSR load + verify, a certificate with the leaf's extensions, signed with P-256."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    issuer_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Bench Issuing CA")])
+    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
+    aia = x509.AuthorityInformationAccess(
+        [
+            x509.AccessDescription(
+                AuthorityInformationAccessOID.CA_ISSUERS,
+                x509.UniformResourceIdentifier(f"{BASE_URL}/ca/test-issuing.der"),
+            )
+        ]
+    )
+    crl_dp = x509.CRLDistributionPoints(
+        [
+            x509.DistributionPoint(
+                [x509.UniformResourceIdentifier(f"{BASE_URL}/crl/test-issuing.crl")],
+                None,
+                None,
+                None,
+            )
+        ]
+    )
+    policies = x509.CertificatePolicies(
+        [x509.PolicyInformation(x509.ObjectIdentifier(OID_DV), None)]
+    )
+    eku = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
+    ku = x509.KeyUsage(True, False, False, False, False, False, False, False, False)
+    bc = x509.BasicConstraints(ca=False, path_length=None)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def work(i: int) -> None:
+        csr = x509.load_pem_x509_csr(pool[i])
+        if not csr.is_signature_valid:
+            raise SystemExit("bad CSR in the pool")
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(csr.subject)
+            .issuer_name(issuer_name)
+            .public_key(csr.public_key())
+            .serial_number(certs.new_serial())
+            .not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=21))
+            .add_extension(aki, critical=False)
+            .add_extension(aia, critical=False)
+            .add_extension(policies, critical=False)
+            .add_extension(eku, critical=False)
+            .add_extension(san, critical=False)
+            .add_extension(ku, critical=True)
+            .add_extension(bc, critical=True)
+            .add_extension(crl_dp, critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        cert.public_bytes(serialization.Encoding.DER)
+
+    for i in range(min(WARM_UP, len(pool))):
+        work(i)
+    return timed(work, len(pool), seconds)
+
+
+# --- padlock -------------------------------------------------------------------------------
+
+
+def make_issuer(store: SqlStore, signers: dict[Hierarchy, Signer]) -> Issuer:
+    return Issuer(store, signers, IssuancePolicy(base_url=BASE_URL), builtin_blocklist())
+
+
+def run_profiles(
+    store: SqlStore,
+    signers: dict[Hierarchy, Signer],
+    pool: list[bytes],
+    n: int,
+    seconds: float,
+    profiles: tuple[str, ...],
+) -> dict[str, Any]:
+    issuer = make_issuer(store, signers)
+    out: dict[str, Any] = {}
+    for profile in profiles:
+        for i in range(WARM_UP):  # pkilint's validators, the PSL, prepared statements
+            issuer.issue(request(pool[-1 - i], profile))
+        requests = [request(csr, profile) for csr in pool[:n]]
+        out[profile] = timed(lambda i, r=requests: issuer.issue(r[i]), len(requests), seconds)
+    result = store.verify_audit()
+    if not result.ok:
+        raise SystemExit(f"the audit chain does not verify: {result}")
+    out["audit_events"] = result.events
+    return out
+
+
+class Timers:
+    """Wrap functions and methods with timers, and put everything back afterwards."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self._undo: list[Callable[[], None]] = []
+
+    def wrap(self, owner: Any, attribute: str, label: str) -> None:
+        original = getattr(owner, attribute, None)
+        if original is None:
+            return
+        clock = time.perf_counter
+        totals, calls = self.totals, self.calls
+        totals.setdefault(label, 0.0)
+        calls.setdefault(label, 0)
+
+        @functools.wraps(original)
+        def timed_call(*args: Any, **kwargs: Any) -> Any:
+            t0 = clock()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                totals[label] += clock() - t0
+                calls[label] += 1
+
+        had_own = attribute in getattr(owner, "__dict__", {})
+        setattr(owner, attribute, timed_call)
+        self._undo.append(
+            (lambda: setattr(owner, attribute, original))
+            if had_own
+            else (lambda: delattr(owner, attribute))
+        )
+
+    def restore(self) -> None:
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+
+
+def breakdown(
+    store: SqlStore, signers: dict[Hierarchy, Signer], pool: list[bytes], n: int
+) -> dict[str, Any]:
+    """Where an issuance of the test profile spends its time (microseconds per issuance)."""
+    from padlock.store import repositories
+
+    issuer = make_issuer(store, signers)
+    for i in range(WARM_UP):
+        issuer.issue(request(pool[-1 - i], "test"))
+    timers = Timers()
+    signer = signers[Hierarchy.TEST]
+    # Steps that do not nest inside one another, in the order issue() runs them.
+    probes: list[tuple[Any, str, str]] = [
+        (issuance, "load_csr", "csr_parse"),
+        (keypolicy, "public_key_from_csr", "key_policy"),
+        (keypolicy, "check_public_key", "key_policy"),
+        (keypolicy, "check_csr_proof_of_possession", "csr_signature_verify"),
+        (certs, "inspect_csr", "csr_inspect"),
+        (policy, "check_identifiers", "name_policy"),
+        (certs, "leaf_builder", "build_certificate"),
+        (signer, "rehearse", "rehearsal_signature"),
+        (store, "reserve_certificate", "reserve"),
+        (certcheck, "leaf_problems", "certcheck"),
+        (signer, "sign_certificate", "sign"),
+        (store, "complete_certificate", "complete"),
+        (issuer, "package", "package_answer"),
+    ]
+    for owner, attribute, label in probes:
+        timers.wrap(owner, attribute, label)
+    # Inside reserve and complete: the audit hash (shown apart, also counted in them).
+    inner = Timers()
+    inner.wrap(repositories, "chain_hash", "audit_chain_hash_inside_store")
+    requests = [request(csr, "test") for csr in pool[:n]]
+    try:
+        with quiet_gc():
+            start = time.perf_counter()
+            for r in requests:
+                issuer.issue(r)
+            total = time.perf_counter() - start
+    finally:
+        timers.restore()
+        inner.restore()
+    count = len(requests)
+    per = {label: round(t / count * 1e6, 1) for label, t in timers.totals.items()}
+    per["other"] = round((total - sum(timers.totals.values())) / count * 1e6, 1)
+    per["total"] = round(total / count * 1e6, 1)
+    for label, t in inner.totals.items():
+        if inner.calls[label]:
+            per[label] = round(t / count * 1e6, 1)
+    return {"n": count, "us_per_issuance": per}
+
+
+# --- databases -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def sqlite_store() -> Iterator[SqlStore]:
+    with tempfile.TemporaryDirectory(prefix="padlock-bench-") as tmp:
+        store = open_store(f"sqlite:///{Path(tmp) / 'padlock.db'}")
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+@contextlib.contextmanager
+def pg_store(url: str) -> Iterator[SqlStore]:
+    schema = f"padlock_bench_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        sep = "&" if "?" in url else "?"
+        store = open_store(f"{url}{sep}options={quote(f'-csearch_path={schema}')}")
+        try:
+            yield store
+        finally:
+            store.close()
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+def pg_version(url: str) -> str:
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return str(conn.exec_driver_sql("SHOW server_version").scalar())
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--n", type=int, default=5000, help="issuances per measurement, at most")
+    parser.add_argument("--seconds", type=float, default=4.0, help="time bound per measurement")
+    parser.add_argument("--profiles", default=",".join(PROFILES), help="comma-separated")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("PADLOCK_TEST_PG_URL", DEFAULT_PG_URL),
+        help="PostgreSQL URL (a schema is created there and dropped afterwards)",
+    )
+    parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
+    parser.add_argument(
+        "--breakdown-n", type=int, default=2000, help="issuances for the time breakdown"
+    )
+    args = parser.parse_args()
+    profiles = tuple(p for p in args.profiles.split(",") if p)
+
+    pinned = None
+    if not args.no_pin and hasattr(os, "sched_setaffinity"):
+        pinned = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {pinned})
+
+    t0 = time.perf_counter()
+    pool = csr_pool(max(args.n, args.breakdown_n) + WARM_UP)
+    pool_s = time.perf_counter() - t0
+
+    report: dict[str, Any] = {
+        "benchmark": "in-process issuance (Issuer.issue), one thread",
+        "pinned_cpu": pinned,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "cryptography": cryptography.__version__,
+        "sqlalchemy": sqlalchemy.__version__,
+        "csr_pool": {"csrs": len(pool), "key": "ECDSA P-256", "made_in_s": round(pool_s, 2)},
+        "n_max": args.n,
+        "seconds_max": args.seconds,
+        "bare_cryptography": bare_cryptography(pool[: args.n], args.seconds),
+    }
+    with tempfile.TemporaryDirectory(prefix="padlock-bench-ca-") as tmp:
+        ca_dir = Path(tmp) / "ca"
+        create_authority(
+            ca_dir,
+            name="padlock bench",
+            passphrase=PASSPHRASE,
+            now=dt.datetime.now(dt.UTC),
+            base_url=BASE_URL,
+        )
+        signers = load_issuing_signers(ca_dir, PASSPHRASE)
+        with sqlite_store() as store:
+            report["sqlite"] = run_profiles(store, signers, pool, args.n, args.seconds, profiles)
+        with sqlite_store() as store:
+            report["breakdown_test_sqlite"] = breakdown(store, signers, pool, args.breakdown_n)
+        if not args.no_pg:
+            with pg_store(args.pg_url) as store:
+                report["postgresql"] = {
+                    "server": pg_version(args.pg_url),
+                    **run_profiles(store, signers, pool, args.n, args.seconds, profiles),
+                }
+    bare = report["bare_cryptography"]["per_s"]
+    test_rate = report["sqlite"].get("test", {}).get("per_s", 0)
+    report["test_sqlite_vs_bare"] = round(test_rate / bare, 3)
+    json.dump(report, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
