@@ -461,6 +461,25 @@ def _clone_body(vhost: VirtualHost) -> list[str]:
     return lines
 
 
+_WILDCARDS = (None, "*", "_default_", "0.0.0.0", "::", "[::]")  # noqa: S104
+
+
+def _probe_host(request: ApacheRequest, config: ApacheConfig, vhost: VirtualHost | None) -> str:
+    """Where the live server answers for this site: the given address; else the address
+    of the virtual host edited; else the one address Apache listens on for the port;
+    else 127.0.0.1."""
+    if request.listen_address:
+        return probe_address(request.listen_address)
+    if vhost is not None:
+        for address in vhost.addresses:
+            if address.port in (request.port, None) and address.host not in _WILDCARDS:
+                return probe_address(address.host)
+    listens = [x for x in config.listens if x.port == request.port]
+    if listens and all(x.address not in _WILDCARDS for x in listens):
+        return probe_address(listens[0].address)
+    return probe_address(None)
+
+
 def prepare(request: ApacheRequest, now: dt.datetime | None = None) -> Prepared:
     """Everything up to the plan: pre-flight checks included, nothing written."""
     now = now or dt.datetime.now(dt.UTC)
@@ -717,7 +736,7 @@ def prepare(request: ApacheRequest, now: dt.datetime | None = None) -> Prepared:
         control=ctx.control,
         state=state,
         names=(name, *[a for a in aliases if "*" not in a]),
-        probe_host=probe_address(request.listen_address),
+        probe_host=_probe_host(request, config, ssl_vhost),
         port=request.port,
         site_file=site_file,
         edited=tuple(edits),

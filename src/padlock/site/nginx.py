@@ -277,6 +277,17 @@ def _clone_body(server: Server) -> list[str]:
     return lines
 
 
+def _probe_host(request: NginxRequest, server: Server | None) -> str:
+    """The given address; else the address the edited server block listens on; else
+    127.0.0.1."""
+    if request.listen_address or server is None:
+        return probe_address(request.listen_address)
+    for listen in server.listens:
+        if listen.port == request.port and listen.address not in (None, "*", "[::]"):
+            return probe_address(listen.address)
+    return probe_address(None)
+
+
 def prepare(request: NginxRequest, now: dt.datetime | None = None) -> Prepared:
     now = now or dt.datetime.now(dt.UTC)
     name, aliases = normalize_site_names(request.name, request.aliases)
@@ -454,7 +465,7 @@ def prepare(request: NginxRequest, now: dt.datetime | None = None) -> Prepared:
         control=ctx.control,
         state=state,
         names=(name, *[a for a in aliases if "*" not in a]),
-        probe_host=probe_address(request.listen_address),
+        probe_host=_probe_host(request, ssl_server),
         port=request.port,
         site_file=site_file,
         edited=tuple(edits),
