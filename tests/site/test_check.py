@@ -294,4 +294,11 @@ def test_cli_exit_codes_and_json(
 
 def test_cli_rejects_a_url(cli: CLI) -> None:
     result = cli("check", "https://www.example.com/")
-    assert result.rc == 1 and "is a URL" in result.err
+    assert result.rc == 2 and "is a URL" in result.err  # not checked: never less than broken
+
+
+def test_cli_unreadable_roots_file(cli: CLI, tmp_path: Path) -> None:
+    bad = tmp_path / "roots.pem"
+    bad.write_text("not a certificate")
+    result = cli("check", f"127.0.0.1:{free_port()}", "--ca", str(bad))
+    assert result.rc == 2 and "Cannot load trusted roots" in result.err

@@ -176,12 +176,21 @@ def register(app: typer.Typer) -> None:
         """Connect and judge like a browser: chain, trust, name, expiry, protocol, staple.
 
         Exit status: 0 ok, 1 warning (expires within 14 days), 2 broken (does not verify,
-        wrong name, expired, cannot connect).
+        wrong name, expired, cannot connect) or not checked (bad HOST[:PORT] or --ca).
         """
+        from padlock.errors import PadlockError
         from padlock.site.check import check, parse_target
 
-        host, port = parse_target(target)
-        result = check(host, port, server_name=name, ca_files=ca, timeout=timeout)
+        try:
+            host, port = parse_target(target)
+            result = check(host, port, server_name=name, ca_files=ca, timeout=timeout)
+        except PadlockError as exc:
+            # Could not even judge (bad target, unreadable --ca): never report less than
+            # "broken" to a monitoring script.
+            common.say(f"error: {exc.message}")
+            if exc.hint:
+                common.say(f"hint: {exc.hint}")
+            raise typer.Exit(2) from None
         if json_out:
             common.print_json(result.to_dict())
         else:

@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from padlock.errors import InvalidName, SiteUnreachable
+from padlock.errors import FileProblem, InvalidName, SiteUnreachable
 from padlock.pki import names as pki_names
 from padlock.pki.describe import describe_certificate
 
@@ -308,7 +308,10 @@ def _verifying_context(ca_files: Sequence[Path], ca_pem: bytes | None) -> ssl.SS
         try:
             ctx.load_verify_locations(cafile=str(path))
         except (OSError, ssl.SSLError) as exc:
-            raise SiteUnreachable(f"Cannot load the roots in {str(path)!r}: {exc}.") from exc
+            raise FileProblem(
+                f"Cannot load trusted roots from {str(path)!r}: {exc}.",
+                hint="--ca takes a PEM file of CA certificates.",
+            ) from exc
     if ca_pem:
         ctx.load_verify_locations(cadata=ca_pem.decode("ascii"))
     return ctx
