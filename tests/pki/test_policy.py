@@ -1,0 +1,273 @@
+"""The CA's name policy: public-suffix wildcards, internal names, reserved IPs, canonical form,
+the number of names, and one subproblem per refused identifier."""
+
+from __future__ import annotations
+
+import pytest
+
+from padlock.errors import RejectedIdentifier
+from padlock.pki.policy import MAX_NAMES, NamePolicy, check_identifiers, is_public_host
+
+TRUSTED = NamePolicy()
+TEST_WITH_INTERNAL = NamePolicy(allow_internal=True)
+
+
+def _refusal(dns: list[str], ips: list[str] = [], policy: NamePolicy = TRUSTED) -> str:  # noqa: B006
+    with pytest.raises(RejectedIdentifier) as caught:
+        check_identifiers(dns, ips, policy)
+    return caught.value.message
+
+
+# --- wildcards over public suffixes (BR 3.2.2.6) ----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["*.co.uk", "*.com", "*.github.io", "*.s3.amazonaws.com"])
+@pytest.mark.parametrize("policy", [TRUSTED, TEST_WITH_INTERNAL], ids=["trusted", "internal-ok"])
+def test_wildcard_over_public_suffix_refused(name: str, policy: NamePolicy) -> None:
+    # *.com is no wildcard padlock's name rules accept at all; the others reach the PSL check.
+    message = _refusal([name], policy=policy)
+    assert name in message or "top-level domain" in message
+
+
+def test_wildcard_over_public_suffix_cites_the_rule() -> None:
+    message = _refusal(["*.co.uk"])
+    assert "public suffix co.uk" in message and "BR 3.2.2.6" in message
+
+
+def test_wildcard_over_private_suffix_refused() -> None:
+    # github.io is in the PSL's private section: its users do not control each other's names.
+    assert "public suffix github.io" in _refusal(["*.github.io"])
+
+
+@pytest.mark.parametrize(
+    "name", ["*.example.com", "*.example.co.uk", "*.widgets.github.io", "*.www.example.com"]
+)
+def test_wildcard_over_registered_domain_allowed(name: str) -> None:
+    assert check_identifiers([name], [], TRUSTED) == ([name], [])
+
+
+@pytest.mark.parametrize("name", ["co.uk", "github.io", "com"])
+def test_public_suffix_itself_refused(name: str) -> None:
+    message = _refusal([name])
+    assert "public suffix" in message or "internal name" in message
+
+
+def test_name_under_private_suffix_allowed() -> None:
+    assert check_identifiers(["widgets.github.io"], [], TRUSTED) == (["widgets.github.io"], [])
+
+
+# --- internal names (BR 4.2.2) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["server.local", "printer.test", "intranet", "localhost", "db.internal", "*.corp.local"],
+)
+def test_internal_name_refused_for_trusted(name: str) -> None:
+    message = _refusal([name])
+    assert "internal name" in message and "BR 4.2.2" in message
+
+
+@pytest.mark.parametrize(
+    "name", ["server.local", "printer.test", "intranet", "db.internal", "*.corp.local"]
+)
+def test_internal_name_allowed_only_with_allow_internal(name: str) -> None:
+    assert check_identifiers([name], [], TEST_WITH_INTERNAL) == ([name], [])
+
+
+def test_default_policy_refuses_internal_names() -> None:
+    assert NamePolicy().allow_internal is False
+    _refusal(["intranet"], policy=NamePolicy())
+
+
+# --- reserved IP addresses (BR 4.2.2) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "10.0.0.1",  # private
+        "172.16.5.4",
+        "192.168.1.1",
+        "127.0.0.1",  # loopback
+        "169.254.10.10",  # link-local
+        "100.64.0.1",  # shared address space
+        "192.0.2.1",  # documentation
+        "0.0.0.0",  # noqa: S104 - an identifier, not a bind address
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "2001:db8::1",  # documentation
+    ],
+)
+def test_reserved_ip_refused_for_trusted(ip: str) -> None:
+    message = _refusal([], [ip])
+    assert "reserved IP address" in message and "BR 4.2.2" in message
+
+
+@pytest.mark.parametrize("ip", ["10.0.0.1", "127.0.0.1", "::1", "192.0.2.1"])
+def test_reserved_ip_allowed_only_with_allow_internal(ip: str) -> None:
+    assert check_identifiers([], [ip], TEST_WITH_INTERNAL) == ([], [ip])
+
+
+@pytest.mark.parametrize("ip", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"])
+def test_global_ip_allowed(ip: str) -> None:
+    assert check_identifiers([], [ip], TRUSTED) == ([], [ip])
+
+
+def test_ip_comes_back_in_canonical_text() -> None:
+    assert check_identifiers([], ["2606:4700:4700:0:0:0:0:1111"], TRUSTED) == (
+        [],
+        ["2606:4700:4700::1111"],
+    )
+
+
+def test_ips_refused_when_not_allowed() -> None:
+    message = _refusal([], ["8.8.8.8"], NamePolicy(allow_ip=False))
+    assert "IP addresses are not accepted" in message
+
+
+def test_not_an_ip_refused() -> None:
+    assert "not an IP address" in _refusal([], ["300.1.1.1"])
+
+
+# --- canonical form ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("WWW.Example.COM", "www.example.com"),
+        ("www.example.com.", "www.example.com"),
+        (" www.example.com", "www.example.com"),
+        ("bücher.de", "xn--bcher-kva.de"),
+        ("*.EXAMPLE.com", "*.example.com"),
+    ],
+)
+def test_non_canonical_name_refused_with_the_canonical_form(raw: str, canonical: str) -> None:
+    message = _refusal([raw])
+    assert "not in canonical form" in message and f"write it as {canonical}" in message
+
+
+def test_canonical_idn_allowed() -> None:
+    assert check_identifiers(["xn--bcher-kva.de"], [], TRUSTED) == (["xn--bcher-kva.de"], [])
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ("http://www.example.com/", "is a URL"),
+        ("www.example.com/shop", "a path"),
+        ("www.example.com:443", "has a port"),
+        ("a_b.example.com", "underscore"),
+        ("webmaster@example.com", "email address"),
+        ("www..example.com", "empty label"),
+        ("", "empty"),
+    ],
+)
+def test_name_mistakes_refused_with_reason(raw: str, says: str) -> None:
+    assert says in _refusal([raw])
+
+
+# --- how many names --------------------------------------------------------------------------
+
+
+def test_max_names_is_100() -> None:
+    assert MAX_NAMES == 100
+
+
+def test_100_names_allowed() -> None:
+    names = [f"www{i}.example.com" for i in range(MAX_NAMES)]
+    assert check_identifiers(names, [], TRUSTED) == (names, [])
+
+
+def test_101_names_refused() -> None:
+    names = [f"www{i}.example.com" for i in range(MAX_NAMES + 1)]
+    with pytest.raises(RejectedIdentifier) as caught:
+        check_identifiers(names, [], TRUSTED)
+    assert "101 names" in caught.value.message and "at most 100" in caught.value.message
+    assert caught.value.hint and "Split" in caught.value.hint
+
+
+def test_names_and_ips_count_together() -> None:
+    names = [f"www{i}.example.com" for i in range(MAX_NAMES)]
+    assert "101 names" in _refusal(names, ["8.8.8.8"])
+
+
+def test_a_smaller_limit_holds() -> None:
+    names = ["a.example.com", "b.example.com", "c.example.com"]
+    assert "at most 2" in _refusal(names, [], NamePolicy(max_names=2))
+
+
+def test_no_names_refused() -> None:
+    with pytest.raises(RejectedIdentifier) as caught:
+        check_identifiers([], [], TRUSTED)
+    assert "names no host" in caught.value.message
+
+
+def test_duplicates_collapse_in_order() -> None:
+    dns, ips = check_identifiers(
+        ["b.example.com", "a.example.com", "b.example.com"], ["8.8.8.8", "8.8.8.8"], TRUSTED
+    )
+    assert dns == ["b.example.com", "a.example.com"] and ips == ["8.8.8.8"]
+
+
+# --- subproblems: one per refused identifier (RFC 8555 6.7.1) ---------------------------------
+
+
+def test_every_refused_identifier_has_its_subproblem() -> None:
+    with pytest.raises(RejectedIdentifier) as caught:
+        check_identifiers(
+            ["www.example.com", "*.co.uk", "intranet", "WWW.EXAMPLE.ORG"],
+            ["8.8.8.8", "10.0.0.1"],
+            TRUSTED,
+        )
+    err = caught.value
+    subs = err.subproblems
+    assert [s.identifier for s in subs] == [
+        {"type": "dns", "value": "*.co.uk"},
+        {"type": "dns", "value": "intranet"},
+        {"type": "dns", "value": "WWW.EXAMPLE.ORG"},
+        {"type": "ip", "value": "10.0.0.1"},
+    ]
+    assert all(s.problem == "rejectedIdentifier" for s in subs)
+    assert "public suffix" in subs[0].detail
+    assert "internal name" in subs[1].detail
+    assert "canonical form" in subs[2].detail
+    assert "reserved IP" in subs[3].detail
+    # The message is the first problem, and says how many more there are.
+    assert err.message.startswith(subs[0].detail) and err.message.endswith("(and 3 more)")
+
+
+def test_subproblems_reach_the_problem_document() -> None:
+    with pytest.raises(RejectedIdentifier) as caught:
+        check_identifiers(["intranet", "a_b.example.com"], [], TRUSTED)
+    doc = caught.value.to_problem()
+    assert doc["type"] == "urn:ietf:params:acme:error:rejectedIdentifier"
+    assert [s["identifier"]["value"] for s in doc["subproblems"]] == ["intranet", "a_b.example.com"]
+    assert all(
+        s["type"] == "urn:ietf:params:acme:error:rejectedIdentifier" for s in doc["subproblems"]
+    )
+
+
+def test_one_refusal_has_no_more_suffix() -> None:
+    assert "more)" not in _refusal(["www.example.com", "intranet"])
+
+
+# --- the CA's own base URL ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "public"),
+    [
+        ("ca.example.com", True),
+        ("8.8.8.8", True),
+        ("localhost", False),
+        ("ca.local", False),
+        ("127.0.0.1", False),
+        ("[::1]", False),
+        ("not a host", False),
+    ],
+)
+def test_is_public_host(host: str, public: bool) -> None:
+    assert is_public_host(host) is public
