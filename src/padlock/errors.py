@@ -82,6 +82,7 @@ PROBLEMS: dict[str, ProblemType] = {
         _ours("siteUnreachable", "The site could not be reached over TLS", 502),
         _ours("installRefused", "The installation was refused before any change", 400),
         _ours("installFailed", "The web server change failed", 500),
+        _ours("unsupportedMediaType", "The content type is not accepted here", 415),
     )
 }
 
@@ -256,3 +257,9 @@ class InstallFailed(PadlockError):
     failed and whether every file was restored."""
 
     problem = "installFailed"
+
+
+class UnsupportedMediaType(PadlockError):
+    """A body or an uploaded file of a type this endpoint does not take (judged by content)."""
+
+    problem = "unsupportedMediaType"

@@ -1,0 +1,527 @@
+"""The enrollment repository: :class:`padlock.ca.enrollment.EnrollmentStore` on SQLAlchemy Core.
+
+Every method is one transaction (``store.base.write``): a step of a request, its timeline
+rows and the audit events that record them commit together or not at all. State changes
+are compare-and-set (the row is read ``FOR UPDATE`` on PostgreSQL; SQLite's
+``BEGIN IMMEDIATE`` holds the one write lock), so two workers acting on one request at
+once cannot both move it, and only the holder of a fresh issuing claim may finish
+issuance.
+
+:func:`open_enrollment` builds the :class:`~padlock.ca.enrollment.EnrollmentService` for a
+running authority (the web app, the review console and the CLI use it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+
+from padlock.ca.enrollment import (
+    CLAIM_STALE_AFTER,
+    Challenge,
+    ChallengeState,
+    Document,
+    EnrollmentRequest,
+    EnrollmentService,
+    EnrollmentStats,
+    Event,
+    Kind,
+    RequestState,
+    RequestSummary,
+    RequestUpdate,
+    Reviewer,
+    TimelineEntry,
+    ValidationRecord,
+)
+from padlock.ca.notify import Notifier, SmtpConfig, SmtpMailer
+from padlock.ca.ports import AuditEntry
+from padlock.errors import ConfigError, Conflict, NotFound
+from padlock.pki.certs import Organization
+from padlock.store import base
+from padlock.store.tables_enrollment import enrollment_challenges as challenges_t
+from padlock.store.tables_enrollment import enrollment_documents as documents_t
+from padlock.store.tables_enrollment import enrollment_events as events_t
+from padlock.store.tables_enrollment import enrollment_requests as requests_t
+from padlock.store.tables_enrollment import enrollment_validations as validations_t
+
+if TYPE_CHECKING:
+    from padlock.ca.validation import VAConfig
+    from padlock.store.repositories import SqlStore
+    from padlock.wiring import Authority
+
+_r = requests_t.c
+_ch = challenges_t.c
+_v = validations_t.c
+_d = documents_t.c
+_ev = events_t.c
+
+
+def _org_json(org: Organization | None) -> str | None:
+    if org is None:
+        return None
+    return base.to_json(
+        {
+            "organization": org.organization,
+            "locality": org.locality,
+            "state": org.state,
+            "country": org.country,
+        }
+    )
+
+
+def _org(text: str | None) -> Organization | None:
+    data = base.from_json(text)
+    if not data:
+        return None
+    return Organization(
+        data["organization"], data.get("locality"), data.get("state"), data["country"]
+    )
+
+
+def _reviewer(row: Any) -> Reviewer | None:
+    if row.reviewer is None:
+        return None
+    return Reviewer(row.reviewer, row.reviewer_name or row.reviewer, row.reviewer_email)
+
+
+def _challenge_row(request_id: str, ch: Challenge) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "name": ch.name,
+        "token": ch.token,
+        "state": ch.state.value,
+        "method": ch.method,
+        "expires_at": ch.expires_at,
+        "validated_at": ch.validated_at,
+        "error": ch.error,
+    }
+
+
+def _validation_row(request_id: str, v: ValidationRecord) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "name": v.name,
+        "method": v.method,
+        "ok": v.ok,
+        "at": v.at,
+        "problem": v.problem,
+        "detail": v.detail,
+        "evidence": base.to_json(v.evidence),
+    }
+
+
+class SqlEnrollmentStore:
+    """Requests, challenges, validations, documents and timelines in the CA's database."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._s = store
+
+    # -- writing ------------------------------------------------------------------------
+
+    def _events(
+        self,
+        tx: base.Tx,
+        request_id: str,
+        events: Sequence[Event],
+        state: RequestState,
+        at: dt.datetime,
+    ) -> None:
+        rows = []
+        for event in events:
+            after = event.state or state
+            details: dict[str, Any] = {"state": after.value}
+            if event.note:
+                details["note"] = event.note
+            details.update(event.details)
+            seq = tx.audit(
+                AuditEntry(f"request.{event.action}", event.actor, "request", request_id, details),
+                at,
+            )
+            rows.append(
+                {
+                    "request_id": request_id,
+                    "at": at,
+                    "action": event.action,
+                    "actor": event.actor[:128],
+                    "state": after.value,
+                    "note": event.note,
+                    "audit_seq": seq,
+                }
+            )
+        if rows:
+            tx.conn.execute(insert(events_t), rows)
+
+    def create_request(
+        self,
+        request: EnrollmentRequest,
+        events: Sequence[Event],
+        at: dt.datetime,
+        *,
+        claim: str | None = None,
+    ) -> None:
+        with base.write(self._s, "recording a certificate request") as tx:
+            tx.conn.execute(
+                insert(requests_t).values(
+                    id=request.id,
+                    kind=request.kind.value,
+                    state=request.state.value,
+                    contact=request.contact,
+                    names=base.to_json(list(request.names)),
+                    csr_pem=request.csr_pem,
+                    key_fingerprint=request.key_fingerprint,
+                    organization=_org_json(request.organization),
+                    verified_organization=_org_json(request.verified_organization),
+                    previous_request=request.previous_request,
+                    reviewer=request.reviewer.name if request.reviewer else None,
+                    reviewer_name=request.reviewer.display_name if request.reviewer else None,
+                    reviewer_email=request.reviewer.email if request.reviewer else None,
+                    certificate_serial=request.certificate_serial,
+                    rejection_reason=request.rejection_reason,
+                    problem=request.problem,
+                    claim_token=claim,
+                    claimed_at=at if claim else None,
+                    created_at=request.created_at,
+                    updated_at=request.updated_at,
+                )
+            )
+            if request.challenges:
+                tx.conn.execute(
+                    insert(challenges_t),
+                    [_challenge_row(request.id, c) for c in request.challenges],
+                )
+            if request.validations:
+                tx.conn.execute(
+                    insert(validations_t),
+                    [_validation_row(request.id, v) for v in request.validations],
+                )
+            self._events(tx, request.id, events, request.state, at)
+
+    def _lock(self, conn: Connection, request_id: str) -> Any:
+        row = conn.execute(
+            select(_r.state, _r.claim_token, _r.claimed_at)
+            .where(_r.id == request_id)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise NotFound("There is no request with that id.")
+        return row
+
+    def update_request(self, request_id: str, update_: RequestUpdate, at: dt.datetime) -> None:
+        with base.write(self._s, f"recording that a request was {update_.doing}") as tx:
+            conn = tx.conn
+            row = self._lock(conn, request_id)
+            state = RequestState(row.state)
+            if state not in update_.expect:
+                raise Conflict(
+                    f"The request is {state.value.replace('_', ' ')}; it cannot be"
+                    f" {update_.doing} now."
+                )
+            fresh_claim = row.claim_token is not None and (
+                row.claimed_at is None or row.claimed_at > at - CLAIM_STALE_AFTER
+            )
+            if update_.holder is not None:
+                if row.claim_token != update_.holder:
+                    raise Conflict("This step no longer holds the request's issuing claim.")
+            elif fresh_claim:
+                raise Conflict(
+                    "The request is being issued right now.",
+                    hint="Look at its status again in a moment.",
+                )
+            values: dict[str, Any] = {"updated_at": at}
+            if update_.state is not None:
+                values["state"] = update_.state.value
+            if update_.take_claim is not None:
+                values["claim_token"] = update_.take_claim
+                values["claimed_at"] = at
+            elif update_.holder is not None:
+                values["claim_token"] = None
+                values["claimed_at"] = None
+            if update_.reviewer is not None:
+                values["reviewer"] = update_.reviewer.name
+                values["reviewer_name"] = update_.reviewer.display_name
+                values["reviewer_email"] = update_.reviewer.email
+            if update_.verified_organization is not None:
+                values["verified_organization"] = _org_json(update_.verified_organization)
+            if update_.certificate_serial is not None:
+                values["certificate_serial"] = update_.certificate_serial
+            if update_.rejection_reason is not None:
+                values["rejection_reason"] = update_.rejection_reason
+            if update_.problem is not None:
+                values["problem"] = update_.problem
+            elif update_.clear_problem:
+                values["problem"] = None
+            conn.execute(update(requests_t).where(_r.id == request_id).values(**values))
+            self._upsert_challenges(conn, request_id, update_.challenges)
+            if update_.validations:
+                conn.execute(
+                    insert(validations_t),
+                    [_validation_row(request_id, v) for v in update_.validations],
+                )
+            self._events(tx, request_id, update_.events, update_.state or state, at)
+
+    @staticmethod
+    def _upsert_challenges(
+        conn: Connection, request_id: str, challenges: Sequence[Challenge]
+    ) -> None:
+        if not challenges:
+            return
+        stored = {
+            r.name: r
+            for r in conn.execute(
+                select(_ch.name, _ch.token, _ch.state).where(_ch.request_id == request_id)
+            )
+        }
+        for ch in challenges:
+            old = stored.get(ch.name)
+            row = _challenge_row(request_id, ch)
+            if old is None:
+                conn.execute(insert(challenges_t).values(**row))
+                continue
+            # A concurrent check that failed never undoes one that succeeded.
+            if (
+                old.state == ChallengeState.VALID.value
+                and ch.state is not ChallengeState.VALID
+                and old.token == ch.token
+            ):
+                continue
+            del row["request_id"], row["name"]
+            conn.execute(
+                update(challenges_t)
+                .where(and_(_ch.request_id == request_id, _ch.name == ch.name))
+                .values(**row)
+            )
+
+    def add_document(
+        self,
+        request_id: str,
+        document: Document,
+        stored_as: str,
+        event: Event,
+        at: dt.datetime,
+        *,
+        expect: Collection[RequestState],
+        max_documents: int,
+    ) -> None:
+        with base.write(self._s, "recording a document") as tx:
+            conn = tx.conn
+            state = RequestState(self._lock(conn, request_id).state)
+            if state not in expect:
+                raise Conflict(
+                    f"The request is {state.value.replace('_', ' ')}; documents can no longer"
+                    " be added."
+                )
+            count = conn.execute(
+                select(func.count()).select_from(documents_t).where(_d.request_id == request_id)
+            ).scalar_one()
+            if count >= max_documents:
+                raise Conflict(
+                    f"The request has {count} documents already; at most {max_documents}.",
+                    hint="Combine pages into one PDF.",
+                )
+            conn.execute(
+                insert(documents_t).values(
+                    id=document.id,
+                    request_id=request_id,
+                    filename=document.filename,
+                    content_type=document.content_type,
+                    size=document.size,
+                    sha256=document.sha256,
+                    stored_as=stored_as,
+                    uploaded_at=document.uploaded_at,
+                )
+            )
+            conn.execute(update(requests_t).where(_r.id == request_id).values(updated_at=at))
+            self._events(tx, request_id, [event], state, at)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get_request(self, request_id: str) -> EnrollmentRequest | None:
+        with base.read(self._s, "reading a certificate request") as conn:
+            row = conn.execute(select(requests_t).where(_r.id == request_id)).first()
+            if row is None:
+                return None
+            challenges = tuple(
+                Challenge(
+                    c.name,
+                    c.token,
+                    c.expires_at,
+                    ChallengeState(c.state),
+                    c.method,
+                    c.validated_at,
+                    c.error,
+                )
+                for c in conn.execute(
+                    select(challenges_t).where(_ch.request_id == request_id).order_by(_ch.name)
+                )
+            )
+            documents = tuple(
+                Document(d.id, d.filename, d.content_type, d.size, d.sha256, d.uploaded_at)
+                for d in conn.execute(
+                    select(documents_t)
+                    .where(_d.request_id == request_id)
+                    .order_by(_d.uploaded_at, _d.id)
+                )
+            )
+            validations = tuple(
+                ValidationRecord(
+                    v.name,
+                    v.method,
+                    bool(v.ok),
+                    v.at,
+                    v.detail,
+                    v.problem,
+                    base.from_json(v.evidence) or {},
+                )
+                for v in conn.execute(
+                    select(validations_t).where(_v.request_id == request_id).order_by(_v.id)
+                )
+            )
+            timeline = tuple(
+                TimelineEntry(e.at, e.action, e.actor, RequestState(e.state), e.note)
+                for e in conn.execute(
+                    select(events_t).where(_ev.request_id == request_id).order_by(_ev.id)
+                )
+            )
+        # Names keep the CSR's order, challenges follow it.
+        names = tuple(base.from_json(row.names))
+        order = {n: i for i, n in enumerate(names)}
+        challenges = tuple(sorted(challenges, key=lambda c: order.get(c.name, len(order))))
+        return EnrollmentRequest(
+            id=row.id,
+            kind=Kind(row.kind),
+            state=RequestState(row.state),
+            contact=row.contact,
+            names=names,
+            csr_pem=row.csr_pem,
+            key_fingerprint=row.key_fingerprint,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            organization=_org(row.organization),
+            verified_organization=_org(row.verified_organization),
+            previous_request=row.previous_request,
+            reviewer=_reviewer(row),
+            certificate_serial=row.certificate_serial,
+            rejection_reason=row.rejection_reason,
+            problem=row.problem,
+            challenges=challenges,
+            documents=documents,
+            validations=validations,
+            timeline=timeline,
+        )
+
+    def get_document(self, request_id: str, document_id: str) -> tuple[Document, str] | None:
+        with base.read(self._s, "reading a document") as conn:
+            d = conn.execute(
+                select(documents_t).where(_d.request_id == request_id, _d.id == document_id)
+            ).first()
+        if d is None:
+            return None
+        return (
+            Document(d.id, d.filename, d.content_type, d.size, d.sha256, d.uploaded_at),
+            d.stored_as,
+        )
+
+    def list_requests(
+        self, states: Collection[RequestState], limit: int, offset: int
+    ) -> list[RequestSummary]:
+        docs = (
+            select(func.count())
+            .select_from(documents_t)
+            .where(_d.request_id == _r.id)
+            .scalar_subquery()
+        )
+        stmt = (
+            select(
+                _r.id,
+                _r.kind,
+                _r.state,
+                _r.contact,
+                _r.names,
+                _r.organization,
+                _r.reviewer,
+                _r.reviewer_name,
+                _r.reviewer_email,
+                _r.created_at,
+                _r.updated_at,
+                docs.label("documents"),
+            )
+            .where(_r.state.in_([s.value for s in states]))
+            .order_by(_r.created_at, _r.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        with base.read(self._s, "listing certificate requests") as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            RequestSummary(
+                id=r.id,
+                kind=Kind(r.kind),
+                state=RequestState(r.state),
+                contact=r.contact,
+                names=tuple(base.from_json(r.names)),
+                organization=_org(r.organization),
+                reviewer=_reviewer(r),
+                documents=int(r.documents),
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+            )
+            for r in rows
+        ]
+
+    def enrollment_stats(self) -> EnrollmentStats:
+        with base.read(self._s, "counting certificate requests") as conn:
+            requests = {
+                (r[0], r[1]): int(r[2])
+                for r in conn.execute(
+                    select(_r.kind, _r.state, func.count()).group_by(_r.kind, _r.state)
+                )
+            }
+            validations = {
+                (r[0], "ok" if r[1] else "failed"): int(r[2])
+                for r in conn.execute(
+                    select(_v.method, _v.ok, func.count()).group_by(_v.method, _v.ok)
+                )
+            }
+        return EnrollmentStats(requests, validations)
+
+
+def open_enrollment(
+    authority: Authority,
+    va_config: VAConfig | None = None,
+    *,
+    notifier: Notifier | None = None,
+    env: Mapping[str, str] | None = None,
+) -> EnrollmentService:
+    """The enrollment service of a running authority; mail per ``PADLOCK_SMTP_*``."""
+    from padlock.ca.validation import VAConfig
+    from padlock.store.repositories import SqlStore
+
+    settings = authority.settings
+    store = authority.store
+    if not isinstance(store, SqlStore):  # pragma: no cover - wiring always opens a SqlStore
+        raise ConfigError("Enrollment needs the SQL store.")
+    host = urlsplit(settings.base_url).hostname or "localhost"
+    if va_config is None:
+        va_config = VAConfig.from_settings(
+            settings.va_resolver,
+            settings.va_http_port,
+            settings.va_tls_port,
+            settings.caa_identities or (host,),
+        )
+    if notifier is None:
+        smtp = SmtpConfig.from_env(os.environ if env is None else env, f"padlock@{host}")
+        notifier = SmtpMailer(smtp) if smtp else None
+    return EnrollmentService(
+        SqlEnrollmentStore(store),
+        store,
+        authority.issuer,
+        va_config,
+        documents_dir=settings.data_dir / "documents",
+        base_url=settings.base_url,
+        notifier=notifier,
+    )
