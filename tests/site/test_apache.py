@@ -298,8 +298,48 @@ def test_install_decrypt_key_installs_decrypted_copy(
     key = apache.root / STATE / "live" / f"www.example.com_{apache.https_port}" / "privkey.pem"
     assert b"ENCRYPTED" not in key.read_bytes()
     assert key.stat().st_mode & 0o777 == 0o600
-    assert not (apache.root / "conf-available" / "padlock.conf").exists()
+    global_conf = apache.root / "conf-available" / "padlock.conf"
+    assert not global_conf.exists() or "SSLPassPhraseDialog" not in global_conf.read_text()
     _sees(cli, apache, issued, "www.example.com")
+
+
+def _ocsp_url(cert: Path) -> str | None:
+    from cryptography import x509
+    from cryptography.x509.oid import AuthorityInformationAccessOID
+
+    leaf = x509.load_pem_x509_certificate(cert.read_bytes())
+    try:
+        aia = leaf.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        return None
+    urls = [
+        d.access_location.value
+        for d in aia
+        if d.access_method == AuthorityInformationAccessOID.OCSP
+    ]
+    return str(urls[0]) if urls else None
+
+
+@pytest.mark.parametrize("flag", ["--ocsp-stapling", "--no-ocsp-stapling"])
+def test_ocsp_stapling_only_with_a_responder(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path, flag: str
+) -> None:
+    """Stapling is configured only when asked (or by default) AND the certificate names an
+    OCSP responder; an unreachable responder neither breaks the install nor gets its error
+    responses stapled."""
+    issued = site_ca.issue(certs)
+    _installed(cli, apache, issued, flag)
+    site = (apache.root / "sites-available" / "padlock-www.example.com.conf").read_text()
+    wanted = flag == "--ocsp-stapling" and _ocsp_url(issued.cert) is not None
+    assert ("SSLUseStapling On" in directives_text(site)) is wanted
+    if wanted:
+        assert "SSLStaplingReturnResponderErrors off" in site
+        assert "SSLStaplingCache" in (apache.root / "conf-available" / "padlock.conf").read_text()
+    _sees(cli, apache, issued, "www.example.com")
+
+
+def directives_text(text: str) -> str:
+    return "\n".join(line.strip() for line in text.splitlines() if not line.strip().startswith("#"))
 
 
 def test_install_hsts_header_sent(

@@ -158,6 +158,11 @@ DRY = typer.Option(False, "--dry-run", help="Print the diff; change nothing.")
 DECRYPT = typer.Option(False, "--decrypt-key", help="Install a decrypted copy of the key.")
 HSTS = typer.Option(False, "--hsts", help="Send Strict-Transport-Security (two years).")
 NO_REDIRECT = typer.Option(False, "--no-redirect", help="Leave plain HTTP alone.")
+STAPLING = typer.Option(
+    None,
+    "--ocsp-stapling/--no-ocsp-stapling",
+    help="Staple OCSP responses (default: when the certificate names a responder).",
+)
 PASSFILE = typer.Option(None, "--passphrase-file", help="The key's pass phrase.")
 LAYOUT = typer.Option(None, "--layout", help="Force a layout (see the docs).")
 FORCE = typer.Option(False, "--force", help="Roll back even over later hand edits.")
@@ -226,6 +231,7 @@ def register(app: typer.Typer) -> None:
         decrypt_key: bool = DECRYPT,
         hsts: bool = HSTS,
         no_redirect: bool = NO_REDIRECT,
+        ocsp_stapling: bool | None = STAPLING,
         passphrase_file: Path | None = PASSFILE,
         layout: str | None = LAYOUT,
         json_out: bool = JSON,
@@ -246,6 +252,7 @@ def register(app: typer.Typer) -> None:
             listen_address=listen_address,
             redirect=not no_redirect,
             hsts=hsts,
+            ocsp_stapling=ocsp_stapling,
             decrypt_key=decrypt_key,
             passphrase=_passphrase(key, passphrase_file),
             layout=layout,
@@ -292,6 +299,7 @@ def register(app: typer.Typer) -> None:
         decrypt_key: bool = DECRYPT,
         hsts: bool = HSTS,
         no_redirect: bool = NO_REDIRECT,
+        ocsp_stapling: bool | None = STAPLING,
         passphrase_file: Path | None = PASSFILE,
         layout: str | None = LAYOUT,
         json_out: bool = JSON,
@@ -312,6 +320,7 @@ def register(app: typer.Typer) -> None:
             listen_address=listen_address,
             redirect=not no_redirect,
             hsts=hsts,
+            ocsp_stapling=ocsp_stapling,
             decrypt_key=decrypt_key,
             passphrase=_passphrase(key, passphrase_file),
             layout=layout,

@@ -239,6 +239,7 @@ class ApacheRequest:
     listen_address: str | None = None
     redirect: bool = True
     hsts: bool = False
+    ocsp_stapling: bool | None = None  # None: when the certificate names an OCSP responder
     decrypt_key: bool = False
     passphrase: bytes | None = None
     layout: str | None = None
@@ -400,6 +401,8 @@ def _managed(d: Directive) -> bool:
         "sslhonorcipherorder",
         "sslsessiontickets",
         "sslusestapling",
+        "sslstaplingrespondertimeout",
+        "sslstaplingreturnrespondererrors",
     }:
         return True
     if key == "sslopensslconfcmd" and d.args:
@@ -520,6 +523,8 @@ def prepare(request: ApacheRequest, now: dt.datetime | None = None) -> Prepared:
         now,
     )
     stapling = material.ocsp_url is not None
+    if request.ocsp_stapling is not None:
+        stapling = request.ocsp_stapling and material.ocsp_url is not None
     files = site_files(state, name, request.port, material, request.decrypt_key, "apache")
     fullchain_s, key_s = safe_path(files.fullchain), safe_path(files.key)
     changes: list[FileChange] = list(files.changes)

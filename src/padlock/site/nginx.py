@@ -143,6 +143,7 @@ class NginxRequest:
     listen_address: str | None = None
     redirect: bool = True
     hsts: bool = False
+    ocsp_stapling: bool | None = None  # None: when the certificate names an OCSP responder
     decrypt_key: bool = False
     passphrase: bytes | None = None
     layout: str | None = None
@@ -323,7 +324,7 @@ def prepare(request: NginxRequest, now: dt.datetime | None = None) -> Prepared:
             fullchain=safe_path(files.fullchain),
             key=safe_path(files.key),
             password_file=safe_path(files.passphrase) if files.passphrase else None,
-            stapling=material.ocsp_url is not None,
+            stapling=material.ocsp_url is not None and request.ocsp_stapling is not False,
             hsts=request.hsts,
         )
         .rstrip("\n")
