@@ -263,3 +263,46 @@ class UnsupportedMediaType(PadlockError):
     """A body or an uploaded file of a type this endpoint does not take (judged by content)."""
 
     problem = "unsupportedMediaType"
+
+
+# --- ACME (RFC 8555 section 6.7): the types the ACME server raises by name -------------------
+
+
+class BadNonce(PadlockError):
+    problem = "badNonce"
+
+
+class BadSignatureAlgorithm(PadlockError):
+    problem = "badSignatureAlgorithm"
+
+
+class BadPublicKey(PadlockError):
+    problem = "badPublicKey"
+
+
+class AccountDoesNotExist(PadlockError):
+    problem = "accountDoesNotExist"
+
+
+class OrderNotReady(PadlockError):
+    problem = "orderNotReady"
+
+
+class ExternalAccountRequired(PadlockError):
+    problem = "externalAccountRequired"
+
+
+class InvalidContact(PadlockError):
+    problem = "invalidContact"
+
+
+class UnsupportedContact(PadlockError):
+    problem = "unsupportedContact"
+
+
+class UnsupportedIdentifier(PadlockError):
+    problem = "unsupportedIdentifier"
+
+
+class UserActionRequired(PadlockError):
+    problem = "userActionRequired"

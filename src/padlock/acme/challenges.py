@@ -1,0 +1,56 @@
+"""Challenges (RFC 8555 section 8, RFC 8737, RFC 8738): what is offered, what is expected.
+
+Pure: the key authorization, the http-01 path, the dns-01 TXT name and value. The
+probes that look at the network live in :mod:`padlock.ca.validation`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from padlock.acme.jws import b64encode
+from padlock.acme.messages import DNS_01, HTTP_01, TLS_ALPN_01, Identifier
+
+HTTP01_PREFIX = "/.well-known/acme-challenge/"
+DNS01_LABEL = "_acme-challenge"
+TOKEN_BYTES = 32  # RFC 8555 8.1: at least 128 bits of entropy; we use 256
+
+
+def key_authorization(token: str, account_thumbprint: str) -> str:
+    """``token || '.' || base64url(JWK thumbprint)`` (RFC 8555 section 8.1)."""
+    return f"{token}.{account_thumbprint}"
+
+
+def http01_path(token: str) -> str:
+    return HTTP01_PREFIX + token
+
+
+def dns01_name(identifier: Identifier) -> str:
+    """``_acme-challenge.<name>``; for ``*.example.com`` the authorization is for
+    ``example.com``, so the record is ``_acme-challenge.example.com`` (RFC 8555 8.4)."""
+    return f"{DNS01_LABEL}.{identifier.base.value}"
+
+
+def dns01_value(key_auth: str) -> str:
+    """base64url(SHA-256(key authorization)) — the TXT record's value."""
+    return b64encode(hashlib.sha256(key_auth.encode("ascii")).digest())
+
+
+def offered(identifier: Identifier, wildcard: bool) -> tuple[str, ...]:
+    """The challenge types offered for an identifier.
+
+    - a wildcard can only be proven in DNS (RFC 8555 7.1.3: dns-01 only);
+    - an IP address has no DNS name for dns-01 (RFC 8738 section 7); http-01 is offered
+      (tls-alpn-01 for IPs needs the reverse-DNS SNI form, which the probe does not speak);
+    - any other DNS name gets all three.
+    """
+    if identifier.type == "ip":
+        return (HTTP_01,)
+    if wildcard:
+        return (DNS_01,)
+    return (HTTP_01, DNS_01, TLS_ALPN_01)
+
+
+def valid_token(token: str) -> bool:
+    """A token is base64url of TOKEN_BYTES bytes (nothing the client controls)."""
+    return len(token) == 43 and all(c.isalnum() or c in "-_" for c in token)
