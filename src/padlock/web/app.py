@@ -193,6 +193,7 @@ def create_app(settings: Settings, passphrase: bytes | None = None) -> FastAPI:
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(_metrics_text(services), media_type="text/plain; version=0.0.4")
 
+    hooks: list[Callable[[Services, object], list[str]]] = []
     for name in FRONT_ENDS:
         try:
             module = importlib.import_module(name)
@@ -201,6 +202,11 @@ def create_app(settings: Settings, passphrase: bytes | None = None) -> FastAPI:
                 continue
             raise
         app.include_router(module.router)
+        if hasattr(module, "metrics_lines"):  # a front end's own Prometheus lines
+            hooks.append(module.metrics_lines)
+    services.extra_metrics = lambda: [  # type: ignore[attr-defined]
+        line for hook in hooks for line in hook(services, app.state)
+    ]
 
     @app.on_event("shutdown")
     def _close() -> None:
