@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from padlock.ca import signer as signer_mod
 from padlock.ca.issuance import Clock, IssuancePolicy, Issuer, utcnow
@@ -14,6 +16,9 @@ from padlock.config import Settings
 from padlock.errors import BadPassphrase
 from padlock.fileio import read_bytes, write_atomic
 from padlock.pki import keypolicy
+
+if TYPE_CHECKING:
+    from padlock.ca.revocation import Revocation
 
 CA_PASSPHRASE_ENV = "PADLOCK_CA_PASSPHRASE"  # noqa: S105 - a variable name
 PASSPHRASE_FILE = "passphrase"  # noqa: S105 - a file name
@@ -91,4 +96,32 @@ def open_authority(
         base_url=meta.get("base_url", settings.base_url),
         allow_internal_in_test=settings.allow_internal_names_in_test,
     )
-    return Authority(settings, store, Issuer(store, signers, policy, blocklist, clock), blocklist)
+    from padlock.store.revocation import RevocationRepository
+
+    blocked = RevocationRepository(store)  # type: ignore[arg-type]
+    issuer = Issuer(store, signers, policy, blocklist, clock, blocked_keys=blocked)
+    return Authority(settings, store, issuer, blocklist)
+
+
+def open_revocation(authority: Authority, passphrase: bytes) -> Revocation:
+    """Revocation for a process that holds the CA keys: the Revoker, the CRLs of the issuing
+    CAs and of the test root (its key is online), and the OCSP responders."""
+    from padlock.ca import revocation as rev
+    from padlock.pki.profiles import Hierarchy
+    from padlock.store.revocation import RevocationRepository
+
+    ca_dir = authority.settings.ca_dir
+    repo = RevocationRepository(authority.store)  # type: ignore[arg-type]
+    issuing = {h: authority.issuer.signer_for(h) for h in Hierarchy}
+    responders = signer_mod.ensure_ocsp_signers(ca_dir, passphrase, utcnow(), issuing)
+    crl_signers = [
+        *issuing.values(),
+        signer_mod.load_root_signer(ca_dir, Hierarchy.TEST, passphrase),
+    ]
+    crls = rev.CrlService(repo, crl_signers)
+    ocsp = rev.OcspResponder(repo, responders.values())
+
+    def renew(now: dt.datetime) -> list[signer_mod.OcspSigner]:
+        return list(signer_mod.ensure_ocsp_signers(ca_dir, passphrase, now, issuing).values())
+
+    return rev.Revocation(rev.Revoker(repo, crls, ocsp), crls, ocsp, renew)

@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from padlock.ca.ports import AuditEntry, CertificateRecord, Reservation, Store
 from padlock.ca.signer import Signer, ca_urls
-from padlock.errors import Conflict, LintFailed, PadlockError, PolicyError
+from padlock.errors import Conflict, LintFailed, PadlockError, PolicyError, WeakKey
 from padlock.pki import certcheck, certs, keypolicy, policy
 from padlock.pki.csr import load_csr
 from padlock.pki.keys import fingerprint
@@ -68,6 +68,12 @@ class IssuancePolicy:
     allow_internal_in_test: bool = False
 
 
+class BlockedKeys(Protocol):
+    """Keys revoked for keyCompromise (``store.revocation.RevocationRepository``)."""
+
+    def is_key_blocked(self, key_fingerprint: str) -> bool: ...
+
+
 class Issuer:
     """Issues certificates for every profile; holds Signers, never keys."""
 
@@ -78,12 +84,14 @@ class Issuer:
         settings: IssuancePolicy,
         blocklist: keypolicy.Blocklist | None = None,
         clock: Clock = utcnow,
+        blocked_keys: BlockedKeys | None = None,
     ) -> None:
         self._store = store
         self._signers = dict(signers)
         self._settings = settings
         self._blocklist = blocklist
         self._clock = clock
+        self._blocked_keys = blocked_keys
         host = urlsplit(settings.base_url).hostname
         self._internal_host = host if host and not policy.is_public_host(host) else None
         self._urls = {h: ca_urls(settings.base_url, s.issuer) for h, s in self._signers.items()}
@@ -114,6 +122,14 @@ class Issuer:
         keypolicy.check_public_key(public_key, self._blocklist)
         keypolicy.check_csr_proof_of_possession(csr)
         facts = certs.inspect_csr(csr, public_key)  # type: ignore[arg-type]
+        if self._blocked_keys is not None and self._blocked_keys.is_key_blocked(
+            fingerprint(facts.public_key)
+        ):
+            raise WeakKey(
+                "The CSR's key was revoked as compromised (keyCompromise): this CA will never"
+                " certify it again.",
+                hint="Make a new key (padlock key new) and a new CSR with it.",
+            )
         name_policy = policy.NamePolicy(
             allow_internal=profile.hierarchy is Hierarchy.TEST
             and self._settings.allow_internal_in_test,

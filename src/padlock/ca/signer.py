@@ -8,20 +8,25 @@ apart, in ``offline/``, so it can be taken off the machine: issuing never needs 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509 import ocsp
 
-from padlock.errors import ConfigError, OutputExists
+from padlock.errors import ConfigError, OutputExists, UnrecognizedFile
 from padlock.fileio import read_bytes, write_atomic
-from padlock.pki import keys
-from padlock.pki.certs import CAUrls, ca_name, intermediate_builder, root_builder
+from padlock.pki import crl_ocsp, keys
+from padlock.pki.certs import CAUrls, ca_name, intermediate_builder, new_serial, root_builder
 from padlock.pki.profiles import Hierarchy
 
 ROOT_DAYS = 20 * 365  # BR 6.3.2 allows roots up to 25 years
@@ -38,7 +43,9 @@ def ca_urls(base_url: str, issuer: str) -> CAUrls:
     return CAUrls(
         issuer_cert=f"{base}/ca/{issuer}.der",
         crl=f"{base}/crl/{issuer}.crl",
-        ocsp=None,
+        # Only the issuing CAs run an OCSP responder: a root's key may be offline, so the
+        # status of the intermediates comes from the root's CRL (ARL) alone.
+        ocsp=f"{base}/ocsp/{issuer}" if issuer.endswith("-issuing") else None,
     )
 
 
@@ -208,6 +215,7 @@ def create_authority(
             {"name": name, "base_url": base_url, "created_at": now.isoformat()}, indent=2
         ).encode(),
     )
+    ensure_ocsp_signers(ca_dir, passphrase, now)
     return AuthorityInfo(
         name, base_url, roots, hierarchy_files(ca_dir, Hierarchy.TRUSTED, offline).root_key, now
     )
@@ -248,3 +256,140 @@ def load_issuing_signers(ca_dir: Path, passphrase: bytes) -> dict[Hierarchy, Sig
             )
         signers[hierarchy] = signer
     return signers
+
+
+# --- revocation: CRL signing by the roots, delegated OCSP responders -------------------------
+
+
+def load_root_signer(
+    ca_dir: Path, hierarchy: Hierarchy, passphrase: bytes, key_path: Path | None = None
+) -> Signer:
+    """A root as a Signer, for its CRL (ARL). The test root's key is online in the data dir;
+    the trusted root's key is offline and given by the operator (``key_path``)."""
+    read_meta(ca_dir)
+    files = hierarchy_files(ca_dir, hierarchy, offline_dir_for(ca_dir))
+    root = _load_cert(files.root_cert)
+    path = key_path or files.root_key
+    key = keys.load_private_key(read_bytes(path, "root key"), passphrase, f"The root key {path}")
+    signer = Signer(issuer_id(hierarchy, "root"), root, key, (root,))  # type: ignore[arg-type]
+    if not signer.public_key_matches():
+        raise ConfigError(
+            f"The key in {path} is not the {hierarchy.value} root's key.",
+            hint=f"Give the key of {files.root_cert}.",
+        )
+    return signer
+
+
+class OcspSigner:
+    """The delegated OCSP responder of one issuing CA (RFC 6960 4.2.2.2): its certificate,
+    the issuing CA's certificate, and (privately) its key."""
+
+    def __init__(
+        self,
+        issuer: str,
+        issuer_certificate: x509.Certificate,
+        certificate: x509.Certificate,
+        key: keys.SigningKey,
+    ) -> None:
+        self.issuer = issuer
+        self.issuer_certificate = issuer_certificate
+        self.certificate = certificate
+        self.__key = key
+        self.__hash = _hash_for(key)
+
+    def __repr__(self) -> str:
+        return f"OcspSigner({self.issuer!r}, {self.certificate.subject.rfc4514_string()!r})"
+
+    def __getstate__(self) -> None:
+        raise TypeError("an OcspSigner cannot be pickled: it holds a key")
+
+    def sign_response(self, builder: ocsp.OCSPResponseBuilder) -> bytes:
+        """Sign a response built by :mod:`padlock.pki.crl_ocsp`; its DER."""
+        return builder.sign(self.__key, self.__hash).public_bytes(serialization.Encoding.DER)
+
+    def public_key_matches(self) -> bool:
+        return keys.fingerprint(self.__key.public_key()) == keys.fingerprint(
+            self.certificate.public_key()
+        )
+
+
+def ocsp_files(ca_dir: Path, hierarchy: Hierarchy) -> tuple[Path, Path]:
+    """(certificate, key) of an issuing CA's OCSP responder: beside the issuing key."""
+    base = ca_dir / hierarchy.value
+    return base / "ocsp.crt", base / "ocsp.key"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (several server workers start at once)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with path.open("a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _load_ocsp_signer(
+    issuing: Signer, cert_path: Path, key_path: Path, passphrase: bytes, now: dt.datetime
+) -> OcspSigner | None:
+    """The responder on disk, if it is there, whole, issued by ``issuing`` and not due."""
+    if not (cert_path.exists() and key_path.exists()):
+        return None
+    try:
+        cert = _load_cert(cert_path)
+        key = keys.load_private_key(read_bytes(key_path, "OCSP responder key"), passphrase)
+    except (ValueError, UnrecognizedFile):  # half-written or damaged: make another
+        return None
+    signer = OcspSigner(issuing.issuer, issuing.certificate, cert, key)  # type: ignore[arg-type]
+    if (
+        not signer.public_key_matches()
+        or cert.issuer != issuing.certificate.subject
+        or crl_ocsp.responder_needs_renewal(cert, now)
+    ):
+        return None
+    try:
+        cert.verify_directly_issued_by(issuing.certificate)
+    except (ValueError, TypeError, InvalidSignature):  # another issuing CA of the same name
+        return None
+    return signer
+
+
+def ensure_ocsp_signer(
+    ca_dir: Path, hierarchy: Hierarchy, issuing: Signer, passphrase: bytes, now: dt.datetime
+) -> OcspSigner:
+    """The issuing CA's responder, made (or renewed) when missing or near its end.
+
+    Made at ``ca init`` and, for a CA made before responders existed, on first use;
+    renewed when fewer than ``OCSP_RESPONDER_RENEW_DAYS`` remain. Its key is written
+    beside the issuing key, encrypted with the same pass phrase. A file lock makes
+    sure several workers starting together make one responder, not one each.
+    """
+    cert_path, key_path = ocsp_files(ca_dir, hierarchy)
+    with _file_lock(cert_path.with_suffix(".lock")):
+        found = _load_ocsp_signer(issuing, cert_path, key_path, passphrase, now)
+        if found is not None:
+            return found
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = crl_ocsp.ocsp_responder_builder(
+            issuing.certificate, key.public_key(), new_serial(), now
+        )
+        cert = issuing.sign_certificate(builder)
+        # Key first: a crash between the two writes leaves a pair that does not match,
+        # which the next start replaces.
+        write_atomic(key_path, keys.private_key_pem(key, passphrase), mode=0o600, overwrite=True)
+        write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), overwrite=True)
+        return OcspSigner(issuing.issuer, issuing.certificate, cert, key)
+
+
+def ensure_ocsp_signers(
+    ca_dir: Path,
+    passphrase: bytes,
+    now: dt.datetime,
+    issuing: Mapping[Hierarchy, Signer] | None = None,
+) -> dict[Hierarchy, OcspSigner]:
+    signers = dict(issuing) if issuing is not None else load_issuing_signers(ca_dir, passphrase)
+    return {
+        h: ensure_ocsp_signer(ca_dir, h, signer, passphrase, now) for h, signer in signers.items()
+    }

@@ -1,0 +1,742 @@
+"""Revocation: one use case to revoke, CRLs per CA, and the OCSP responder's answers.
+
+Every front end revokes through :meth:`Revoker.revoke` (the CLI, the REST API,
+ACME ``revokeCert``, the review console)::
+
+    revoker = Revoker(RevocationRepository(store), crls=..., ocsp=...)
+    record = revoker.revoke(serial, "keyCompromise", actor="acme:acct-1", now=now)
+
+It raises :class:`~padlock.errors.NotFound` (no such certificate, or one reserved
+but never issued), :class:`~padlock.errors.AlreadyRevoked` and
+:class:`~padlock.errors.BadRevocationReason`. The revocation, the blocked key (for
+keyCompromise), the dropped OCSP responses and the bumped generation are one
+transaction with its audit event; the CRL and the OCSP response are then signed
+again at once when the Revoker was given a :class:`CrlService` and an
+:class:`OcspResponder` (else the servers' refresher does it within seconds).
+
+A keyCompromise revocation blocks that key (its SPKI fingerprint) from ever being
+certified again; it revokes no other certificate automatically.
+
+This module talks to storage only through :class:`RevocationStore`, and to keys
+only through the signers of :mod:`padlock.ca.signer`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import collections
+import datetime as dt
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from padlock.ca.ports import AuditEntry, CertificateRecord, CertState
+from padlock.ca.signer import OcspSigner, Signer
+from padlock.errors import (
+    AlreadyRevoked,
+    BadRevocationReason,
+    Malformed,
+    NotFound,
+    PadlockError,
+    Unauthorized,
+)
+from padlock.pki import crl_ocsp
+from padlock.pki.crl_ocsp import CertStatus, OcspQuery, Reason, RevokedEntry, SingleStatus
+
+log = logging.getLogger("padlock.revocation")
+
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --- what crosses the storage border ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredCrl:
+    issuer: str
+    number: int
+    generation: int  # the issuer's revocation generation this CRL reflects
+    this_update: dt.datetime
+    next_update: dt.datetime
+    entries: int
+    der: bytes
+
+    def refresh_due(self, now: dt.datetime) -> bool:
+        """Half of its validity gone (regenerate well before nextUpdate, BR 4.9.7)."""
+        return now >= self.this_update + (self.next_update - self.this_update) / 2
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    serial: int
+    hash_alg: str
+    issuer: str
+    cert_state: str  # the certificate state it was signed for
+    this_update: dt.datetime
+    next_update: dt.datetime
+    der: bytes
+
+    def refresh_at(self) -> dt.datetime:
+        return self.this_update + (self.next_update - self.this_update) / 2
+
+
+class RevocationStore(Protocol):
+    """What revocation needs from storage; ``store.revocation.RevocationRepository``."""
+
+    def get_certificate(self, serial: int) -> CertificateRecord | None: ...
+
+    def certificates_for_request(self, request_id: str) -> Sequence[CertificateRecord]: ...
+
+    def revoke(
+        self,
+        serial: int,
+        reason: str,
+        at: dt.datetime,
+        event: AuditEntry,
+        block_key: bool,
+    ) -> CertificateRecord:
+        """One transaction: issued -> revoked, the key blocked if asked, the serial's OCSP
+        responses dropped, the issuer's generation bumped, the audit event appended.
+        NotFound / AlreadyRevoked / Conflict (reserved, abandoned) otherwise."""
+
+    def is_key_blocked(self, key_fingerprint: str) -> bool: ...
+
+    def generation(self, issuer: str) -> int:
+        """The issuer's revocation generation (0 before its first revocation)."""
+
+    def revoked_entries(self, issuer: str, expired_before: dt.datetime) -> Iterator[RevokedEntry]:
+        """Revoked certificates of ``issuer`` still valid at ``expired_before``."""
+
+    def get_crl(self, issuer: str) -> StoredCrl | None: ...
+
+    def crl_state(self, issuer: str) -> tuple[int, int, dt.datetime, dt.datetime] | None:
+        """(number, generation, this_update, next_update) of the stored CRL, without its DER."""
+
+    def save_crl(self, crl: StoredCrl, replaces: int | None) -> bool:
+        """Store ``crl`` if the stored CRL's number is still ``replaces`` (None: none stored);
+        False when another process stored one first (compare-and-set)."""
+
+    def get_ocsp(self, serial: int, hash_alg: str) -> CachedResponse | None: ...
+
+    def save_ocsp(self, response: CachedResponse) -> bool:
+        """Store it only if the certificate is still in ``response.cert_state``."""
+
+    def ocsp_due(
+        self, issuer: str, now: dt.datetime, stale_before: dt.datetime, limit: int
+    ) -> Sequence[CertificateRecord]:
+        """Issued or revoked, unexpired certificates of ``issuer`` with no SHA-1 response
+        or one made before ``stale_before``."""
+
+
+# --- revoking --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyProof:
+    """A revocation asked for by whoever holds the certificate's private key.
+
+    The key signs :func:`padlock.pki.crl_ocsp.revocation_statement` over the
+    certificate's SHA-256, the reason, a timestamp and the CA's base URL; the key
+    never leaves the client.
+    """
+
+    certificate: bytes  # PEM or DER
+    reason: str
+    timestamp: str  # RFC 3339 UTC
+    signature: bytes
+
+
+class Revoker:
+    """The one revocation use case."""
+
+    def __init__(
+        self,
+        store: RevocationStore,
+        crls: CrlService | None = None,
+        ocsp: OcspResponder | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._store = store
+        self._crls = crls
+        self._ocsp = ocsp
+        self._clock = clock
+
+    def revoke(
+        self,
+        serial: int,
+        reason: str | int | None,
+        actor: str,
+        now: dt.datetime | None = None,
+        *,
+        subscriber: bool = False,
+    ) -> CertificateRecord:
+        """Revoke certificate ``serial`` for ``reason`` (a name or an RFC 5280 code).
+
+        ``subscriber``: the request comes from the certificate's holder (ACME, REST,
+        the site owner's CLI), who may not use privilegeWithdrawn (the CA's reason).
+        """
+        parsed = self.check_reason(reason, subscriber=subscriber)
+        now = now or self._clock()
+        record = self._store.get_certificate(serial)
+        if record is None:
+            raise NotFound(f"There is no certificate with serial {serial:x} in this CA.")
+        if record.state is CertState.REVOKED:
+            raise AlreadyRevoked(
+                f"Certificate {serial:x} is already revoked"
+                f" ({record.revocation_reason or 'unspecified'},"
+                f" {record.revoked_at:%Y-%m-%d %H:%M} UTC)."
+                if record.revoked_at
+                else f"Certificate {serial:x} is already revoked."
+            )
+        if record.state is not CertState.ISSUED:
+            raise NotFound(
+                f"Certificate {serial:x} was reserved but never issued ({record.state.value});"
+                " there is nothing to revoke (OCSP already answers revoked for it)."
+            )
+        block = parsed.name == "keyCompromise"
+        revoked = self._store.revoke(
+            serial,
+            parsed.name,
+            now,
+            AuditEntry(
+                "certificate.revoked",
+                actor,
+                "certificate",
+                format(serial, "x"),
+                {
+                    "reason": parsed.name,
+                    "reason_code": parsed.code,
+                    "key_blocked": block,
+                    "key_fingerprint": record.key_fingerprint if block else None,
+                },
+            ),
+            block,
+        )
+        self._publish(revoked, now)
+        return revoked
+
+    @staticmethod
+    def check_reason(reason: str | int | None, *, subscriber: bool = False) -> Reason:
+        parsed = crl_ocsp.parse_reason(reason)
+        if subscriber and not parsed.subscriber_may:
+            raise BadRevocationReason(
+                f"Only the CA revokes for {parsed.name}.",
+                hint="Use unspecified, keyCompromise, superseded, cessationOfOperation or"
+                " affiliationChanged.",
+            )
+        return parsed
+
+    def _publish(self, record: CertificateRecord, now: dt.datetime) -> None:
+        """Sign the CRL and the OCSP response again now; on failure the refresher catches up."""
+        try:
+            if self._ocsp is not None:
+                self._ocsp.refresh(record.serial, now)
+            if self._crls is not None and self._crls.can_sign(record.issuer):
+                self._crls.regenerate(record.issuer, now)
+        except PadlockError as exc:
+            log.warning(
+                "certificate %x is revoked; publishing its new status failed (%s);"
+                " the background refresher will retry",
+                record.serial,
+                exc,
+            )
+
+    def revoke_certificate(
+        self,
+        certificate: bytes,
+        reason: str | int | None,
+        actor: str,
+        now: dt.datetime | None = None,
+        *,
+        subscriber: bool = False,
+    ) -> CertificateRecord:
+        """Revoke the certificate given as PEM or DER; it must be one this CA issued."""
+        cert = load_certificate(certificate)
+        record = self._own(cert)
+        return self.revoke(record.serial, reason, actor, now, subscriber=subscriber)
+
+    def _own(self, cert: x509.Certificate) -> CertificateRecord:
+        record = self._store.get_certificate(cert.serial_number)
+        if record is None or record.der != cert.public_bytes(Encoding.DER):
+            raise NotFound(
+                f"This CA did not issue the certificate with serial {cert.serial_number:x}.",
+                hint="Revoke it at the CA that issued it (its issuer is"
+                f" {cert.issuer.rfc4514_string()}).",
+            )
+        return record
+
+    def revoke_request(
+        self,
+        request_id: str,
+        reason: str | int | None,
+        actor: str,
+        now: dt.datetime | None = None,
+    ) -> list[CertificateRecord]:
+        """Revoke every issued certificate of an enrollment request (its id is the capability)."""
+        self.check_reason(reason, subscriber=True)
+        records = self._store.certificates_for_request(request_id)
+        if not records:
+            raise NotFound("There is no certificate for that request.")
+        issued = [r for r in records if r.state is CertState.ISSUED]
+        if not issued:
+            if any(r.state is CertState.REVOKED for r in records):
+                raise AlreadyRevoked("The request's certificate is already revoked.")
+            raise NotFound("The request has no issued certificate to revoke.")
+        now = now or self._clock()
+        return [self.revoke(r.serial, reason, actor, now, subscriber=True) for r in issued]
+
+    def revoke_with_key_proof(
+        self, proof: KeyProof, audience: str, actor: str, now: dt.datetime | None = None
+    ) -> CertificateRecord:
+        """Revoke on a request signed by the certificate's own key (see :class:`KeyProof`)."""
+        now = now or self._clock()
+        cert = load_certificate(proof.certificate)
+        self.check_reason(proof.reason, subscriber=True)
+        when = crl_ocsp.parse_timestamp(proof.timestamp)
+        if abs(now - when) > crl_ocsp.STATEMENT_MAX_AGE:
+            raise Unauthorized(
+                f"The signed request's timestamp {proof.timestamp} is more than"
+                f" {int(crl_ocsp.STATEMENT_MAX_AGE.total_seconds() // 60)} minutes from the"
+                " CA's clock.",
+                hint="Check the clock of the machine that signed it, and sign again.",
+            )
+        der = cert.public_bytes(Encoding.DER)
+        statement = crl_ocsp.revocation_statement(
+            hashlib.sha256(der).hexdigest(), proof.reason, proof.timestamp, audience
+        )
+        crl_ocsp.verify_statement(cert.public_key(), statement, proof.signature)
+        record = self._own(cert)
+        return self.revoke(record.serial, proof.reason, actor, now, subscriber=True)
+
+
+def load_certificate(data: bytes) -> x509.Certificate:
+    """A certificate from PEM or DER; Malformed otherwise (never a foreign exception)."""
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise Malformed(f"That is not a readable certificate ({exc}).") from None
+
+
+def decode_signature(text: str) -> bytes:
+    """Base64 or base64url, padded or not; Malformed otherwise."""
+    cleaned = text.strip().replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        return base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError):
+        raise Malformed("The signature is not valid base64.") from None
+
+
+# --- CRLs ------------------------------------------------------------------------------------
+
+
+class CrlService:
+    """Builds, signs and stores the full CRL of each CA whose key is online.
+
+    Safe with several workers: the stored CRL is replaced by compare-and-set on
+    its number, so two workers refreshing at once store one CRL (the other's work
+    is dropped) and CRL numbers only grow.
+    """
+
+    def __init__(
+        self,
+        store: RevocationStore,
+        signers: Iterable[Signer],
+        days: Mapping[str, int] | None = None,
+    ) -> None:
+        self._store = store
+        self._signers = {s.issuer: s for s in signers}
+        self._days = dict(days or {})
+        self._lock = threading.Lock()
+
+    @property
+    def issuers(self) -> tuple[str, ...]:
+        return tuple(self._signers)
+
+    def can_sign(self, issuer: str) -> bool:
+        return issuer in self._signers
+
+    def days_for(self, issuer: str) -> int:
+        return self._days.get(issuer, crl_ocsp.CRL_DAYS)
+
+    def regenerate(
+        self,
+        issuer: str,
+        now: dt.datetime,
+        *,
+        signer: Signer | None = None,
+        days: int | None = None,
+    ) -> StoredCrl:
+        """Build, sign and store a new CRL for ``issuer`` (number = stored + 1)."""
+        signer = signer or self._signers.get(issuer)
+        if signer is None:
+            raise NotFound(f"There is no online CA {issuer!r} to sign a CRL.")
+        with self._lock:  # one builder per process at a time: a large CRL is memory-hungry
+            for _attempt in range(5):
+                state = self._store.crl_state(issuer)
+                number = 1 if state is None else state[0] + 1
+                generation = self._store.generation(issuer)  # read before the entries
+                this_update, next_update = crl_ocsp.crl_times(now, days or self.days_for(issuer))
+                entries = list(self._store.revoked_entries(issuer, this_update))
+                builder = crl_ocsp.crl_builder(
+                    signer.certificate, number, this_update, next_update, entries
+                )
+                der = signer.sign_crl(builder).public_bytes(Encoding.DER)
+                crl = StoredCrl(
+                    issuer, number, generation, this_update, next_update, len(entries), der
+                )
+                if self._store.save_crl(crl, None if state is None else state[0]):
+                    log.info("CRL %s number %d signed (%d entries)", issuer, number, len(entries))
+                    return crl
+                # Another process stored one meanwhile: use it if it is as new as ours.
+                stored = self._store.get_crl(issuer)
+                if stored is not None and stored.generation >= generation:
+                    return stored
+        raise PadlockError(f"Could not store a new CRL for {issuer}: too many concurrent writers.")
+
+    def needs_refresh(self, issuer: str, now: dt.datetime) -> bool:
+        state = self._store.crl_state(issuer)
+        if state is None:
+            return True
+        _number, generation, this_update, next_update = state
+        half = this_update + (next_update - this_update) / 2
+        return now >= half or generation < self._store.generation(issuer)
+
+    def refresh_due(self, now: dt.datetime) -> list[StoredCrl]:
+        """Regenerate every online CA's CRL that is missing, stale or half-way to nextUpdate."""
+        return [self.regenerate(i, now) for i in self._signers if self.needs_refresh(i, now)]
+
+    def current(self, issuer: str, now: dt.datetime) -> StoredCrl:
+        """The stored CRL; made now if there is none yet and the CA's key is online."""
+        crl = self._store.get_crl(issuer)
+        if crl is not None and (now < crl.next_update or not self.can_sign(issuer)):
+            return crl
+        if self.can_sign(issuer):
+            return self.regenerate(issuer, now)
+        raise NotFound(
+            f"There is no CRL for {issuer} yet.",
+            hint="Its key is offline: sign it with `padlock ca sign-root-crl`.",
+        )
+
+
+# --- OCSP ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OcspAnswer:
+    """What the HTTP layer sends: the DER and how long caches may keep it."""
+
+    der: bytes
+    status: str  # "good" | "revoked" | "unknown" | "malformedRequest" | "unauthorized" | ...
+    max_age: int = 0  # seconds; 0: do not cache
+    this_update: dt.datetime | None = None
+    next_update: dt.datetime | None = None
+
+    @property
+    def cacheable(self) -> bool:
+        return self.max_age > 0
+
+
+MALFORMED = OcspAnswer(crl_ocsp.MALFORMED_REQUEST, "malformedRequest")
+UNAUTHORIZED = OcspAnswer(crl_ocsp.UNAUTHORIZED, "unauthorized")
+INTERNAL_ERROR = OcspAnswer(crl_ocsp.INTERNAL_ERROR, "internalError")
+TRY_LATER = OcspAnswer(crl_ocsp.TRY_LATER, "tryLater")
+
+MAX_AGE_CAP = 3600  # a revocation reaches HTTP caches within an hour (RFC 5019 6.2)
+UNKNOWN_CACHE = dt.timedelta(minutes=5)  # in-process only: a serial may be issued later
+LRU_SIZE = 100_000
+
+
+@dataclass(frozen=True)
+class _Entry:
+    answer: OcspAnswer
+    generation: int
+    refresh_at: dt.datetime
+
+
+class OcspResponder:
+    """Answers OCSP requests for the issuing CAs it holds responders for.
+
+    Pre-signed responses live in the database per (serial, hash algorithm) — the
+    source of truth every worker shares — and in an in-process LRU for speed. An
+    LRU entry is used only while the issuer's revocation generation (one indexed
+    single-row read per request) is the one it was loaded under; a revocation in
+    any process bumps it, so every worker sees the change at its next request.
+
+    Status rules (RFC 6960 2.2, BR 4.9.10): issued -> good; revoked -> revoked
+    with time and reason; reserved or abandoned (a serial drawn but never signed)
+    -> revoked, reason unspecified, at the reservation time, never "good" and
+    never "unknown"; a serial this issuer never used -> unknown; an issuer it
+    does not serve -> unauthorized; anything unreadable -> malformedRequest.
+    """
+
+    def __init__(
+        self,
+        store: RevocationStore,
+        responders: Iterable[OcspSigner],
+        clock: Clock = utcnow,
+        lru_size: int = LRU_SIZE,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._lru: collections.OrderedDict[tuple[int, str], _Entry] = collections.OrderedDict()
+        self._lru_size = lru_size
+        self._lock = threading.Lock()
+        self._by_hash: dict[tuple[str, bytes, bytes], OcspSigner] = {}
+        self._by_issuer: dict[str, OcspSigner] = {}
+        self.replace_responders(responders)
+
+    def replace_responders(self, responders: Iterable[OcspSigner]) -> None:
+        by_hash: dict[tuple[str, bytes, bytes], OcspSigner] = {}
+        by_issuer: dict[str, OcspSigner] = {}
+        for responder in responders:
+            by_issuer[responder.issuer] = responder
+            for alg, (name_hash, key_hash) in crl_ocsp.issuer_hashes(
+                responder.issuer_certificate
+            ).items():
+                by_hash[(alg, name_hash, key_hash)] = responder
+        self._by_hash, self._by_issuer = by_hash, by_issuer
+
+    @property
+    def responders(self) -> Mapping[str, OcspSigner]:
+        return dict(self._by_issuer)
+
+    def serves(self, issuer: str) -> bool:
+        return issuer in self._by_issuer
+
+    # -- the hot path -----------------------------------------------------------------------
+
+    def _resolve(self, der: bytes) -> OcspQuery | OcspAnswer:
+        try:
+            query = crl_ocsp.parse_ocsp_request(der)
+        except Malformed:
+            return MALFORMED
+        if (query.hash_alg, query.issuer_name_hash, query.issuer_key_hash) not in self._by_hash:
+            return UNAUTHORIZED
+        return query
+
+    def cached(self, der: bytes, now: dt.datetime | None = None) -> OcspAnswer | None:
+        """The answer if it needs no signature and no write (one small read); else None."""
+        resolved = self._resolve(der)
+        if isinstance(resolved, OcspAnswer):
+            return resolved
+        if resolved.nonce is not None:
+            return None
+        now = now or self._clock()
+        responder = self._by_hash[
+            (resolved.hash_alg, resolved.issuer_name_hash, resolved.issuer_key_hash)
+        ]
+        key = (resolved.serial, resolved.hash_alg)
+        with self._lock:
+            entry = self._lru.get(key)
+            if entry is not None:
+                self._lru.move_to_end(key)
+        if entry is None or now >= entry.refresh_at:
+            return None
+        if entry.generation != self._store.generation(responder.issuer):
+            return None
+        return self._aged(entry.answer, now)
+
+    def answer(self, der: bytes, now: dt.datetime | None = None) -> OcspAnswer:
+        """The complete answer to one request; never raises (storage trouble: tryLater)."""
+        resolved = self._resolve(der)
+        if isinstance(resolved, OcspAnswer):
+            return resolved
+        now = now or self._clock()
+        try:
+            return self._answer(resolved, now)
+        except PadlockError as exc:
+            log.warning("OCSP: could not answer for serial %x: %s", resolved.serial, exc)
+            return TRY_LATER
+
+    def _answer(self, query: OcspQuery, now: dt.datetime) -> OcspAnswer:
+        responder = self._by_hash[(query.hash_alg, query.issuer_name_hash, query.issuer_key_hash)]
+        if query.nonce is not None:  # unique to this request: signed now, never cached
+            single, _state = self._status(responder, query.serial)
+            answer = self._sign(responder, query, single, now, with_nonce=True)
+            return OcspAnswer(answer.der, answer.status, 0, answer.this_update, answer.next_update)
+        key = (query.serial, query.hash_alg)
+        generation = self._store.generation(responder.issuer)  # before any status is read
+        with self._lock:
+            entry = self._lru.get(key)
+        if entry is not None and entry.generation == generation and now < entry.refresh_at:
+            return self._aged(entry.answer, now)
+        stored = self._store.get_ocsp(query.serial, query.hash_alg)
+        if stored is not None and stored.issuer == responder.issuer and now < stored.refresh_at():
+            answer = OcspAnswer(
+                stored.der,
+                _status_of(stored.cert_state),
+                1,
+                stored.this_update,
+                stored.next_update,
+            )
+            self._remember(key, _Entry(answer, generation, stored.refresh_at()))
+            return self._aged(answer, now)
+        single, state = self._status(responder, query.serial)
+        answer = self._sign(responder, query, single, now, with_nonce=False)
+        if state is None:  # never used by this issuer: in-process only, briefly
+            self._remember(key, _Entry(answer, generation, now + UNKNOWN_CACHE))
+        elif state is not CertState.RESERVED:  # reserved: may be issued any moment
+            assert answer.this_update is not None and answer.next_update is not None
+            saved = CachedResponse(
+                query.serial,
+                query.hash_alg,
+                responder.issuer,
+                state.value,
+                answer.this_update,
+                answer.next_update,
+                answer.der,
+            )
+            if self._store.save_ocsp(saved):
+                self._remember(key, _Entry(answer, generation, saved.refresh_at()))
+        else:
+            return OcspAnswer(answer.der, answer.status, 0, answer.this_update, answer.next_update)
+        return self._aged(answer, now)
+
+    def _status(self, responder: OcspSigner, serial: int) -> tuple[SingleStatus, CertState | None]:
+        record = self._store.get_certificate(serial) if serial > 0 else None
+        if record is None or record.issuer != responder.issuer:
+            return SingleStatus(CertStatus.UNKNOWN), None
+        if record.state is CertState.ISSUED:
+            return SingleStatus(CertStatus.GOOD), record.state
+        if record.state is CertState.REVOKED:
+            return (
+                SingleStatus(
+                    CertStatus.REVOKED,
+                    record.revoked_at or record.reserved_at,
+                    record.revocation_reason,
+                ),
+                record.state,
+            )
+        # Reserved or abandoned: the serial was assigned but no certificate was signed.
+        # BR 4.9.10: never "good"; and never "unknown" (Let's Encrypt's 2019 incident).
+        return SingleStatus(CertStatus.REVOKED, record.reserved_at, None), record.state
+
+    def _sign(
+        self,
+        responder: OcspSigner,
+        query: OcspQuery,
+        single: SingleStatus,
+        now: dt.datetime,
+        with_nonce: bool,
+    ) -> OcspAnswer:
+        this_update, next_update = crl_ocsp.ocsp_times(now)
+        builder = crl_ocsp.ocsp_response_builder(
+            query, single, responder.certificate, this_update, next_update, with_nonce
+        )
+        der = responder.sign_response(builder)
+        return OcspAnswer(der, single.status, 1, this_update, next_update)
+
+    def _remember(self, key: tuple[int, str], entry: _Entry) -> None:
+        with self._lock:
+            self._lru[key] = entry
+            self._lru.move_to_end(key)
+            while len(self._lru) > self._lru_size:
+                self._lru.popitem(last=False)
+
+    @staticmethod
+    def _aged(answer: OcspAnswer, now: dt.datetime) -> OcspAnswer:
+        """Cache-Control max-age: never past nextUpdate, at most an hour (RFC 5019 6.2)."""
+        if answer.next_update is None or answer.max_age == 0:
+            return answer
+        left = int((answer.next_update - now).total_seconds())
+        max_age = max(0, min(MAX_AGE_CAP, left))
+        if max_age == answer.max_age:
+            return answer
+        return OcspAnswer(
+            answer.der, answer.status, max_age, answer.this_update, answer.next_update
+        )
+
+    # -- keeping the cache fresh ------------------------------------------------------------
+
+    def refresh(self, serial: int, now: dt.datetime | None = None) -> None:
+        """Sign and store the SHA-1 response for ``serial`` now (after a revocation)."""
+        now = now or self._clock()
+        record = self._store.get_certificate(serial)
+        if record is None or record.issuer not in self._by_issuer:
+            return
+        self._presign_one(self._by_issuer[record.issuer], serial, now)
+
+    def _presign_one(self, responder: OcspSigner, serial: int, now: dt.datetime) -> bool:
+        name_hash, key_hash = crl_ocsp.issuer_hashes(responder.issuer_certificate)["sha1"]
+        query = OcspQuery("sha1", name_hash, key_hash, serial)
+        generation = self._store.generation(responder.issuer)
+        single, state = self._status(responder, serial)
+        if state is None or state is CertState.RESERVED:
+            return False
+        answer = self._sign(responder, query, single, now, with_nonce=False)
+        assert answer.this_update is not None and answer.next_update is not None
+        saved = CachedResponse(
+            serial,
+            "sha1",
+            responder.issuer,
+            state.value,
+            answer.this_update,
+            answer.next_update,
+            answer.der,
+        )
+        if self._store.save_ocsp(saved):
+            self._remember((serial, "sha1"), _Entry(answer, generation, saved.refresh_at()))
+            return True
+        return False
+
+    def presign(self, now: dt.datetime | None = None, limit: int = 1000) -> int:
+        """Pre-sign SHA-1 responses for certificates with none or one past half-life."""
+        now = now or self._clock()
+        validity = dt.timedelta(days=crl_ocsp.OCSP_RESPONSE_DAYS)
+        stale_before = now - crl_ocsp.OCSP_BACKDATE - validity / 2
+        done = 0
+        for issuer, responder in self._by_issuer.items():
+            for record in self._store.ocsp_due(issuer, now, stale_before, limit - done):
+                done += self._presign_one(responder, record.serial, now)
+            if done >= limit:
+                break
+        return done
+
+
+def _status_of(cert_state: str) -> str:
+    return CertStatus.GOOD if cert_state == CertState.ISSUED.value else CertStatus.REVOKED
+
+
+# --- everything together -----------------------------------------------------------------------
+
+
+RenewResponders = Callable[[dt.datetime], Iterable[OcspSigner]]
+
+
+@dataclass
+class Revocation:
+    """The revocation services of one process: what the front ends hold."""
+
+    revoker: Revoker
+    crls: CrlService
+    ocsp: OcspResponder
+    renew_responders: RenewResponders | None = None  # signer.ensure_ocsp_signers, bound
+
+    def tick(self, now: dt.datetime, presign_limit: int = 1000) -> dict[str, int]:
+        """One round of upkeep: responder certificates near their end are renewed; CRLs
+        that are missing, stale or half-way to nextUpdate are signed again; OCSP
+        responses are pre-signed."""
+        renewed = 0
+        if self.renew_responders is not None and any(
+            crl_ocsp.responder_needs_renewal(r.certificate, now)
+            for r in self.ocsp.responders.values()
+        ):
+            self.ocsp.replace_responders(self.renew_responders(now))
+            renewed = 1
+        refreshed = self.crls.refresh_due(now)
+        signed = self.ocsp.presign(now, presign_limit)
+        return {"responders": renewed, "crls": len(refreshed), "ocsp": signed}

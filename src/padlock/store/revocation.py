@@ -1,0 +1,436 @@
+"""``RevocationRepository``: revocation's storage (``ca.revocation.RevocationStore``).
+
+Writes go through :mod:`padlock.store.base` (one transaction, its audit event in
+it). The two reads on the OCSP responder's hot path (the issuer's generation and
+a pre-signed response) run as single statements on a connection each thread
+keeps, in autocommit, through the DBAPI cursor: a few microseconds on SQLite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    exc,
+    insert,
+    literal_column,
+    outerjoin,
+    select,
+    update,
+)
+
+from padlock.ca.ports import AuditEntry, CertificateRecord, CertState
+from padlock.ca.revocation import CachedResponse, StoredCrl
+from padlock.errors import AlreadyRevoked, Conflict, NotFound
+from padlock.pki.crl_ocsp import RevokedEntry
+from padlock.store import base
+from padlock.store.engine import storage_error
+from padlock.store.tables import certificates
+from padlock.store.tables_revocation import (
+    blocked_keys,
+    crls,
+    ocsp_responses,
+    revocation_state,
+)
+
+if TYPE_CHECKING:
+    from padlock.ca.revocation import RevocationStore
+    from padlock.store.repositories import SqlStore
+
+UTC = dt.UTC
+_c = certificates.c
+_o = ocsp_responses.c
+_g = revocation_state.c
+_k = blocked_keys.c
+_crl = crls.c
+
+_RECORD_COLUMNS = (
+    _c.serial,
+    _c.hierarchy,
+    _c.issuer,
+    _c.profile,
+    _c.request_id,
+    _c.state,
+    _c.subject,
+    _c.names,
+    _c.not_before,
+    _c.not_after,
+    _c.reserved_at,
+    _c.key_fingerprint,
+    _c.der,
+    _c.sha256,
+    _c.issued_at,
+    _c.revoked_at,
+    _c.revocation_reason,
+)
+_STATES = {s.value: s for s in CertState}
+ENTRY_BATCH = 20_000
+
+
+def _utc(value: Any) -> dt.datetime:
+    when: dt.datetime = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _opt_utc(value: Any) -> dt.datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _record(row: Sequence[Any]) -> CertificateRecord:
+    return CertificateRecord(
+        serial=int(row[0], 16),
+        hierarchy=row[1],
+        issuer=row[2],
+        profile=row[3],
+        request_id=row[4],
+        state=_STATES[row[5]],
+        subject=row[6],
+        names=tuple(json.loads(row[7])),
+        not_before=_utc(row[8]),
+        not_after=_utc(row[9]),
+        reserved_at=_utc(row[10]),
+        key_fingerprint=row[11],
+        der=None if row[12] is None else bytes(row[12]),
+        sha256=row[13],
+        issued_at=_opt_utc(row[14]),
+        revoked_at=_opt_utc(row[15]),
+        revocation_reason=row[16],
+    )
+
+
+class _HotReads:
+    """Single-statement reads on a per-thread DBAPI connection in autocommit mode."""
+
+    def __init__(self, store: SqlStore) -> None:
+        engine = store.engine
+        self._engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._local = threading.local()
+        self._fairies: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        dialect = engine.dialect
+        self.generation_sql = str(
+            select(_g.generation).where(_g.issuer == bindparam("p_issuer")).compile(dialect=dialect)
+        )
+        self.ocsp_sql = str(
+            select(_o.issuer, _o.cert_state, _o.this_update, _o.next_update, _o.der)
+            .where(_o.serial == bindparam("p_serial"), _o.hash_alg == bindparam("p_alg"))
+            .compile(dialect=dialect)
+        )
+
+    def _cursor(self) -> Any:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is not None:
+            return cursor
+        fairy = self._engine.raw_connection()
+        driver: Any = fairy.driver_connection
+        if not self._sqlite:
+            driver.autocommit = True
+        cursor = driver.cursor()
+        self._local.fairy = fairy
+        self._local.cursor = cursor
+        return cursor
+
+    def _drop(self) -> None:
+        fairy = getattr(self._local, "fairy", None)
+        self._local.fairy = None
+        self._local.cursor = None
+        if fairy is not None:
+            with contextlib.suppress(Exception):  # it is thrown away anyway
+                fairy.invalidate()
+
+    def one(self, sql: str, params: dict[str, Any], doing: str) -> Any:
+        try:
+            cursor = self._cursor()
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+        except (exc.SQLAlchemyError, self._dbapi_error) as err:
+            self._drop()
+            raise storage_error(err, self._engine.url, doing) from err
+
+
+class RevocationRepository:
+    """Revocation's tables (and the certificates table's revocation columns)."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self._hot = _HotReads(store)
+
+    # -- certificates -------------------------------------------------------------------------
+
+    def get_certificate(self, serial: int) -> CertificateRecord | None:
+        return self._store.get_certificate(serial)
+
+    def certificates_for_request(self, request_id: str) -> Sequence[CertificateRecord]:
+        with base.read(self._store, "reading a request's certificates") as conn:
+            rows = conn.execute(
+                select(*_RECORD_COLUMNS)
+                .where(_c.request_id == request_id)
+                .order_by(_c.reserved_at, _c.serial)
+            ).all()
+        return [_record(r) for r in rows]
+
+    def revoke(
+        self,
+        serial: int,
+        reason: str,
+        at: dt.datetime,
+        event: AuditEntry,
+        block_key: bool,
+    ) -> CertificateRecord:
+        serial_hex = format(serial, "x")
+        with base.write(self._store, f"revoking certificate {serial_hex}") as tx:
+            # The audit append comes first: it locks the audit head, which serialises
+            # revocations on PostgreSQL (SQLite's BEGIN IMMEDIATE already does).
+            tx.audit(event, at)
+            changed = tx.conn.execute(
+                update(certificates)
+                .where(_c.serial == serial_hex, _c.state == CertState.ISSUED.value)
+                .values(
+                    state=CertState.REVOKED.value,
+                    revoked_at=self._time(tx.conn, at),
+                    revocation_reason=reason,
+                )
+            ).rowcount
+            row = tx.conn.execute(select(*_RECORD_COLUMNS).where(_c.serial == serial_hex)).first()
+            if row is None:
+                raise NotFound(f"There is no certificate with serial {serial_hex}.")
+            record = _record(row)
+            if changed != 1:
+                if record.state is CertState.REVOKED:
+                    raise AlreadyRevoked(f"Certificate {serial_hex} is already revoked.")
+                raise Conflict(
+                    f"Certificate {serial_hex} is {record.state.value}: only an issued"
+                    " certificate can be revoked."
+                )
+            if block_key:
+                known = tx.conn.execute(
+                    select(_k.key_fingerprint).where(_k.key_fingerprint == record.key_fingerprint)
+                ).first()
+                if known is None:
+                    tx.conn.execute(
+                        insert(blocked_keys).values(
+                            key_fingerprint=record.key_fingerprint,
+                            serial=serial_hex,
+                            blocked_at=at,
+                            actor=event.actor,
+                        )
+                    )
+            tx.conn.execute(ocsp_responses.delete().where(_o.serial == serial_hex))
+            bumped = tx.conn.execute(
+                update(revocation_state)
+                .where(_g.issuer == record.issuer)
+                .values(generation=_g.generation + 1)
+            ).rowcount
+            if bumped != 1:
+                tx.conn.execute(insert(revocation_state).values(issuer=record.issuer, generation=1))
+        return record
+
+    @staticmethod
+    def _time(conn: Connection, at: dt.datetime) -> Any:
+        """The certificates table keeps SQLAlchemy's own SQLite text form (see tables.py)."""
+        at = at.astimezone(UTC)
+        return at.replace(tzinfo=None) if conn.dialect.name == "sqlite" else at
+
+    def is_key_blocked(self, key_fingerprint: str) -> bool:
+        with base.read(self._store, "reading the blocked keys") as conn:
+            row = conn.execute(
+                select(_k.key_fingerprint).where(_k.key_fingerprint == key_fingerprint)
+            ).first()
+        return row is not None
+
+    # -- generations (hot) ----------------------------------------------------------------------
+
+    def generation(self, issuer: str) -> int:
+        row = self._hot.one(
+            self._hot.generation_sql, {"p_issuer": issuer}, "reading the revocation generation"
+        )
+        return 0 if row is None else int(row[0])
+
+    # -- CRLs -----------------------------------------------------------------------------------
+
+    def revoked_entries(self, issuer: str, expired_before: dt.datetime) -> Iterator[RevokedEntry]:
+        """Streamed in batches through the DBAPI cursor: a million rows take seconds."""
+        engine = self._store.engine
+        sqlite = engine.dialect.name == "sqlite"
+        sql = str(
+            select(_c.serial, _c.revoked_at, _c.revocation_reason)
+            .where(
+                _c.issuer == bindparam("p_issuer"),
+                _c.state == literal_column(f"'{CertState.REVOKED.value}'"),
+                _c.not_after >= bindparam("p_since"),
+            )
+            .compile(dialect=engine.dialect)
+        )
+        since: Any = expired_before.astimezone(UTC)
+        if sqlite:
+            since = since.replace(tzinfo=None).isoformat(" ", "microseconds")
+        doing = f"reading the revoked certificates of {issuer}"
+        try:
+            fairy = engine.raw_connection()
+        except (exc.SQLAlchemyError, engine.dialect.loaded_dbapi.Error) as err:
+            raise storage_error(err, engine.url, doing) from err
+        try:
+            cursor = fairy.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(sql, {"p_issuer": issuer, "p_since": since})
+                while True:
+                    rows = cursor.fetchmany(ENTRY_BATCH)
+                    if not rows:
+                        break
+                    if sqlite:
+                        for serial, at, reason in rows:
+                            yield RevokedEntry(
+                                int(serial, 16),
+                                dt.datetime.fromisoformat(at).replace(tzinfo=UTC),
+                                reason or "unspecified",
+                            )
+                    else:
+                        for serial, at, reason in rows:
+                            yield RevokedEntry(int(serial, 16), at, reason or "unspecified")
+            finally:
+                cursor.close()
+                fairy.driver_connection.rollback()  # type: ignore[union-attr]
+        except (exc.SQLAlchemyError, engine.dialect.loaded_dbapi.Error) as err:
+            raise storage_error(err, engine.url, doing) from err
+        finally:
+            fairy.close()
+
+    def get_crl(self, issuer: str) -> StoredCrl | None:
+        with base.read(self._store, f"reading the CRL of {issuer}") as conn:
+            row = conn.execute(
+                select(
+                    _crl.issuer,
+                    _crl.number,
+                    _crl.generation,
+                    _crl.this_update,
+                    _crl.next_update,
+                    _crl.entries,
+                    _crl.der,
+                ).where(_crl.issuer == issuer)
+            ).first()
+        if row is None:
+            return None
+        return StoredCrl(
+            row[0], int(row[1]), int(row[2]), row[3], row[4], int(row[5]), bytes(row[6])
+        )
+
+    def crl_state(self, issuer: str) -> tuple[int, int, dt.datetime, dt.datetime] | None:
+        with base.read(self._store, f"reading the CRL of {issuer}") as conn:
+            row = conn.execute(
+                select(_crl.number, _crl.generation, _crl.this_update, _crl.next_update).where(
+                    _crl.issuer == issuer
+                )
+            ).first()
+        if row is None:
+            return None
+        return int(row[0]), int(row[1]), row[2], row[3]
+
+    def save_crl(self, crl: StoredCrl, replaces: int | None) -> bool:
+        values = {
+            "number": crl.number,
+            "generation": crl.generation,
+            "this_update": crl.this_update,
+            "next_update": crl.next_update,
+            "entries": crl.entries,
+            "der": crl.der,
+        }
+        try:
+            with base.write(self._store, f"storing CRL {crl.number} of {crl.issuer}") as tx:
+                if replaces is None:
+                    tx.conn.execute(insert(crls).values(issuer=crl.issuer, **values))
+                    return True
+                changed = tx.conn.execute(
+                    update(crls)
+                    .where(_crl.issuer == crl.issuer, _crl.number == replaces)
+                    .values(**values)
+                ).rowcount
+                return bool(changed == 1)
+        except Conflict:  # another process inserted the first CRL meanwhile
+            return False
+
+    # -- OCSP responses -------------------------------------------------------------------------
+
+    def get_ocsp(self, serial: int, hash_alg: str) -> CachedResponse | None:
+        row = self._hot.one(
+            self._hot.ocsp_sql,
+            {"p_serial": format(serial, "x"), "p_alg": hash_alg},
+            "reading a pre-signed OCSP response",
+        )
+        if row is None:
+            return None
+        return CachedResponse(
+            serial, hash_alg, row[0], row[1], _utc(row[2]), _utc(row[3]), bytes(row[4])
+        )
+
+    def save_ocsp(self, response: CachedResponse) -> bool:
+        serial_hex = format(response.serial, "x")
+        try:
+            with base.write(self._store, f"storing the OCSP response of {serial_hex}") as tx:
+                # Lock the certificate's row (PostgreSQL): a revocation committing meanwhile
+                # is seen here, and a response signed for the old state is not stored.
+                state = tx.conn.execute(
+                    select(_c.state).where(_c.serial == serial_hex).with_for_update()
+                ).scalar()
+                if state != response.cert_state:
+                    return False
+                values = {
+                    "issuer": response.issuer,
+                    "cert_state": response.cert_state,
+                    "this_update": response.this_update,
+                    "next_update": response.next_update,
+                    "der": response.der,
+                }
+                changed = tx.conn.execute(
+                    update(ocsp_responses)
+                    .where(_o.serial == serial_hex, _o.hash_alg == response.hash_alg)
+                    .values(**values)
+                ).rowcount
+                if changed != 1:
+                    tx.conn.execute(
+                        insert(ocsp_responses).values(
+                            serial=serial_hex, hash_alg=response.hash_alg, **values
+                        )
+                    )
+                return True
+        except Conflict:
+            return False
+
+    def ocsp_due(
+        self, issuer: str, now: dt.datetime, stale_before: dt.datetime, limit: int
+    ) -> Sequence[CertificateRecord]:
+        if limit <= 0:
+            return []
+        joined = outerjoin(
+            certificates,
+            ocsp_responses,
+            and_(_o.serial == _c.serial, _o.hash_alg == "sha1"),
+        )
+        with base.read(self._store, f"finding OCSP responses of {issuer} to sign") as conn:
+            rows = conn.execute(
+                select(*_RECORD_COLUMNS)
+                .select_from(joined)
+                .where(
+                    _c.issuer == issuer,
+                    _c.state.in_((CertState.ISSUED.value, CertState.REVOKED.value)),
+                    _c.not_after > self._time(conn, now),
+                    (_o.serial.is_(None)) | (_o.this_update < stale_before),
+                )
+                .limit(limit)
+            ).all()
+        return [_record(r) for r in rows]
+
+
+if TYPE_CHECKING:
+
+    def _is_a_revocation_store(repo: RevocationRepository) -> RevocationStore:
+        return repo
