@@ -11,7 +11,16 @@ import traceback
 
 import typer
 
-from padlock.cli import ca_cmds, common, csr_cmds, inspect_cmds, key_cmds, serve_cmds, site_cmds
+from padlock.cli import (
+    ca_cmds,
+    common,
+    csr_cmds,
+    inspect_cmds,
+    key_cmds,
+    review_cmds,
+    serve_cmds,
+    site_cmds,
+)
 from padlock.errors import PadlockError
 
 app = typer.Typer(
@@ -37,6 +46,7 @@ inspect_cmds.register(app)
 ca_cmds.register(app)
 serve_cmds.register(app)
 site_cmds.register(app)
+review_cmds.register(app)
 
 
 def _report(exc: PadlockError) -> None:
