@@ -1,0 +1,229 @@
+"""A real ``padlock serve`` on 127.0.0.1 for the web tests, with loopback DNS, HTTP and SMTP.
+
+``padlock_server`` (one per test module) is a subprocess on a free port with a temporary data
+dir; validation looks up names in ``va_dns`` (every name is 127.0.0.1 unless a test says
+otherwise), fetches HTTP files from ``va_web`` and mails through ``smtp``. It has ``.url``,
+``.data_dir``, ``.env``, ``.stop()``, ``.restart()``, ``.log()`` and ``.client()``.
+``start_padlock_server(...)`` starts another with other settings (e.g. ``workers=2``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from padlock.ca.enrollment import EnrollmentService
+from tests.conftest import PADLOCK_BIN
+from tests.support.dnsserver import TestDNS
+from tests.support.httpfiles import FileServer
+from tests.support.smtpserver import TestSMTP
+
+CAA_IDENTITY = "ca.padlock.example"
+START_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class PadlockServer:
+    url: str
+    data_dir: Path
+    env: dict[str, str]
+    log_path: Path
+    workers: int = 1
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> PadlockServer:
+        port = int(self.url.rsplit(":", 1)[1])
+        log = self.log_path.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                [
+                    str(PADLOCK_BIN),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--workers",
+                    str(self.workers),
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"padlock serve exited early:\n{self.log()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"padlock serve did not answer /healthz:\n{self.log()[-3000:]}")
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+    def restart(self) -> PadlockServer:
+        self.stop()
+        return self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+
+def start_padlock_server(
+    base: Path,
+    *,
+    dns: TestDNS | None = None,
+    web: FileServer | None = None,
+    smtp: TestSMTP | None = None,
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
+) -> PadlockServer:
+    """A fresh data dir under ``base`` and ``padlock serve`` on a free port of 127.0.0.1."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PADLOCK_")}
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    data_dir = base / "data"
+    env.update(
+        {
+            "PADLOCK_BASE_URL": url,
+            "PADLOCK_CAA_IDENTITIES": CAA_IDENTITY,
+            "PADLOCK_VA_TLS_PORT": "1",
+        }
+    )
+    if dns is not None:
+        env["PADLOCK_VA_RESOLVER"] = dns.spec
+    if web is not None:
+        env["PADLOCK_VA_HTTP_PORT"] = str(web.port)
+    if smtp is not None:
+        env["PADLOCK_SMTP_HOST"] = "127.0.0.1"
+        env["PADLOCK_SMTP_PORT"] = str(smtp.port)
+        env["PADLOCK_SMTP_FROM"] = "ca@padlock.example"
+    env.update(extra_env or {})
+    server = PadlockServer(url, data_dir, env, base / "server.log", workers)
+    return server.start()
+
+
+@pytest.fixture(scope="module")
+def va_dns() -> Iterator[TestDNS]:
+    server = TestDNS().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def va_web() -> Iterator[FileServer]:
+    server = FileServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[TestSMTP]:
+    server = TestSMTP().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def padlock_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    va_dns: TestDNS,
+    va_web: FileServer,
+    smtp: TestSMTP,
+) -> Iterator[PadlockServer]:
+    server = start_padlock_server(
+        tmp_path_factory.mktemp("padlock-serve"), dns=va_dns, web=va_web, smtp=smtp
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --------------------------------------------------------------------------- CSRs
+
+
+def make_csr(
+    names: Sequence[str] = ("www.example.com",),
+    key: ec.EllipticCurvePrivateKey | None = None,
+) -> tuple[ec.EllipticCurvePrivateKey, str]:
+    """(key, PEM CSR) with the first name as CN and every name as a SAN."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return key, csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@contextlib.contextmanager
+def server_enrollment(server: PadlockServer) -> Iterator[EnrollmentService]:
+    """The enrollment use cases on a running server's data, in this process (the console's
+    and the CLI's way in): same database, same CA, same validation and mail settings."""
+    from padlock import config, wiring
+    from padlock.store.enrollment import open_enrollment
+
+    settings = config.from_env(server.env).with_overrides(data_dir=server.data_dir)
+    passphrase = (server.data_dir / "ca" / "passphrase").read_bytes().splitlines()[0]
+    authority = wiring.open_authority(settings, passphrase)
+    try:
+        yield open_enrollment(authority, env=server.env)
+    finally:
+        authority.close()
