@@ -18,6 +18,7 @@ from padlock.cli import (
     inspect_cmds,
     key_cmds,
     review_cmds,
+    revoke_cmds,
     serve_cmds,
     site_cmds,
 )
@@ -47,6 +48,7 @@ ca_cmds.register(app)
 serve_cmds.register(app)
 site_cmds.register(app)
 review_cmds.register(app)
+revoke_cmds.register(app)
 
 
 def _report(exc: PadlockError) -> None:

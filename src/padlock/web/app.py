@@ -35,6 +35,7 @@ FRONT_ENDS = (
     "padlock.web.portal",
     "padlock.web.review",
     "padlock.web.acme_api",
+    "padlock.web.revocation_api",
 )
 
 PROBLEM_JSON = "application/problem+json"

@@ -1,0 +1,326 @@
+"""Revocation over HTTP: CRLs, the OCSP responder, and the REST revocation endpoints.
+
+- ``GET /crl/{issuer}.crl`` — the CA's current full CRL (DER, ``application/pkix-crl``),
+  the URL every certificate's CRL DP names.
+- ``POST /ocsp/{issuer}`` (``application/ocsp-request``) and ``GET /ocsp/{issuer}/{base64}``
+  (RFC 6960 A.1, RFC 5019) — the responder the certificates' AIA names. It is a
+  plain ASGI endpoint (no request model, no JSON): the answer is usually a
+  pre-signed DER found with one small database read.
+- ``POST /api/v1/requests/{id}/revoke`` — revoke the request's certificate; the
+  request's unguessable id is the capability.
+- ``POST /api/v1/revoke`` — revoke a certificate on a statement signed by its own
+  key (``padlock revoke --key --cert --ca``); the key never leaves the client.
+
+A background thread per worker keeps CRLs fresh (regenerated when missing,
+after a revocation anywhere, and when half their validity is gone), renews the
+delegated OCSP responders, and pre-signs OCSP responses. Workers coordinate
+through the database only (compare-and-set on the CRL number).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import email.utils
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, FastAPI, Request, Response
+from pydantic import BaseModel, Field
+from starlette.routing import Route
+
+from padlock import wiring
+from padlock.ca.ports import CertificateRecord
+from padlock.ca.revocation import (
+    INTERNAL_ERROR,
+    MALFORMED,
+    UNAUTHORIZED,
+    KeyProof,
+    OcspAnswer,
+    Revocation,
+    decode_signature,
+)
+from padlock.ca.signer import read_meta
+from padlock.errors import BadPassphrase, NotFound, PadlockError
+from padlock.pki import crl_ocsp
+from padlock.web.services import Services
+
+log = logging.getLogger("padlock.revocation")
+
+CRL_TYPE = "application/pkix-crl"
+OCSP_REQUEST = "application/ocsp-request"
+OCSP_RESPONSE = "application/ocsp-response"
+TICK_ENV = "PADLOCK_REVOCATION_TICK"  # seconds between upkeep rounds (default 30)
+DEFAULT_TICK = 30.0
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_build_lock = threading.Lock()
+
+
+def revocation_for(app: Any) -> Revocation:
+    """This worker's :class:`Revocation` (made on first use): what ACME's revokeCert and the
+    review console call too, as ``revocation_for(request.app).revoker.revoke(...)``."""
+    found: Revocation | None = getattr(app.state, "revocation", None)
+    if found is not None:
+        return found
+    with _build_lock:
+        found = getattr(app.state, "revocation", None)
+        if found is None:
+            services: Services = app.state.services
+            passphrase = wiring.ca_passphrase(services.settings)
+            if passphrase is None:
+                raise BadPassphrase(
+                    "The CA keys' pass phrase is not available to the server.",
+                    hint=f"Set {wiring.CA_PASSPHRASE_ENV}.",
+                )
+            found = wiring.open_revocation(services.authority, passphrase)
+            app.state.revocation = found
+    return found
+
+
+# --- upkeep --------------------------------------------------------------------------------
+
+
+def _upkeep(app: FastAPI, stop: threading.Event, interval: float) -> None:
+    while True:
+        try:
+            revocation_for(app).tick(dt.datetime.now(dt.UTC))
+        except PadlockError as exc:
+            log.warning("revocation upkeep failed (will retry): %s", exc)
+        except Exception:  # keep the thread alive whatever happens; the log says what
+            log.exception("revocation upkeep failed unexpectedly (will retry)")
+        if stop.wait(interval):
+            return
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    interval = float(os.environ.get(TICK_ENV, DEFAULT_TICK))
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_upkeep, args=(app, stop, interval), name="padlock-revocation", daemon=True
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        await anyio.to_thread.run_sync(thread.join, 30)
+
+
+router = APIRouter(tags=["revocation"], lifespan=_lifespan)
+
+
+# --- CRLs ----------------------------------------------------------------------------------
+
+
+def _http_date(when: dt.datetime) -> str:
+    return email.utils.format_datetime(when.astimezone(dt.UTC), usegmt=True)
+
+
+@router.get(
+    "/crl/{issuer}.crl",
+    response_class=Response,
+    responses={200: {"content": {CRL_TYPE: {}}, "description": "The CRL (DER)."}},
+)
+def crl(issuer: str, request: Request) -> Response:
+    """The current full CRL of an issuing CA or a root (DER)."""
+    revocation = revocation_for(request.app)
+    known = set(revocation.crls.issuers) | {"trusted-root"}
+    if issuer not in known:
+        raise NotFound(f"There is no CRL {issuer!r}; there are {', '.join(sorted(known))}.")
+    now = dt.datetime.now(dt.UTC)
+    current = revocation.crls.current(issuer, now)
+    max_age = max(0, min(3600, int((current.next_update - now).total_seconds())))
+    return Response(
+        current.der,
+        media_type=CRL_TYPE,
+        headers={
+            "Cache-Control": f"public, max-age={max_age}, no-transform",
+            "Last-Modified": _http_date(current.this_update),
+            "Expires": _http_date(current.next_update),
+            "ETag": f'"{current.issuer}-{current.number}"',
+        },
+    )
+
+
+# --- OCSP ----------------------------------------------------------------------------------
+
+
+def _ocsp_headers(answer: OcspAnswer) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"content-type", OCSP_RESPONSE.encode()),
+        (b"content-length", str(len(answer.der)).encode()),
+    ]
+    if answer.cacheable and answer.this_update and answer.next_update:
+        headers += [
+            (
+                b"cache-control",
+                f"max-age={answer.max_age}, public, no-transform, must-revalidate".encode(),
+            ),
+            (b"last-modified", _http_date(answer.this_update).encode()),
+            (b"expires", _http_date(answer.next_update).encode()),
+            (b"etag", f'"{hashlib.sha1(answer.der).hexdigest()}"'.encode()),  # noqa: S324
+        ]
+    else:
+        headers.append((b"cache-control", b"no-cache, no-store, max-age=0"))
+    return headers
+
+
+async def _send(send: Send, answer: OcspAnswer, status: int = 200) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": _ocsp_headers(answer)})
+    await send({"type": "http.response.body", "body": answer.der})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The body, or None as soon as it passes ``limit`` (the rest is never read)."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+class OcspEndpoint:
+    """The responder as a bare ASGI endpoint: POST and GET forms, never a 500."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._handle(scope, receive, send)
+        except Exception:  # the responder answers with an OCSP status, always
+            log.exception("OCSP: unexpected error")
+            await _send(send, INTERNAL_ERROR)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = crl_ocsp.MAX_REQUEST_BYTES
+        params = scope.get("path_params", {})
+        if scope["method"] == "POST":
+            ctype = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
+            if ctype != OCSP_REQUEST.encode():
+                await _send(send, MALFORMED, 415)
+                return
+            length = _header(scope, b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                await _send(send, MALFORMED, 413)
+                return
+            body = await _read_body(receive, limit)
+            if body is None:
+                await _send(send, MALFORMED, 413)
+                return
+            der = body
+        else:
+            try:
+                der = crl_ocsp.decode_get_path(str(params.get("request", "")))
+            except PadlockError:
+                await _send(send, MALFORMED)
+                return
+        if not der:
+            await _send(send, MALFORMED)
+            return
+        app = scope["app"]
+        revocation = revocation_for(app)
+        if not revocation.ocsp.serves(str(params.get("issuer", ""))):
+            await _send(send, UNAUTHORIZED)
+            return
+        answer = revocation.ocsp.cached(der)
+        if answer is None:
+            answer = await anyio.to_thread.run_sync(revocation.ocsp.answer, der)
+        await _send(send, answer)
+
+
+_ocsp = OcspEndpoint()
+router.routes.append(Route("/ocsp/{issuer}", endpoint=_ocsp, methods=["POST", "GET"]))
+router.routes.append(Route("/ocsp/{issuer}/{request:path}", endpoint=_ocsp, methods=["GET"]))
+
+
+# --- REST ----------------------------------------------------------------------------------
+
+
+class RevokeBody(BaseModel):
+    reason: str | int | None = Field(
+        None, description="An RFC 5280 reason name or code; default unspecified."
+    )
+
+
+class KeyRevokeBody(BaseModel):
+    certificate: str = Field(..., max_length=64 * 1024, description="The certificate (PEM).")
+    reason: str = Field("unspecified", max_length=64)
+    timestamp: str = Field(..., max_length=64, description="RFC 3339, UTC; within 5 minutes.")
+    signature: str = Field(
+        ...,
+        max_length=4096,
+        description="base64url signature by the certificate's key over the statement"
+        " 'padlock-revoke-v1\\n<cert sha256 hex>\\n<reason>\\n<timestamp>\\n<CA base URL>'.",
+    )
+
+
+class Revoked(BaseModel):
+    serial: str
+    state: str
+    revoked_at: str | None
+    reason: str | None
+
+
+def _revoked(record: CertificateRecord) -> Revoked:
+    return Revoked(
+        serial=record.serial_hex,
+        state=record.state.value,
+        revoked_at=record.revoked_at.isoformat() if record.revoked_at else None,
+        reason=record.revocation_reason,
+    )
+
+
+@router.post("/api/v1/requests/{request_id}/revoke", response_model=list[Revoked])
+def revoke_request(request_id: str, body: RevokeBody, request: Request) -> list[Revoked]:
+    """Revoke the certificate of an enrollment request (the request's id is the capability)."""
+    revoker = revocation_for(request.app).revoker
+    records = revoker.revoke_request(request_id, body.reason, f"rest:{request_id[:8]}")
+    return [_revoked(r) for r in records]
+
+
+@router.post("/api/v1/revoke", response_model=Revoked)
+def revoke_with_key(body: KeyRevokeBody, request: Request) -> Revoked:
+    """Revoke a certificate on a request signed by the certificate's own private key."""
+    services: Services = request.app.state.services
+    revoker = revocation_for(request.app).revoker
+    proof = KeyProof(
+        body.certificate.encode(), body.reason, body.timestamp, decode_signature(body.signature)
+    )
+    audiences = [services.base_url]
+    with contextlib.suppress(PadlockError):
+        audiences.append(read_meta(services.settings.ca_dir).get("base_url", "").rstrip("/"))
+    last: PadlockError | None = None
+    for audience in dict.fromkeys(a for a in audiences if a):
+        try:
+            return _revoked(revoker.revoke_with_key_proof(proof, audience, "key-holder"))
+        except PadlockError as exc:
+            if exc.problem != "unauthorized":
+                raise
+            last = exc
+    assert last is not None
+    raise last
