@@ -55,13 +55,36 @@ class Organization:
     country: str
 
 
+# ISO 3166-1 reserves XX for user assignment; the BR accept it where no country code
+# applies. A CA made without the operator's country says so with XX rather than
+# guessing one; the operator's real country belongs there (BR 7.1.2.10.2).
+COUNTRY_NOT_STATED = "XX"
+
+
 def ca_name(common_name: str, organization: str, country: str | None = None) -> x509.Name:
-    attrs = []
-    if country:
-        attrs.append(x509.NameAttribute(NameOID.COUNTRY_NAME, country))
-    attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-    return x509.Name(attrs)
+    """A CA's subject: countryName, organizationName, commonName (BR 7.1.2.10.2)."""
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, country or COUNTRY_NOT_STATED),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _check_ca_subject(subject: x509.Name) -> None:
+    # BR 7.1.2.10.2 (CA certificate naming): countryName, organizationName and
+    # commonName MUST each be present; pkilint reports a missing one as an ERROR.
+    for oid, label in _CA_SUBJECT_ATTRIBUTES:
+        if len(subject.get_attributes_for_oid(oid)) != 1:
+            raise ValueError(f"a CA subject needs exactly one {label} (BR 7.1.2.10.2): {subject}")
+
+
+_CA_SUBJECT_ATTRIBUTES = (
+    (NameOID.COUNTRY_NAME, "countryName"),
+    (NameOID.ORGANIZATION_NAME, "organizationName"),
+    (NameOID.COMMON_NAME, "commonName"),
+)
 
 
 def _aia(urls: CAUrls) -> x509.AuthorityInformationAccess:
@@ -93,7 +116,8 @@ def root_builder(
     not_before: dt.datetime,
     days: int,
 ) -> x509.CertificateBuilder:
-    """BR 7.1.2.1: self-signed, CA:TRUE critical, keyCertSign + cRLSign, SKI."""
+    """BR 7.1.2.1: self-signed, CA:TRUE critical, keyCertSign + cRLSign, SKI and AKI."""
+    _check_ca_subject(subject)
     ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
     return (
         x509.CertificateBuilder()
@@ -106,6 +130,10 @@ def root_builder(
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(_ca_key_usage(), critical=True)
         .add_extension(ski, critical=False)
+        # BR 7.1.2.1.3: RECOMMENDED, the keyIdentifier alone, equal to the SKI.
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
     )
 
 
@@ -132,6 +160,7 @@ def intermediate_builder(
     urls: CAUrls,
 ) -> x509.CertificateBuilder:
     """BR 7.1.2.10: TLS subordinate CA, pathLen 0, EKU serverAuth + clientAuth."""
+    _check_ca_subject(subject)
     issuer_ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     return (
         x509.CertificateBuilder()

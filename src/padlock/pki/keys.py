@@ -210,7 +210,10 @@ def load_private_key(
     except ValueError as exc:
         # cryptography's message for anything unreadable mentions "unsupported" and
         # "curves" in passing; an unsupported curve is an UnsupportedAlgorithm instead.
-        if encrypted and _is_bad_decrypt(exc):
+        # A wrong pass phrase usually fails the CBC padding check ("bad decrypt"), but one
+        # time in 256 the padding happens to look right and the "plaintext" is garbage:
+        # for an encrypted key given a pass phrase, both mean the pass phrase is wrong.
+        if encrypted and (passphrase or _is_bad_decrypt(exc)):
             raise _wrong_passphrase() from None
         raise UnrecognizedFile(
             f"{what} is not a readable private key ({exc}).",
