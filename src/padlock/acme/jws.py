@@ -61,7 +61,7 @@ def b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def b64decode(text: str, what: str) -> bytes:
+def b64decode(text: Any, what: str) -> bytes:
     """Strict base64url without padding; Malformed naming ``what`` otherwise."""
     if not isinstance(text, str):
         raise Malformed(f"The JWS {what} must be a base64url string.")
