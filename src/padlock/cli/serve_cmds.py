@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from padlock.config import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -19,16 +23,37 @@ def register(app: typer.Typer) -> None:
         ),
         workers: int = typer.Option(1, "--workers", help="Worker processes."),
         log_level: str = typer.Option("info", "--log-level"),
+        tls: bool = typer.Option(
+            False,
+            "--tls",
+            help="Serve HTTPS on the port, with a certificate for the base URL's host that"
+            " padlock issues itself from its test hierarchy (renewed when a week is left).",
+        ),
+        tls_cert: Path | None = typer.Option(
+            None, "--tls-cert", help="Serve HTTPS with this certificate chain (PEM)."
+        ),
+        tls_key: Path | None = typer.Option(
+            None, "--tls-key", help="The private key of --tls-cert (PEM, unencrypted)."
+        ),
     ) -> None:
-        """Serve the CA (made on first start, with no other setup) on HOST:PORT."""
+        """Serve the CA (made on first start, with no other setup) on HOST:PORT.
+
+        With --tls the port speaks HTTPS only. For HTTPS and plain HTTP at once, run a
+        second `padlock serve` on another port with the same --data-dir: everything is
+        in the database, so both serve the same CA.
+        """
         import uvicorn
 
         from padlock import config
         from padlock.web.app import ensure_authority
 
+        if (tls_cert is None) != (tls_key is None):
+            raise typer.BadParameter("--tls-cert and --tls-key go together.")
+        tls = tls or tls_cert is not None
         settings = config.from_env().with_overrides(data_dir=data_dir, host=host, port=port)
         if base_url is None and "PADLOCK_BASE_URL" not in os.environ:
-            base_url = f"http://{settings.host}:{settings.port}"
+            scheme = "https" if tls else "http"
+            base_url = f"{scheme}://{settings.host}:{settings.port}"
         settings = settings.with_overrides(base_url=base_url)
         # Every worker reads its settings from the environment (no shared memory).
         os.environ["PADLOCK_DATA_DIR"] = str(settings.data_dir.resolve())
@@ -36,10 +61,22 @@ def register(app: typer.Typer) -> None:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         passphrase = ensure_authority(settings.with_overrides(data_dir=settings.data_dir.resolve()))
         os.environ.setdefault("PADLOCK_CA_PASSPHRASE", passphrase.decode())
+        ssl_files: dict[str, str] = {}
+        if tls:
+            if tls_cert is None or tls_key is None:
+                tls_cert, tls_key = _own_certificate(settings, passphrase)
+            ssl_files = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
+        if os.environ.get("PADLOCK_INSECURE_VA_ALWAYS_VALID", "").lower() in ("1", "true", "yes"):
+            typer.echo(
+                "WARNING: PADLOCK_INSECURE_VA_ALWAYS_VALID is set: ACME challenges are NOT"
+                " checked (tests and benchmarks only; see docs/acme.md).",
+                err=True,
+            )
         typer.echo(
-            f"padlock serving on http://{settings.host}:{settings.port}"
+            f"padlock serving on {'https' if tls else 'http'}://{settings.host}:{settings.port}"
             f" (data in {settings.data_dir});"
-            f" roots at {settings.base_url}/roots/test.pem and /roots/trusted.pem",
+            f" roots at {settings.base_url}/roots/test.pem and /roots/trusted.pem;"
+            f" ACME at {settings.base_url}/acme/directory and /acme/test/directory",
             err=True,
         )
         uvicorn.run(
@@ -50,4 +87,55 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             log_level=log_level,
             access_log=True,
+            **ssl_files,  # type: ignore[arg-type]
         )
+
+
+def _own_certificate(settings: Settings, passphrase: bytes) -> tuple[Path, Path]:
+    """The server's certificate for the base URL's host, issued by this CA's test hierarchy
+    (so clients trust it with the test root), kept in DATA/tls and renewed a week early."""
+    import datetime as dt
+    from urllib.parse import urlsplit
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from padlock import wiring
+    from padlock.ca.issuance import IssueRequest
+    from padlock.fileio import write_atomic
+    from padlock.pki import keys
+    from padlock.pki.csr import SubjectFields, build_csr
+
+    host = urlsplit(settings.base_url).hostname or settings.host
+    names = [host]
+    if host in ("127.0.0.1", "localhost", "::1"):
+        names = ["localhost", "127.0.0.1"]
+    directory = settings.data_dir / "tls"
+    cert_path, key_path = directory / "server.crt", directory / "server.key"
+    now = dt.datetime.now(dt.UTC)
+    if cert_path.exists() and key_path.exists():
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        have = {str(v) for v in sans.get_values_for_type(x509.DNSName)} | {
+            str(v) for v in sans.get_values_for_type(x509.IPAddress)
+        }
+        if have == set(names) and cert.not_valid_after_utc - now > dt.timedelta(days=7):
+            return cert_path, key_path
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = keys.generate_key(keys.KeyType.EC_P256)
+    ordered = sorted(names, key=lambda n: n[0].isdigit() or ":" in n)  # DNS names first
+    dns_first = ordered[0]
+    csr = build_csr(key, SubjectFields(common_name=dns_first), ordered)
+    # The CA's own server name may well be internal (localhost, a lab name): allowed here.
+    authority = wiring.open_authority(
+        settings.with_overrides(allow_internal_names_in_test=True), passphrase
+    )
+    try:
+        issued = authority.issuer.issue(
+            IssueRequest(csr.public_bytes(Encoding.PEM), "test", actor="serve --tls")
+        )
+    finally:
+        authority.close()
+    write_atomic(key_path, keys.private_key_pem(key, None), mode=0o600, overwrite=True)
+    write_atomic(cert_path, issued.fullchain_pem, overwrite=True)
+    return cert_path, key_path
