@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
@@ -453,7 +454,7 @@ def parse_ocsp_request(der: bytes) -> OcspQuery:
         pass
     try:
         return _parse_slow(der)
-    except (ValueError, LookupError, TypeError) as exc:
+    except (ValueError, LookupError, TypeError, UnsupportedAlgorithm) as exc:
         raise Malformed(f"The OCSP request cannot be read ({exc}).") from None
 
 
