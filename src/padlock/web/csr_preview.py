@@ -260,10 +260,10 @@ def analyse(text: str, issuer: Issuer, profile: str) -> Preview:
     preview.findings.append(
         Finding(
             "info",
-            f"Is this the CSR of the key on your server? Its key fingerprint is"
-            f" {preview.key_fingerprint}.",
-            "On the server, padlock show www.example.com.key prints the fingerprint of the"
-            " key; it must be the same. (padlock match KEY CSR checks them for you.)",
+            "Is this the CSR of the key on your server? If you made more than one, check:"
+            " the key fingerprint above must be the one padlock show prints for the key.",
+            "On the server: padlock show www.example.com.key (or padlock match KEY CSR, which"
+            " compares them for you).",
         )
     )
     return preview

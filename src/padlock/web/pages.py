@@ -47,7 +47,25 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = _when
+    env.filters["size"] = _size
+    env.filters["org"] = _org
     return env
+
+
+def _size(value: int) -> str:
+    if value < 1024:
+        return f"{value} bytes"
+    if value < 1024 * 1024:
+        return f"{value / 1024:.1f} KiB"
+    return f"{value / (1024 * 1024):.1f} MiB"
+
+
+def _org(org: Any) -> str:
+    """Organization fields in one line: Widgets Inc., Dallas, Texas, US."""
+    if org is None:
+        return ""
+    parts = [org.organization, org.locality, org.state, org.country]
+    return ", ".join(str(p) for p in parts if p)
 
 
 def _when(value: Any) -> str:
