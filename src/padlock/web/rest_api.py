@@ -145,8 +145,26 @@ class OrganizationIn(BaseModel):
     country: str = Field(max_length=2, description="ISO 3166 two-letter code")
 
 
+# A real CSR (public data: www.example.com and example.com, P-256): the OpenAPI example.
+EXAMPLE_CSR = (
+    "-----BEGIN CERTIFICATE REQUEST-----\n"
+    "MIIBDzCBtgIBADAaMRgwFgYDVQQDDA93d3cuZXhhbXBsZS5jb20wWTATBgcqhkjO\n"
+    "PQIBBggqhkjOPQMBBwNCAASB6LqhPEFmrmC3jmhTrqDSevR0tFAYxaatj6WB2Gij\n"
+    "g3x9+2Xl2ABHAIybtq6tjDOnIOq17hfMLbFTsRkjaKBdoDowOAYJKoZIhvcNAQkO\n"
+    "MSswKTAnBgNVHREEIDAegg93d3cuZXhhbXBsZS5jb22CC2V4YW1wbGUuY29tMAoG\n"
+    "CCqGSM49BAMCA0gAMEUCIQDNld5sHuGIEILp2uu7FcdLuEJ2xQnMOt+1E35/n9lk\n"
+    "igIgfRBPnYl6sHBm3YYrxGi6AJyPUXL/ZHWhS6sZn5+jDJA=\n"
+    "-----END CERTIFICATE REQUEST-----\n"
+)
+
+
 class SubmitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"csr": EXAMPLE_CSR, "kind": "test", "contact": "admin@example.com"}]
+        },
+    )
 
     csr: str = Field(
         max_length=MAX_CSR_BYTES,
@@ -392,14 +410,24 @@ def _download_name(req_names: tuple[str, ...], suffix: str) -> str:
 
 # --------------------------------------------------------------------------- routes
 
+# OpenAPI links: what a client (or schemathesis) may do with the id a submission returns.
+_LINKS = {
+    op: {"operationId": op, "parameters": {"request_id": "$response.body#/id"}}
+    for op in ("getRequest", "validateRequest", "uploadDocument", "getCertificate")
+}
+
 RequestId = Annotated[str, "the request's id"]
 
 
 @router.post(
     "/requests",
     status_code=201,
+    operation_id="submitRequest",
     response_model=RequestOut,
-    responses=_problems(400, 403, 409, 413, 415),
+    responses={
+        201: {"description": "The request", "links": _LINKS},
+        **_problems(400, 403, 409, 413, 415),
+    },
     openapi_extra={"x-padlock-body": "json"},
     summary="Submit a CSR for a test, dv or ov certificate",
 )
@@ -431,6 +459,7 @@ async def submit_request(body: SubmitIn, request: Request, response: Response) -
 @router.get(
     "/requests/{request_id}",
     response_model=RequestOut,
+    operation_id="getRequest",
     responses=_problems(404),
     summary="The state of a request: timeline, challenges, contact person, certificate",
 )
@@ -442,6 +471,7 @@ async def get_request(request_id: RequestId, request: Request) -> RequestOut:
 
 @router.post(
     "/requests/{request_id}/validate",
+    operation_id="validateRequest",
     response_model=RequestOut,
     responses=_problems(404, 409, 413),
     openapi_extra={"x-padlock-body": "none"},
@@ -455,6 +485,7 @@ async def validate_request(request_id: RequestId, request: Request) -> RequestOu
 
 @router.post(
     "/requests/{request_id}/documents",
+    operation_id="uploadDocument",
     status_code=201,
     response_model=DocumentOut,
     responses=_problems(400, 404, 409, 413, 415),
@@ -474,6 +505,7 @@ async def upload_document(
 
 @router.get(
     "/requests/{request_id}/certificate",
+    operation_id="getCertificate",
     responses={
         200: {
             "description": "The certificate",
