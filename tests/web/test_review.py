@@ -204,6 +204,23 @@ def test_console_refuses_without_login(
     )
 
 
+@pytest.mark.parametrize(
+    "path", [p for m, p in CONSOLE_ROUTES if m == "POST"], ids=lambda p: p.split("/", 2)[2]
+)
+def test_console_post_refuses_without_csrf_token(
+    padlock_server: PadlockServer, accounts: None, path: str
+) -> None:
+    admin = _logged_in(padlock_server, "root")  # an admin: no route refuses for the role
+    try:
+        for data in ({}, {"csrf": ""}, {"csrf": "A" * 43}):
+            response = admin.client.post(path, data=data)
+            assert response.status_code == 403, (path, data)
+            assert "security token" in _text(response.text)
+        assert admin.client.get("/review").status_code == 200  # still logged in
+    finally:
+        admin.client.close()
+
+
 def test_console_refuses_a_forged_session_cookie(padlock_server: PadlockServer) -> None:
     with padlock_server.client(
         follow_redirects=False, cookies={review.SESSION_COOKIE: "A" * 43}
