@@ -24,7 +24,6 @@ recorded here).
 
 from __future__ import annotations
 
-import importlib
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -46,7 +45,7 @@ from padlock.ca.reviewers import (
     Reviewers,
     Session,
 )
-from padlock.errors import ConfigError, Malformed, PadlockError, Unauthorized
+from padlock.errors import Malformed, PadlockError, Unauthorized
 from padlock.pki import certs
 from padlock.pki.csr import load_csr
 from padlock.pki.describe import describe_csr
@@ -399,20 +398,11 @@ async def reject(request: Request, request_id: str) -> Response:
 
 
 def _revoker(request: Request) -> Any:
-    """The Revoker use case (``padlock.ca.revocation``), one per worker."""
-    found = getattr(request.app.state, "revoker", None) or getattr(
-        services(request), "revoker", None
-    )
-    if found is not None:
-        return found
-    try:
-        revocation = importlib.import_module("padlock.ca.revocation")
-        repository = importlib.import_module("padlock.store.revocation")
-    except ModuleNotFoundError as exc:  # pragma: no cover - revocation ships with the CA
-        raise ConfigError("Revocation is not available in this installation.") from exc
-    revoker = revocation.Revoker(repository.RevocationRepository(services(request).authority.store))
-    request.app.state.revoker = revoker
-    return revoker
+    """This worker's Revoker (``padlock.ca.revocation``), which re-signs the CRL and the
+    OCSP response at once (the same one ACME and the REST API use)."""
+    from padlock.web.revocation_api import revocation_for
+
+    return revocation_for(request.app).revoker
 
 
 def _parse_serial(text: str) -> int:
