@@ -208,3 +208,39 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def process_worker(
+    ca_dir: str, passphrase: bytes, db_url: str, count: int, tag: str, start: Any, results: Any
+) -> None:
+    """A spawned process with an Issuer of its own (Signers cannot be pickled: each
+    process loads the CA keys itself) on the shared database. Waits at the ``start``
+    barrier so that the processes issue at the same time; puts (tag, serials or the
+    error's text) on ``results``."""
+    try:
+        results.put((tag, _issue_in_process(ca_dir, passphrase, db_url, count, tag, start)))
+    except BaseException as exc:
+        results.put((tag, f"{type(exc).__name__}: {exc}"))
+        raise
+
+
+def _issue_in_process(
+    ca_dir: str, passphrase: bytes, db_url: str, count: int, tag: str, start: Any
+) -> list[int]:
+    from padlock.ca.issuance import IssuancePolicy, Issuer
+    from padlock.ca.signer import load_issuing_signers, read_meta
+    from padlock.pki.keypolicy import builtin_blocklist
+    from padlock.store import open_store
+
+    base_url = read_meta(Path(ca_dir))["base_url"]
+    signers = load_issuing_signers(Path(ca_dir), passphrase)
+    store = open_store(db_url)
+    try:
+        issuer = Issuer(store, signers, IssuancePolicy(base_url=base_url), builtin_blocklist())
+        from padlock.pki import lint
+
+        lint.warm_up([lint.CertKind.DV])
+        start.wait(120)
+        return issue_many(issuer, count, tag, lambda _serial: None)
+    finally:
+        store.close()
