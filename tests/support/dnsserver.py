@@ -3,6 +3,10 @@
 Every name resolves to 127.0.0.1 unless told otherwise; TXT and CAA records are
 added by the test. It answers UDP and TCP on a free port of 127.0.0.1; point
 ``PADLOCK_VA_RESOLVER`` (or :class:`padlock.ca.validation.VAConfig`) at it.
+
+Other processes (an ACME client's DNS hook) add TXT records through ``Zone.txt_dir``:
+a file named after the record's name (lower case, no trailing dot) holds one value a
+line, read at every query; see :func:`txt_file`.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dnslib import AAAA, CAA, QTYPE, RCODE, RR, TXT, A, DNSRecord
 from dnslib.server import BaseResolver, DNSServer
@@ -28,6 +33,7 @@ class Zone:
     aaaa: dict[str, list[str]] = field(default_factory=dict)
     txt: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     caa: dict[str, list[tuple[int, str, str]]] = field(default_factory=lambda: defaultdict(list))
+    txt_dir: Path | None = None  # TXT values written by other processes, a file per name
     servfail: set[str] = field(default_factory=set)
     nxdomain: set[str] = field(default_factory=set)
     queries: list[tuple[str, str]] = field(default_factory=list)
@@ -44,6 +50,19 @@ class Zone:
     def add_caa(self, name: str, tag: str, value: str, flags: int = 0) -> None:
         with self.lock:
             self.caa[_key(name)].append((flags, tag, value))
+
+
+def txt_file(txt_dir: Path, name: str) -> Path:
+    """Where another process puts the TXT values of ``name`` (one a line)."""
+    return txt_dir / _key(name)
+
+
+def _file_values(path: Path) -> list[str]:
+    try:
+        text = path.read_text()
+    except OSError:
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 class _Resolver(BaseResolver):  # type: ignore[misc]
@@ -71,7 +90,10 @@ class _Resolver(BaseResolver):  # type: ignore[misc]
                 for ip in zone.aaaa.get(key, []):
                     reply.add_answer(RR(qname, QTYPE.AAAA, rdata=AAAA(ip), ttl=1))
             elif qtype == "TXT":
-                for value in zone.txt.get(key, []):
+                values = list(zone.txt.get(key, []))
+                if zone.txt_dir is not None:
+                    values += _file_values(txt_file(zone.txt_dir, key))
+                for value in values:
                     reply.add_answer(RR(qname, QTYPE.TXT, rdata=TXT(value), ttl=1))
             elif qtype == "CAA":
                 for flags, tag, value in zone.caa.get(key, []):

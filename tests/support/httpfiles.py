@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 class FileServer:
-    """``files[path] = body`` serves it; ``redirects[path] = url`` answers 302."""
+    """``files[path] = body`` serves it; ``redirects[path] = url`` answers 302; with a
+    ``root`` directory, ``root/<path>`` is served too (a webroot other processes write)."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, root: Path | None = None) -> None:
         self.files: dict[str, bytes] = {}
         self.redirects: dict[str, str] = {}
         self.requests: list[tuple[str, str]] = []  # (Host header, path)
@@ -24,6 +26,10 @@ class FileServer:
                     self.end_headers()
                     return
                 body = outer.files.get(self.path)
+                if body is None and root is not None and ".." not in self.path:
+                    candidate = root / self.path.split("?", 1)[0].lstrip("/")
+                    if candidate.is_file():
+                        body = candidate.read_bytes()
                 if body is None:
                     self.send_response(404)
                     self.end_headers()

@@ -106,8 +106,8 @@ def directories(base_url: str) -> dict[str, Directory]:
 
 @dataclass(frozen=True)
 class AcmeSettings:
-    terms_of_service: str | None = None
-    website: str | None = None
+    terms_of_service: str | None = None  # None: padlock's page at /acme/terms; "": none
+    website: str | None = None  # None: the base URL; "": none
     caa_identities: tuple[str, ...] = ()
     eab_required: bool = False
     eab_keys: Mapping[str, bytes] = field(default_factory=dict)  # EAB key id -> MAC key
@@ -129,10 +129,16 @@ class AcmeSettings:
             return False
         return directory.hierarchy is Hierarchy.TEST or self.insecure_always_valid_trusted
 
+    def terms_url(self, directory: Directory) -> str | None:
+        """The terms of service: the setting, or padlock's own page; "" for none."""
+        if self.terms_of_service is None:
+            return f"{directory.urls.base}/acme/terms"
+        return self.terms_of_service or None
+
     def meta(self, directory: Directory) -> m.DirectoryMeta:
         return m.DirectoryMeta(
-            terms_of_service=self.terms_of_service,
-            website=self.website,
+            terms_of_service=self.terms_url(directory),
+            website=f"{directory.urls.base}/" if self.website is None else self.website or None,
             caa_identities=self.caa_identities,
             external_account_required=self.eab_required,
             profiles=directory.profiles,
@@ -518,10 +524,11 @@ class AcmeService:
                 return AccountResult(existing, created=False)
             if req.only_return_existing:
                 raise AccountDoesNotExist("No account exists with this key.")
-            if self.settings.terms_of_service and not req.tos_agreed:
+            terms = self.settings.terms_url(d)
+            if terms and not req.tos_agreed:
                 raise Malformed(
                     "You must agree to the terms of service (termsOfServiceAgreed: true).",
-                    hint=f"Read them at {self.settings.terms_of_service}.",
+                    hint=f"Read them at {terms}.",
                 )
             eab_kid = self._check_eab(d, req.external_account_binding, canonical, url)
             account = m.Account(
@@ -1023,25 +1030,28 @@ class AcmeService:
 
     # -- finalization -----------------------------------------------------------------------
 
-    def _check_csr(
-        self, order: m.Order, account: m.Account, csr_der: bytes
-    ) -> x509.CertificateSigningRequest:
+    @staticmethod
+    def _read_csr(csr_der: bytes) -> tuple[bytes, set[tuple[str, str]]]:
+        """The CSR's key (SPKI DER) and names; badCSR when it cannot be read."""
         csr = load_csr(csr_der)
         try:
             csr_key = csr.public_key()
+            dns, ips = csr_names(csr)
+            names = {("dns", n.lower().rstrip(".")) for n in dns}
+            names |= {("ip", str(ipaddress.ip_address(a))) for a in ips}
         except ValueError as exc:
-            raise BadCSR(f"The CSR's public key cannot be read ({exc}).") from None
-        if _spki(csr_key) == _spki(self._key(account)):
+            raise BadCSR(f"The CSR cannot be read ({exc}).") from None
+        return _spki(csr_key), names
+
+    def _match_csr(
+        self, order: m.Order, account: m.Account, csr_key: bytes, asked: set[tuple[str, str]]
+    ) -> None:
+        if csr_key == _spki(self._key(account)):
             raise BadCSR(
                 "The CSR's key is the account key; a certificate key must differ from the"
                 " ACME account key (RFC 8555 section 11.1).",
                 hint="Make a new key for the certificate.",
             )
-        try:
-            dns, ips = csr_names(csr)
-        except ValueError as exc:
-            raise BadCSR(f"The CSR's names cannot be read ({exc}).") from None
-        asked = {("dns", n.lower().rstrip(".")) for n in dns} | {("ip", str(_ip(a))) for a in ips}
         ordered = {(i.type, i.value) for i in order.identifiers}
         if asked != ordered:
             extra = sorted(v for _, v in asked - ordered)
@@ -1054,19 +1064,16 @@ class AcmeService:
             raise BadCSR(
                 "The CSR must name exactly the order's identifiers; it " + "; ".join(parts) + ".",
             )
-        if PROFILES[order.profile].needs_organization:
-            # Issued later, after review: refuse a bad CSR now, not after the review.
-            request = IssueRequest(
-                csr_der, order.profile, domain_control_shown=True, organization=_PENDING_ORG
-            )
-            try:
-                self.issuer.check(request)
-            except _CSR_REFUSALS as exc:
-                raise BadCSR(exc.message, hint=exc.hint) from None
-        return csr
+
+    def _back_to_ready(self, order: m.Order, exc: PadlockError) -> BadCSR:
+        """A CSR refused by the issuer's checks: the order is ready again for a better one."""
+        with self.store.transaction() as tx:
+            tx.move_order(order.id, m.PROCESSING, m.READY, self.clock())
+        return BadCSR(exc.message, hint=exc.hint)
 
     def finalize(self, d: Directory, jws: jwslib.JWS, url: str, order_id: str) -> m.Order:
         csr_der = m.parse_finalize(jws.payload_json())
+        csr_key, asked = self._read_csr(csr_der)
 
         def work(tx: AcmeTx, nonce_key: str, now: dt.datetime) -> tuple[m.Order, m.Account]:
             account = self._authenticate(tx, d, jws, nonce_key, now)
@@ -1084,28 +1091,39 @@ class AcmeService:
                     )
                 )
                 raise OrderNotReady(why)
-            self._check_csr(order, account, csr_der)
+            self._match_csr(order, account, csr_key, asked)
             if not tx.move_order(order.id, m.READY, m.PROCESSING, now, csr=csr_der):
                 raise OrderNotReady("The order is being finalized already.")
-            if PROFILES[order.profile].needs_organization:
-                tx.audit(
-                    AuditEntry(
-                        "acme.order.awaiting_review",
-                        f"acme:{account.id}",
-                        "acme_order",
-                        order.id,
-                        {"profile": order.profile},
-                    ),
-                    now,
-                )
             return replace(order, status=m.PROCESSING), account
 
         order: m.Order
         account: m.Account
         order, account = self._run(jws, url, work)
-        if PROFILES[order.profile].needs_organization:
-            return order  # stays processing until a reviewer approves (complete_reviewed_order)
-        return self._issue(order, csr_der, f"acme:{account.id}", None)
+        actor = f"acme:{account.id}"
+        if not PROFILES[order.profile].needs_organization:
+            return self._issue(order, csr_der, actor, None)
+        # Issued after review: refuse a bad CSR now, not after the review. (The issuer's
+        # checks run outside the transaction: they read the database themselves.)
+        request = IssueRequest(
+            csr_der, order.profile, domain_control_shown=True, organization=_PENDING_ORG
+        )
+        try:
+            self.issuer.check(request)
+        except _CSR_REFUSALS as exc:
+            raise self._back_to_ready(order, exc) from None
+        now = self.clock()
+        with self.store.transaction() as tx:
+            tx.audit(
+                AuditEntry(
+                    "acme.order.awaiting_review",
+                    actor,
+                    "acme_order",
+                    order.id,
+                    {"profile": order.profile},
+                ),
+                now,
+            )
+        return order  # stays processing until a reviewer approves (complete_reviewed_order)
 
     def _issue(
         self,
@@ -1126,9 +1144,7 @@ class AcmeService:
             issued = self.issuer.issue(request)
         except _CSR_REFUSALS as exc:
             # Refused before anything was reserved: the order is ready again for a better CSR.
-            with self.store.transaction() as tx:
-                tx.move_order(order.id, m.PROCESSING, m.READY, self.clock())
-            raise BadCSR(exc.message, hint=exc.hint) from None
+            raise self._back_to_ready(order, exc) from None
         except PadlockError as exc:
             now = self.clock()
             with self.store.transaction() as tx:
@@ -1302,10 +1318,6 @@ _CSR_REFUSALS = (BadCSR, WeakKey, UnsupportedKey, PolicyError, RejectedIdentifie
 # The placeholder organization used only to run the issuer's checks on an ov CSR before
 # review; the certificate is issued with the organization the reviewer verified.
 _PENDING_ORG = certs.Organization("(verified at review)", None, None, "ZZ")
-
-
-def _ip(text: str) -> str:
-    return str(ipaddress.ip_address(text))
 
 
 def pending_review(service: AcmeService) -> Iterator[m.Order]:

@@ -104,10 +104,9 @@ def _eab_keys(text: str) -> dict[str, bytes]:
 
 def settings_from_env(env: Mapping[str, str], services: Services) -> AcmeSettings:
     """ACME settings from ``PADLOCK_ACME_*`` (and the insecure test switches)."""
-    base = services.base_url
     return AcmeSettings(
-        terms_of_service=env.get("PADLOCK_ACME_TOS", f"{base}/acme/terms") or None,
-        website=env.get("PADLOCK_ACME_WEBSITE", f"{base}/") or None,
+        terms_of_service=env.get("PADLOCK_ACME_TOS"),
+        website=env.get("PADLOCK_ACME_WEBSITE"),
         caa_identities=tuple(services.va.caa_identities),
         eab_required=_flag(env, "PADLOCK_ACME_EAB_REQUIRED"),
         eab_keys=_eab_keys(env.get("PADLOCK_ACME_EAB_KEYS", "")),

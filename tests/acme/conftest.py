@@ -1,0 +1,240 @@
+"""An ACME server per test session: the real app under uvicorn in a thread on 127.0.0.1,
+with validation pointed at loopback DNS, HTTP and TLS-ALPN servers the tests control.
+
+Servers with other ACME settings (EAB, tight rate limits, the insecure switch) share the
+data directory, so they are the same CA and database seen through another front end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from padlock.ca.acme import AcmeService, AcmeSettings
+from padlock.ca.signer import create_authority
+from padlock.config import Settings
+from padlock.web.acme_api import acme_service
+from padlock.web.app import create_app
+from padlock.wiring import PASSPHRASE_FILE
+from tests.acme.acme_client import Client, make_csr
+from tests.support.dnsserver import TestDNS, Zone
+from tests.support.httpfiles import FileServer
+from tests.support.tlsalpn import ALPNResponder
+
+CAA_IDENTITY = "padlock.example"
+CA_BASE_URL = "http://ca.example.com"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    base: str
+    app: Any
+    server: uvicorn.Server
+    thread: threading.Thread
+    data_dir: Path
+
+    @property
+    def trusted(self) -> str:
+        return f"{self.base}/acme/directory"
+
+    @property
+    def test(self) -> str:
+        return f"{self.base}/acme/test/directory"
+
+    @property
+    def service(self) -> AcmeService:
+        return acme_service(self.app)
+
+    def sql(self, statement: str, **params: Any) -> list[Any]:
+        """Run SQL on the server's database (to age an order, for instance)."""
+        import sqlalchemy
+
+        engine = self.service.store._store.engine  # type: ignore[attr-defined]
+        with engine.begin() as conn:
+            result = conn.execute(sqlalchemy.text(statement), params)
+            return list(result) if result.returns_rows else []
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@dataclass
+class VA:
+    dns: TestDNS
+    web: FileServer
+    alpn: ALPNResponder
+    txt_dir: Path
+
+
+@pytest.fixture(scope="session")
+def va(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VA]:
+    txt_dir = tmp_path_factory.mktemp("txt")
+    dns = TestDNS(Zone(txt_dir=txt_dir)).start()
+    web = FileServer().start()
+    alpn = ALPNResponder().start()
+    try:
+        yield VA(dns, web, alpn, txt_dir)
+    finally:
+        alpn.stop()
+        web.stop()
+        dns.stop()
+
+
+def start_server(
+    data_dir: Path,
+    va: VA,
+    acme: AcmeSettings | None = None,
+    settings: dict[str, Any] | None = None,
+    **state: Any,
+) -> Server:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = Settings(
+        data_dir=data_dir,
+        base_url=base,
+        va_resolver=va.dns.spec,
+        va_http_port=va.web.port,
+        va_tls_port=va.alpn.port,
+        caa_identities=(CAA_IDENTITY,),
+    ).with_overrides(**(settings or {}))
+    app = create_app(config)
+    if acme is not None:
+        app.state.acme_settings = acme
+    for key, value in state.items():
+        setattr(app.state, key, value)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(400):  # bounded: 20 s
+        if server.started:
+            break
+        time.sleep(0.05)
+    else:  # pragma: no cover
+        raise RuntimeError("the ACME test server did not start")
+    return Server(base, app, server, thread, data_dir)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA made ahead with a public-looking base URL, so that its certificates' AIA and
+    CRL URLs pass pkilint as they would at a real CA (the ACME server itself is on 127.0.0.1)."""
+    data = tmp_path_factory.mktemp("padlock-acme")
+    passphrase = b"acme tests pass phrase"
+    create_authority(
+        data / "ca",
+        name="padlock acme tests",
+        passphrase=passphrase,
+        now=dt.datetime.now(dt.UTC),
+        base_url=CA_BASE_URL,
+    )
+    (data / "ca" / PASSPHRASE_FILE).write_bytes(passphrase + b"\n")
+    return data
+
+
+@pytest.fixture(scope="session")
+def server(data_dir: Path, va: VA) -> Iterator[Server]:
+    srv = start_server(data_dir, va, AcmeSettings(caa_identities=(CAA_IDENTITY,)))
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def make_server(data_dir: Path, va: VA) -> Iterator[Callable[..., Server]]:
+    """Another front end on the same CA, with other ACME settings."""
+    started: list[Server] = []
+
+    def make(
+        acme: AcmeSettings | None = None, settings: dict[str, Any] | None = None, **state: Any
+    ) -> Server:
+        srv = start_server(data_dir, va, acme, settings, **state)
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def client(http: httpx.Client, server: Server) -> Client:
+    """A registered account on the trusted directory."""
+    c = Client(http, server.trusted)
+    assert c.register(["mailto:owner@example.com"]).status_code == 201
+    return c
+
+
+@pytest.fixture
+def test_client(http: httpx.Client, server: Server) -> Client:
+    """A registered account on the test directory."""
+    c = Client(http, server.test)
+    assert c.register().status_code == 201
+    return c
+
+
+def prove(client: Client, va: VA, authz_url: str, kind: str = "http-01") -> dict[str, Any]:
+    """Answer one authorization's challenge of ``kind`` with the loopback servers."""
+    from padlock.acme import challenges as ch
+    from padlock.acme.messages import Identifier
+
+    authz = client.get(authz_url).json()
+    chal = client.challenge_of(authz, kind)
+    key_auth = client.key_authorization(chal["token"])
+    name = authz["identifier"]["value"]
+    if kind == "http-01":
+        va.web.files[ch.http01_path(chal["token"])] = key_auth.encode()
+    elif kind == "dns-01":
+        va.dns.zone.add_txt(ch.dns01_name(Identifier("dns", name)), ch.dns01_value(key_auth))
+    else:
+        va.alpn.set(name, key_auth)
+    resp = client.post(chal["url"], {})
+    assert resp.status_code == 200, resp.text
+    result: dict[str, Any] = resp.json()
+    return result
+
+
+def obtain(
+    client: Client, va: VA, names: list[str], kind: str = "http-01", **order_extra: Any
+) -> tuple[dict[str, Any], str, str]:
+    """The whole flow: order, prove every authorization, finalize, download.
+    Returns (final order, order URL, PEM chain)."""
+    resp = client.new_order(names, **order_extra)
+    assert resp.status_code == 201, resp.text
+    order, order_url = resp.json(), resp.headers["Location"]
+    for authz_url in order["authorizations"]:
+        chal = prove(client, va, authz_url, kind)
+        assert chal["status"] == "valid", chal
+    resp = client.finalize(order, make_csr(names))
+    assert resp.status_code == 200, resp.text
+    order = resp.json()
+    assert order["status"] == "valid", order
+    cert = client.get(order["certificate"])
+    assert cert.status_code == 200, cert.text
+    return order, order_url, cert.text
