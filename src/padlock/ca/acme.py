@@ -248,7 +248,10 @@ class AcmeTx(Protocol):
         evidence: Sequence[Mapping[str, Any]],
     ) -> None: ...
 
-    def set_authz_status(self, authz_id: str, status: str, now: dt.datetime) -> None: ...
+    def set_authz_status(
+        self, authz_id: str, status: str, now: dt.datetime, valid_until: dt.datetime | None = None
+    ) -> None:
+        """A valid authorization lives until ``valid_until`` (it may be used to revoke)."""
 
     def valid_identifiers(
         self, account_id: str, values: Sequence[str], now: dt.datetime
@@ -487,22 +490,22 @@ class AcmeService:
     def _run(
         self, jws: jwslib.JWS, url: str, work: Callable[[AcmeTx, str, dt.datetime], Any]
     ) -> Any:
-        """One request step in one transaction; on a refusal the nonce is still spent."""
+        """One request step in one transaction: the nonce is used with the change it allows."""
         now = self.clock()
         nonce_key = self._precheck(jws, url, now)
-        try:
-            with self.store.transaction() as tx:
-                return work(tx, nonce_key, now)
-        except BadNonce:
-            raise
-        except PadlockError:
-            self._burn(nonce_key, now)
-            raise
+        with self.store.transaction() as tx:
+            return work(tx, nonce_key, now)
 
-    def _burn(self, nonce_key: str, now: dt.datetime) -> None:
+    def spend_nonce(self, jws: jwslib.JWS) -> None:
+        """After a refusal: the request's nonce, if it is one of ours, is used up all the same,
+        so that a refused request cannot be replayed once the refusal no longer holds."""
+        now = self.clock()
         try:
+            key = self.nonces.check(jws.nonce, now)
             with self.store.transaction() as tx:
-                tx.use_nonce(nonce_key)
+                tx.use_nonce(key)
+        except BadNonce:
+            return
         except PadlockError:  # pragma: no cover - the refusal already answers the client
             log.warning("could not spend a nonce after a refused request", exc_info=True)
 
@@ -1013,7 +1016,12 @@ class AcmeService:
         now: dt.datetime,
         error: Mapping[str, Any] | None = None,
     ) -> None:
-        tx.set_authz_status(authz.id, m.VALID if valid else m.INVALID, now)
+        tx.set_authz_status(
+            authz.id,
+            m.VALID if valid else m.INVALID,
+            now,
+            now + self.settings.valid_authz_lifetime if valid else None,
+        )
         if valid:
             self._settle_order(tx, authz.order_id, now)
         else:

@@ -82,8 +82,10 @@ _SQL: dict[str, str] = {
     "authz_challenges": "SELECT id, authz_id, type, token, status, validated_at, error,"
     " claimed_at FROM acme_challenges WHERE authz_id = :id",
     "authz_statuses": "SELECT status FROM acme_authorizations WHERE order_id = :order_id",
-    "set_authz_status": "UPDATE acme_authorizations SET status = :status, updated_at = :now,"
-    " expires = CASE WHEN :status = 'valid' THEN :valid_until ELSE expires END WHERE id = :id",
+    "set_authz_status": "UPDATE acme_authorizations SET status = :status, updated_at = :now"
+    " WHERE id = :id",
+    "set_authz_valid": "UPDATE acme_authorizations SET status = 'valid', updated_at = :now,"
+    " expires = :valid_until WHERE id = :id",
     "challenge": "SELECT id, authz_id, type, token, status, validated_at, error, claimed_at FROM"
     " acme_challenges WHERE id = :id",
     "claim_challenge": "UPDATE acme_challenges SET status = 'processing', claimed_at = :now"
@@ -116,7 +118,6 @@ class SqlAcmeStore:
         self._sql = _Compiled(store).sql
         self._times = store._times
         self._sqlite = store.engine.dialect.name == "sqlite"
-        self.valid_authz_lifetime = dt.timedelta(days=30)
 
     @contextlib.contextmanager
     def transaction(self, write: bool = True) -> Iterator[_Tx]:
@@ -450,16 +451,17 @@ class _Tx:
         self._c.execute(self._sql["authz_statuses"], {"order_id": order_id})
         return [row[0] for row in self._c.fetchall()]
 
-    def set_authz_status(self, authz_id: str, status: str, now: dt.datetime) -> None:
-        self._run(
-            "set_authz_status",
-            {
-                "id": authz_id,
-                "status": status,
-                "now": self._s.out(now),
-                "valid_until": self._s.out(now + self._s.valid_authz_lifetime),
-            },
-        )
+    def set_authz_status(
+        self, authz_id: str, status: str, now: dt.datetime, valid_until: dt.datetime | None = None
+    ) -> None:
+        out = self._s.out
+        if status == m.VALID:
+            until = valid_until or now + dt.timedelta(days=30)
+            self._run(
+                "set_authz_valid", {"id": authz_id, "now": out(now), "valid_until": out(until)}
+            )
+        else:
+            self._run("set_authz_status", {"id": authz_id, "status": status, "now": out(now)})
 
     def challenge(self, challenge_id: str) -> m.Challenge | None:
         row = self._one("challenge", {"id": challenge_id})

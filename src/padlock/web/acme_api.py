@@ -42,6 +42,7 @@ from padlock.acme import messages as m
 from padlock.ca import acme as acme_ca
 from padlock.ca.acme import AcmeService, AcmeSettings, Directory
 from padlock.errors import (
+    BadNonce,
     BadSignatureAlgorithm,
     Malformed,
     NotFound,
@@ -261,6 +262,13 @@ class MethodNotAllowed(Malformed):
 # --- the endpoint ------------------------------------------------------------------------------
 
 
+def _query_value(url: str, name: str) -> str | None:
+    from urllib.parse import parse_qs, urlsplit
+
+    values = parse_qs(urlsplit(url).query).get(name)
+    return values[0] if values else None
+
+
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -361,6 +369,8 @@ class AcmeEndpoint:
                 [(b"retry-after", str(retry).encode())],
             )
         # --- everything else is a JWS POST ---
+        if head not in _POST_RESOURCES:
+            raise NotFound("There is no such ACME resource.")
         if method != "POST":
             raise MethodNotAllowed(
                 f"ACME resources are read with POST-as-GET (RFC 8555 section 6.3), not {method}."
@@ -373,7 +383,16 @@ class AcmeEndpoint:
         body = await _read_body(receive)
         jws = jwslib.parse(body)
         url = d.urls.base + scope["path"]
-        return await self._post(front, d, parts, jws, url)
+        query = scope.get("query_string", b"")
+        if query:
+            url += "?" + query.decode("latin-1")
+        try:
+            return await self._post(front, d, parts, jws, url)
+        except BadNonce:
+            raise
+        except PadlockError:
+            await self._call(front, lambda: service.spend_nonce(jws))
+            raise
 
     async def _post(
         self, front: AcmeFront, d: Directory, parts: list[str], jws: jwslib.JWS, url: str
@@ -400,7 +419,7 @@ class AcmeEndpoint:
             account = await call(front, lambda: service.account(d, jws, url, parts[1]))
             return _doc(200, m.render_account(urls, account), [_location(urls.account(account.id))])
         if head == "acct" and n == 3 and parts[2] == "orders":
-            cursor = None
+            cursor = _query_value(url, "after")
             ids, nxt = await call(front, lambda: service.orders_of(d, jws, url, parts[1], cursor))
             headers = [_link(f"{urls.orders(parts[1])}?after={nxt}", "next")] if nxt else []
             return _doc(200, {"orders": [urls.order(i) for i in ids]}, headers)
@@ -468,6 +487,19 @@ class AcmeEndpoint:
         return _doc(200, doc, headers)
 
 
+_POST_RESOURCES = frozenset(
+    {
+        "new-account",
+        "new-order",
+        "revoke-cert",
+        "key-change",
+        "acct",
+        "order",
+        "authz",
+        "chall",
+        "cert",
+    }
+)
 _endpoint = AcmeEndpoint()
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
 router.routes.append(Route("/acme/{rest:path}", endpoint=_endpoint, methods=_METHODS))
