@@ -83,6 +83,8 @@ PROBLEMS: dict[str, ProblemType] = {
         _ours("installRefused", "The installation was refused before any change", 400),
         _ours("installFailed", "The web server change failed", 500),
         _ours("unsupportedMediaType", "The content type is not accepted here", 415),
+        _ours("caUnreachable", "The certificate authority could not be reached", 502),
+        _ours("caError", "The certificate authority refused or failed the request", 502),
     )
 }
 
@@ -306,3 +308,20 @@ class UnsupportedIdentifier(PadlockError):
 
 class UserActionRequired(PadlockError):
     problem = "userActionRequired"
+
+
+# --- the site owner's client of a CA (padlock obtain / renew) --------------------------------
+
+
+class CAUnreachable(PadlockError):
+    """No answer from the CA: connection refused or reset, a timeout, a name that does not
+    resolve, or an HTTPS certificate that does not verify."""
+
+    problem = "caUnreachable"
+
+
+class CAError(PadlockError):
+    """The CA answered, but with an error no more precise class names (its own words are in
+    the message), or with something that is not a CA's answer at all."""
+
+    problem = "caError"
