@@ -251,3 +251,17 @@ def test_parse_timestamp() -> None:
     for bad in ["yesterday", "2026-11-27T12:00:00"]:
         with pytest.raises(Malformed):
             crl_ocsp.parse_timestamp(bad)
+
+
+def test_parse_raw_nonce_falls_back_to_the_der_reader() -> None:
+    """A pre-RFC 8954 client puts the nonce's octets straight into extnValue."""
+    name_hash, key_hash = crl_ocsp.issuer_hashes(CA)["sha1"]
+    raw = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.5.5.7.48.1.2"), b"r" * 16)
+    der = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate_by_hash(name_hash, key_hash, 5, SHA1())
+        .add_extension(raw, critical=False)
+        .build()
+        .public_bytes(DER)
+    )
+    assert crl_ocsp.parse_ocsp_request(der).nonce == b"r" * 16

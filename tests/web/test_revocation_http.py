@@ -230,3 +230,31 @@ def test_upkeep_signs_the_crl_after_a_revocation_elsewhere(client: TestClient) -
             break
         assert time.monotonic() < deadline, "the upkeep thread never signed the new CRL"
         time.sleep(0.1)
+
+
+def test_dedicated_responder_app(data_dir: Path) -> None:
+    from padlock.web.revocation_api import ResponderApp
+
+    with TestClient(_app(data_dir)) as full:
+        cert = _issue(full)
+        issuing = _issuing(full)
+    responder = ResponderApp(Settings(data_dir=data_dir, base_url=BASE), PASSPHRASE.encode())
+    with TestClient(responder) as lean:  # type: ignore[arg-type]
+        der = ocsp.OCSPRequestBuilder().add_certificate(cert, issuing, SHA1()).build()
+        body = der.public_bytes(DER)
+        reply = lean.post("/ocsp/test-issuing", content=body, headers=OCSP_TYPE)
+        assert ocsp.load_der_ocsp_response(reply.content).certificate_status is (
+            ocsp.OCSPCertStatus.GOOD
+        )
+        by_get = lean.get("/ocsp/test-issuing/" + base64.b64encode(body).decode())
+        assert ocsp.load_der_ocsp_response(by_get.content).serial_number == cert.serial_number
+        assert lean.post("/ocsp/test-issuing", content=b"junk", headers=OCSP_TYPE).content == (
+            b"\x30\x03\x0a\x01\x01"
+        )
+        crl = lean.get("/crl/test-issuing.crl")
+        assert crl.status_code == 200 and crl.headers["content-type"] == "application/pkix-crl"
+        assert lean.get("/crl/nobody.crl").status_code == 404
+        assert lean.get("/crl/trusted-root.crl").status_code == 404
+        assert lean.get("/healthz").json() == {"status": "ok"}
+        assert lean.get("/elsewhere").status_code == 404
+        assert lean.put("/ocsp/test-issuing", content=body).status_code == 405

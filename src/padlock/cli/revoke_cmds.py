@@ -229,7 +229,46 @@ def show_crl(
         sys.stdout.flush()
 
 
+def ocsp_responder(
+    host: str | None = typer.Option(None, "--host", help="Default $PADLOCK_HOST or 127.0.0.1."),
+    port: int = typer.Option(8081, "--port"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=ca_cmds.DATA_DIR_HELP),
+    workers: int = typer.Option(1, "--workers", help="Worker processes."),
+    log_level: str = typer.Option("warning", "--log-level"),
+) -> None:
+    """Serve only OCSP and CRLs (a lean responder beside `padlock serve`, same database)."""
+    import os
+
+    import uvicorn
+
+    from padlock import wiring
+    from padlock.ca.signer import read_meta
+    from padlock.errors import BadPassphrase
+
+    settings = ca_cmds.settings_for(data_dir).with_overrides(host=host)
+    read_meta(settings.ca_dir)
+    passphrase = wiring.ca_passphrase(settings)
+    if passphrase is None:
+        raise BadPassphrase(
+            "The CA keys' pass phrase is needed to sign OCSP responses.",
+            hint=f"Set {wiring.CA_PASSPHRASE_ENV}.",
+        )
+    os.environ["PADLOCK_DATA_DIR"] = str(settings.data_dir.resolve())
+    os.environ.setdefault(wiring.CA_PASSPHRASE_ENV, passphrase.decode())
+    common.say(f"padlock OCSP responder on http://{settings.host}:{port}/ocsp/<issuer>")
+    uvicorn.run(
+        "padlock.web.revocation_api:responder_from_env",
+        factory=True,
+        host=settings.host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("revoke")(revoke)
+    app.command("ocsp-responder")(ocsp_responder)
     ca_cmds.app.command("sign-root-crl")(sign_root_crl)
     ca_cmds.app.command("crl")(show_crl)

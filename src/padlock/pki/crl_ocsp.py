@@ -8,8 +8,8 @@ always a parameter). Only ``ca/signer.py`` signs what these functions build.
 - full CRLs (RFC 5280 5.1) with CRL number, AKI, and reasonCode omitted for
   ``unspecified`` (RFC 5280 5.3.1 recommends it; BR 7.2.2 requires it);
 - the delegated OCSP responder certificate (BR 7.1.2.8; RFC 6960 4.2.2.2);
-- a small strict DER reader for OCSP requests (the responder's hot path), with
-  cryptography's parser as the fallback;
+- OCSP requests read by cryptography, with a small strict DER reader as the
+  fallback;
 - OCSP response builders (RFC 6960 4.2, RFC 5019 profile).
 """
 
@@ -440,8 +440,10 @@ def _parse_slow(der: bytes) -> OcspQuery:
 def parse_ocsp_request(der: bytes) -> OcspQuery:
     """Read an OCSP request (RFC 6960 4.1.1) with exactly one CertID.
 
-    A strict DER reader does it in a few microseconds; what it refuses is given
-    to cryptography's parser before the request is called malformed. Raises
+    cryptography's parser (Rust) reads a request in about 3.6 µs here, the strict
+    pure-Python DER reader above in about 5.3 µs, so cryptography goes first; the
+    reader is the fallback for what cryptography refuses but a responder can
+    still answer (a pre-RFC 8954 nonce given as raw octets, for one). Raises
     :class:`Malformed` for anything unreadable, and for requests padlock does
     not serve (several CertIDs, an unknown hash algorithm, a critical extension
     it does not know) — the responder answers ``malformedRequest`` to both.
@@ -449,12 +451,12 @@ def parse_ocsp_request(der: bytes) -> OcspQuery:
     if len(der) > MAX_REQUEST_BYTES:
         raise Malformed(f"The OCSP request is larger than {MAX_REQUEST_BYTES} bytes.")
     try:
-        return _parse_fast(der)
-    except (ValueError, LookupError, IndexError):
+        return _parse_slow(der)
+    except (ValueError, LookupError, TypeError, UnsupportedAlgorithm):
         pass
     try:
-        return _parse_slow(der)
-    except (ValueError, LookupError, TypeError, UnsupportedAlgorithm) as exc:
+        return _parse_fast(der)
+    except (ValueError, LookupError, IndexError) as exc:
         raise Malformed(f"The OCSP request cannot be read ({exc}).") from None
 
 
