@@ -19,7 +19,8 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, Table, and_, func, insert, select, update
+from sqlalchemy.engine import Dialect
 
 from padlock.ca.enrollment import (
     CLAIM_STALE_AFTER,
@@ -115,11 +116,50 @@ def _validation_row(request_id: str, v: ValidationRecord) -> dict[str, Any]:
     }
 
 
+def _audit_entry(request_id: str, event: Event, state: RequestState) -> AuditEntry:
+    after = event.state or state
+    details: dict[str, Any] = {"state": after.value}
+    if event.note:
+        details["note"] = event.note
+    details.update(event.details)
+    return AuditEntry(f"request.{event.action}", event.actor, "request", request_id, details)
+
+
+def _event_row(
+    request_id: str, event: Event, state: RequestState, at: Any, seq: int
+) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "at": at,
+        "action": event.action,
+        "actor": event.actor[:128],
+        "state": (event.state or state).value,
+        "note": event.note,
+        "audit_seq": seq,
+    }
+
+
+class _Compiled:
+    """INSERT statements compiled once for the store's dialect (DBAPI parameter names)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        def text(table: Table) -> str:
+            # Every column but an autoincrement key, which the database numbers.
+            keys = [c.name for c in table.c if not (c.primary_key and c.autoincrement is True)]
+            return str(insert(table).compile(dialect=dialect, column_keys=keys))
+
+        self.insert_request = text(requests_t)
+        self.insert_challenge = text(challenges_t)
+        self.insert_validation = text(validations_t)
+        self.insert_event = text(events_t)
+
+
 class SqlEnrollmentStore:
     """Requests, challenges, validations, documents and timelines in the CA's database."""
 
     def __init__(self, store: SqlStore) -> None:
         self._s = store
+        self._compiled: _Compiled | None = None
 
     # -- writing ------------------------------------------------------------------------
 
@@ -133,26 +173,8 @@ class SqlEnrollmentStore:
     ) -> None:
         rows = []
         for event in events:
-            after = event.state or state
-            details: dict[str, Any] = {"state": after.value}
-            if event.note:
-                details["note"] = event.note
-            details.update(event.details)
-            seq = tx.audit(
-                AuditEntry(f"request.{event.action}", event.actor, "request", request_id, details),
-                at,
-            )
-            rows.append(
-                {
-                    "request_id": request_id,
-                    "at": at,
-                    "action": event.action,
-                    "actor": event.actor[:128],
-                    "state": after.value,
-                    "note": event.note,
-                    "audit_seq": seq,
-                }
-            )
+            seq = tx.audit(_audit_entry(request_id, event, state), at)
+            rows.append(_event_row(request_id, event, state, at, seq))
         if rows:
             tx.conn.execute(insert(events_t), rows)
 
@@ -164,42 +186,78 @@ class SqlEnrollmentStore:
         *,
         claim: str | None = None,
     ) -> None:
-        with base.write(self._s, "recording a certificate request") as tx:
-            tx.conn.execute(
-                insert(requests_t).values(
-                    id=request.id,
-                    kind=request.kind.value,
-                    state=request.state.value,
-                    contact=request.contact,
-                    names=base.to_json(list(request.names)),
-                    csr_pem=request.csr_pem,
-                    key_fingerprint=request.key_fingerprint,
-                    organization=_org_json(request.organization),
-                    verified_organization=_org_json(request.verified_organization),
-                    previous_request=request.previous_request,
-                    reviewer=request.reviewer.name if request.reviewer else None,
-                    reviewer_name=request.reviewer.display_name if request.reviewer else None,
-                    reviewer_email=request.reviewer.email if request.reviewer else None,
-                    certificate_serial=request.certificate_serial,
-                    rejection_reason=request.rejection_reason,
-                    problem=request.problem,
-                    claim_token=claim,
-                    claimed_at=at if claim else None,
-                    created_at=request.created_at,
-                    updated_at=request.updated_at,
-                )
+        # The hot path (every test certificate comes through here): one write transaction
+        # on the store's own thread-held connection and raw cursor, with the store's audit
+        # append, like the certificate store's reserve/complete. SQL is compiled once.
+        s = self._s
+        out = s._times.out
+        sql = self._sql()
+        reviewer = request.reviewer
+
+        def work(cursor: Any) -> None:
+            cursor.execute(
+                sql.insert_request,
+                {
+                    "id": request.id,
+                    "kind": request.kind.value,
+                    "state": request.state.value,
+                    "contact": request.contact,
+                    "names": base.to_json(list(request.names)),
+                    "csr_pem": request.csr_pem,
+                    "key_fingerprint": request.key_fingerprint,
+                    "organization": _org_json(request.organization),
+                    "verified_organization": _org_json(request.verified_organization),
+                    "previous_request": request.previous_request,
+                    "reviewer": reviewer.name if reviewer else None,
+                    "reviewer_name": reviewer.display_name if reviewer else None,
+                    "reviewer_email": reviewer.email if reviewer else None,
+                    "certificate_serial": request.certificate_serial,
+                    "rejection_reason": request.rejection_reason,
+                    "problem": request.problem,
+                    "claim_token": claim,
+                    "claimed_at": out(at, "claimed_at") if claim else None,
+                    "created_at": out(request.created_at, "created_at"),
+                    "updated_at": out(request.updated_at, "updated_at"),
+                },
             )
             if request.challenges:
-                tx.conn.execute(
-                    insert(challenges_t),
-                    [_challenge_row(request.id, c) for c in request.challenges],
+                cursor.executemany(
+                    sql.insert_challenge,
+                    [
+                        {
+                            **_challenge_row(request.id, c),
+                            "expires_at": out(c.expires_at, "expires_at"),
+                            "validated_at": (
+                                out(c.validated_at, "validated_at") if c.validated_at else None
+                            ),
+                        }
+                        for c in request.challenges
+                    ],
                 )
             if request.validations:
-                tx.conn.execute(
-                    insert(validations_t),
-                    [_validation_row(request.id, v) for v in request.validations],
+                cursor.executemany(
+                    sql.insert_validation,
+                    [
+                        {**_validation_row(request.id, v), "at": out(v.at, "at")}
+                        for v in request.validations
+                    ],
                 )
-            self._events(tx, request.id, events, request.state, at)
+            at_db = out(at, "at")
+            rows = []
+            for event in events:
+                entry = _audit_entry(request.id, event, request.state)
+                seq = s._append(cursor, entry, at, at_db)[0]
+                rows.append(_event_row(request.id, event, request.state, at_db, seq))
+            if rows:
+                cursor.executemany(sql.insert_event, rows)
+
+        s._write(work, "recording a certificate request")
+
+    def _sql(self) -> _Compiled:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = _Compiled(self._s.engine.dialect)
+        return compiled
 
     def _lock(self, conn: Connection, request_id: str) -> Any:
         row = conn.execute(

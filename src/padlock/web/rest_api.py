@@ -400,6 +400,13 @@ def _request_out(req: EnrollmentRequest, svc: EnrollmentService, base: str) -> R
     )
 
 
+def _json(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """The model as JSON, serialised once (FastAPI would validate it again first)."""
+    return Response(
+        model.model_dump_json(), status_code=status, media_type="application/json", headers=headers
+    )
+
+
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9.-]")
 
 
@@ -431,7 +438,7 @@ RequestId = Annotated[str, "the request's id"]
     openapi_extra={"x-padlock-body": "json"},
     summary="Submit a CSR for a test, dv or ov certificate",
 )
-async def submit_request(body: SubmitIn, request: Request, response: Response) -> RequestOut:
+async def submit_request(body: SubmitIn, request: Request) -> Response:
     svc = enrollment_service(request)
     org = (
         Organization(
@@ -452,8 +459,12 @@ async def submit_request(body: SubmitIn, request: Request, response: Response) -
         previous_request=body.previous_request,
         actor="api",
     )
-    response.headers["Location"] = f"{_base(request)}/api/v1/requests/{created.id}"
-    return _request_out(created, svc, _base(request))
+    base = _base(request)
+    return _json(
+        _request_out(created, svc, base),
+        201,
+        {"Location": f"{base}/api/v1/requests/{created.id}"},
+    )
 
 
 @router.get(
@@ -463,10 +474,10 @@ async def submit_request(body: SubmitIn, request: Request, response: Response) -
     responses=_problems(404),
     summary="The state of a request: timeline, challenges, contact person, certificate",
 )
-async def get_request(request_id: RequestId, request: Request) -> RequestOut:
+async def get_request(request_id: RequestId, request: Request) -> Response:
     svc = enrollment_service(request)
     found = await run_in_threadpool(svc.get, request_id)
-    return _request_out(found, svc, _base(request))
+    return _json(_request_out(found, svc, _base(request)))
 
 
 @router.post(
@@ -477,10 +488,10 @@ async def get_request(request_id: RequestId, request: Request) -> RequestOut:
     openapi_extra={"x-padlock-body": "none"},
     summary="Run the domain checks now (HTTP file or DNS TXT per name); issue dv when all pass",
 )
-async def validate_request(request_id: RequestId, request: Request) -> RequestOut:
+async def validate_request(request_id: RequestId, request: Request) -> Response:
     svc = enrollment_service(request)
     checked = await run_in_threadpool(svc.validate, request_id, "api")
-    return _request_out(checked, svc, _base(request))
+    return _json(_request_out(checked, svc, _base(request)))
 
 
 @router.post(
