@@ -17,6 +17,7 @@ from padlock.cli import (
     csr_cmds,
     inspect_cmds,
     key_cmds,
+    obtain_cmds,
     review_cmds,
     revoke_cmds,
     serve_cmds,
@@ -49,6 +50,7 @@ serve_cmds.register(app)
 site_cmds.register(app)
 review_cmds.register(app)
 revoke_cmds.register(app)
+obtain_cmds.register(app)
 
 
 def _report(exc: PadlockError) -> None:

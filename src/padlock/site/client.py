@@ -155,11 +155,12 @@ def error_from_problem(
     if isinstance(subs, list) and subs:
         parts = []
         for sub in subs[:3]:
-            if isinstance(sub, Mapping):
+            if isinstance(sub, Mapping) and str(sub.get("detail")) not in detail:
                 ident = sub.get("identifier")
                 name = ident.get("value") if isinstance(ident, Mapping) else None
                 parts.append(f"{name}: {sub.get('detail')}" if name else str(sub.get("detail")))
-        detail = detail.rstrip(".") + " (" + "; ".join(parts) + ")"
+        if parts:
+            detail = detail.rstrip(".") + " (" + "; ".join(parts) + ")"
     cls = _error_classes().get(code, CAError)
     if code in _SERVER_SIDE or status >= 500:
         cls = CAError
