@@ -5,10 +5,13 @@ get OCSP error statuses, never a 500. Also the ``padlock revoke`` CLI in both fo
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -422,3 +425,57 @@ def test_root_crls(server: Server) -> None:
         (server.data / "ca" / "trusted" / "root.crt").read_bytes()
     )
     assert crl.is_signature_valid(root.public_key())  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def _tls_site(chain: Path, key: Path) -> Iterator[int]:
+    """A TLS server on 127.0.0.1 presenting ``chain``: handshakes until the test ends."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(5)
+            with contextlib.suppress(OSError), context.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(1)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        listener.close()
+
+
+def test_padlock_check_reports_revoked(server: Server) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = server.issue("check.example.com", key)
+    key_path = server.work / "check.key"
+    key_path.write_bytes(
+        key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    chain = server.work / "check-chain.pem"
+    chain.write_bytes(leaf.read_bytes() + server.issuing.read_bytes())
+    with _tls_site(chain, key_path) as port:
+        target = f"127.0.0.1:{port}"
+        args = ("check", target, "--name", "check.example.com", "--ca", server.root, "--json")
+        before = server.padlock(*args, check=False)
+        assert before.returncode == 0, before.stdout + before.stderr
+        assert "OCSP: good" in before.stdout
+        server.padlock(
+            "revoke", leaf, "--reason", "cessationOfOperation", "--data-dir", server.data
+        )
+        after = server.padlock(*args, check=False)
+    assert after.returncode == 2
+    assert "revoked (cessationOfOperation" in after.stdout

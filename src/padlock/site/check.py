@@ -382,8 +382,10 @@ def check(
     now: dt.datetime | None = None,
     ask_staple: bool = True,
     warn_days: int = WARN_DAYS,
+    ocsp: bool = True,
 ) -> CheckResult:
-    """Connect to ``host:port`` with SNI ``server_name`` (default: ``host``) and judge."""
+    """Connect to ``host:port`` with SNI ``server_name`` (default: ``host``) and judge;
+    with ``ocsp``, also ask the certificate's OCSP responder (a revoked one is broken)."""
     name = server_name or host
     base: dict[str, Any] = {
         "host": host,
@@ -417,7 +419,7 @@ def check(
                 x509.load_pem_x509_certificate(p).public_bytes(Encoding.DER) for p in sc.chain
             ]
     certs = [x509.load_der_x509_certificate(d) for d in chain_der]
-    return judge(
+    result = judge(
         base,
         session.protocol,
         session.cipher,
@@ -427,6 +429,28 @@ def check(
         notes,
         warn_days,
     )
+    if ocsp and len(certs) > 1:
+        result = _with_revocation(result, certs[0], certs[1], timeout)
+    return result
+
+
+def _with_revocation(
+    result: CheckResult, leaf: x509.Certificate, issuer: x509.Certificate, timeout: float
+) -> CheckResult:
+    """Ask the CA's OCSP responder (``site.revocation_status``): revoked is broken."""
+    from dataclasses import replace
+
+    from padlock.site.revocation_status import ocsp_status
+
+    status = ocsp_status(leaf, issuer, now=result.checked_at, timeout=min(timeout, 5.0))
+    if status.status == "revoked":
+        when = f" on {_iso(status.revoked_at)}" if status.revoked_at else ""
+        problem = (
+            f"The certificate is revoked ({status.reason}{when}), says the CA's OCSP responder."
+        )
+        return replace(result, verdict=Verdict.BROKEN, problems=(*result.problems, problem))
+    note = f"OCSP: {status.status}" + (f" ({status.detail})" if status.status != "good" else "")
+    return replace(result, notes=(*result.notes, note))
 
 
 def judge(
