@@ -276,7 +276,13 @@ def register(app: typer.Typer) -> None:
             wait=wait if wait is not None else site_obtain.DEFAULT_WAIT,
         )
         # Every check that needs no pass phrase, before one is asked for.
-        site_obtain.preflight(settings, None, force=force, check_passphrase=False)
+        site_obtain.preflight(
+            settings,
+            None,
+            force=force,
+            check_passphrase=False,
+            owned=site_obtain.owned_files(site_state.load(names[0])),
+        )
         passphrase = None if no_encrypt else common.new_passphrase(passphrase_file)
         with _progress(json_out) as step:
             outcome = site_obtain.obtain(

@@ -560,6 +560,13 @@ def preflight(
     )
 
 
+def owned_files(lineage: Lineage | None) -> frozenset[str]:
+    """The files padlock wrote for this certificate before (renewals replace them)."""
+    if lineage is None or lineage.current is None:
+        return frozenset()
+    return frozenset(lineage.current.files.values())
+
+
 def out_files(target: Target, name: str) -> dict[str, Path]:
     """The files ``--out DIR`` writes, named after the site like the seed's
     ``www.mydomain.com.key``."""
@@ -987,8 +994,13 @@ class _Run:
         assert s.acme is not None
         started = time.monotonic()
         deadline = started + s.wait
-        acme = ca_client.AcmeClient(s.acme, self.state.account_dir(s.acme), trust=s.trust())
-        account = acme.account(s.contact, self.agree_tos)
+        try:
+            acme = ca_client.AcmeClient(s.acme, self.state.account_dir(s.acme), trust=s.trust())
+            account = acme.account(s.contact, self.agree_tos)
+        except PadlockError:
+            if self.pending.order_url is None:
+                self._drop_pending()  # the CA holds nothing: start afresh next time
+            raise
         if account.created:
             self.say(f"Opened an ACME account at {s.acme}")
         csr_pem = read_bytes(Path(self.pending.csr_file), "CSR")
@@ -1297,8 +1309,7 @@ def obtain(
                 " or add --force to start over.",
             )
         current = existing.current if existing is not None else None
-        owned = frozenset(current.files.values()) if current is not None else frozenset()
-        settings = preflight(settings, passphrase, force=force, owned=owned)
+        settings = preflight(settings, passphrase, force=force, owned=owned_files(existing))
         lineage = Lineage(
             settings=settings,
             current=current,
@@ -1544,6 +1555,7 @@ __all__ = [
     "normalize_names",
     "obtain",
     "out_files",
+    "owned_files",
     "preflight",
     "renew",
     "resume",

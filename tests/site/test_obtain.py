@@ -1,0 +1,822 @@
+"""``padlock obtain`` and ``padlock renew`` end to end against a real ``padlock serve``.
+
+The CA's validation looks names up in a loopback DNS server (every name is 127.0.0.1) and
+fetches the HTTP check from a port the test chooses: a file server over a web root
+(``--webroot``), padlock obtain's own listener (``--standalone-port``), or a real Apache.
+Certificates are verified with the real ``openssl`` against the server's own roots.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from tests.conftest import OPENSSL, Result
+from tests.site.conftest import ApacheServer, check_json, free_port, served_serial
+from tests.support.dnsserver import TestDNS
+from tests.support.httpfiles import FileServer
+from tests.web.conftest import PadlockServer, start_padlock_server
+
+from padlock.pki import keys
+
+CLI = Callable[..., Result]
+PASSPHRASE = "obtain tests pass phrase"
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+# --------------------------------------------------------------------------- the CA
+
+
+@dataclass
+class CA:
+    server: PadlockServer
+    va_port: int  # where the CA fetches http://NAME/.well-known/... from
+    webroot: Path | None  # served on va_port (None: nothing listens there until obtain does)
+    test_root: Path
+    trusted_root: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def api(self) -> httpx.Client:
+        return self.server.client()
+
+
+def _roots(server: PadlockServer, directory: Path) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    out = []
+    for which in ("test", "trusted"):
+        resp = httpx.get(f"{server.url}/roots/{which}.pem", timeout=30)
+        assert resp.status_code == 200, resp.text
+        path = directory / f"{which}-root.pem"
+        path.write_bytes(resp.content)
+        out.append(path)
+    return out[0], out[1]
+
+
+def start_ca(
+    base: Path, dns: TestDNS, *, web: FileServer | None = None, va_port: int | None = None
+) -> CA:
+    env = {} if va_port is None else {"PADLOCK_VA_HTTP_PORT": str(va_port)}
+    server = start_padlock_server(base, dns=dns, web=web, extra_env=env)
+    test_root, trusted_root = _roots(server, base / "roots")
+    port = web.port if web is not None else int(env["PADLOCK_VA_HTTP_PORT"])
+    return CA(server, port, None, test_root, trusted_root)
+
+
+@pytest.fixture(scope="module")
+def dns() -> Iterator[TestDNS]:
+    server = TestDNS().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def webroot_ca(tmp_path_factory: pytest.TempPathFactory, dns: TestDNS) -> Iterator[CA]:
+    """The CA fetches the HTTP check from a file server over ``ca.webroot``."""
+    base = tmp_path_factory.mktemp("obtain-ca")
+    webroot = base / "www"
+    webroot.mkdir()
+    web = FileServer(root=webroot).start()
+    ca = start_ca(base, dns, web=web)
+    ca.webroot = webroot
+    try:
+        yield ca
+    finally:
+        ca.server.stop()
+        web.stop()
+
+
+@pytest.fixture(scope="module")
+def standalone_ca(tmp_path_factory: pytest.TempPathFactory, dns: TestDNS) -> Iterator[CA]:
+    """The CA fetches the HTTP check from a free port where only padlock obtain listens."""
+    ca = start_ca(tmp_path_factory.mktemp("obtain-standalone-ca"), dns, va_port=free_port())
+    try:
+        yield ca
+    finally:
+        ca.server.stop()
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def pass_file(tmp_path: Path) -> Path:
+    path = tmp_path / "passphrase"
+    path.write_text(PASSPHRASE + "\n")
+    return path
+
+
+def obtain(cli: CLI, name: str, *args: str | Path, state: Path) -> Result:
+    return cli("obtain", name, *args, "--state-dir", state, "--contact", "admin@example.com")
+
+
+def obtained(result: Result) -> dict[str, object]:
+    assert result.rc == 0, result.err
+    assert "Traceback" not in result.err
+    doc: dict[str, object] = json.loads(result.out)
+    return doc
+
+
+def openssl_verify(root: Path, files: dict[str, str]) -> str:
+    proc = subprocess.run(
+        [OPENSSL, "verify", "-CAfile", root, "-untrusted", files["chain"], files["cert"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def cert_of(files: dict[str, str]) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(Path(files["cert"]).read_bytes())
+
+
+def key_fingerprint(path: str | Path, passphrase: str | None = None) -> str:
+    key = keys.load_private_key(
+        Path(path).read_bytes(), passphrase.encode() if passphrase else None, "key"
+    )
+    return keys.fingerprint(key.public_key())
+
+
+def lineage(state: Path, name: str) -> dict[str, object]:
+    doc: dict[str, object] = json.loads(
+        (state / "certificates" / name / "lineage.json").read_text()
+    )
+    return doc
+
+
+def mode(path: str | Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+# --------------------------------------------------------------------------- (1) test profile
+
+
+def test_test_profile_rest_out_dir(
+    cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path, pass_file: Path
+) -> None:
+    out = tmp_path / "certs"
+    doc = obtained(
+        obtain(
+            cli,
+            "www.example.com",
+            "--alias",
+            "example.com",
+            "--ca",
+            webroot_ca.url,
+            "--test",
+            "--out",
+            out,
+            "--passphrase-file",
+            pass_file,
+            "--ca-root",
+            webroot_ca.test_root,
+            "--json",
+            state=state,
+        )
+    )
+    assert doc["status"] == "written"
+    files = doc["files"]
+    assert isinstance(files, dict)
+    assert sorted(Path(p).name for p in files.values()) == [
+        "www.example.com.chain.pem",
+        "www.example.com.crt",
+        "www.example.com.fullchain.pem",
+        "www.example.com.key",
+    ]
+    assert mode(files["key"]) == 0o600
+    assert {mode(files[k]) for k in ("cert", "chain", "fullchain")} == {0o644}
+    # Encrypted, readable with the pass phrase only, and the certificate's key.
+    key_pem = Path(files["key"]).read_bytes()
+    assert b"ENCRYPTED PRIVATE KEY" in key_pem
+    cert = cert_of(files)
+    assert key_fingerprint(files["key"], PASSPHRASE) == keys.fingerprint(cert.public_key())
+    assert openssl_verify(webroot_ca.test_root, files).strip().endswith("OK")
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["www.example.com", "example.com"]
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "www.example.com"
+    assert format(cert.serial_number, "x") == doc["serial"]
+    assert Path(files["fullchain"]).read_bytes() == (
+        Path(files["cert"]).read_bytes() + Path(files["chain"]).read_bytes()
+    )
+    # The CA knows the request; the state says how to renew, never the pass phrase.
+    rid = doc["request_id"]
+    with webroot_ca.api() as api:
+        assert api.get(f"/api/v1/requests/{rid}").json()["state"] == "issued"
+    record = lineage(state, "www.example.com")
+    assert record["pending"] is None
+    assert record["current"]["serial"] == doc["serial"]  # type: ignore[index]
+    assert record["settings"]["kind"] == "test"  # type: ignore[index]
+    assert (
+        PASSPHRASE not in (state / "certificates" / "www.example.com" / "lineage.json").read_text()
+    )
+    assert mode(state / "certificates" / "www.example.com" / "lineage.json") == 0o600
+    assert not (state / "certificates" / "www.example.com" / "pending").exists()
+
+
+# --------------------------------------------------------------------------- (2) dv via REST
+
+
+def test_dv_rest_webroot(cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path) -> None:
+    assert webroot_ca.webroot is not None
+    doc = obtained(
+        obtain(
+            cli,
+            "shop.example.com",
+            "--ca",
+            webroot_ca.url,
+            "--dv",
+            "--out",
+            tmp_path / "out",
+            "--no-encrypt",
+            "--webroot",
+            webroot_ca.webroot,
+            "--ca-root",
+            webroot_ca.trusted_root,
+            "--json",
+            state=state,
+        )
+    )
+    files = doc["files"]
+    assert isinstance(files, dict)
+    openssl_verify(webroot_ca.trusted_root, files)
+    assert b"BEGIN PRIVATE KEY" in Path(files["key"]).read_bytes()  # --no-encrypt
+    with webroot_ca.api() as api:
+        req = api.get(f"/api/v1/requests/{doc['request_id']}").json()
+    assert req["kind"] == "dv" and req["state"] == "issued"
+    assert [v["method"] for v in req["validations"] if v["ok"]] == ["http", "caa"]
+    # The check's file was served from the web root, and is gone again (so is its directory).
+    assert list(webroot_ca.webroot.iterdir()) == []
+
+
+def test_dv_rest_standalone(cli: CLI, standalone_ca: CA, state: Path, tmp_path: Path) -> None:
+    doc = obtained(
+        obtain(
+            cli,
+            "api.example.com",
+            "--ca",
+            standalone_ca.url,
+            "--dv",
+            "--out",
+            tmp_path / "out",
+            "--no-encrypt",
+            "--standalone-port",
+            str(standalone_ca.va_port),
+            "--standalone-address",
+            "127.0.0.1",
+            "--ca-root",
+            standalone_ca.trusted_root,
+            "--json",
+            state=state,
+        )
+    )
+    files = doc["files"]
+    assert isinstance(files, dict)
+    openssl_verify(standalone_ca.trusted_root, files)
+    # The listener is gone with the command.
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{standalone_ca.va_port}/", timeout=5)
+
+
+# --------------------------------------------------------------------------- (3) ACME
+
+
+@pytest.mark.parametrize(
+    ("directory", "root"), [("/acme/test/directory", "test"), ("/acme/directory", "trusted")]
+)
+def test_acme_standalone(
+    cli: CLI, standalone_ca: CA, state: Path, tmp_path: Path, directory: str, root: str
+) -> None:
+    root_file = standalone_ca.test_root if root == "test" else standalone_ca.trusted_root
+    doc = obtained(
+        obtain(
+            cli,
+            "www.example.org",
+            "--alias",
+            "example.org",
+            "--acme",
+            standalone_ca.url + directory,
+            "--agree-tos",
+            "--out",
+            tmp_path / "out",
+            "--no-encrypt",
+            "--standalone-port",
+            str(standalone_ca.va_port),
+            "--standalone-address",
+            "127.0.0.1",
+            "--ca-root",
+            root_file,
+            "--json",
+            state=state,
+        )
+    )
+    files = doc["files"]
+    assert isinstance(files, dict)
+    openssl_verify(root_file, files)
+    assert str(doc["order_url"]).startswith(standalone_ca.url + directory.rsplit("/", 1)[0])
+    # The account key is kept, readable by its owner only, and used again next time.
+    accounts = list((state / "accounts").iterdir())
+    assert len(accounts) == 1
+    assert mode(accounts[0] / "key.pem") == 0o600
+    account = json.loads((accounts[0] / "account.json").read_text())
+    again = obtained(
+        obtain(
+            cli,
+            "www.example.org",
+            "--acme",
+            standalone_ca.url + directory,
+            "--out",
+            tmp_path / "out",
+            "--no-encrypt",
+            "--standalone-port",
+            str(standalone_ca.va_port),
+            "--standalone-address",
+            "127.0.0.1",
+            "--ca-root",
+            root_file,
+            "--json",
+            state=state,
+        )
+    )  # no --agree-tos needed: the account exists
+    assert json.loads((accounts[0] / "account.json").read_text()) == account
+    assert again["serial"] != doc["serial"]
+
+
+def test_acme_webroot(cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path) -> None:
+    assert webroot_ca.webroot is not None
+    doc = obtained(
+        obtain(
+            cli,
+            "blog.example.com",
+            "--acme",
+            webroot_ca.url + "/acme/test/directory",
+            "--agree-tos",
+            "--out",
+            tmp_path / "out",
+            "--no-encrypt",
+            "--webroot",
+            webroot_ca.webroot,
+            "--ca-root",
+            webroot_ca.test_root,
+            "--json",
+            state=state,
+        )
+    )
+    openssl_verify(webroot_ca.test_root, doc["files"])  # type: ignore[arg-type]
+    assert list(webroot_ca.webroot.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- (4) Apache
+
+
+def test_apache_dv_installed_and_checked(
+    cli: CLI,
+    apache: ApacheServer,
+    dns: TestDNS,
+    tmp_path_factory: pytest.TempPathFactory,
+    state: Path,
+    pass_file: Path,
+) -> None:
+    """The CA's HTTP check is answered by the real Apache serving the web root; the new
+    certificate is installed into it and ``padlock check`` sees its serial for every name."""
+    ca = start_ca(tmp_path_factory.mktemp("obtain-apache-ca"), dns, va_port=apache.http_port)
+    try:
+        result = obtain(
+            cli,
+            "www.example.com",
+            "--alias",
+            "example.com",
+            "--ca",
+            ca.url,
+            "--dv",
+            "--apache",
+            "--config-root",
+            apache.root,
+            "--port",
+            str(apache.https_port),
+            "--http-port",
+            str(apache.http_port),
+            "--listen-address",
+            "127.0.0.1",
+            "--webroot",
+            apache.base / "www",
+            "--passphrase-file",
+            pass_file,
+            "--ca-root",
+            ca.trusted_root,
+            "--json",
+            state=state,
+        )
+        doc = obtained(result)
+    finally:
+        ca.server.stop()
+    assert doc["status"] == "installed"
+    serial = str(doc["serial"])
+    checks = doc["checks"]
+    assert isinstance(checks, list)
+    assert {c["server_name"] for c in checks} == {"www.example.com", "example.com"}
+    assert {c["serial"] for c in checks} == {serial}
+    assert all(c["verified"] and c["name_matches"] for c in checks)
+    for name in ("www.example.com", "example.com"):
+        rc, report = check_json(cli, apache.https_port, name, ca.trusted_root, serial)
+        assert rc == 0 and report["serial"] == serial and report["verified"]
+        assert served_serial(apache.https_port, name, ca.trusted_root.read_bytes()) == serial
+    # The key stays encrypted (Apache gets the pass phrase from padlock's helper) and the
+    # files padlock keeps for renewal are in the state directory, the key 0600.
+    files = doc["files"]
+    assert isinstance(files, dict)
+    assert Path(files["key"]).parent == state / "certificates" / "www.example.com" / "current"
+    assert mode(files["key"]) == 0o600
+    assert b"ENCRYPTED PRIVATE KEY" in Path(files["key"]).read_bytes()
+    assert apache.configtest().returncode == 0
+    # The check's file is gone from Apache's document root.
+    assert not (apache.base / "www" / ".well-known").exists()
+
+
+# --------------------------------------------------------------------------- (5) ov
+
+
+def test_ov_waits_for_review_then_resume(
+    cli: CLI,
+    padlock_proc: CLI,
+    webroot_ca: CA,
+    state: Path,
+    tmp_path: Path,
+) -> None:
+    assert webroot_ca.webroot is not None
+    doc_file = tmp_path / "registration.pdf"
+    doc_file.write_bytes(PDF)
+    out = tmp_path / "out"
+    result = obtain(
+        cli,
+        "secure.example.com",
+        "--ca",
+        webroot_ca.url,
+        "--ov",
+        "--org",
+        "Widgets Limited",
+        "--country",
+        "GB",
+        "--locality",
+        "Leeds",
+        "--document",
+        doc_file,
+        "--out",
+        out,
+        "--no-encrypt",
+        "--webroot",
+        webroot_ca.webroot,
+        "--ca-root",
+        webroot_ca.trusted_root,
+        state=state,
+    )
+    assert result.rc == 0, result.err
+    record = lineage(state, "secure.example.com")
+    pending = record["pending"]
+    assert isinstance(pending, dict)
+    rid = pending["request_id"]
+    assert pending["state"] == "in_review"
+    assert "Waiting for review" in result.out
+    assert f"{webroot_ca.url}/status/{rid}" in result.out
+    assert f"padlock obtain --resume {rid}" in result.out
+    assert not out.exists()
+    # Resuming before the review changes nothing and says so again.
+    early = cli("obtain", "--resume", rid, "--state-dir", state)
+    assert early.rc == 0 and "Waiting for review" in early.out
+    with webroot_ca.api() as api:
+        req = api.get(f"/api/v1/requests/{rid}").json()
+    assert req["state"] == "in_review" and len(req["documents"]) == 1
+
+    data = webroot_ca.server.data_dir
+    approved = padlock_proc(
+        "review", "approve", rid, "--org", "Widgets Limited", "--country", "GB",
+        "--locality", "Leeds", "--data-dir", data,
+        "--passphrase-file", data / "ca" / "passphrase",
+        env=webroot_ca.server.env,
+    )  # fmt: skip
+    assert approved.rc == 0, approved.err
+
+    done = cli("obtain", "--resume", rid, "--state-dir", state, "--json")
+    doc = obtained(done)
+    files = doc["files"]
+    assert isinstance(files, dict)
+    openssl_verify(webroot_ca.trusted_root, files)
+    cert = cert_of(files)
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == (
+        "Widgets Limited"
+    )
+    assert lineage(state, "secure.example.com")["pending"] is None
+
+
+# --------------------------------------------------------------------------- (6) renew
+
+
+def _rest_test_cert(cli: CLI, ca: CA, state: Path, out: Path, name: str) -> dict[str, object]:
+    result = obtain(
+        cli, name, "--ca", ca.url, "--test", "--out", out, "--no-encrypt",
+        "--ca-root", ca.test_root, "--json", state=state,
+    )  # fmt: skip
+    return obtained(result)
+
+
+def _renew(cli: CLI, state: Path, *args: str) -> tuple[int, dict[str, dict[str, object]]]:
+    result = cli("renew", "--state-dir", state, "--json", *args)
+    assert "Traceback" not in result.err
+    doc = json.loads(result.out)
+    return result.rc, {r["name"]: r for r in doc["renewals"]}
+
+
+def test_renew_when_the_ca_revoked_it(
+    cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    first = _rest_test_cert(cli, webroot_ca, state, out, "www.example.net")
+    files = first["files"]
+    assert isinstance(files, dict)
+    old_key = key_fingerprint(files["key"])
+
+    rc, rows = _renew(cli, state)
+    assert rc == 0
+    assert rows["www.example.net"]["action"] == "not due"
+    assert "a third of its lifetime" in str(rows["www.example.net"]["reason"])
+
+    with webroot_ca.api() as api:
+        revoked = api.post(
+            f"/api/v1/requests/{first['request_id']}/revoke", json={"reason": "superseded"}
+        )
+    assert revoked.status_code == 200, revoked.text
+
+    rc, rows = _renew(cli, state)
+    row = rows["www.example.net"]
+    assert rc == 0, row
+    assert row["action"] == "renewed" and row["reason"] == "the CA reports it revoked"
+    assert row["old_serial"] == first["serial"] and row["new_serial"] != first["serial"]
+    # Same files, new contents: a new key (the default) and a certificate that verifies.
+    assert format(cert_of(files).serial_number, "x") == row["new_serial"]
+    assert key_fingerprint(files["key"]) != old_key
+    assert key_fingerprint(files["key"]) == keys.fingerprint(cert_of(files).public_key())
+    assert mode(files["key"]) == 0o600
+    openssl_verify(webroot_ca.test_root, files)
+    assert lineage(state, "www.example.net")["current"]["serial"] == row["new_serial"]  # type: ignore[index]
+
+
+def test_renew_in_the_acme_renewal_window(
+    cli: CLI, padlock_proc: CLI, standalone_ca: CA, state: Path, tmp_path: Path
+) -> None:
+    """RFC 9773: a fresh certificate's window is weeks away; once the CA revokes it the window
+    is now, and renew (with the saved settings: ACME, standalone port) renews it."""
+    common = [
+        "--acme", standalone_ca.url + "/acme/test/directory", "--agree-tos",
+        "--out", tmp_path / "out", "--no-encrypt",
+        "--standalone-port", str(standalone_ca.va_port), "--standalone-address", "127.0.0.1",
+        "--ca-root", standalone_ca.test_root, "--json",
+    ]  # fmt: skip
+    first = obtained(obtain(cli, "ari.example.com", *common, state=state))
+    rc, rows = _renew(cli, state)
+    assert rc == 0
+    assert rows["ari.example.com"]["action"] == "not due"
+    assert "renewal window opens" in str(rows["ari.example.com"]["reason"])
+
+    data = standalone_ca.server.data_dir
+    revoked = padlock_proc(
+        "revoke", str(first["serial"]), "--reason", "superseded", "--data-dir", data,
+        "--passphrase-file", data / "ca" / "passphrase", env=standalone_ca.server.env,
+    )  # fmt: skip
+    assert revoked.rc == 0, revoked.err
+
+    rc, rows = _renew(cli, state)
+    row = rows["ari.example.com"]
+    assert rc == 0, row
+    assert row["action"] == "renewed", row
+    assert "renewal window" in str(row["reason"])
+    assert row["new_serial"] != first["serial"]
+    files = first["files"]
+    assert isinstance(files, dict)
+    openssl_verify(standalone_ca.test_root, files)
+
+
+def test_renew_before_dry_run_and_reuse_key(
+    cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    first = _rest_test_cert(cli, webroot_ca, state, out, "keep.example.com")
+    files = first["files"]
+    assert isinstance(files, dict)
+    before = {k: Path(v).read_bytes() for k, v in files.items()}
+
+    rc, rows = _renew(cli, state, "--renew-before", "30", "--dry-run")
+    assert rc == 0
+    assert rows["keep.example.com"]["action"] == "would renew"
+    assert "under --renew-before" in str(rows["keep.example.com"]["reason"])
+    assert {k: Path(v).read_bytes() for k, v in files.items()} == before  # nothing changed
+
+    rc, rows = _renew(cli, state, "--renew-before", "30", "--reuse-key")
+    assert rc == 0
+    assert rows["keep.example.com"]["action"] == "renewed"
+    assert Path(files["key"]).read_bytes() == before["key"]  # the same key
+    assert Path(files["cert"]).read_bytes() != before["cert"]
+    assert keys.fingerprint(cert_of(files).public_key()) == key_fingerprint(files["key"])
+
+    table = cli("renew", "--state-dir", state)
+    assert table.rc == 0
+    assert "keep.example.com" in table.out and "not due" in table.out
+
+
+def test_renew_failure_is_a_row_and_exit_1(
+    cli: CLI,
+    webroot_ca: CA,
+    dns: TestDNS,
+    tmp_path_factory: pytest.TempPathFactory,
+    state: Path,
+    tmp_path: Path,
+) -> None:
+    """One CA is gone: its certificate fails, the other is still renewed; exit status 1."""
+    gone = start_ca(tmp_path_factory.mktemp("obtain-gone-ca"), dns, va_port=free_port())
+    try:
+        _rest_test_cert(cli, gone, state, tmp_path / "a", "gone.example.com")
+    finally:
+        gone.server.stop()
+    _rest_test_cert(cli, webroot_ca, state, tmp_path / "b", "alive.example.com")
+    rc, rows = _renew(cli, state, "--renew-before", "30")
+    assert rc == 1
+    assert rows["gone.example.com"]["action"] == "failed"
+    assert "Cannot reach the CA" in str(rows["gone.example.com"]["reason"])
+    assert rows["alive.example.com"]["action"] == "renewed"
+    record = lineage(state, "gone.example.com")
+    assert record["pending"] is None and record["current"] is not None
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _nothing_written(state: Path, out: Path) -> None:
+    assert not out.exists() or list(out.iterdir()) == []
+    certs = state / "certificates"
+    assert not certs.exists() or list(certs.iterdir()) == []
+
+
+def _one_error(result: Result) -> str:
+    assert result.rc == 1
+    assert "Traceback" not in result.err
+    lines = [line for line in result.err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.err
+    return lines[0]
+
+
+def test_url_as_name_is_refused(cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = obtain(
+        cli, "http://www.example.com/", "--ca", webroot_ca.url, "--test", "--out", out,
+        "--no-encrypt", state=state,
+    )  # fmt: skip
+    assert _one_error(result) == "error: 'http://www.example.com/' is a URL, not a host name."
+    assert "hint: Put only the host name: www.example.com" in result.err
+    _nothing_written(state, out)
+
+
+def test_unreachable_ca(cli: CLI, state: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    port = free_port()
+    result = obtain(
+        cli, "www.example.com", "--ca", f"http://127.0.0.1:{port}", "--test", "--out", out,
+        "--no-encrypt", state=state,
+    )  # fmt: skip
+    line = _one_error(result)
+    assert line == f"error: Cannot reach the CA at http://127.0.0.1:{port}: connection refused."
+    _nothing_written(state, out)
+
+
+def test_unreachable_acme_directory(cli: CLI, state: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    port = free_port()
+    result = obtain(
+        cli, "www.example.com", "--acme", f"http://127.0.0.1:{port}/directory", "--out", out,
+        "--no-encrypt", "--standalone-port", str(free_port()), state=state,
+    )  # fmt: skip
+    assert "Cannot reach the CA at http://127.0.0.1" in _one_error(result)
+    _nothing_written(state, out)
+
+
+def test_wrong_ca_root_writes_nothing_then_resume(
+    cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = obtain(
+        cli, "root.example.com", "--ca", webroot_ca.url, "--test", "--out", out,
+        "--no-encrypt", "--ca-root", webroot_ca.trusted_root, state=state,
+    )  # fmt: skip
+    line = _one_error(result)
+    assert "leads to 'padlock Test Root CA', which is not among the roots given with --ca-root" in (
+        line
+    )
+    assert line.endswith("Nothing was written.")
+    assert not out.exists()
+    pending = lineage(state, "root.example.com")["pending"]
+    assert isinstance(pending, dict) and pending["state"] == "issued"
+    assert f"padlock obtain --resume {pending['request_id']}" in result.err
+    # The certificate waits at the CA: resume with the right root writes it.
+    done = obtained(
+        cli("obtain", "--resume", "root.example.com", "--ca-root", webroot_ca.test_root,
+            "--state-dir", state, "--json")
+    )  # fmt: skip
+    openssl_verify(webroot_ca.test_root, done["files"])  # type: ignore[arg-type]
+
+
+def test_ca_refuses_an_internal_name(cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path) -> None:
+    assert webroot_ca.webroot is not None
+    out = tmp_path / "out"
+    result = obtain(
+        cli, "intranet.corp", "--ca", webroot_ca.url, "--dv", "--out", out, "--no-encrypt",
+        "--webroot", webroot_ca.webroot, state=state,
+    )  # fmt: skip
+    line = _one_error(result)
+    assert line.startswith("error: The CA refused the request: ")
+    assert "internal name" in line
+    _nothing_written(state, out)
+
+
+def test_check_not_answered_then_resume(
+    cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path
+) -> None:
+    """A web root the CA does not see: the check fails, the request is kept, and --resume
+    with the right web root finishes it."""
+    assert webroot_ca.webroot is not None
+    wrong = tmp_path / "not-served"
+    wrong.mkdir()
+    out = tmp_path / "out"
+    result = obtain(
+        cli, "check.example.com", "--ca", webroot_ca.url, "--dv", "--out", out,
+        "--no-encrypt", "--webroot", wrong, "--ca-root", webroot_ca.trusted_root, state=state,
+    )  # fmt: skip
+    line = _one_error(result)
+    assert line.startswith("error: The CA could not confirm that you control check.example.com")
+    pending = lineage(state, "check.example.com")["pending"]
+    assert isinstance(pending, dict)
+    assert f"padlock obtain --resume {pending['request_id']}" in result.err
+    assert list(wrong.iterdir()) == []  # cleaned up
+    assert not out.exists()
+    done = obtained(
+        cli("obtain", "--resume", str(pending["request_id"]), "--webroot", webroot_ca.webroot,
+            "--state-dir", state, "--json")
+    )  # fmt: skip
+    openssl_verify(webroot_ca.trusted_root, done["files"])  # type: ignore[arg-type]
+
+
+def test_resume_unknown(cli: CLI, state: Path) -> None:
+    line = _one_error(cli("obtain", "--resume", "no-such-request", "--state-dir", state))
+    assert line.startswith("error: padlock has no request 'no-such-request'")
+
+
+def test_acme_terms_must_be_agreed(
+    cli: CLI, standalone_ca: CA, state: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = obtain(
+        cli, "tos.example.com", "--acme", standalone_ca.url + "/acme/test/directory",
+        "--out", out, "--no-encrypt", "--standalone-port", str(standalone_ca.va_port),
+        state=state,
+    )  # fmt: skip
+    line = _one_error(result)
+    assert "agree to its terms of service" in line
+    assert "--agree-tos" in result.err
+    _nothing_written(state, out)
+
+
+def test_foreign_files_in_out_dir_refused_before_asking(
+    cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "www.example.com.key").write_text("someone else's key\n")
+    result = obtain(
+        cli, "www.example.com", "--ca", webroot_ca.url, "--test", "--out", out, "--no-encrypt",
+        state=state,
+    )  # fmt: skip
+    assert "exists already; padlock obtain does not overwrite it" in _one_error(result)
+    assert (out / "www.example.com.key").read_text() == "someone else's key\n"
+    assert sorted(p.name for p in out.iterdir()) == ["www.example.com.key"]
+    _nothing_written(state, tmp_path / "elsewhere")
+
+
+def test_not_an_apache_config_root(cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path) -> None:
+    result = obtain(
+        cli, "www.example.com", "--ca", webroot_ca.url, "--test", "--apache",
+        "--config-root", tmp_path, "--no-encrypt", state=state,
+    )  # fmt: skip
+    assert "does not look like an Apache configuration" in _one_error(result)
+    _nothing_written(state, tmp_path / "out")
