@@ -282,11 +282,11 @@ def breakdown(
         (keypolicy, "check_csr_proof_of_possession", "csr_signature_verify"),
         (certs, "inspect_csr", "csr_inspect"),
         (policy, "check_identifiers", "name_policy"),
-        (certs, "leaf_builder", "build_certificate"),
+        (certs.LeafTemplate, "build", "build_certificate"),
         (signer, "rehearse", "rehearsal_signature"),
         (store, "reserve_certificate", "reserve"),
         (certcheck, "leaf_problems", "certcheck"),
-        (signer, "sign_certificate", "sign"),
+        (signer, "sign_rehearsal", "sign"),
         (store, "complete_certificate", "complete"),
         (issuer, "package", "package_answer"),
     ]

@@ -4,8 +4,11 @@ the number of names, and one subproblem per refused identifier."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from padlock.errors import RejectedIdentifier
+from padlock.pki import names, policy
 from padlock.pki.policy import MAX_NAMES, NamePolicy, check_identifiers, is_public_host
 
 TRUSTED = NamePolicy()
@@ -271,3 +274,95 @@ def test_one_refusal_has_no_more_suffix() -> None:
 )
 def test_is_public_host(host: str, public: bool) -> None:
     assert is_public_host(host) is public
+
+
+# --- the fast path for names already in canonical form -----------------------------------------
+
+_NAME_ALPHABET = "abcxyzn019-.*_ AZü。:/@"
+_PSL_LABELS = ["www", "a", "ck", "www.ck", "kawasaki", "city", "jp", "uk", "co", "github", "io"]
+
+
+@settings(max_examples=500)
+@given(
+    st.text(alphabet=_NAME_ALPHABET, max_size=30)
+    | st.from_regex(policy._PLAIN_NAME, fullmatch=True)
+)
+def test_plainly_canonical_names_are_what_normalisation_returns(raw: str) -> None:
+    if policy._plainly_canonical(raw):
+        assert names.normalize_dns_name(raw) == raw
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.text(alphabet=_NAME_ALPHABET, max_size=20)
+        | st.builds(".".join, st.lists(st.sampled_from(_PSL_LABELS), min_size=1, max_size=4))
+        | st.builds(
+            lambda labels: "*." + ".".join(labels),
+            st.lists(st.sampled_from(_PSL_LABELS), min_size=1, max_size=4),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.booleans(),
+)
+def test_check_identifiers_same_with_and_without_the_fast_path(
+    raws: list[str], allow_internal: bool
+) -> None:
+    rules = NamePolicy(allow_internal=allow_internal)
+
+    def outcome() -> object:
+        try:
+            return check_identifiers(raws, [], rules)
+        except RejectedIdentifier as exc:
+            return (exc.message, exc.subproblems)
+
+    fast = outcome()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(policy, "_normalize", names.normalize_dns_name)
+        mp.setattr(policy, "_check_dns", _reference_check_dns)
+        slow = outcome()
+    assert fast == slow
+
+
+def _reference_check_dns(name: str, rules: NamePolicy) -> str | None:
+    """_check_dns as first written: publicsuffix() and is_public() asked separately."""
+    psl = policy._psl()
+    base = name[2:] if names.is_wildcard(name) else name
+    suffix = psl.publicsuffix(base)
+    if names.is_wildcard(name) and suffix is not None and psl.is_public(base):
+        return (
+            f"{name} is a wildcard over the public suffix {base}; nobody controls all"
+            " names under it (BR 3.2.2.6)."
+        )
+    if rules.allow_internal:
+        return None
+    if suffix is None:
+        return (
+            f"{name} is an internal name: its top-level domain is not in the public DNS"
+            " (BR 4.2.2). Use a name under a registered domain."
+        )
+    if psl.is_public(base):
+        return f"{name} is a public suffix, not a name anyone can prove control of."
+    return None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "www.example.com",
+        "*.example.com",
+        "a.b.c.d.example.co.uk",
+        "x1.example.com",
+        "xn--bcher-kva.de",
+    ],
+)
+def test_fast_path_edges(raw: str) -> None:
+    # xn-- labels always take the full path (they must decode as IDNA).
+    assert policy._plainly_canonical(raw) is ("--" not in raw)
+    assert policy._normalize(raw) == names.normalize_dns_name(raw) == raw
+
+
+@pytest.mark.parametrize("raw", ["*.com", "www.example.123", "a--b.example.com", "x" * 254])
+def test_fast_path_leaves_the_doubtful_to_the_full_rules(raw: str) -> None:
+    assert not policy._plainly_canonical(raw)

@@ -27,7 +27,7 @@ from padlock.errors import Conflict, LintFailed, PadlockError, PolicyError, Weak
 from padlock.pki import certcheck, certs, keypolicy, policy
 from padlock.pki.csr import load_csr
 from padlock.pki.keys import fingerprint
-from padlock.pki.profiles import Hierarchy, Profile, get_profile, validity
+from padlock.pki.profiles import PROFILES, Hierarchy, Profile, get_profile, validity
 
 if TYPE_CHECKING:
     from padlock.pki.lint import Finding
@@ -95,6 +95,22 @@ class Issuer:
         host = urlsplit(settings.base_url).hostname
         self._internal_host = host if host and not policy.is_public_host(host) else None
         self._urls = {h: ca_urls(settings.base_url, s.issuer) for h, s in self._signers.items()}
+        # Made once, not per certificate: what every certificate of a profile shares,
+        # the name policy of each hierarchy, and the PEM of each issuing CA's chain.
+        self._templates = {
+            p.name: certs.LeafTemplate(
+                p, self._signers[p.hierarchy].certificate, self._urls[p.hierarchy]
+            )
+            for p in PROFILES.values()
+            if p.hierarchy in self._signers
+        }
+        self._name_policies = {
+            h: policy.NamePolicy(
+                allow_internal=h is Hierarchy.TEST and settings.allow_internal_in_test
+            )
+            for h in Hierarchy
+        }
+        self._pems = {s.issuer: _chain_pems(s) for s in self._signers.values()}
 
     def _tolerated(self, finding: Finding) -> bool:
         """A CA run on a private base URL (a laptop, a lab) puts that host in AIA and CRL DP.
@@ -116,25 +132,29 @@ class Issuer:
     # -- step 1: everything that can refuse, before any state --------------------------------
 
     def check(self, request: IssueRequest) -> tuple[Profile, certs.CSRFacts, list[str], list[str]]:
+        """Every check that can refuse ``request``, with nothing stored; what it asks for."""
+        profile, facts, dns, ips, _key_fp = self._check(request)
+        return profile, facts, dns, ips
+
+    def _check(
+        self, request: IssueRequest
+    ) -> tuple[Profile, certs.CSRFacts, list[str], list[str], str]:
         profile = get_profile(request.profile)
         csr = load_csr(request.csr)
         public_key = keypolicy.public_key_from_csr(csr)
         keypolicy.check_public_key(public_key, self._blocklist)
         keypolicy.check_csr_proof_of_possession(csr)
         facts = certs.inspect_csr(csr, public_key)  # type: ignore[arg-type]
-        if self._blocked_keys is not None and self._blocked_keys.is_key_blocked(
-            fingerprint(facts.public_key)
-        ):
+        key_fp = fingerprint(facts.public_key)
+        if self._blocked_keys is not None and self._blocked_keys.is_key_blocked(key_fp):
             raise WeakKey(
                 "The CSR's key was revoked as compromised (keyCompromise): this CA will never"
                 " certify it again.",
                 hint="Make a new key (padlock key new) and a new CSR with it.",
             )
-        name_policy = policy.NamePolicy(
-            allow_internal=profile.hierarchy is Hierarchy.TEST
-            and self._settings.allow_internal_in_test,
+        dns, ips = policy.check_identifiers(
+            facts.dns_names, facts.ip_addresses, self._name_policies[profile.hierarchy]
         )
-        dns, ips = policy.check_identifiers(facts.dns_names, facts.ip_addresses, name_policy)
         if profile.needs_validation and not request.domain_control_shown:
             raise PolicyError(
                 f"The {profile.name} profile needs proof of domain control for every name.",
@@ -146,34 +166,27 @@ class Issuer:
                 "The ov profile needs organization details verified by a reviewer.",
                 hint="Give --org/--country (and --locality/--state) that you have verified.",
             )
-        return profile, facts, dns, ips
+        return profile, facts, dns, ips, key_fp
 
     # -- the whole use case ---------------------------------------------------------------------
 
     def issue(self, request: IssueRequest) -> IssuedCertificate:
-        profile, facts, dns, ips = self.check(request)
+        profile, facts, dns, ips, key_fp = self._check(request)
         now = self._clock()
         not_before, not_after = validity(profile, now, request.days)
         signer = self._signers[profile.hierarchy]
-        urls = self._urls[profile.hierarchy]
-        key_fp = fingerprint(facts.public_key)
+        template = self._templates[profile.name]
+        names = dns + ips
 
         # Step 2: reserve. A serial collision (2^-64 odds) just draws again.
         for _attempt in range(3):
             serial = certs.new_serial()
-            builder = certs.leaf_builder(
-                profile,
-                facts.public_key,
-                dns,
-                ips,
-                signer.certificate,
-                serial,
-                not_before,
-                not_after,
-                urls,
-                request.organization,
+            serial_hex = format(serial, "x")
+            builder = template.build(
+                facts.public_key, dns, ips, serial, not_before, not_after, request.organization
             )
             rehearsal = signer.rehearse(builder)
+            rehearsal_der = rehearsal.public_bytes(Encoding.DER)
             reservation = Reservation(
                 serial=serial,
                 hierarchy=profile.hierarchy.value,
@@ -181,10 +194,10 @@ class Issuer:
                 profile=profile.name,
                 request_id=request.request_id,
                 subject=rehearsal.subject.rfc4514_string(),
-                names=tuple(dns + ips),
+                names=tuple(names),
                 not_before=not_before,
                 not_after=not_after,
-                tbs_der=rehearsal.public_bytes(Encoding.DER),
+                tbs_der=rehearsal_der,
                 reserved_at=now,
                 key_fingerprint=key_fp,
             )
@@ -195,10 +208,10 @@ class Issuer:
                         "certificate.reserved",
                         request.actor,
                         "certificate",
-                        format(serial, "x"),
+                        serial_hex,
                         {
                             "profile": profile.name,
-                            "names": list(dns + ips),
+                            "names": names,
                             "request_id": request.request_id,
                         },
                     ),
@@ -215,7 +228,7 @@ class Issuer:
             from padlock.pki import lint  # pkilint takes 0.5 s to import: only when used
 
             kind = lint.CertKind.OV if profile.needs_organization else lint.CertKind.DV
-            report = lint.lint_serverauth(rehearsal.public_bytes(Encoding.DER), kind)
+            report = lint.lint_serverauth(rehearsal_der, kind)
             problems = [str(f) for f in report.errors if not self._tolerated(f)]
         if problems:
             self._store.abandon_certificate(
@@ -224,7 +237,7 @@ class Issuer:
                     "certificate.abandoned",
                     "system",
                     "certificate",
-                    format(serial, "x"),
+                    serial_hex,
                     {"lint": problems},
                 ),
             )
@@ -233,8 +246,8 @@ class Issuer:
                 hint="This is a bug in padlock's profile, not in your request; please report it.",
             )
 
-        # Steps 4 and 5: sign, store, answer.
-        cert = signer.sign_certificate(builder)
+        # Steps 4 and 5: sign exactly the bytes reserved and linted, store, answer.
+        cert = signer.sign_rehearsal(rehearsal)
         der = cert.public_bytes(Encoding.DER)
         record = self._store.complete_certificate(
             serial,
@@ -245,23 +258,31 @@ class Issuer:
                 "certificate.issued",
                 request.actor,
                 "certificate",
-                format(serial, "x"),
+                serial_hex,
                 {"profile": profile.name, "request_id": request.request_id},
             ),
         )
-        return self.package(record, signer)
+        return self._package(record, signer, cert)
 
     def package(self, record: CertificateRecord, signer: Signer | None = None) -> IssuedCertificate:
         if record.der is None:
             raise Conflict(f"Certificate {record.serial_hex} was reserved but never issued.")
         signer = signer or self._signers[Hierarchy(record.hierarchy)]
-        cert = x509.load_der_x509_certificate(record.der)
-        chain = signer.certificate.public_bytes(Encoding.PEM) + b"".join(
-            c.public_bytes(Encoding.PEM) for c in signer.chain[:-1]
-        )
-        return IssuedCertificate(
-            record,
-            cert.public_bytes(Encoding.PEM),
-            chain,
-            signer.chain[-1].public_bytes(Encoding.PEM),
-        )
+        return self._package(record, signer, x509.load_der_x509_certificate(record.der))
+
+    def _package(
+        self, record: CertificateRecord, signer: Signer, cert: x509.Certificate
+    ) -> IssuedCertificate:
+        pems = self._pems.get(signer.issuer)
+        if pems is None or signer is not self._signers.get(Hierarchy(record.hierarchy)):
+            pems = _chain_pems(signer)
+        chain, root = pems
+        return IssuedCertificate(record, cert.public_bytes(Encoding.PEM), chain, root)
+
+
+def _chain_pems(signer: Signer) -> tuple[bytes, bytes]:
+    """(the issuing CA then the certificates above it except the root, the root) in PEM."""
+    chain = signer.certificate.public_bytes(Encoding.PEM) + b"".join(
+        c.public_bytes(Encoding.PEM) for c in signer.chain[:-1]
+    )
+    return chain, signer.chain[-1].public_bytes(Encoding.PEM)

@@ -20,13 +20,21 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
 
 from padlock.errors import ConfigError, OutputExists, UnrecognizedFile
 from padlock.fileio import read_bytes, write_atomic
 from padlock.pki import crl_ocsp, keys
-from padlock.pki.certs import CAUrls, ca_name, intermediate_builder, new_serial, root_builder
+from padlock.pki.certs import (
+    CAUrls,
+    assemble_certificate,
+    ca_name,
+    certificate_parts,
+    intermediate_builder,
+    new_serial,
+    root_builder,
+)
 from padlock.pki.profiles import Hierarchy
 
 ROOT_DAYS = 20 * 365  # BR 6.3.2 allows roots up to 25 years
@@ -55,6 +63,27 @@ def _hash_for(key: keys.SigningKey) -> hashes.SHA256 | hashes.SHA384 | None:
     if isinstance(key, rsa.RSAPrivateKey):
         return hashes.SHA256()
     return None
+
+
+# What x509.CertificateBuilder.sign writes as signatureAlgorithm for a key and hash.
+_SIGNATURE_OIDS: dict[tuple[str, str | None], x509.ObjectIdentifier] = {
+    ("ec", "sha256"): x509.SignatureAlgorithmOID.ECDSA_WITH_SHA256,
+    ("ec", "sha384"): x509.SignatureAlgorithmOID.ECDSA_WITH_SHA384,
+    ("ec", "sha512"): x509.SignatureAlgorithmOID.ECDSA_WITH_SHA512,
+    ("rsa", "sha256"): x509.SignatureAlgorithmOID.RSA_WITH_SHA256,
+    ("rsa", "sha384"): x509.SignatureAlgorithmOID.RSA_WITH_SHA384,
+    ("rsa", "sha512"): x509.SignatureAlgorithmOID.RSA_WITH_SHA512,
+    ("ed25519", None): x509.SignatureAlgorithmOID.ED25519,
+    ("ed448", None): x509.SignatureAlgorithmOID.ED448,
+}
+
+
+def _family(key: keys.SigningKey) -> str:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return "ec"
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "rsa"
+    return type(key).__name__.removesuffix("PrivateKey").lower()
 
 
 _throwaway_lock = threading.Lock()
@@ -97,6 +126,7 @@ class Signer:
         self.chain = chain  # the certificates above this one, nearest first, ending at the root
         self.__key = key
         self.__hash = _hash_for(key)
+        self.__hash_name = self.__hash.name if self.__hash is not None else None
 
     def __repr__(self) -> str:
         return f"Signer({self.issuer!r}, {self.certificate.subject.rfc4514_string()!r})"
@@ -110,6 +140,27 @@ class Signer:
     def rehearse(self, builder: x509.CertificateBuilder) -> x509.Certificate:
         """The same certificate signed by a throwaway key: for linting and the reservation."""
         return builder.sign(_throwaway_like(self.__key), self.__hash)
+
+    def sign_rehearsal(self, rehearsal: x509.Certificate) -> x509.Certificate:
+        """The certificate ``rehearsal`` rehearsed: its very to-be-signed bytes (the ones
+        reserved and linted), signed with this CA's key. Encoding the builder again would
+        cost as much as the signature and could only give the same bytes."""
+        algorithm_oid = _SIGNATURE_OIDS.get((_family(self.__key), self.__hash_name))
+        if rehearsal.issuer != self.certificate.subject:
+            raise ValueError(f"{self.issuer} did not rehearse this certificate")
+        if algorithm_oid is None or rehearsal.signature_algorithm_oid != algorithm_oid:
+            raise ValueError("the rehearsal's signature algorithm is not this CA's")
+        tbs, algorithm = certificate_parts(rehearsal.public_bytes(serialization.Encoding.DER))
+        key, digest = self.__key, self.__hash
+        if isinstance(key, ec.EllipticCurvePrivateKey) and digest is not None:
+            signature = key.sign(tbs, ec.ECDSA(digest))
+        elif isinstance(key, rsa.RSAPrivateKey) and digest is not None:
+            signature = key.sign(tbs, padding.PKCS1v15(), digest)
+        elif isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+            signature = key.sign(tbs)  # the hash is part of the algorithm
+        else:  # pragma: no cover - no other CA key can be loaded
+            raise ValueError(f"cannot sign with a {type(key).__name__}")
+        return x509.load_der_x509_certificate(assemble_certificate(tbs, algorithm, signature))
 
     def sign_crl(
         self, builder: x509.CertificateRevocationListBuilder

@@ -261,10 +261,14 @@ def inspect_csr(
 
 def _leaf_key_usage(public_key: CertificatePublicKeyTypes) -> x509.KeyUsage:
     # BR 7.1.2.7.11: digitalSignature; keyEncipherment only for RSA keys.
+    return _key_usage(isinstance(public_key, rsa.RSAPublicKey))
+
+
+def _key_usage(key_encipherment: bool) -> x509.KeyUsage:
     return x509.KeyUsage(
         digital_signature=True,
         content_commitment=False,
-        key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+        key_encipherment=key_encipherment,
         data_encipherment=False,
         key_agreement=False,
         key_cert_sign=False,
@@ -272,6 +276,104 @@ def _leaf_key_usage(public_key: CertificatePublicKeyTypes) -> x509.KeyUsage:
         encipher_only=False,
         decipher_only=False,
     )
+
+
+def _naive_utc(when: dt.datetime) -> dt.datetime:
+    # What CertificateBuilder.not_valid_before/after do with an aware time.
+    offset = when.utcoffset()
+    return when if offset is None else when.replace(tzinfo=None) - offset
+
+
+_LEAF_KU_EC = x509.Extension(x509.KeyUsage.oid, True, _key_usage(key_encipherment=False))
+_LEAF_KU_RSA = x509.Extension(x509.KeyUsage.oid, True, _key_usage(key_encipherment=True))
+_LEAF_BC = x509.Extension(
+    x509.BasicConstraints.oid, True, x509.BasicConstraints(ca=False, path_length=None)
+)
+_LEAF_EKU = x509.Extension(
+    x509.ExtendedKeyUsage.oid, False, x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
+)
+
+
+class LeafTemplate:
+    """A profile's subscriber certificates from one issuing CA (BR 7.1.2.7).
+
+    What is the same in all of them (issuer name, AKI, AIA, certificate policy,
+    EKU, basic constraints, CRL DP) is made once, here; :meth:`build` adds what
+    differs (key, names, serial, validity, verified organization). Every
+    certificate is checked again after it is built (``pki/certcheck.py``, and
+    pkilint for the trusted profiles), so nothing here is taken on trust.
+    """
+
+    def __init__(self, profile: Profile, issuer: x509.Certificate, urls: CAUrls) -> None:
+        self.profile = profile
+        self.issuer_name = issuer.subject
+        issuer_ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        self._head = (
+            x509.Extension(
+                x509.AuthorityKeyIdentifier.oid,
+                False,
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
+            ),
+            x509.Extension(x509.AuthorityInformationAccess.oid, False, _aia(urls)),
+            x509.Extension(
+                x509.CertificatePolicies.oid,
+                False,
+                x509.CertificatePolicies(
+                    [x509.PolicyInformation(x509.ObjectIdentifier(profile.policy_oid), None)]
+                ),
+            ),
+            _LEAF_EKU,
+        )
+        self._crl_dp = x509.Extension(x509.CRLDistributionPoints.oid, False, _crl_dp(urls.crl))
+
+    def build(
+        self,
+        public_key: CertificatePublicKeyTypes,
+        dns_names: Sequence[str],
+        ip_addresses: Sequence[str],
+        serial: int,
+        not_before: dt.datetime,
+        not_after: dt.datetime,
+        organization: Organization | None = None,
+    ) -> x509.CertificateBuilder:
+        """The certificate to sign. The CN, if any, is a copy of the first SAN."""
+        attrs: list[x509.NameAttribute[str]] = []
+        if self.profile.needs_organization:
+            if organization is None:
+                raise BadCSR("The ov profile needs verified organization details.")
+            attrs.append(x509.NameAttribute(NameOID.COUNTRY_NAME, organization.country))
+            if organization.state:
+                attrs.append(x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, organization.state))
+            if organization.locality:
+                attrs.append(x509.NameAttribute(NameOID.LOCALITY_NAME, organization.locality))
+            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization.organization))
+        first = dns_names[0] if dns_names else ip_addresses[0]
+        if len(first) <= 64:  # X.520 ub-common-name; the CN is optional (BR 7.1.2.7.2)
+            attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, first))
+        sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+        sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ip_addresses]
+        # The extensions in the order leaf_builder has always written them. The
+        # builder's constructor takes them at once: the same certificate as eight
+        # add_extension() calls, without eight copies of the builder.
+        return x509.CertificateBuilder(
+            issuer_name=self.issuer_name,
+            subject_name=x509.Name(attrs),
+            public_key=public_key,
+            serial_number=serial,
+            not_valid_before=_naive_utc(not_before),
+            not_valid_after=_naive_utc(not_after),
+            extensions=[
+                *self._head,
+                x509.Extension(
+                    x509.SubjectAlternativeName.oid,
+                    not attrs,  # critical when the subject is empty (RFC 5280 4.2.1.6)
+                    x509.SubjectAlternativeName(sans),
+                ),
+                _LEAF_KU_RSA if isinstance(public_key, rsa.RSAPublicKey) else _LEAF_KU_EC,
+                _LEAF_BC,
+                self._crl_dp,
+            ],
+        )
 
 
 def leaf_builder(
@@ -286,46 +388,52 @@ def leaf_builder(
     urls: CAUrls,
     organization: Organization | None = None,
 ) -> x509.CertificateBuilder:
-    """BR 7.1.2.7 subscriber certificate. The CN, if any, is a copy of the first SAN."""
-    attrs: list[x509.NameAttribute[str]] = []
-    if profile.needs_organization:
-        if organization is None:
-            raise BadCSR("The ov profile needs verified organization details.")
-        attrs.append(x509.NameAttribute(NameOID.COUNTRY_NAME, organization.country))
-        if organization.state:
-            attrs.append(x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, organization.state))
-        if organization.locality:
-            attrs.append(x509.NameAttribute(NameOID.LOCALITY_NAME, organization.locality))
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization.organization))
-    first = dns_names[0] if dns_names else ip_addresses[0]
-    if len(first) <= 64:  # X.520 ub-common-name; the CN is optional (BR 7.1.2.7.2)
-        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, first))
-    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
-    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ip_addresses]
-    issuer_ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name(attrs))
-        .issuer_name(issuer.subject)
-        .public_key(public_key)
-        .serial_number(serial)
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
-            critical=False,
-        )
-        .add_extension(_aia(urls), critical=False)
-        .add_extension(
-            x509.CertificatePolicies(
-                [x509.PolicyInformation(x509.ObjectIdentifier(profile.policy_oid), None)]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=not attrs)
-        .add_extension(_leaf_key_usage(public_key), critical=True)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_crl_dp(urls.crl), critical=False)
+    """BR 7.1.2.7 subscriber certificate. The CN, if any, is a copy of the first SAN.
+
+    One certificate; to make many, keep a :class:`LeafTemplate`.
+    """
+    return LeafTemplate(profile, issuer, urls).build(
+        public_key, dns_names, ip_addresses, serial, not_before, not_after, organization
     )
-    return builder
+
+
+# --- DER of a certificate ------------------------------------------------------------------
+
+
+def _tlv_end(der: bytes, at: int) -> tuple[int, int]:
+    """(start of the value, end of the element) of the DER element at ``at``."""
+    first = der[at + 1]
+    if first < 0x80:
+        return at + 2, at + 2 + first
+    count = first & 0x7F
+    if not 1 <= count <= 4:
+        raise ValueError("a DER length of that form does not occur in a certificate")
+    length = int.from_bytes(der[at + 2 : at + 2 + count], "big")
+    return at + 2 + count, at + 2 + count + length
+
+
+def certificate_parts(der: bytes) -> tuple[bytes, bytes]:
+    """(tbsCertificate, signatureAlgorithm) of a DER certificate, each as its own DER."""
+    if der[:1] != b"\x30":
+        raise ValueError("not a DER certificate")
+    inner, end = _tlv_end(der, 0)
+    if end != len(der):
+        raise ValueError("trailing bytes after the certificate")
+    _, tbs_end = _tlv_end(der, inner)
+    _, alg_end = _tlv_end(der, tbs_end)
+    return der[inner:tbs_end], der[tbs_end:alg_end]
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def assemble_certificate(tbs: bytes, algorithm: bytes, signature: bytes) -> bytes:
+    """Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
+    (RFC 5280 4.1), from the DER of the first two and the signature's octets."""
+    bits = b"\x03" + _der_length(len(signature) + 1) + b"\x00" + signature
+    body = tbs + algorithm + bits
+    return b"\x30" + _der_length(len(body)) + body

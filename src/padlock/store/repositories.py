@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL
 
-from padlock.ca.audit import VerifyResult, chain_hash, verify_chain
+from padlock.ca.audit import VerifyResult, canonical_json, chain_hash_encoded, verify_chain
 from padlock.ca.ports import (
     AuditEntry,
     AuditEvent,
@@ -223,10 +223,9 @@ class _PgTimes:
         return value.astimezone(UTC)
 
 
-# The same rules as chain_hash's canonical form, so the stored text reads back to
-# a value that hashes the same. One encoder, made once (json.dumps with options
-# builds a new one per call).
-_details_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+# chain_hash's own canonical form, so the stored text reads back to a value that
+# hashes the same, and the text is made once for both the row and the hash.
+_details_json = canonical_json
 _STATES = {state.value: state for state in CertState}
 
 
@@ -477,7 +476,7 @@ class SqlStore:
         details = _details_json(entry.details)
         # The stored text reads back to a value with the same canonical JSON, so the
         # hash of the caller's mapping is the hash verify_chain recomputes.
-        digest = chain_hash(
+        digest = chain_hash_encoded(
             prev,
             seq,
             at,
@@ -485,7 +484,7 @@ class SqlStore:
             entry.actor,
             entry.object_type,
             entry.object_id,
-            entry.details,
+            details,
         )
         cursor.execute(
             self._sql.insert_event,

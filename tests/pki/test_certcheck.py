@@ -1,0 +1,200 @@
+"""padlock's own structural checks of a leaf before it is signed: a good leaf passes, and each
+way a leaf can break its profile is found and named."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from padlock.pki.certcheck import leaf_problems
+from padlock.pki.certs import CAUrls, LeafTemplate, Organization, ca_name, root_builder
+from padlock.pki.profiles import PROFILES, validity
+
+NOW = dt.datetime(2025, 6, 2, 12, 0, tzinfo=dt.UTC)
+URLS = CAUrls("http://ca.example.com/ca/test-issuing.der", "http://ca.example.com/crl/t.crl")
+CA_KEY = ec.generate_private_key(ec.SECP256R1())
+CA_CERT = root_builder(ca_name("Issuing", "Widgets", "US"), CA_KEY.public_key(), NOW, 30).sign(
+    CA_KEY, hashes.SHA256()
+)
+LEAF_KEY = ec.generate_private_key(ec.SECP256R1()).public_key()
+SERIAL = (1 << 127) | 12345
+ORG = Organization("Widgets Inc.", "Dallas", "Texas", "US")
+
+Edit = Callable[[x509.CertificateBuilder], x509.CertificateBuilder]
+
+
+def _leaf(
+    profile: str = "dv",
+    names: tuple[str, ...] = ("www.example.com", "example.com"),
+    ips: tuple[str, ...] = (),
+    serial: int = SERIAL,
+    days: int | None = None,
+    drop: tuple[x509.ObjectIdentifier, ...] = (),
+    replace: dict[x509.ObjectIdentifier, x509.Extension[x509.ExtensionType]] | None = None,
+    subject: x509.Name | None = None,
+) -> x509.Certificate:
+    p = PROFILES[profile]
+    not_before, not_after = validity(p, NOW)
+    if days is not None:
+        not_after = not_before + dt.timedelta(days=days) - dt.timedelta(seconds=1)
+    good = (
+        LeafTemplate(p, CA_CERT, URLS)
+        .build(
+            LEAF_KEY,
+            list(names),
+            list(ips),
+            serial,
+            not_before,
+            not_after,
+            ORG if p.needs_organization else None,
+        )
+        .sign(CA_KEY, hashes.SHA256())
+    )
+    exts = [(replace or {}).get(e.oid, e) for e in good.extensions if e.oid not in drop]
+    builder = x509.CertificateBuilder(
+        issuer_name=CA_CERT.subject,
+        subject_name=subject if subject is not None else good.subject,
+        public_key=LEAF_KEY,
+        serial_number=serial,
+        not_valid_before=not_before,
+        not_valid_after=not_after,
+        extensions=exts,
+    )
+    return builder.sign(CA_KEY, hashes.SHA256())
+
+
+def _ext(value: x509.ExtensionType, critical: bool = False) -> x509.Extension[x509.ExtensionType]:
+    return x509.Extension(value.oid, critical, value)
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_a_leaf_of_each_profile_passes(profile: str) -> None:
+    assert leaf_problems(_leaf(profile), PROFILES[profile]) == []
+
+
+def test_ip_leaf_passes_with_cn_in_canonical_form() -> None:
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "2606:4700:4700:0::1111")])
+    cert = _leaf(names=(), ips=("2606:4700:4700::1111",), subject=subject)
+    assert leaf_problems(cert, PROFILES["dv"]) == []
+
+
+def _one(cert: x509.Certificate, profile: str = "dv") -> str:
+    problems = leaf_problems(cert, PROFILES[profile])
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+def test_short_serial() -> None:
+    assert "fewer than 64 bits" in _one(_leaf(serial=12345))
+
+
+def test_too_long_for_the_profile() -> None:
+    assert "399 days exceeds" in _one(_leaf(days=399))
+    assert "22 days exceeds" in _one(_leaf("test", days=22), "test")
+
+
+def test_san_missing() -> None:
+    problems = leaf_problems(_leaf(drop=(x509.SubjectAlternativeName.oid,)), PROFILES["dv"])
+    assert "subjectAltName is missing (BR 7.1.2.7.12)" in problems
+
+
+def test_san_with_another_kind_of_name() -> None:
+    san = _ext(
+        x509.SubjectAlternativeName(
+            [x509.DNSName("www.example.com"), x509.RFC822Name("a@example.com")]
+        )
+    )
+    message = _one(_leaf(replace={san.oid: san}))
+    assert "RFC822Name" in message
+
+
+def test_cn_not_among_the_sans() -> None:
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "other.example.com")])
+    assert "commonName is not a copy" in _one(_leaf(subject=subject))
+
+
+def test_cn_ip_not_among_the_sans() -> None:
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "8.8.4.4")])
+    assert "commonName is not a copy" in _one(_leaf(names=(), ips=("8.8.8.8",), subject=subject))
+
+
+def test_ca_true() -> None:
+    bc = _ext(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    assert "CA:TRUE" in _one(_leaf(replace={bc.oid: bc}))
+
+
+def test_eku_missing_or_wider() -> None:
+    assert "extKeyUsage is missing" in _one(_leaf(drop=(x509.ExtendedKeyUsage.oid,)))
+    eku = _ext(
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+    )
+    assert "exactly serverAuth" in _one(_leaf(replace={eku.oid: eku}))
+
+
+def _ku(critical: bool = True, **changes: bool) -> x509.Extension[x509.ExtensionType]:
+    fields = dict(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    fields.update(changes)
+    return _ext(x509.KeyUsage(**fields), critical=critical)
+
+
+def test_key_usage_wrong() -> None:
+    assert "keyUsage is missing" in _one(_leaf(drop=(x509.KeyUsage.oid,)))
+    for bad in (_ku(critical=False), _ku(key_cert_sign=True), _ku(digital_signature=False)):
+        assert "critical with digitalSignature only" in _one(_leaf(replace={bad.oid: bad}))
+    enc = _ku(key_encipherment=True)
+    assert "keyEncipherment is for RSA keys only" in _one(_leaf(replace={enc.oid: enc}))
+
+
+def test_policy_missing_or_wrong() -> None:
+    assert "certificatePolicies is missing" in _one(_leaf(drop=(x509.CertificatePolicies.oid,)))
+    ov_policy = _ext(
+        x509.CertificatePolicies(
+            [x509.PolicyInformation(x509.ObjectIdentifier("2.23.140.1.2.2"), None)]
+        )
+    )
+    assert "lacks 2.23.140.1.2.1" in _one(_leaf(replace={ov_policy.oid: ov_policy}))
+
+
+def test_aki_and_aia_missing() -> None:
+    assert "AuthorityKeyIdentifier is missing" in _one(
+        _leaf(drop=(x509.AuthorityKeyIdentifier.oid,))
+    )
+    assert "AuthorityInformationAccess is missing" in _one(
+        _leaf(drop=(x509.AuthorityInformationAccess.oid,))
+    )
+
+
+def test_organization_against_the_profile() -> None:
+    with_org = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Widgets Inc."),
+            x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com"),
+        ]
+    )
+    assert "organizationName present/absent" in _one(_leaf(subject=with_org))
+    without = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com")])
+    assert "organizationName present/absent" in _one(_leaf("ov", subject=without), "ov")
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    cert = _leaf(
+        serial=5,
+        drop=(x509.ExtendedKeyUsage.oid, x509.KeyUsage.oid, x509.CertificatePolicies.oid),
+    )
+    assert len(leaf_problems(cert, PROFILES["dv"])) == 4
