@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
 
         from padlock import config
         from padlock.web.app import ensure_authority
+        from padlock.web.tcp import protocol_class
 
         if (tls_cert is None) != (tls_key is None):
             raise typer.BadParameter("--tls-cert and --tls-key go together.")
@@ -87,6 +88,7 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             log_level=log_level,
             access_log=True,
+            http=protocol_class(),  # TCP_NODELAY on every connection (see padlock.web.tcp)
             **ssl_files,  # type: ignore[arg-type]
         )
 

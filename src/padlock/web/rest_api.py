@@ -21,10 +21,13 @@ gives the portal and the console the same service object.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
+import anyio
+import anyio.to_thread
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
@@ -276,6 +279,16 @@ class RequestOut(BaseModel):
 # --------------------------------------------------------------------------- helpers
 
 
+_CPU_LIMITER: anyio.CapacityLimiter | None = None
+
+
+def _cpu_limiter() -> anyio.CapacityLimiter:
+    global _CPU_LIMITER  # one per worker process (made inside its event loop)
+    if _CPU_LIMITER is None:
+        _CPU_LIMITER = anyio.CapacityLimiter(1)
+    return _CPU_LIMITER
+
+
 def enrollment_service(request: Request) -> EnrollmentService:
     """The app's enrollment service, built once per worker (portal and console use it too)."""
     state = request.app.state
@@ -450,7 +463,7 @@ async def submit_request(body: SubmitIn, request: Request) -> Response:
         if body.organization
         else None
     )
-    created = await run_in_threadpool(
+    work = functools.partial(
         svc.submit,
         body.csr,
         body.kind,
@@ -459,6 +472,11 @@ async def submit_request(body: SubmitIn, request: Request) -> Response:
         previous_request=body.previous_request,
         actor="api",
     )
+    # A test certificate is CPU and database only: one thread per worker issues them, so
+    # they never queue for the GIL or SQLite's write lock behind each other (SQLite's busy
+    # handler sleeps). Everything that waits on the network keeps the shared pool.
+    limiter = _cpu_limiter() if body.kind == "test" else None
+    created = await anyio.to_thread.run_sync(work, limiter=limiter)
     base = _base(request)
     return _json(
         _request_out(created, svc, base),
