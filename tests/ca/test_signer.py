@@ -133,6 +133,46 @@ def test_signer_signs_with_the_issuing_key(signers: dict[Hierarchy, Signer]) -> 
         rehearsal.verify_directly_issued_by(signer.certificate)
 
 
+def _leaf_builder(signer: Signer) -> x509.CertificateBuilder:
+    now = dt.datetime.now(dt.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com")]))
+        .issuer_name(signer.certificate.subject)
+        .public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+    )
+
+
+def test_sign_rehearsal_signs_exactly_the_rehearsed_bytes(signers: dict[Hierarchy, Signer]) -> None:
+    signer = signers[Hierarchy.TRUSTED]
+    rehearsal = signer.rehearse(_leaf_builder(signer))
+    cert = signer.sign_rehearsal(rehearsal)
+    assert cert.tbs_certificate_bytes == rehearsal.tbs_certificate_bytes
+    assert cert.signature_algorithm_oid == rehearsal.signature_algorithm_oid
+    cert.verify_directly_issued_by(signer.certificate)
+    # Well-formed DER: it reads back and re-encodes to the same bytes.
+    der = cert.public_bytes(DER)
+    assert x509.load_der_x509_certificate(der).public_bytes(DER) == der
+
+
+def test_sign_rehearsal_refuses_another_cas_rehearsal(signers: dict[Hierarchy, Signer]) -> None:
+    test, trusted = signers[Hierarchy.TEST], signers[Hierarchy.TRUSTED]
+    with pytest.raises(ValueError, match="did not rehearse"):
+        trusted.sign_rehearsal(test.rehearse(_leaf_builder(test)))
+
+
+def test_sign_rehearsal_refuses_another_signature_algorithm(
+    signers: dict[Hierarchy, Signer],
+) -> None:
+    signer = signers[Hierarchy.TEST]
+    other = _leaf_builder(signer).sign(ec.generate_private_key(ec.SECP384R1()), hashes.SHA384())
+    with pytest.raises(ValueError, match="signature algorithm"):
+        signer.sign_rehearsal(other)
+
+
 # --- making the authority ------------------------------------------------------------------------
 
 
@@ -341,7 +381,11 @@ def test_rsa_hierarchy_on_request_passes_pkilint(tmp_path: Path) -> None:
     assert lint.lint_serverauth(root.public_bytes(DER), CertKind.ROOT).ok
     assert lint.lint_serverauth(issuing.public_bytes(DER), CertKind.INTERMEDIATE).ok
     signers = load_issuing_signers(tmp_path / "ca", CA_PASSPHRASE)
-    assert signers[Hierarchy.TEST].public_key_matches()
+    signer = signers[Hierarchy.TEST]
+    assert signer.public_key_matches()
+    leaf = signer.sign_rehearsal(signer.rehearse(_leaf_builder(signer)))
+    assert leaf.signature_algorithm_oid == x509.SignatureAlgorithmOID.RSA_WITH_SHA256
+    leaf.verify_directly_issued_by(issuing)
 
 
 def test_ca_subject_without_country_is_refused_by_the_builders() -> None:
