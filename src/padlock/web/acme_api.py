@@ -25,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -77,7 +78,35 @@ TERMS = (
 _json = json.JSONEncoder(separators=(",", ":")).encode
 _build_lock = threading.Lock()
 
-router = APIRouter(include_in_schema=False)
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Any) -> AsyncIterator[None]:
+    """Build the ACME front as the worker starts (the insecure banner is logged then, and
+    pkilint is warmed up in the background), and stop its validation threads at the end."""
+    front: AcmeFront | None = None
+    try:
+        front = acme_front(app)
+        threading.Thread(target=_warm_up, name="padlock-acme-warmup", daemon=True).start()
+    except PadlockError as exc:  # the endpoint reports it on every request
+        log.error("the ACME server could not start: %s", exc)
+    try:
+        yield
+    finally:
+        if front is not None:
+            front.service.close()
+
+
+def _warm_up() -> None:
+    """pkilint takes about half a second to load: not on a client's first dv finalize."""
+    try:
+        from padlock.pki import lint
+
+        lint.warm_up()
+    except Exception:  # only a warm-up; the first issuance loads it otherwise
+        log.debug("pkilint warm-up failed", exc_info=True)
+
+
+router = APIRouter(include_in_schema=False, lifespan=_lifespan)
 
 
 # --- settings ----------------------------------------------------------------------------------
