@@ -582,11 +582,7 @@ class AcmeClient:
             raise unreachable(url, exc, self.timeout) from exc
         except acme_errors.ValidationError as exc:
             raise errors.ValidationFailed(f"The CA could not confirm the names: {exc}.") from exc
-        except acme_errors.Error as exc:
-            raise CAError(
-                f"The ACME server at {url} answered {what} in a way padlock cannot use ({exc})."
-            ) from exc
-        except (DeserializationError, ValueError, KeyError) as exc:
+        except (acme_errors.Error, DeserializationError, ValueError, KeyError) as exc:
             raise CAError(
                 f"The answer from {url} to {what} is not what ACME (RFC 8555) prescribes ({exc}).",
                 hint="Check the URL: it must be the ACME directory, e.g. .../directory.",
