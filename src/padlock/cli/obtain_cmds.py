@@ -89,7 +89,7 @@ def _render_renewals(rows: list[Renewal], json_out: bool) -> None:
     from rich.table import Table
 
     style = {"renewed": "green", "failed": "bold red", "waiting": "yellow"}
-    table = Table(title="padlock renew", title_justify="left")
+    table = Table()
     for column in ("Certificate", "Action", "Why", "Serial", "Valid until"):
         table.add_column(column, overflow="fold")
     for row in rows:

@@ -898,7 +898,8 @@ class _Run:
         with ca_client.RestClient(s.ca, trust=s.trust()) as api:
             p = self.pending
             if p.request_id is None:
-                self.say(f"Sending the CSR to {s.ca} (a {s.kind} certificate)")
+                article = "an" if s.kind == "ov" else "a"
+                self.say(f"Sending the CSR to {s.ca} ({article} {s.kind} certificate)")
                 try:
                     req = api.submit(
                         read_bytes(Path(p.csr_file), "CSR").decode(),
@@ -1168,7 +1169,6 @@ class _Run:
                     files["fullchain"]: (fullchain, 0o644),
                 }
             )
-            shutil.rmtree(Path(p.key_file).parent, ignore_errors=True)
             status = "written"
             message = f"Wrote the key and certificate {verified.serial} to {s.target.out_dir}."
         else:
@@ -1199,6 +1199,8 @@ class _Run:
         self.lineage = self.state.save(
             replace(self.lineage, current=current, pending=None, history=history, last_error=None)
         )
+        if s.target.kind == "out":  # the key lives in --out DIR now; the copy goes
+            shutil.rmtree(Path(p.key_file).parent, ignore_errors=True)
         return Outcome(
             name=s.name,
             status=status,
