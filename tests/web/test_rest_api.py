@@ -658,3 +658,17 @@ def test_rest_huge_bodies_are_413(client: httpx.Client, padlock_server: PadlockS
     assert answer.startswith("HTTP/1.1 413")
     assert client.get("/healthz").status_code == 200
     assert "Traceback" not in padlock_server.log()
+
+
+def test_rest_revoked_certificate_shows_and_still_downloads(client: httpx.Client) -> None:
+    _key, csr = make_csr(["revoked.example.com"])
+    doc = _submit(client, csr).json()
+    pem = client.get(f"/api/v1/requests/{doc['id']}/certificate").content
+    resp = client.post(f"/api/v1/requests/{doc['id']}/revoke", json={"reason": "keyCompromise"})
+    assert resp.status_code == 200, resp.text
+    got = client.get(f"/api/v1/requests/{doc['id']}").json()
+    assert got["state"] == "issued"
+    assert got["certificate"]["state"] == "revoked"
+    assert got["certificate"]["revoked_at"] and got["certificate"]["revocation_reason"]
+    # Fetching works forever, revoked or not.
+    assert client.get(f"/api/v1/requests/{doc['id']}/certificate").content == pem
