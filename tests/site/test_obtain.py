@@ -21,7 +21,14 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from tests.conftest import OPENSSL, Result
-from tests.site.conftest import ApacheServer, check_json, free_port, served_serial
+from tests.site.conftest import (
+    ApacheServer,
+    NginxServer,
+    check_json,
+    eventually_serial,
+    free_port,
+    served_serial,
+)
 from tests.support.dnsserver import TestDNS
 from tests.support.httpfiles import FileServer
 from tests.web.conftest import PadlockServer, start_padlock_server
@@ -446,6 +453,35 @@ def test_apache_dv_installed_and_checked(
     assert apache.configtest().returncode == 0
     # The check's file is gone from Apache's document root.
     assert not (apache.base / "www" / ".well-known").exists()
+
+
+def test_nginx_test_profile_then_renewed_in_place(
+    cli: CLI, nginx: NginxServer, webroot_ca: CA, state: Path, pass_file: Path
+) -> None:
+    """Into a real nginx; then renew (the saved settings: nginx, its ports, the pass phrase
+    file) installs the next certificate into the running server."""
+    result = obtain(
+        cli, "www.example.com", "--ca", webroot_ca.url, "--test", "--nginx",
+        "--config-root", nginx.root, "--port", str(nginx.https_port),
+        "--http-port", str(nginx.http_port), "--listen-address", "127.0.0.1",
+        "--passphrase-file", pass_file, "--ca-root", webroot_ca.test_root, "--json",
+        state=state,
+    )  # fmt: skip
+    first = obtained(result)
+    assert first["status"] == "installed"
+    root_pem = webroot_ca.test_root.read_bytes()
+    assert served_serial(nginx.https_port, "www.example.com", root_pem) == first["serial"]
+
+    renewed = cli("renew", "--state-dir", state, "--renew-before", "30", "--json")
+    assert renewed.rc == 0, renewed.err
+    row = json.loads(renewed.out)["renewals"][0]
+    assert row["action"] == "renewed" and row["new_serial"] != first["serial"]
+    eventually_serial(nginx.https_port, "www.example.com", root_pem, row["new_serial"])
+    rc, report = check_json(
+        cli, nginx.https_port, "www.example.com", webroot_ca.test_root, row["new_serial"]
+    )
+    assert rc == 0 and report["serial"] == row["new_serial"] and report["verified"]
+    assert nginx.configtest().returncode == 0
 
 
 # --------------------------------------------------------------------------- (5) ov
