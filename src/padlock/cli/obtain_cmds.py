@@ -54,8 +54,8 @@ def _report(outcome: Outcome, json_out: bool) -> None:
         return
     if outcome.not_after is not None:
         days = (outcome.not_after - dt.datetime.now(dt.UTC)).days
-        print(f"Serial {outcome.serial}, valid until {outcome.not_after:%Y-%m-%d %H:%M} UTC"
-              f" ({days} days).")  # fmt: skip
+        until = f"{outcome.not_after:%Y-%m-%d %H:%M} UTC"
+        print(f"Serial {outcome.serial}, valid until {until} ({days} days).")
     labels = {
         "key": "Private key (mode 0600)",
         "cert": "Certificate",
