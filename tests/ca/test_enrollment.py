@@ -58,6 +58,7 @@ from tests.ca.conftest import CSRMaker
 from tests.support.dnsserver import TestDNS
 from tests.support.httpfiles import FileServer
 from tests.support.smtpserver import TestSMTP
+from tests.web.conftest import start_dns
 
 CAA_ID = "ca.example.com"
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n%%EOF\n"
@@ -89,7 +90,7 @@ class Outbox:
 
 @pytest.fixture(scope="module")
 def dns_server() -> Iterator[TestDNS]:
-    server = TestDNS().start()
+    server = start_dns()
     yield server
     server.stop()
 

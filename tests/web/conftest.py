@@ -148,9 +148,21 @@ def start_padlock_server(
     return server.start()
 
 
+def start_dns(attempts: int = 5) -> TestDNS:
+    """A TestDNS; its TCP side binds the port its UDP side drew, which another process may
+    hold already: draw again (a few times) rather than fail."""
+    for attempt in range(attempts):
+        try:
+            return TestDNS().start()
+        except OSError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="module")
 def va_dns() -> Iterator[TestDNS]:
-    server = TestDNS().start()
+    server = start_dns()
     yield server
     server.stop()
 
