@@ -14,12 +14,13 @@ running authority (the web app, the review console and the CLI use it).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Table, and_, func, insert, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Dialect
 
 from padlock.ca.enrollment import (
@@ -171,12 +172,21 @@ class SqlEnrollmentStore:
         state: RequestState,
         at: dt.datetime,
     ) -> None:
-        rows = []
-        for event in events:
-            seq = tx.audit(_audit_entry(request_id, event, state), at)
-            rows.append(_event_row(request_id, event, state, at, seq))
-        if rows:
-            tx.conn.execute(insert(events_t), rows)
+        if not events:
+            return
+        # The store's own audit append (raw cursor, statements compiled once), on this
+        # transaction's DBAPI connection: the same chain, a quarter of the cost.
+        s = self._s
+        at_db = s._times.out(at, "at")
+        cursor = tx.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            rows = []
+            for event in events:
+                seq = s._append(cursor, _audit_entry(request_id, event, state), at, at_db)[0]
+                rows.append(_event_row(request_id, event, state, at_db, seq))
+            cursor.executemany(self._sql().insert_event, rows)
+        finally:
+            cursor.close()
 
     def create_request(
         self,
@@ -313,7 +323,9 @@ class SqlEnrollmentStore:
                 values["problem"] = update_.problem
             elif update_.clear_problem:
                 values["problem"] = None
-            conn.execute(update(requests_t).where(_r.id == request_id).values(**values))
+            conn.execute(
+                self._update_statement(tuple(sorted(values))), {"p_id": request_id, **values}
+            )
             self._upsert_challenges(conn, request_id, update_.challenges)
             if update_.validations:
                 conn.execute(
@@ -321,6 +333,15 @@ class SqlEnrollmentStore:
                     [_validation_row(request_id, v) for v in update_.validations],
                 )
             self._events(tx, request_id, update_.events, update_.state or state, at)
+
+    @functools.cache  # noqa: B019 - a handful of column sets, kept for the process
+    def _update_statement(self, columns: tuple[str, ...]) -> Any:
+        """UPDATE of these columns of one request, built once per column set."""
+        return (
+            update(requests_t)
+            .where(_r.id == bindparam("p_id"))
+            .values({c: bindparam(c) for c in columns})
+        )
 
     @staticmethod
     def _upsert_challenges(
