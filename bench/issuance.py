@@ -282,13 +282,16 @@ def breakdown(
         (keypolicy, "check_csr_proof_of_possession", "csr_signature_verify"),
         (certs, "inspect_csr", "csr_inspect"),
         (policy, "check_identifiers", "name_policy"),
-        (certs.LeafTemplate, "build", "build_certificate"),
+        (getattr(certs, "LeafTemplate", None), "build", "build_certificate"),
+        (certs, "leaf_builder", "build_certificate"),  # earlier versions
         (signer, "rehearse", "rehearsal_signature"),
         (store, "reserve_certificate", "reserve"),
         (certcheck, "leaf_problems", "certcheck"),
         (signer, "sign_rehearsal", "sign"),
+        (signer, "sign_certificate", "sign"),  # earlier versions
         (store, "complete_certificate", "complete"),
-        (issuer, "package", "package_answer"),
+        (issuer, "_package", "package_answer"),
+        (issuer, "package", "package_answer"),  # earlier versions
     ]
     for owner, attribute, label in probes:
         timers.wrap(owner, attribute, label)

@@ -137,7 +137,10 @@ def _watch_signatures(signer: Any) -> None:
 
         def signed(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
             result = __original(*args, **kwargs)
-            serial = getattr(result, "serial_number", None)
+            signed_cert = (
+                x509.load_der_x509_certificate(result) if type(result) is bytes else result
+            )
+            serial = getattr(signed_cert, "serial_number", None)
             if serial is not None:
                 _say(f"SIGNED {serial:x}")
             return result

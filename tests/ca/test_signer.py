@@ -30,7 +30,7 @@ from padlock.ca.signer import (
 )
 from padlock.errors import BadPassphrase, ConfigError, OutputExists
 from padlock.pki import keys, lint, pkcs8
-from padlock.pki.certs import ca_name, intermediate_builder, root_builder
+from padlock.pki.certs import ca_name, certificate_pem, intermediate_builder, root_builder
 from padlock.pki.lint import CertKind
 from padlock.pki.profiles import Hierarchy
 from tests.ca.conftest import BASE_URL, CA_PASSPHRASE
@@ -149,13 +149,30 @@ def _leaf_builder(signer: Signer) -> x509.CertificateBuilder:
 def test_sign_rehearsal_signs_exactly_the_rehearsed_bytes(signers: dict[Hierarchy, Signer]) -> None:
     signer = signers[Hierarchy.TRUSTED]
     rehearsal = signer.rehearse(_leaf_builder(signer))
-    cert = signer.sign_rehearsal(rehearsal)
+    der = signer.sign_rehearsal(rehearsal)
+    again = x509.load_der_x509_certificate(signer.sign_rehearsal(rehearsal.public_bytes(DER)))
+    assert again.tbs_certificate_bytes == rehearsal.tbs_certificate_bytes
+    cert = x509.load_der_x509_certificate(der)
     assert cert.tbs_certificate_bytes == rehearsal.tbs_certificate_bytes
     assert cert.signature_algorithm_oid == rehearsal.signature_algorithm_oid
     cert.verify_directly_issued_by(signer.certificate)
     # Well-formed DER: it reads back and re-encodes to the same bytes.
-    der = cert.public_bytes(DER)
-    assert x509.load_der_x509_certificate(der).public_bytes(DER) == der
+    assert cert.public_bytes(DER) == der
+    # And its PEM is what cryptography writes.
+    assert certificate_pem(der) == cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize("size", [0, 1, 47, 48, 49, 95, 96, 1000])
+def test_certificate_pem_wraps_like_cryptography(size: int) -> None:
+    # The same base64 line breaks whatever the length (certificate_pem does not parse).
+    blob = bytes(range(256)) * 4
+    der = blob[:size]
+    pem = certificate_pem(der)
+    lines = pem.splitlines()
+    assert lines[0] == b"-----BEGIN CERTIFICATE-----" and lines[-1] == b"-----END CERTIFICATE-----"
+    assert all(len(line) == 64 for line in lines[1:-2])
+    assert base64.b64decode(b"".join(lines[1:-1])) == der
+    assert pem.endswith(b"-----\n")
 
 
 def test_sign_rehearsal_refuses_another_cas_rehearsal(signers: dict[Hierarchy, Signer]) -> None:
@@ -383,7 +400,9 @@ def test_rsa_hierarchy_on_request_passes_pkilint(tmp_path: Path) -> None:
     signers = load_issuing_signers(tmp_path / "ca", CA_PASSPHRASE)
     signer = signers[Hierarchy.TEST]
     assert signer.public_key_matches()
-    leaf = signer.sign_rehearsal(signer.rehearse(_leaf_builder(signer)))
+    leaf = x509.load_der_x509_certificate(
+        signer.sign_rehearsal(signer.rehearse(_leaf_builder(signer)))
+    )
     assert leaf.signature_algorithm_oid == x509.SignatureAlgorithmOID.RSA_WITH_SHA256
     leaf.verify_directly_issued_by(issuing)
 

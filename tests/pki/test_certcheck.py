@@ -4,6 +4,7 @@ way a leaf can break its profile is found and named."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Callable
 
 import pytest
@@ -13,7 +14,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from padlock.pki.certcheck import leaf_problems
-from padlock.pki.certs import CAUrls, LeafTemplate, Organization, ca_name, root_builder
+from padlock.pki.certs import (
+    CAUrls,
+    LeafTemplate,
+    Organization,
+    ca_name,
+    inspect_csr,
+    root_builder,
+)
+from padlock.pki.csr import csr_names
 from padlock.pki.profiles import PROFILES, validity
 
 NOW = dt.datetime(2025, 6, 2, 12, 0, tzinfo=dt.UTC)
@@ -198,3 +207,38 @@ def test_every_problem_is_listed_at_once() -> None:
         drop=(x509.ExtendedKeyUsage.oid, x509.KeyUsage.oid, x509.CertificatePolicies.oid),
     )
     assert len(leaf_problems(cert, PROFILES["dv"])) == 4
+
+
+# --- inspect_csr reads the same names as pki.csr.csr_names (which ACME compares orders with) ---
+
+
+def _csr(names: list[x509.GeneralName] | None, cn: str | None) -> x509.CertificateSigningRequest:
+    key = ec.generate_private_key(ec.SECP256R1())
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn else []
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs))
+    if names is not None:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(key, hashes.SHA256())
+
+
+@pytest.mark.parametrize(
+    ("names", "cn"),
+    [
+        ([x509.DNSName("www.example.com"), x509.DNSName("example.com")], "www.example.com"),
+        ([x509.DNSName("www.example.com")], None),
+        (None, "www.example.com"),
+        ([x509.IPAddress(ipaddress.ip_address("8.8.8.8"))], "8.8.8.8"),
+        (
+            [x509.DNSName("a.example.com"), x509.IPAddress(ipaddress.ip_address("2001:db8::1"))],
+            None,
+        ),
+        ([x509.RFC822Name("a@example.com")], "www.example.com"),  # no host SAN: the CN
+    ],
+)
+def test_inspect_csr_reads_the_names_csr_names_reads(
+    names: list[x509.GeneralName] | None, cn: str | None
+) -> None:
+    csr = _csr(names, cn)
+    facts = inspect_csr(csr, csr.public_key())  # type: ignore[arg-type]
+    dns, ips = csr_names(csr)
+    assert (list(facts.dns_names), list(facts.ip_addresses)) == (dns, ips)

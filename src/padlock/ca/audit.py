@@ -31,8 +31,8 @@ canonical_json = json.JSONEncoder(
 def canonical_time(at: dt.datetime) -> str:
     """``at`` in UTC as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (always six fraction digits)."""
     if at.tzinfo is _UTC and at.year >= 1000:
-        # isoformat is several times cheaper than strftime, and the same text here.
-        return at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+        # isoformat is several times cheaper than strftime (and replace), the same text here.
+        return at.isoformat(timespec="microseconds")[:-6] + "Z"  # "+00:00" becomes "Z"
     return at.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -247,8 +247,7 @@ class Issuer:
             )
 
         # Steps 4 and 5: sign exactly the bytes reserved and linted, store, answer.
-        cert = signer.sign_rehearsal(rehearsal)
-        der = cert.public_bytes(Encoding.DER)
+        der = signer.sign_rehearsal(rehearsal_der)
         record = self._store.complete_certificate(
             serial,
             der,
@@ -262,22 +261,23 @@ class Issuer:
                 {"profile": profile.name, "request_id": request.request_id},
             ),
         )
-        return self._package(record, signer, cert)
+        return self._package(record, signer, certs.certificate_pem(der))
 
     def package(self, record: CertificateRecord, signer: Signer | None = None) -> IssuedCertificate:
         if record.der is None:
             raise Conflict(f"Certificate {record.serial_hex} was reserved but never issued.")
         signer = signer or self._signers[Hierarchy(record.hierarchy)]
-        return self._package(record, signer, x509.load_der_x509_certificate(record.der))
+        pem = x509.load_der_x509_certificate(record.der).public_bytes(Encoding.PEM)
+        return self._package(record, signer, pem)
 
     def _package(
-        self, record: CertificateRecord, signer: Signer, cert: x509.Certificate
+        self, record: CertificateRecord, signer: Signer, certificate_pem: bytes
     ) -> IssuedCertificate:
         pems = self._pems.get(signer.issuer)
         if pems is None or signer is not self._signers.get(Hierarchy(record.hierarchy)):
             pems = _chain_pems(signer)
         chain, root = pems
-        return IssuedCertificate(record, cert.public_bytes(Encoding.PEM), chain, root)
+        return IssuedCertificate(record, certificate_pem, chain, root)
 
 
 def _chain_pems(signer: Signer) -> tuple[bytes, bytes]:

@@ -141,16 +141,23 @@ class Signer:
         """The same certificate signed by a throwaway key: for linting and the reservation."""
         return builder.sign(_throwaway_like(self.__key), self.__hash)
 
-    def sign_rehearsal(self, rehearsal: x509.Certificate) -> x509.Certificate:
-        """The certificate ``rehearsal`` rehearsed: its very to-be-signed bytes (the ones
-        reserved and linted), signed with this CA's key. Encoding the builder again would
-        cost as much as the signature and could only give the same bytes."""
-        algorithm_oid = _SIGNATURE_OIDS.get((_family(self.__key), self.__hash_name))
-        if rehearsal.issuer != self.certificate.subject:
+    def sign_rehearsal(self, rehearsal: x509.Certificate | bytes) -> bytes:
+        """The DER of the certificate ``rehearsal`` (a :meth:`rehearse` result, or its DER)
+        rehearsed: its very to-be-signed bytes, the ones reserved and linted, signed with
+        this CA's key. Encoding the builder again would cost as much as the signature and
+        could only give the same bytes."""
+        der = (
+            rehearsal
+            if isinstance(rehearsal, bytes)
+            else rehearsal.public_bytes(serialization.Encoding.DER)
+        )
+        parsed = x509.load_der_x509_certificate(der)
+        if parsed.issuer != self.certificate.subject:
             raise ValueError(f"{self.issuer} did not rehearse this certificate")
-        if algorithm_oid is None or rehearsal.signature_algorithm_oid != algorithm_oid:
+        algorithm_oid = _SIGNATURE_OIDS.get((_family(self.__key), self.__hash_name))
+        if algorithm_oid is None or parsed.signature_algorithm_oid != algorithm_oid:
             raise ValueError("the rehearsal's signature algorithm is not this CA's")
-        tbs, algorithm = certificate_parts(rehearsal.public_bytes(serialization.Encoding.DER))
+        tbs, algorithm = certificate_parts(der)
         key, digest = self.__key, self.__hash
         if isinstance(key, ec.EllipticCurvePrivateKey) and digest is not None:
             signature = key.sign(tbs, ec.ECDSA(digest))
@@ -160,7 +167,9 @@ class Signer:
             signature = key.sign(tbs)  # the hash is part of the algorithm
         else:  # pragma: no cover - no other CA key can be loaded
             raise ValueError(f"cannot sign with a {type(key).__name__}")
-        return x509.load_der_x509_certificate(assemble_certificate(tbs, algorithm, signature))
+        signed = assemble_certificate(tbs, algorithm, signature)
+        x509.load_der_x509_certificate(signed)  # well-formed, or ValueError here
+        return signed
 
     def sign_crl(
         self, builder: x509.CertificateRevocationListBuilder

@@ -7,6 +7,7 @@ every field set. Section numbers are CA/Browser Forum Baseline Requirements 2.x:
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import secrets
@@ -22,7 +23,6 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from padlock.errors import BadCSR
-from padlock.pki.csr import csr_names
 from padlock.pki.profiles import Profile
 
 SERIAL_BITS = 128  # BR 7.1: at least 64 bits from a CSPRNG; < 2^159 and positive
@@ -227,8 +227,10 @@ def inspect_csr(
         raise BadCSR(f"The CSR carries the extension {exc.oid.dotted_string} twice.") from None
     except (ValueError, x509.UnsupportedGeneralNameType) as exc:
         raise BadCSR(f"The CSR's extensions cannot be read ({exc}).") from None
+    san: x509.SubjectAlternativeName | None = None
     for ext in extensions:
-        if isinstance(ext.value, x509.BasicConstraints) and ext.value.ca:
+        value = ext.value
+        if isinstance(value, x509.BasicConstraints) and value.ca:
             raise BadCSR(
                 "The CSR asks for a CA certificate (basicConstraints CA:TRUE);"
                 " this CA issues only server certificates.",
@@ -239,8 +241,17 @@ def inspect_csr(
                 " a CA must not ignore a critical extension it does not understand.",
                 hint="Make the CSR again without that extension.",
             )
+        if isinstance(value, x509.SubjectAlternativeName):
+            san = value
     try:
-        dns, ips = csr_names(csr)
+        # What pki.csr.csr_names reads (SANs, else the CN), from the extensions in hand.
+        dns: list[str] = []
+        ips: list[str] = []
+        if san is not None:
+            dns = [str(n) for n in san.get_values_for_type(x509.DNSName)]
+            ips = [str(a) for a in san.get_values_for_type(x509.IPAddress)]
+        if not dns and not ips:
+            dns = [str(a.value) for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     except ValueError as exc:
         raise BadCSR(f"The CSR's names cannot be read ({exc}).") from None
     cn_attrs = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
@@ -278,8 +289,11 @@ def _key_usage(key_encipherment: bool) -> x509.KeyUsage:
     )
 
 
-def _naive_utc(when: dt.datetime) -> dt.datetime:
-    # What CertificateBuilder.not_valid_before/after do with an aware time.
+def _utc(when: dt.datetime) -> dt.datetime:
+    """A time for the builder's constructor, which reads its fields as UTC (as the
+    builder's not_valid_before/after setters leave them): UTC as it is, others moved."""
+    if when.tzinfo is None or when.tzinfo is dt.UTC:
+        return when
     offset = when.utcoffset()
     return when if offset is None else when.replace(tzinfo=None) - offset
 
@@ -360,8 +374,8 @@ class LeafTemplate:
             subject_name=x509.Name(attrs),
             public_key=public_key,
             serial_number=serial,
-            not_valid_before=_naive_utc(not_before),
-            not_valid_after=_naive_utc(not_after),
+            not_valid_before=_utc(not_before),
+            not_valid_after=_utc(not_after),
             extensions=[
                 *self._head,
                 x509.Extension(
@@ -437,3 +451,11 @@ def assemble_certificate(tbs: bytes, algorithm: bytes, signature: bytes) -> byte
     bits = b"\x03" + _der_length(len(signature) + 1) + b"\x00" + signature
     body = tbs + algorithm + bits
     return b"\x30" + _der_length(len(body)) + body
+
+
+def certificate_pem(der: bytes) -> bytes:
+    """The PEM of a DER certificate, byte for byte what ``cryptography`` writes (RFC 7468:
+    base64 in lines of 64, the label lines, a final newline)."""
+    b64 = base64.b64encode(der)
+    lines = b"\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
+    return b"-----BEGIN CERTIFICATE-----\n" + lines + b"\n-----END CERTIFICATE-----\n"

@@ -200,15 +200,21 @@ def _aware(value: dt.datetime, what: str) -> dt.datetime:
 class _SqliteTimes:
     """SQLite keeps UTC as text, in SQLAlchemy's own SQLite format."""
 
+    # datetime.replace() costs more than the rest of a conversion: the offset is cut
+    # from the text, and put on the text before parsing, instead.
+
     @staticmethod
     def out(value: dt.datetime, what: str) -> str:
         if value.tzinfo is not UTC:
             value = _aware(value, what).astimezone(UTC)
-        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return value.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
 
     @staticmethod
     def back(value: str) -> dt.datetime:
-        return dt.datetime.fromisoformat(value).replace(tzinfo=UTC)
+        try:
+            return dt.datetime.fromisoformat(value + "+00:00")  # tzinfo is dt.UTC itself
+        except ValueError:  # not written by padlock's store: take its fields as UTC
+            return dt.datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 class _PgTimes:
