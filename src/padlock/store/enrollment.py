@@ -140,6 +140,16 @@ def _event_row(
     }
 
 
+@functools.cache
+def _update_statement(columns: tuple[str, ...]) -> Any:
+    """UPDATE of these columns of one request, built once per column set."""
+    return (
+        update(requests_t)
+        .where(_r.id == bindparam("p_id"))
+        .values({c: bindparam(c) for c in columns})
+    )
+
+
 class _Compiled:
     """INSERT statements compiled once for the store's dialect (DBAPI parameter names)."""
 
@@ -323,9 +333,7 @@ class SqlEnrollmentStore:
                 values["problem"] = update_.problem
             elif update_.clear_problem:
                 values["problem"] = None
-            conn.execute(
-                self._update_statement(tuple(sorted(values))), {"p_id": request_id, **values}
-            )
+            conn.execute(_update_statement(tuple(sorted(values))), {"p_id": request_id, **values})
             self._upsert_challenges(conn, request_id, update_.challenges)
             if update_.validations:
                 conn.execute(
@@ -333,15 +341,6 @@ class SqlEnrollmentStore:
                     [_validation_row(request_id, v) for v in update_.validations],
                 )
             self._events(tx, request_id, update_.events, update_.state or state, at)
-
-    @functools.cache  # noqa: B019 - a handful of column sets, kept for the process
-    def _update_statement(self, columns: tuple[str, ...]) -> Any:
-        """UPDATE of these columns of one request, built once per column set."""
-        return (
-            update(requests_t)
-            .where(_r.id == bindparam("p_id"))
-            .values({c: bindparam(c) for c in columns})
-        )
 
     @staticmethod
     def _upsert_challenges(
