@@ -152,7 +152,8 @@ class _HotReads:
         try:
             cursor = self._cursor()
             cursor.execute(sql, params)
-            return cursor.fetchone()
+            rows = cursor.fetchall()  # to the end: SQLite's statement is reset, its snapshot let go
+            return rows[0] if rows else None
         except (exc.SQLAlchemyError, self._dbapi_error) as err:
             self._drop()
             raise storage_error(err, self._engine.url, doing) from err
