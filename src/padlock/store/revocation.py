@@ -121,6 +121,11 @@ class _HotReads:
         self.generation_sql = str(
             select(_g.generation).where(_g.issuer == bindparam("p_issuer")).compile(dialect=dialect)
         )
+        self.blocked_sql = str(
+            select(_k.key_fingerprint)
+            .where(_k.key_fingerprint == bindparam("p_fp"))
+            .compile(dialect=dialect)
+        )
         self.ocsp_sql = str(
             select(_o.issuer, _o.cert_state, _o.this_update, _o.next_update, _o.der)
             .where(_o.serial == bindparam("p_serial"), _o.hash_alg == bindparam("p_alg"))
@@ -243,10 +248,10 @@ class RevocationRepository:
         return at.replace(tzinfo=None) if conn.dialect.name == "sqlite" else at
 
     def is_key_blocked(self, key_fingerprint: str) -> bool:
-        with base.read(self._store, "reading the blocked keys") as conn:
-            row = conn.execute(
-                select(_k.key_fingerprint).where(_k.key_fingerprint == key_fingerprint)
-            ).first()
+        """On every issuance's path: one indexed read on the thread's own connection."""
+        row = self._hot.one(
+            self._hot.blocked_sql, {"p_fp": key_fingerprint}, "reading the blocked keys"
+        )
         return row is not None
 
     # -- generations (hot) ----------------------------------------------------------------------
