@@ -338,6 +338,24 @@ def test_ocsp_stapling_only_with_a_responder(
     _sees(cli, apache, issued, "www.example.com")
 
 
+def test_reinstall_encrypted_key_with_stapling_keeps_the_cache(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path, tmp_path: Path
+) -> None:
+    """A renewal: a second install with an encrypted key keeps padlock's own
+    SSLStaplingCache line (dropping it made Apache fail to restart, AH01872)."""
+    passfile = tmp_path / "pass.txt"
+    passfile.write_text(KEY_PASSPHRASE + "\n")
+    first = site_ca.issue(certs, passphrase=KEY_PASSPHRASE)
+    _installed(cli, apache, first, "--passphrase-file", str(passfile), "--ocsp-stapling")
+    global_conf = apache.root / "conf-available" / "padlock.conf"
+    had_cache = "SSLStaplingCache" in global_conf.read_text()
+    assert had_cache is (_ocsp_url(first.cert) is not None)
+    second = site_ca.issue(certs, passphrase=KEY_PASSPHRASE)
+    _installed(cli, apache, second, "--passphrase-file", str(passfile), "--ocsp-stapling")
+    assert ("SSLStaplingCache" in global_conf.read_text()) is had_cache
+    _sees(cli, apache, second, "www.example.com")
+
+
 def directives_text(text: str) -> str:
     return "\n".join(line.strip() for line in text.splitlines() if not line.strip().startswith("#"))
 

@@ -581,10 +581,16 @@ def prepare(request: ApacheRequest, now: dt.datetime | None = None) -> Prepared:
             " need no pass phrase; a copy of that file is enough to impersonate the site."
         )
     stapling_cache = None
-    if stapling and not config.top_level("SSLStaplingCache"):
+    global_file = ctx.root / ctx.layout.global_dir / ctx.layout.global_name
+    # padlock's own global file is rewritten whole below: a cache line found there is
+    # ours to write again, not the admin's (else a re-install drops it; Apache then
+    # fails to start stapling, AH01872).
+    others_cache = [
+        d for d in config.top_level("SSLStaplingCache") if d.file.resolve() != global_file.resolve()
+    ]
+    if stapling and not others_cache:
         stapling_cache = safe_path(state.root / "ocsp-stapling")
     if helper is not None or stapling_cache is not None:
-        global_file = ctx.root / ctx.layout.global_dir / ctx.layout.global_name
         changes.append(
             FileChange(
                 global_file,
