@@ -216,7 +216,10 @@ def bench_ocsp(
         cpu = _cpu_seconds(proc.pid) - cpu_before
         served = result["responses_per_s"] * seconds
         result["server_cpu_us_per_response"] = round(cpu / served * 1e6, 1) if served else None
-        http = "httptools+uvloop" if python_path else "h11 (uvicorn's default here)"
+        import importlib.util
+
+        fast = python_path or importlib.util.find_spec("httptools") is not None
+        http = "httptools+uvloop" if fast else "h11+asyncio"
         return {
             "server": f"padlock {server}",
             "http": http,

@@ -26,6 +26,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -110,11 +111,55 @@ async def _lifespan(app: Any) -> AsyncIterator[None]:
         target=_upkeep, args=(app, stop, interval), name="padlock-revocation", daemon=True
     )
     thread.start()
+    if getattr(app, "middleware_stack", None) is not None or hasattr(app, "build_middleware_stack"):
+        _install_fast_path(app)
     try:
         yield
     finally:
         stop.set()
         await anyio.to_thread.run_sync(thread.join, 30)
+
+
+def _install_fast_path(app: Any) -> None:
+    """Dispatch ``/ocsp/...`` to the responder ahead of the app's middleware and route list.
+
+    The same arrangement as the ACME server's (``web/acme_api.py``): the responder answers
+    every error itself, so OCSP requests skip the framework (measured: 260 µs of server CPU
+    per response through it, 100 µs without), counted in the same per-worker counters and
+    with the same ``X-Response-Time-Ms`` header. Without the lifespan (a bare test client)
+    the routes below serve OCSP the ordinary way.
+    """
+    inner = app.middleware_stack
+    if inner is None:  # pragma: no cover - Starlette builds it before running the lifespan
+        inner = app.middleware_stack = app.build_middleware_stack()
+    counters: dict[str, int] = app.state.services.counters
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/ocsp/"):
+            await inner(scope, receive, send)
+            return
+        issuer, _, rest = scope["path"][len("/ocsp/") :].partition("/")
+        if scope["method"] not in ("GET", "POST") or (rest and scope["method"] == "POST"):
+            await inner(scope, receive, send)  # the router's 405, as before
+            return
+        scope["app"] = app
+        scope["path_params"] = {"issuer": issuer, "request": rest}
+        started = time.perf_counter()
+        status = 500
+
+        async def counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                elapsed = f"{(time.perf_counter() - started) * 1000:.1f}".encode()
+                message["headers"].append((b"x-response-time-ms", elapsed))
+            await send(message)
+
+        await _ocsp(scope, receive, counted)
+        key = f"{scope['method']} {status}"
+        counters[key] = counters.get(key, 0) + 1
+
+    app.middleware_stack = dispatch
 
 
 router = APIRouter(tags=["revocation"], lifespan=_lifespan)
