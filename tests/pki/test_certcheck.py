@@ -10,8 +10,9 @@ from collections.abc import Callable
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from padlock.pki.certcheck import leaf_problems
 from padlock.pki.certs import (
@@ -242,3 +243,120 @@ def test_inspect_csr_reads_the_names_csr_names_reads(
     facts = inspect_csr(csr, csr.public_key())  # type: ignore[arg-type]
     dns, ips = csr_names(csr)
     assert (list(facts.dns_names), list(facts.ip_addresses)) == (dns, ips)
+
+
+# --- LeafTemplate writes the same bytes as the builder it replaced ---------------------------
+
+
+def _reference_leaf_builder(
+    profile: str,
+    public_key: CertificatePublicKeyTypes,
+    dns_names: list[str],
+    ip_addresses: list[str],
+    serial: int,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    organization: Organization | None,
+) -> x509.CertificateBuilder:
+    """leaf_builder as first written (one add_extension per extension, every value typed)."""
+    p = PROFILES[profile]
+    attrs: list[x509.NameAttribute[str]] = []
+    if organization is not None:
+        attrs.append(x509.NameAttribute(NameOID.COUNTRY_NAME, organization.country))
+        if organization.state:
+            attrs.append(x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, organization.state))
+        if organization.locality:
+            attrs.append(x509.NameAttribute(NameOID.LOCALITY_NAME, organization.locality))
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization.organization))
+    first = dns_names[0] if dns_names else ip_addresses[0]
+    if len(first) <= 64:
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, first))
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ip_addresses]
+    ski = CA_CERT.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(attrs))
+        .issuer_name(CA_CERT.subject)
+        .public_key(public_key)
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
+        .add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.CA_ISSUERS,
+                        x509.UniformResourceIdentifier(URLS.issuer_cert),
+                    )
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.CertificatePolicies(
+                [x509.PolicyInformation(x509.ObjectIdentifier(p.policy_oid), None)]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=not attrs)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        [x509.UniformResourceIdentifier(URLS.crl)], None, None, None
+                    )
+                ]
+            ),
+            critical=False,
+        )
+    )
+
+
+RSA_KEY = rsa.generate_private_key(65537, 2048).public_key()
+
+
+@pytest.mark.parametrize(
+    ("profile", "key", "names", "ips"),
+    [
+        ("test", LEAF_KEY, ["www.example.com", "example.com"], []),
+        ("dv", LEAF_KEY, ["www.example.com"], ["8.8.8.8"]),
+        ("ov", LEAF_KEY, ["www.example.com"], []),
+        ("short-lived", RSA_KEY, ["www.example.com"], []),
+        ("dv", RSA_KEY, [], ["2606:4700:4700::1111"]),
+        ("dv", LEAF_KEY, ["a" * 60 + ".example.com"], []),  # longer than 64: no CN
+    ],
+)
+def test_leaf_template_writes_the_bytes_of_the_reference_builder(
+    profile: str,
+    key: CertificatePublicKeyTypes,
+    names: list[str],
+    ips: list[str],
+) -> None:
+    p = PROFILES[profile]
+    not_before, not_after = validity(p, NOW)
+    org = ORG if p.needs_organization else None
+    ours = LeafTemplate(p, CA_CERT, URLS).build(key, names, ips, SERIAL, not_before, not_after, org)
+    theirs = _reference_leaf_builder(profile, key, names, ips, SERIAL, not_before, not_after, org)
+    a = ours.sign(CA_KEY, hashes.SHA256())
+    b = theirs.sign(CA_KEY, hashes.SHA256())
+    assert a.tbs_certificate_bytes == b.tbs_certificate_bytes

@@ -298,14 +298,19 @@ def _utc(when: dt.datetime) -> dt.datetime:
     return when if offset is None else when.replace(tzinfo=None) - offset
 
 
-_LEAF_KU_EC = x509.Extension(x509.KeyUsage.oid, True, _key_usage(key_encipherment=False))
-_LEAF_KU_RSA = x509.Extension(x509.KeyUsage.oid, True, _key_usage(key_encipherment=True))
-_LEAF_BC = x509.Extension(
-    x509.BasicConstraints.oid, True, x509.BasicConstraints(ca=False, path_length=None)
-)
-_LEAF_EKU = x509.Extension(
-    x509.ExtendedKeyUsage.oid, False, x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
-)
+def _encoded(value: x509.ExtensionType, critical: bool) -> x509.Extension[x509.ExtensionType]:
+    """An extension as its DER, encoded once: the builder copies the bytes into every
+    certificate instead of encoding the same value again each time. The certificate's
+    bytes are the same (tests/pki/test_certcheck.py compares them)."""
+    return x509.Extension(
+        value.oid, critical, x509.UnrecognizedExtension(value.oid, value.public_bytes())
+    )
+
+
+_LEAF_KU_EC = _encoded(_key_usage(key_encipherment=False), critical=True)
+_LEAF_KU_RSA = _encoded(_key_usage(key_encipherment=True), critical=True)
+_LEAF_BC = _encoded(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+_LEAF_EKU = _encoded(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
 
 
 class LeafTemplate:
@@ -323,22 +328,20 @@ class LeafTemplate:
         self.issuer_name = issuer.subject
         issuer_ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         self._head = (
-            x509.Extension(
-                x509.AuthorityKeyIdentifier.oid,
-                False,
+            _encoded(
                 x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
+                critical=False,
             ),
-            x509.Extension(x509.AuthorityInformationAccess.oid, False, _aia(urls)),
-            x509.Extension(
-                x509.CertificatePolicies.oid,
-                False,
+            _encoded(_aia(urls), critical=False),
+            _encoded(
                 x509.CertificatePolicies(
                     [x509.PolicyInformation(x509.ObjectIdentifier(profile.policy_oid), None)]
                 ),
+                critical=False,
             ),
             _LEAF_EKU,
         )
-        self._crl_dp = x509.Extension(x509.CRLDistributionPoints.oid, False, _crl_dp(urls.crl))
+        self._crl_dp = _encoded(_crl_dp(urls.crl), critical=False)
 
     def build(
         self,
