@@ -38,7 +38,10 @@ from padlock.store import open_store
 
 CA_PASSPHRASE = b"site tests ca pass phrase"
 KEY_PASSPHRASE = "site key pass phrase, long enough"
-BASE_URL = "http://ca.example.com"
+# Loopback, on a port nothing listens on: the OCSP and CRL URLs in these certificates must
+# never send Apache, nginx or padlock check to a real host; an unreachable responder is a
+# case the installers handle.
+BASE_URL = "http://127.0.0.1:1"
 SBIN = "/usr/sbin:/usr/local/sbin:/sbin"
 DEADLINE = 20.0
 
