@@ -30,7 +30,14 @@ from padlock.ca.signer import (
 )
 from padlock.errors import BadPassphrase, ConfigError, OutputExists
 from padlock.pki import keys, lint, pkcs8
-from padlock.pki.certs import ca_name, certificate_pem, intermediate_builder, root_builder
+from padlock.pki.certs import (
+    ca_name,
+    certificate_pem,
+    intermediate_builder,
+    root_builder,
+    tbs_issuer,
+    tbs_subject,
+)
 from padlock.pki.lint import CertKind
 from padlock.pki.profiles import Hierarchy
 from tests.ca.conftest import BASE_URL, CA_PASSPHRASE
@@ -429,3 +436,12 @@ def test_ca_subject_without_country_is_refused_by_the_builders() -> None:
 def test_ca_name_without_country_says_not_stated() -> None:
     name = ca_name("Widgets Root", "Widgets")
     assert name.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value == "XX"
+
+
+@pytest.mark.parametrize("hierarchy", list(Hierarchy))
+def test_tbs_issuer_and_subject_are_the_names_der(ca_dir: Path, hierarchy: Hierarchy) -> None:
+    root_path, _, issuing_path, _ = _files(ca_dir, hierarchy)
+    for cert in (_cert(root_path), _cert(issuing_path)):
+        tbs = cert.tbs_certificate_bytes
+        assert tbs_issuer(tbs) == cert.issuer.public_bytes()
+        assert tbs_subject(tbs) == cert.subject.public_bytes()

@@ -441,6 +441,29 @@ def certificate_parts(der: bytes) -> tuple[bytes, bytes]:
     return der[inner:tbs_end], der[tbs_end:alg_end]
 
 
+def _tbs_fields(tbs: bytes) -> list[bytes]:
+    """The DER of each field of a tbsCertificate, the version [0] left out (RFC 5280 4.1:
+    serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, ...)."""
+    at, end = _tlv_end(tbs, 0)
+    fields: list[bytes] = []
+    while at < end:
+        next_at = _tlv_end(tbs, at)[1]
+        if not (fields == [] and tbs[at] == 0xA0):
+            fields.append(tbs[at:next_at])
+        at = next_at
+    return fields
+
+
+def tbs_issuer(tbs: bytes) -> bytes:
+    """The DER of the issuer Name of a tbsCertificate."""
+    return _tbs_fields(tbs)[2]
+
+
+def tbs_subject(tbs: bytes) -> bytes:
+    """The DER of the subject Name of a tbsCertificate."""
+    return _tbs_fields(tbs)[4]
+
+
 def _der_length(n: int) -> bytes:
     if n < 0x80:
         return bytes([n])
