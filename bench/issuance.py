@@ -198,7 +198,15 @@ def bare_cryptography(pool: list[bytes], seconds: float) -> dict[str, Any]:
 
 
 def make_issuer(store: SqlStore, signers: dict[Hierarchy, Signer]) -> Issuer:
-    return Issuer(store, signers, IssuancePolicy(base_url=BASE_URL), builtin_blocklist())
+    """An Issuer as ``wiring.open_authority`` makes one, keys revoked as compromised included."""
+    extra: dict[str, Any] = {}
+    try:
+        from padlock.store.revocation import RevocationRepository
+    except ImportError:  # versions before revocation had no blocked-key lookup
+        pass
+    else:
+        extra["blocked_keys"] = RevocationRepository(store)
+    return Issuer(store, signers, IssuancePolicy(base_url=BASE_URL), builtin_blocklist(), **extra)
 
 
 def run_profiles(
@@ -290,6 +298,7 @@ def breakdown(
         (keypolicy, "check_public_key", "key_policy"),
         (keypolicy, "check_csr_proof_of_possession", "csr_signature_verify"),
         (certs, "inspect_csr", "csr_inspect"),
+        (getattr(issuer, "_blocked_keys", None), "is_key_blocked", "blocked_key_lookup"),
         (policy, "check_identifiers", "name_policy"),
         (getattr(certs, "LeafTemplate", None), "build", "build_certificate"),
         (certs, "leaf_builder", "build_certificate"),  # earlier versions
