@@ -87,6 +87,10 @@ def tree_cpu(root: int) -> float:
 # --- one ACME client per worker thread --------------------------------------------------------
 
 
+class Stalled(Exception):
+    """The server stopped answering (Pebble's store can deadlock under load)."""
+
+
 @dataclass
 class Account:
     key: ec.EllipticCurvePrivateKey
@@ -97,12 +101,15 @@ class Account:
 class Conn:
     """One keep-alive connection, a nonce chain, and request counting."""
 
-    def __init__(self, directory_url: str, context: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, directory_url: str, context: ssl.SSLContext | None, timeout: float = 30
+    ) -> None:
         parts = urlsplit(directory_url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.https = parts.scheme == "https"
         self.context = context
+        self.timeout = timeout
         self.conn: http.client.HTTPConnection | None = None
         self.nonce: str | None = None
         self.requests = 0
@@ -112,10 +119,10 @@ class Conn:
         if self.conn is None:
             if self.https:
                 self.conn = http.client.HTTPSConnection(
-                    self.host, self.port, context=self.context, timeout=120
+                    self.host, self.port, context=self.context, timeout=self.timeout
                 )
             else:
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         return self.conn
 
     def request(
@@ -129,6 +136,8 @@ class Conn:
                 conn.request(method, path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
+            except TimeoutError:
+                raise Stalled(f"no answer to {method} {path} in {self.timeout:g} s") from None
             except (http.client.HTTPException, OSError):
                 conn.close()
                 self.conn = None
@@ -261,7 +270,7 @@ def drive(args: argparse.Namespace, count: int, start_at: float) -> Result:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
     cpu0 = time.process_time()
-    setup = Conn(args.directory, context)
+    setup = Conn(args.directory, context, args.timeout)
     account = new_account(setup)
     result = Result()
     result.requests += setup.requests
@@ -269,9 +278,11 @@ def drive(args: argparse.Namespace, count: int, start_at: float) -> Result:
     todo = iter(range(count))
     suffix = args.domain
 
+    stop = threading.Event()
+
     def worker() -> None:
-        conn = Conn(args.directory, context)
-        while True:
+        conn = Conn(args.directory, context, args.timeout)
+        while not stop.is_set():
             with lock:
                 nxt = next(todo, None)
             if nxt is None:
@@ -280,6 +291,11 @@ def drive(args: argparse.Namespace, count: int, start_at: float) -> Result:
             t0 = time.perf_counter()
             try:
                 one_certificate(conn, account, name, args.poll)
+            except Stalled as exc:
+                with lock:
+                    result.errors.append(f"stalled: {exc}")
+                stop.set()  # the server is stuck: end the run instead of waiting on it
+                continue
             except Exception as exc:
                 with lock:
                     result.errors.append(f"{type(exc).__name__}: {exc}"[:300])
@@ -326,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--domain", default="bench.example.com", help="names are c<hex>.DOMAIN")
     ap.add_argument("--poll", type=float, default=0.02, help="seconds between polls")
     ap.add_argument("--label", default="", help="a name for this run in the JSON")
+    ap.add_argument(
+        "--timeout", type=float, default=30, help="seconds without an answer = a stalled server"
+    )
     args = ap.parse_args(argv)
 
     share = [
@@ -378,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": args.concurrency,
         "certs": ok,
         "errors": len(errors),
+        "stalled": any(e.startswith("stalled") for e in errors),
         "first_errors": errors[:5],
         "seconds": round(seconds, 3),
         "certs_per_s": round(ok / seconds, 1) if seconds > 0 else 0.0,

@@ -12,15 +12,18 @@
 # padlock's revocation upkeep (CRL refresh, OCSP pre-signing of each new certificate, work
 # Pebble does not do) is deferred for the run (PADLOCK_REVOCATION_TICK=3600).
 #
-# Usage: bench/acme_vs_pebble.sh [CERTS] [THREADS] [PROCS] [WORKERS]
-#   CERTS per server (default 3000), THREADS per driver process (4), driver PROCS (2),
-#   padlock uvicorn WORKERS (1). Prints one JSON line per server, then a summary line.
+# Usage: bench/acme_vs_pebble.sh [CERTS] [THREADS] [PROCS] [WORKERS] [ROUNDS]
+#   CERTS per run (default 3000), THREADS per driver process (4), driver PROCS (2),
+#   padlock uvicorn WORKERS (1), ROUNDS (3): Pebble and padlock's test directory run in
+#   turns ROUNDS times (other load on the machine hits both alike), the dv directory once
+#   per round. Prints one JSON line per run, then a summary of the medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CERTS=${1:-3000}
 THREADS=${2:-4}
 PROCS=${3:-2}
 WORKERS=${4:-1}
+ROUNDS=${5:-3}
 VENV=${PADLOCK_VENV:-.venv}
 [ -x "$VENV/bin/python" ] || VENV=/work/venv
 PY="$VENV/bin/python"
@@ -51,7 +54,7 @@ wait_https() {  # URL CAFILE
   return 1
 }
 
-# --- Pebble -------------------------------------------------------------------------------
+# --- Pebble (started afresh for every round: in long runs its store deadlocks) ---------------
 PEBBLE_PORT=$(free_port)
 PEBBLE_MGMT=$(free_port)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -62,11 +65,17 @@ cat >"$WORK/pebble.json" <<EOF
   "certificate": "$WORK/pebble.crt", "privateKey": "$WORK/pebble.key",
   "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": false}}
 EOF
-PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 \
-  pebble -config "$WORK/pebble.json" >"$WORK/pebble.log" 2>&1 &
-PEBBLE_PID=$!
-PIDS+=("$PEBBLE_PID")
-wait_https "https://127.0.0.1:$PEBBLE_PORT/dir" "$WORK/pebble.crt"
+PEBBLE_PID=""
+start_pebble() {
+  if [ -n "$PEBBLE_PID" ]; then kill "$PEBBLE_PID" 2>/dev/null || true; wait "$PEBBLE_PID" 2>/dev/null || true; fi
+  PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 \
+    pebble -config "$WORK/pebble.json" >>"$WORK/pebble.log" 2>&1 &
+  PEBBLE_PID=$!
+  PIDS+=("$PEBBLE_PID")
+  wait_https "https://127.0.0.1:$PEBBLE_PORT/dir" "$WORK/pebble.crt"
+  "$PY" bench/acme_load.py --directory "https://127.0.0.1:$PEBBLE_PORT/dir" \
+    --ca-bundle "$WORK/pebble.crt" -n 100 -c "$THREADS" >/dev/null  # warm-up
+}
 
 # --- padlock --------------------------------------------------------------------------------
 PADLOCK_PORT=$(free_port)
@@ -85,31 +94,44 @@ grep -q "WITHOUT ANY CHECK" "$WORK/padlock.log" || sleep 1
 
 load() {  # LABEL DIRECTORY CAFILE PID
   "$PY" bench/acme_load.py --label "$1" --directory "$2" --ca-bundle "$3" --server-pid "$4" \
-    -n "$CERTS" -c "$THREADS" --procs "$PROCS" | tee -a "$WORK/results.jsonl"
+    -n "$CERTS" -c "$THREADS" --procs "$PROCS" | tee -a "$WORK/results.jsonl" || true
 }
 
-# A short warm-up of each (JIT-free languages still fill caches, pools and connections).
-"$PY" bench/acme_load.py --directory "https://127.0.0.1:$PEBBLE_PORT/dir" \
-  --ca-bundle "$WORK/pebble.crt" -n 100 -c "$THREADS" >/dev/null
+# A short warm-up (caches, pools, pkilint's validators, connections).
 "$PY" bench/acme_load.py --directory "https://127.0.0.1:$PADLOCK_PORT/acme/test/directory" \
   --ca-bundle "$ROOT" -n 100 -c "$THREADS" >/dev/null
 
-load pebble "https://127.0.0.1:$PEBBLE_PORT/dir" "$WORK/pebble.crt" "$PEBBLE_PID"
-load padlock-test "https://127.0.0.1:$PADLOCK_PORT/acme/test/directory" "$ROOT" "$PADLOCK_PID"
-load padlock-dv "https://127.0.0.1:$PADLOCK_PORT/acme/directory" "$ROOT" "$PADLOCK_PID"
+for _round in $(seq 1 "$ROUNDS"); do
+  start_pebble
+  load pebble "https://127.0.0.1:$PEBBLE_PORT/dir" "$WORK/pebble.crt" "$PEBBLE_PID"
+  load padlock-test "https://127.0.0.1:$PADLOCK_PORT/acme/test/directory" "$ROOT" "$PADLOCK_PID"
+  load padlock-dv "https://127.0.0.1:$PADLOCK_PORT/acme/directory" "$ROOT" "$PADLOCK_PID"
+done
 
 "$PY" - "$WORK/results.jsonl" <<'EOF'
-import json, sys
-runs = {r["label"]: r for r in map(json.loads, open(sys.argv[1]))}
-p, t, d = runs["pebble"], runs["padlock-test"], runs["padlock-dv"]
+import json, statistics, sys
+from collections import defaultdict
+runs = defaultdict(list)
+for r in map(json.loads, open(sys.argv[1])):
+    runs[r["label"]].append(r)
+def median(label, key):
+    return statistics.median(r[key] for r in runs[label])
 def ratio(a, b):
     return round(a / b, 2) if a and b else None
-print(json.dumps({
-    "summary": "padlock / pebble",
-    "test_certs_per_s_ratio": ratio(t["certs_per_s"], p["certs_per_s"]),
-    "test_server_cpu_ratio": ratio(t["server_cpu_ms_per_cert"], p["server_cpu_ms_per_cert"]),
-    "dv_certs_per_s_ratio": ratio(d["certs_per_s"], p["certs_per_s"]),
-    "dv_server_cpu_ratio": ratio(d["server_cpu_ms_per_cert"], p["server_cpu_ms_per_cert"]),
-    "errors": {k: v["errors"] for k, v in runs.items()},
-}))
+summary = {"summary": "medians over rounds; ratios are padlock / pebble"}
+for label in ("pebble", "padlock-test", "padlock-dv"):
+    summary[label] = {
+        key: median(label, key)
+        for key in ("certs_per_s", "server_cpu_ms_per_cert", "p50_ms", "p99_ms", "requests_per_cert")
+    }
+    summary[label]["errors"] = sum(r["errors"] for r in runs[label])
+    summary[label]["stalled_runs"] = sum(1 for r in runs[label] if r.get("stalled"))
+for label in ("padlock-test", "padlock-dv"):
+    summary[f"{label}_certs_per_s_ratio"] = ratio(
+        summary[label]["certs_per_s"], summary["pebble"]["certs_per_s"]
+    )
+    summary[f"{label}_server_cpu_ratio"] = ratio(
+        summary[label]["server_cpu_ms_per_cert"], summary["pebble"]["server_cpu_ms_per_cert"]
+    )
+print(json.dumps(summary))
 EOF

@@ -349,7 +349,9 @@ def test_validation_evidence_audited(client: Client, server: Server, va: VA) -> 
         if e.action == "acme.challenge.valid" and e.details["identifier"]["value"] == name
     ]
     assert valid and valid[0].details["evidence"][0]["method"] == "http"
-    assert any(e.action == "acme.order.valid" for e in events)
+    order_id = valid[0].details["order_id"]
+    issued = [e for e in events if e.action == "certificate.issued"]
+    assert any(e.details["request_id"] == f"acme-order:{order_id}" for e in issued)
 
 
 # --- revocation and renewal information -----------------------------------------------------------

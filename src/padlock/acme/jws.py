@@ -265,10 +265,8 @@ def parse(body: bytes | Mapping[str, Any], *, need_nonce: bool = True) -> JWS:
     if has_kid and not isinstance(header["kid"], str):
         raise Malformed("The JWS 'kid' must be a string (the account URL).")
     signature = b64decode(obj["signature"], "signature")
-    payload_b64: str = obj["payload"]
-    if payload_b64:
-        b64decode(payload_b64, "payload")  # shape only; decoded again when read
-    return JWS(header, protected_b64, payload_b64, signature)
+    # The payload is decoded when it is read (payload_json), with the same strict checks.
+    return JWS(header, protected_b64, obj["payload"], signature)
 
 
 def check_key_matches_alg(alg: str, key: PublicKey) -> None:

@@ -59,7 +59,9 @@ _EMAIL = re.compile(
 
 def rfc3339(when: dt.datetime) -> str:
     """UTC, second precision, ``Z`` suffix: what every ACME client parses."""
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if when.tzinfo is not dt.UTC:
+        when = when.astimezone(dt.UTC)
+    return when.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 # --- records ------------------------------------------------------------------------------

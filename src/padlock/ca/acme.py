@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
-import hashlib
 import hmac
 import ipaddress
 import json
@@ -232,6 +231,9 @@ class AcmeTx(Protocol):
 
     def authz_statuses(self, order_id: str) -> list[str]: ...
 
+    def ready_if_all_valid(self, order_id: str, now: dt.datetime) -> bool:
+        """pending -> ready when every authorization of the order is valid (one statement)."""
+
     def challenge(self, challenge_id: str) -> m.Challenge | None: ...
 
     def claim_challenge(
@@ -308,7 +310,7 @@ class Nonces:
         self._lifetime_ms = int(lifetime.total_seconds() * 1000)
 
     def _mac(self, body: bytes) -> bytes:
-        return hmac.new(self._key, body, hashlib.sha256).digest()[:_NONCE_MAC_BYTES]
+        return hmac.digest(self._key, body, "sha256")[:_NONCE_MAC_BYTES]
 
     def make(self, now: dt.datetime) -> str:
         ms = int(now.timestamp() * 1000)
@@ -371,6 +373,28 @@ class Authenticated:
 
 def _new_id() -> str:
     return secrets.token_urlsafe(16)
+
+
+class _Randomness:
+    """Ids (128 bits) and challenge tokens (256 bits) for one order, from one read of the OS
+    random source instead of one per value."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._pool = secrets.token_bytes(size)
+        self._at = 0
+
+    def _take(self, n: int) -> bytes:
+        if self._at + n > len(self._pool):
+            self._pool, self._at = secrets.token_bytes(max(1024, n)), 0
+        chunk = self._pool[self._at : self._at + n]
+        self._at += n
+        return chunk
+
+    def id(self) -> str:
+        return jwslib.b64encode(self._take(16))
+
+    def token(self) -> str:
+        return jwslib.b64encode(self._take(ch.TOKEN_BYTES))
 
 
 def _window(now: dt.datetime) -> dt.datetime:
@@ -730,12 +754,13 @@ class AcmeService:
             self._rate_limit(tx, account, now)
             if req.replaces is not None:
                 self._check_replaces(tx, account, req.replaces)
-            order_id = _new_id()
+            ids = _Randomness()
+            order_id = ids.id()
             expires = now + self.settings.order_lifetime
             authz_expires = min(expires, now + self.settings.authz_lifetime)
             authzs: list[m.Authorization] = []
             for identifier in identifiers:
-                authz_id = _new_id()
+                authz_id = ids.id()
                 base = identifier.base
                 authzs.append(
                     m.Authorization(
@@ -748,10 +773,10 @@ class AcmeService:
                         expires=authz_expires,
                         challenges=tuple(
                             m.Challenge(
-                                id=_new_id(),
+                                id=ids.id(),
                                 authz_id=authz_id,
                                 type=kind,
-                                token=jwslib.b64encode(secrets.token_bytes(ch.TOKEN_BYTES)),
+                                token=ids.token(),
                                 status=m.PENDING,
                             )
                             for kind in ch.offered(base, identifier.is_wildcard)
@@ -834,7 +859,7 @@ class AcmeService:
             if authz.status not in (m.PENDING, m.VALID):
                 raise Malformed(f"The authorization is {authz.status}; it cannot be deactivated.")
             tx.set_authz_status(authz.id, m.DEACTIVATED, now)
-            self._settle_order(tx, authz.order_id, now)
+            self._settle_order(tx, authz.order_id, now, valid=False)
             tx.audit(
                 AuditEntry(
                     "acme.authz.deactivated", f"acme:{account.id}", "acme_authz", authz.id, {}
@@ -1028,13 +1053,13 @@ class AcmeService:
             tx.move_order(authz.order_id, m.PENDING, m.INVALID, now, error=error)
 
     @staticmethod
-    def _settle_order(tx: AcmeTx, order_id: str, now: dt.datetime) -> None:
-        statuses = tx.authz_statuses(order_id)
-        if statuses and all(s == m.VALID for s in statuses):
-            tx.move_order(order_id, m.PENDING, m.READY, now)
-        elif any(s in (m.INVALID, m.DEACTIVATED, m.REVOKED) for s in statuses):
-            tx.move_order(order_id, m.PENDING, m.INVALID, now)
-            tx.move_order(order_id, m.READY, m.INVALID, now)
+    def _settle_order(tx: AcmeTx, order_id: str, now: dt.datetime, *, valid: bool = True) -> None:
+        """After an authorization changed: ready when all are valid, invalid when one failed."""
+        if valid:
+            tx.ready_if_all_valid(order_id, now)
+            return
+        tx.move_order(order_id, m.PENDING, m.INVALID, now)
+        tx.move_order(order_id, m.READY, m.INVALID, now)
 
     # -- finalization -----------------------------------------------------------------------
 
@@ -1169,15 +1194,10 @@ class AcmeService:
                 )
             raise
         serial_hex = issued.record.serial_hex
-        now = self.clock()
+        # No event of its own: the issuer's certificate.issued event, with request_id
+        # acme-order:<id>, is the record of this order becoming valid.
         with self.store.transaction() as tx:
-            tx.move_order(order.id, m.PROCESSING, m.VALID, now, cert_serial=serial_hex)
-            tx.audit(
-                AuditEntry(
-                    "acme.order.valid", actor, "acme_order", order.id, {"serial": serial_hex}
-                ),
-                now,
-            )
+            tx.move_order(order.id, m.PROCESSING, m.VALID, self.clock(), cert_serial=serial_hex)
         return replace(order, status=m.VALID, cert_serial=serial_hex)
 
     # -- review (ov through ACME) -----------------------------------------------------------

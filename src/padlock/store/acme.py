@@ -82,6 +82,9 @@ _SQL: dict[str, str] = {
     "authz_challenges": "SELECT id, authz_id, type, token, status, validated_at, error,"
     " claimed_at FROM acme_challenges WHERE authz_id = :id",
     "authz_statuses": "SELECT status FROM acme_authorizations WHERE order_id = :order_id",
+    "ready_if_all_valid": "UPDATE acme_orders SET status = 'ready', updated_at = :now"
+    " WHERE id = :order_id AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM"
+    " acme_authorizations a WHERE a.order_id = :order_id AND a.status != 'valid')",
     "set_authz_status": "UPDATE acme_authorizations SET status = :status, updated_at = :now"
     " WHERE id = :id",
     "set_authz_valid": "UPDATE acme_authorizations SET status = 'valid', updated_at = :now,"
@@ -118,6 +121,7 @@ class SqlAcmeStore:
         self._sql = _Compiled(store).sql
         self._times = store._times
         self._sqlite = store.engine.dialect.name == "sqlite"
+        self._accounts: dict[str, tuple[tuple[Any, ...], m.Account]] = {}
 
     @contextlib.contextmanager
     def transaction(self, write: bool = True) -> Iterator[_Tx]:
@@ -164,6 +168,19 @@ class SqlAcmeStore:
         return self._times.back(value)
 
     def account_row(self, row: Sequence[Any]) -> m.Account:
+        """An Account from its row; the last rows read are reused while unchanged (every
+        request reads its account, and parsing the key and contacts each time adds up)."""
+        key = tuple(row)
+        cached = self._accounts.get(key[0])
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        account = self._account(row)
+        if len(self._accounts) > 10_000:
+            self._accounts.clear()
+        self._accounts[key[0]] = (key, account)
+        return account
+
+    def _account(self, row: Sequence[Any]) -> m.Account:
         return m.Account(
             id=row[0],
             directory=row[1],
@@ -446,6 +463,9 @@ class _Tx:
             expires=self._s.back(row[7]),
             challenges=tuple(challenges),
         )
+
+    def ready_if_all_valid(self, order_id: str, now: dt.datetime) -> bool:
+        return self._run("ready_if_all_valid", {"order_id": order_id, "now": self._s.out(now)}) == 1
 
     def authz_statuses(self, order_id: str) -> list[str]:
         self._c.execute(self._sql["authz_statuses"], {"order_id": order_id})

@@ -32,7 +32,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -553,7 +553,7 @@ class AcmeEndpoint:
         headers = [_link(d.urls.authz(res.authz.id), "up")]
         if challenge.status == m.PROCESSING:
             headers.append((b"retry-after", b"1"))
-        doc = m.render_challenge(d.urls, replace(challenge))
+        doc = m.render_challenge(d.urls, challenge)
         return _doc(200, doc, headers)
 
 
