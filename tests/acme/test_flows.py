@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import secrets
+import time
 from typing import Any
 
 import httpx
@@ -348,7 +349,8 @@ def test_validation_evidence_audited(client: Client, server: Server, va: VA) -> 
         for e in events
         if e.action == "acme.challenge.valid" and e.details["identifier"]["value"] == name
     ]
-    assert valid and valid[0].details["evidence"][0]["method"] == "http"
+    assert valid
+    assert [e["method"] for e in valid[0].details["evidence"]] == ["caa", "http"]
     order_id = valid[0].details["order_id"]
     issued = [e for e in events if e.action == "certificate.issued"]
     assert any(e.details["request_id"] == f"acme-order:{order_id}" for e in issued)
@@ -517,7 +519,7 @@ def test_orders_rate_limited(make_server: Any, http: httpx.Client) -> None:
 
 
 def test_failed_validations_rate_limited(make_server: Any, http: httpx.Client, va: VA) -> None:
-    srv = make_server(AcmeSettings(failed_validations_per_hour=1))
+    srv = make_server(AcmeSettings(failed_validations_per_hour=1, validation_wait=10))
     c = Client(http, srv.trusted)
     c.register()
     first = c.new_order([_name()]).json()
@@ -528,7 +530,7 @@ def test_failed_validations_rate_limited(make_server: Any, http: httpx.Client, v
 
 
 def test_insecure_always_valid_test_directory_only(make_server: Any, http: httpx.Client) -> None:
-    srv = make_server(AcmeSettings(insecure_always_valid=True))
+    srv = make_server(AcmeSettings(insecure_always_valid=True, validation_wait=10))
     for directory, expected in ((srv.test, "valid"), (srv.trusted, "invalid")):
         c = Client(http, directory)
         c.register()
@@ -549,6 +551,37 @@ def test_insecure_always_valid_trusted_needs_second_flag(
     authz = c.get(order["authorizations"][0]).json()
     assert c.post(c.challenge_of(authz, "dns-01")["url"], {}).json()["status"] == "valid"
     assert c.finalize(order, make_csr([name])).json()["status"] == "valid"
+
+
+def test_challenge_answered_at_once_then_validated(
+    make_server: Any, http: httpx.Client, va: VA
+) -> None:
+    """The default: the challenge POST answers "processing" with Retry-After at once, the
+    validation runs right after in the background, and the authorization becomes valid."""
+    srv = make_server(AcmeSettings(caa_identities=(CAA_IDENTITY,)))
+    c = Client(http, srv.trusted)
+    c.register()
+    name = _name("async")
+    order = c.new_order([name]).json()
+    authz_url = order["authorizations"][0]
+    chal = c.challenge_of(c.get(authz_url).json(), "http-01")
+    va.web.files[f"/.well-known/acme-challenge/{chal['token']}"] = c.key_authorization(
+        chal["token"]
+    ).encode()
+    resp = c.post(chal["url"], {})
+    assert resp.status_code == 200
+    assert resp.json()["status"] == "processing"
+    assert resp.headers["Retry-After"] == "1"
+    assert f'<{authz_url}>;rel="up"' in resp.headers["Link"]
+    status = "pending"
+    for _ in range(200):  # bounded poll
+        status = c.get(authz_url).json()["status"]
+        if status != "pending":
+            break
+        time.sleep(0.05)
+    assert status == "valid"
+    again = c.post(chal["url"], {})  # answering again changes nothing
+    assert again.json()["status"] == "valid"
 
 
 def test_insecure_banner_is_loud() -> None:

@@ -118,6 +118,9 @@ class AcmeSettings:
     failed_validations_per_hour: int = 60  # per account; 0: no limit
     challenge_lease: dt.timedelta = dt.timedelta(minutes=2)
     review_retry_after: int = 60  # seconds, for an order waiting for a reviewer
+    # How long a challenge POST waits for its validation before answering "processing"
+    # (0: answer at once, validate right after; see docs/acme.md for the trade-off).
+    validation_wait: float = 0.0
     allow_internal_in_test: bool = False
     # Tests and benchmarks only: every challenge is valid without looking (see docs/acme.md).
     insecure_always_valid: bool = False
@@ -971,11 +974,13 @@ class AcmeService:
         evidence: list[dict[str, Any]] = []
         error: dict[str, Any] | None = None
         try:
-            evidence.append(self._probe(challenge, identifier, key_auth).as_dict())
+            # CAA first (RFC 8659; BR 3.2.2.8): a CA that may not issue does not contact
+            # the applicant's server at all.
             if identifier.type == "dns":
                 evidence.append(
                     self.probes.caa(self.va, identifier.value, wildcard=authz.wildcard).as_dict()
                 )
+            evidence.append(self._probe(challenge, identifier, key_auth).as_dict())
         except validation.ProbeFailed as exc:
             evidence.append(exc.evidence.as_dict())
             error = _problem_with_identifier(exc, identifier)

@@ -183,6 +183,7 @@ def settings_from_env(env: Mapping[str, str], services: Services) -> AcmeSetting
         eab_keys=_eab_keys(env.get("PADLOCK_ACME_EAB_KEYS", "")),
         orders_per_hour=int(env.get("PADLOCK_ACME_ORDERS_PER_HOUR", "300")),
         failed_validations_per_hour=int(env.get("PADLOCK_ACME_FAILED_PER_HOUR", "60")),
+        validation_wait=float(env.get("PADLOCK_ACME_VALIDATION_WAIT", "0")),
         allow_internal_in_test=services.settings.allow_internal_names_in_test,
         insecure_always_valid=_flag(env, INSECURE_ENV),
         insecure_always_valid_trusted=_flag(env, INSECURE_TRUSTED_ENV),
@@ -212,7 +213,6 @@ class AcmeFront:
     settings: AcmeSettings
     by_prefix: dict[str, Directory]
     inline: bool  # run the service on the event loop (SQLite) or in a thread (PostgreSQL)
-    validation_wait: float
 
 
 def _revoke_via(app: Any) -> acme_ca.Revoke:
@@ -261,7 +261,6 @@ def acme_front(app: Any) -> AcmeFront:
             settings=settings,
             by_prefix={d.urls.prefix: d for d in service.directories.values()},
             inline=sql_store.engine.dialect.name == "sqlite",
-            validation_wait=float(os.environ.get("PADLOCK_ACME_VALIDATION_WAIT", "5")),
         )
         app.state.acme = found
         return found
@@ -541,10 +540,12 @@ class AcmeEndpoint:
         service = front.service
         res = await self._call(front, lambda: service.challenge(d, jws, url, challenge_id))
         challenge = res.challenge
-        if res.started is not None:
+        if res.started is not None and front.settings.validation_wait > 0:
             try:
+                # shield: a timeout must not cancel a validation that has not started yet
                 challenge = await asyncio.wait_for(
-                    asyncio.wrap_future(res.started), timeout=front.validation_wait
+                    asyncio.shield(asyncio.wrap_future(res.started)),
+                    timeout=front.settings.validation_wait,
                 )
             except TimeoutError:
                 pass  # still running: the client polls the authorization
