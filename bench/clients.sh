@@ -10,10 +10,14 @@
 #   lego:       run --http --http.port :P
 #   dehydrated: --cron --domain NAME, dns-01 through a hook writing TXT records
 #
-# Usage: bench/clients.sh [RUNS]   (default 3; prints the median of RUNS per client/server)
+# padlock's directory is the test one by default (like Pebble: no pkilint); give "dv" as the
+# second argument for the trusted directory (pkilint before every signature).
+#
+# Usage: bench/clients.sh [RUNS] [test|dv]   (default 3 test; prints the medians)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
+DIRECTORY=${2:-test}
 VENV=${PADLOCK_VENV:-.venv}
 [ -x "$VENV/bin/python" ] || VENV=/work/venv
 PY="$VENV/bin/python"
@@ -125,8 +129,10 @@ dehydrated_setup() {
 }
 dehydrated_run() { dehydrated --config "$3/config" --cron --domain "$4" >/dev/null 2>&1; }
 
+PADLOCK_PATH=/acme/test/directory
+[ "$DIRECTORY" = dv ] && PADLOCK_PATH=/acme/directory
 declare -A SERVERS=(
-  [padlock]="https://127.0.0.1:$PADLOCK_PORT/acme/directory $PADLOCK_ROOT"
+  [padlock]="https://127.0.0.1:$PADLOCK_PORT$PADLOCK_PATH $PADLOCK_ROOT"
   [pebble]="https://127.0.0.1:$PEBBLE_PORT/dir $WORK/pebble.crt"
 )
 : >"$WORK/times"
@@ -148,7 +154,7 @@ for client in certbot lego dehydrated; do
   done
 done
 
-"$PY" - "$WORK/times" <<'EOF'
+"$PY" - "$WORK/times" "$DIRECTORY" <<'EOF'
 import json, statistics, sys
 from collections import defaultdict
 runs = defaultdict(list)
@@ -159,7 +165,7 @@ for line in open(sys.argv[1]):
         failed[(client, server)] += 1
     else:
         runs[(client, server)].append(float(value))
-out = {}
+out = {"padlock_directory": sys.argv[2]}
 for client in ("certbot", "lego", "dehydrated"):
     row = {}
     for server in ("pebble", "padlock"):
