@@ -266,3 +266,27 @@ def check_certificate(
         report = lint_serverauth(leaf.public_bytes(Encoding.DER), CertKind.DV)
         assert not report.errors, [str(f) for f in report.errors]
     return leaf
+
+
+def revocation_seen(padlock: Padlock, cert_path: Path, chain_path: Path) -> tuple[bool, str]:
+    """(serial in the issuer's CRL, OCSP status) as padlock serves them over HTTPS."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509 import ocsp
+
+    leaf = x509.load_pem_x509_certificates(cert_path.read_bytes())[0]
+    issuer = x509.load_pem_x509_certificates(chain_path.read_bytes())[0]
+    issuer_id = (
+        "trusted-issuing" if "Trusted" in issuer.subject.rfc4514_string() else "test-issuing"
+    )
+    with httpx.Client(verify=str(padlock.test_root), timeout=10) as client:
+        crl_der = client.get(f"{padlock.base}/crl/{issuer_id}.crl").content
+        request = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA256()).build()
+        answer = client.post(
+            f"{padlock.base}/ocsp/{issuer_id}",
+            content=request.public_bytes(Encoding.DER),
+            headers={"Content-Type": "application/ocsp-request"},
+        ).content
+    crl = x509.load_der_x509_crl(crl_der)
+    in_crl = crl.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None
+    response = ocsp.load_der_ocsp_response(answer)
+    return in_crl, response.certificate_status.name

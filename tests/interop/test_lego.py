@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from tests.interop.conftest import Padlock, check_certificate, program, run
+from tests.interop.conftest import Padlock, check_certificate, program, revocation_seen, run
 
 HOOK = """#!/bin/sh
 # lego --dns exec: $1 is present|cleanup, $2 the record's name (with a final dot), $3 the value.
@@ -53,8 +53,13 @@ def test_lego_http01_renew_revoke(padlock: Padlock, tmp_path: Path) -> None:
     renewed = check_certificate(padlock, cert, chain, [name])
     assert renewed.serial_number != first.serial_number
 
+    kept_cert, kept_chain = tmp_path / "revoked.crt", tmp_path / "revoked.issuer.crt"
+    kept_cert.write_bytes(cert.read_bytes())  # lego moves its files away when it revokes
+    kept_chain.write_bytes(chain.read_bytes())
     _lego(padlock, tmp_path, "--domains", name, "revoke")
     assert padlock.certificate_state(renewed.serial_number) == "revoked"
+    # issue 7: a lego revocation shows in the CRL and in the OCSP answer at once
+    assert revocation_seen(padlock, kept_cert, kept_chain) == (True, "REVOKED")
 
 
 def test_lego_tls_alpn01(padlock: Padlock, tmp_path: Path) -> None:
