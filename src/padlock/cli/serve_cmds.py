@@ -19,7 +19,9 @@ def register(app: typer.Typer) -> None:
         port: int | None = typer.Option(None, "--port", help="Default $PADLOCK_PORT or 8080."),
         data_dir: Path | None = typer.Option(None, "--data-dir", help="Default ./padlock-data."),
         base_url: str | None = typer.Option(
-            None, "--base-url", help="The URL clients reach the CA at (default http://HOST:PORT)."
+            None,
+            "--base-url",
+            help="The URL clients reach the CA at (default http://HOST:PORT, https with --tls).",
         ),
         workers: int = typer.Option(1, "--workers", help="Worker processes."),
         log_level: str = typer.Option("info", "--log-level"),
