@@ -368,12 +368,6 @@ class CertificateResult:
     issuer_url: str  # Link rel="up"
 
 
-@dataclass(frozen=True)
-class Authenticated:
-    account: m.Account
-    nonce_key: str
-
-
 def _new_id() -> str:
     return secrets.token_urlsafe(16)
 
