@@ -18,6 +18,7 @@ CA's own words as the message.
 
 from __future__ import annotations
 
+import abc
 import base64
 import contextlib
 import datetime as dt
@@ -873,13 +874,14 @@ class _NewOrder(messages.NewOrder):
 
 
 @dataclass
-class Responder:
+class Responder(abc.ABC):
     """Serves ``files`` (URL path -> body) for the CA's HTTP check while in ``serving``."""
 
     fetched: list[str] = field(default_factory=list)
 
+    @abc.abstractmethod
     def serving(self, files: Mapping[str, bytes]) -> contextlib.AbstractContextManager[None]:
-        raise NotImplementedError
+        """Webroot and Standalone say how the files reach the CA's check."""
 
 
 def _check_paths(files: Mapping[str, bytes]) -> None:
