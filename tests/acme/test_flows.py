@@ -601,3 +601,22 @@ def test_eab_keys_from_env() -> None:
 
     key = base64.urlsafe_b64encode(b"k" * 32).rstrip(b"=").decode()
     assert _eab_keys(f"a:{key}, b:{key}") == {"a": b"k" * 32, "b": b"k" * 32}
+
+
+def test_acme_requests_counted_in_metrics(
+    http: httpx.Client, server: Server, client: Client
+) -> None:
+    """ACME requests skip the app's route list but are counted like every other request."""
+
+    def created() -> int:
+        text = http.get(f"{server.base}/metrics").text
+        return sum(
+            int(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("padlock_http_requests_total")
+            and 'method="POST",status="201"' in line
+        )
+
+    before = created()
+    assert client.new_order([_name("metrics")]).status_code == 201
+    assert created() == before + 1

@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -101,13 +100,12 @@ async def _lifespan(app: Any) -> AsyncIterator[None]:
 def _install_fast_path(app: Any) -> None:
     """Dispatch ``/acme/...`` to the ACME endpoint ahead of the app's middleware and routes.
 
-    The request-counting middleware in ``web/app.py`` is a ``BaseHTTPMiddleware``, which
-    costs about 0.2 ms per request in task groups and streams, and the route list is tried
-    in order (about 20 patterns before ``/acme``): together more than the rest of an ACME
-    request. The endpoint needs neither (it answers every error itself), so ACME requests
-    go straight to it, counted in the same per-worker counters and with the same
-    ``X-Response-Time-Ms`` header. Everything else goes through the app as before; without
-    the lifespan (a bare test client) the route in ``router`` serves ACME the slow way.
+    The app's route list is tried in order (a few dozen patterns before ``/acme``) inside
+    Starlette's error and exception middleware; the endpoint needs none of it (it answers
+    every error itself, with a nonce), so ACME requests go straight to it, counted in the
+    same per-worker counters ``/metrics`` reads. Everything else goes through the app as
+    before; without the lifespan (a bare test client) the route in ``router`` serves ACME
+    the ordinary way.
     """
     inner = app.middleware_stack
     if inner is None:  # pragma: no cover - Starlette builds it before running the lifespan
@@ -119,15 +117,12 @@ def _install_fast_path(app: Any) -> None:
             await inner(scope, receive, send)
             return
         scope["app"] = app
-        started = time.perf_counter()
         status = 500
 
         async def counted(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                elapsed = f"{(time.perf_counter() - started) * 1000:.1f}".encode()
-                message["headers"].append((b"x-response-time-ms", elapsed))
             await send(message)
 
         await _endpoint(scope, receive, counted)
