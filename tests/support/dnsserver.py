@@ -109,9 +109,20 @@ class TestDNS:
     def __init__(self, zone: Zone | None = None) -> None:
         self.zone = zone or Zone()
         resolver = _Resolver(self.zone)
-        self._udp = DNSServer(resolver, address="127.0.0.1", port=0, logger=_Quiet())
-        port = self._udp.server.server_address[1]
-        self._tcp = DNSServer(resolver, address="127.0.0.1", port=port, tcp=True, logger=_Quiet())
+        # UDP draws a free port; TCP must take the same number, which another socket
+        # may hold already ("Address already in use"): then draw again (bounded).
+        for attempt in range(20):
+            self._udp = DNSServer(resolver, address="127.0.0.1", port=0, logger=_Quiet())
+            port = self._udp.server.server_address[1]
+            try:
+                self._tcp = DNSServer(
+                    resolver, address="127.0.0.1", port=port, tcp=True, logger=_Quiet()
+                )
+                break
+            except OSError:
+                self._udp.server.server_close()
+                if attempt == 19:
+                    raise
         self.address = ("127.0.0.1", port)
 
     @property
