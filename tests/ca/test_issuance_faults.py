@@ -30,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 
 from padlock.ca.ports import CertificateRecord, CertState
+from padlock.pki.certs import assemble_certificate, tbs_fields
 from padlock.store import SqlStore, open_store
 from padlock.store.tables import certificates
 from tests.ca import issue_loop
@@ -299,7 +300,7 @@ def test_sigkill_between_reserve_and_sign_leaves_a_visible_reservation(ca: CA) -
     pem = ca.cli("ca", "show", f"{paused:x}", "--pem")
     assert pem.rc != 0 and "never issued" in pem.err
 
-    # The reservation keeps the to-be-signed data (signed by a throwaway key, not the CA),
+    # The reservation keeps the to-be-signed data (a tbsCertificate: no signature at all),
     # and no certificate carries its serial.
     store = open_store(ca.db_url)
     try:
@@ -311,18 +312,22 @@ def test_sigkill_between_reserve_and_sign_leaves_a_visible_reservation(ca: CA) -
             if r.der is not None
         )
         with store.engine.connect() as conn:
-            tbs = conn.execute(
-                sqlalchemy.select(certificates.c.tbs_der).where(
-                    certificates.c.serial == f"{paused:x}"
-                )
-            ).scalar_one()
-        rehearsal = x509.load_der_x509_certificate(bytes(tbs))
-        assert rehearsal.serial_number == paused
+            tbs = bytes(
+                conn.execute(
+                    sqlalchemy.select(certificates.c.tbs_der).where(
+                        certificates.c.serial == f"{paused:x}"
+                    )
+                ).scalar_one()
+            )
         issuing = x509.load_pem_x509_certificate(
             (ca.data_dir / "ca" / record.hierarchy / "issuing.crt").read_bytes()
         )
-        assert rehearsal.issuer == issuing.subject
+        algorithm = tbs_fields(tbs)[1]  # the tbsCertificate names its signature algorithm
+        unsigned = x509.load_der_x509_certificate(assemble_certificate(tbs, algorithm, b""))
+        assert unsigned.serial_number == paused
+        assert unsigned.issuer == issuing.subject
+        assert unsigned.tbs_certificate_bytes == tbs
         with pytest.raises(InvalidSignature):
-            rehearsal.verify_directly_issued_by(issuing)
+            unsigned.verify_directly_issued_by(issuing)
     finally:
         store.close()

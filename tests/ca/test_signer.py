@@ -32,6 +32,7 @@ from padlock.errors import BadPassphrase, ConfigError, OutputExists
 from padlock.pki import keys, lint, pkcs8
 from padlock.pki.certs import (
     ca_name,
+    certificate_parts,
     certificate_pem,
     intermediate_builder,
     root_builder,
@@ -134,8 +135,9 @@ def test_signer_signs_with_the_issuing_key(signers: dict[Hierarchy, Signer]) -> 
     cert = signer.sign_certificate(builder)
     cert.verify_directly_issued_by(signer.certificate)
     # The rehearsal is the same to-be-signed data under a throwaway key.
-    rehearsal = signer.rehearse(builder)
+    rehearsal = x509.load_der_x509_certificate(signer.rehearse(cert.tbs_certificate_bytes))
     assert rehearsal.tbs_certificate_bytes == cert.tbs_certificate_bytes
+    assert rehearsal.signature_algorithm_oid == cert.signature_algorithm_oid
     with pytest.raises(InvalidSignature):
         rehearsal.verify_directly_issued_by(signer.certificate)
 
@@ -153,20 +155,35 @@ def _leaf_builder(signer: Signer) -> x509.CertificateBuilder:
     )
 
 
-def test_sign_rehearsal_signs_exactly_the_rehearsed_bytes(signers: dict[Hierarchy, Signer]) -> None:
-    signer = signers[Hierarchy.TRUSTED]
-    rehearsal = signer.rehearse(_leaf_builder(signer))
-    der = signer.sign_rehearsal(rehearsal)
-    again = x509.load_der_x509_certificate(signer.sign_rehearsal(rehearsal.public_bytes(DER)))
-    assert again.tbs_certificate_bytes == rehearsal.tbs_certificate_bytes
+def _leaf_tbs(signer: Signer) -> bytes:
+    """A tbsCertificate of this CA's, as cryptography's builder writes it."""
+    return signer.sign_certificate(_leaf_builder(signer)).tbs_certificate_bytes
+
+
+@pytest.mark.parametrize("hierarchy", list(Hierarchy))
+def test_sign_tbs_signs_exactly_the_given_bytes(
+    signers: dict[Hierarchy, Signer], hierarchy: Hierarchy
+) -> None:
+    signer = signers[hierarchy]
+    tbs = _leaf_tbs(signer)
+    der = signer.sign_tbs(tbs)
     cert = x509.load_der_x509_certificate(der)
-    assert cert.tbs_certificate_bytes == rehearsal.tbs_certificate_bytes
-    assert cert.signature_algorithm_oid == rehearsal.signature_algorithm_oid
+    assert cert.tbs_certificate_bytes == tbs
     cert.verify_directly_issued_by(signer.certificate)
     # Well-formed DER: it reads back and re-encodes to the same bytes.
     assert cert.public_bytes(DER) == der
     # And its PEM is what cryptography writes.
     assert certificate_pem(der) == cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize("hierarchy", list(Hierarchy))
+def test_signature_algorithm_is_what_the_builder_writes(
+    signers: dict[Hierarchy, Signer], hierarchy: Hierarchy
+) -> None:
+    signer = signers[hierarchy]
+    signed = signer.sign_certificate(_leaf_builder(signer)).public_bytes(DER)
+    assert certificate_parts(signed)[1] == signer.signature_algorithm
+    assert signer.signature_algorithm in signed[: len(signed) // 2]  # inside the TBS too
 
 
 @pytest.mark.parametrize("size", [0, 1, 47, 48, 49, 95, 96, 1000])
@@ -182,19 +199,29 @@ def test_certificate_pem_wraps_like_cryptography(size: int) -> None:
     assert pem.endswith(b"-----\n")
 
 
-def test_sign_rehearsal_refuses_another_cas_rehearsal(signers: dict[Hierarchy, Signer]) -> None:
+def test_sign_tbs_refuses_another_cas_tbs(signers: dict[Hierarchy, Signer]) -> None:
     test, trusted = signers[Hierarchy.TEST], signers[Hierarchy.TRUSTED]
-    with pytest.raises(ValueError, match="did not rehearse"):
-        trusted.sign_rehearsal(test.rehearse(_leaf_builder(test)))
+    tbs = _leaf_tbs(test)
+    for method in (trusted.sign_tbs, trusted.rehearse):
+        with pytest.raises(ValueError, match="not one trusted-issuing issues"):
+            method(tbs)
 
 
-def test_sign_rehearsal_refuses_another_signature_algorithm(
+def test_sign_tbs_refuses_another_signature_algorithm(
     signers: dict[Hierarchy, Signer],
 ) -> None:
     signer = signers[Hierarchy.TEST]
     other = _leaf_builder(signer).sign(ec.generate_private_key(ec.SECP384R1()), hashes.SHA384())
-    with pytest.raises(ValueError, match="signature algorithm"):
-        signer.sign_rehearsal(other)
+    for method in (signer.sign_tbs, signer.rehearse):
+        with pytest.raises(ValueError, match="signature algorithm"):
+            method(other.tbs_certificate_bytes)
+
+
+def test_sign_tbs_refuses_what_is_no_tbs(signers: dict[Hierarchy, Signer]) -> None:
+    signer = signers[Hierarchy.TEST]
+    for junk in (b"", b"\x30\x00", b"\x30\x05\x02\x01\x01", b"\x30\x82\xff\xff" + b"\x00" * 10):
+        with pytest.raises(ValueError):
+            signer.sign_tbs(junk)
 
 
 # --- making the authority ------------------------------------------------------------------------
@@ -407,10 +434,9 @@ def test_rsa_hierarchy_on_request_passes_pkilint(tmp_path: Path) -> None:
     signers = load_issuing_signers(tmp_path / "ca", CA_PASSPHRASE)
     signer = signers[Hierarchy.TEST]
     assert signer.public_key_matches()
-    leaf = x509.load_der_x509_certificate(
-        signer.sign_rehearsal(signer.rehearse(_leaf_builder(signer)))
-    )
+    leaf = x509.load_der_x509_certificate(signer.sign_tbs(_leaf_tbs(signer)))
     assert leaf.signature_algorithm_oid == x509.SignatureAlgorithmOID.RSA_WITH_SHA256
+    assert certificate_parts(signer.rehearse(_leaf_tbs(signer)))[1] == signer.signature_algorithm
     leaf.verify_directly_issued_by(issuing)
 
 

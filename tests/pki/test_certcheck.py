@@ -12,14 +12,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from padlock.pki.certcheck import leaf_problems
 from padlock.pki.certs import (
     CAUrls,
     LeafTemplate,
     Organization,
+    assemble_certificate,
     ca_name,
+    certificate_parts,
     inspect_csr,
     root_builder,
 )
@@ -32,11 +37,17 @@ CA_KEY = ec.generate_private_key(ec.SECP256R1())
 CA_CERT = root_builder(ca_name("Issuing", "Widgets", "US"), CA_KEY.public_key(), NOW, 30).sign(
     CA_KEY, hashes.SHA256()
 )
+CA_ALGORITHM = certificate_parts(CA_CERT.public_bytes(Encoding.DER))[1]  # ecdsa-with-SHA256
 LEAF_KEY = ec.generate_private_key(ec.SECP256R1()).public_key()
 SERIAL = (1 << 127) | 12345
 ORG = Organization("Widgets Inc.", "Dallas", "Texas", "US")
 
 Edit = Callable[[x509.CertificateBuilder], x509.CertificateBuilder]
+
+
+def _signed(tbs: bytes) -> x509.Certificate:
+    signature = CA_KEY.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    return x509.load_der_x509_certificate(assemble_certificate(tbs, CA_ALGORITHM, signature))
 
 
 def _leaf(
@@ -53,19 +64,16 @@ def _leaf(
     not_before, not_after = validity(p, NOW)
     if days is not None:
         not_after = not_before + dt.timedelta(days=days) - dt.timedelta(seconds=1)
-    good = (
-        LeafTemplate(p, CA_CERT, URLS)
-        .build(
-            LEAF_KEY,
-            list(names),
-            list(ips),
-            serial,
-            not_before,
-            not_after,
-            ORG if p.needs_organization else None,
-        )
-        .sign(CA_KEY, hashes.SHA256())
+    tbs = LeafTemplate(p, CA_CERT, URLS, CA_ALGORITHM).tbs(
+        LEAF_KEY,
+        list(names),
+        list(ips),
+        serial,
+        not_before,
+        not_after,
+        ORG if p.needs_organization else None,
     )
+    good = _signed(tbs)
     exts = [(replace or {}).get(e.oid, e) for e in good.extensions if e.oid not in drop]
     builder = x509.CertificateBuilder(
         issuer_name=CA_CERT.subject,
@@ -333,6 +341,30 @@ def _reference_leaf_builder(
 
 
 RSA_KEY = rsa.generate_private_key(65537, 2048).public_key()
+P384_KEY = ec.generate_private_key(ec.SECP384R1()).public_key()
+MANY_NAMES = [f"host-{i}.example.com" for i in range(120)]  # lengths of two and three octets
+
+
+def _assert_same_tbs(
+    profile: str,
+    key: CertificatePublicKeyTypes,
+    names: list[str],
+    ips: list[str],
+    serial: int = SERIAL,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+    org: Organization | None = None,
+) -> None:
+    p = PROFILES[profile]
+    if not_before is None or not_after is None:
+        not_before, not_after = validity(p, NOW)
+    if org is None and p.needs_organization:
+        org = ORG
+    ours = LeafTemplate(p, CA_CERT, URLS, CA_ALGORITHM).tbs(
+        key, names, ips, serial, not_before, not_after, org
+    )
+    theirs = _reference_leaf_builder(profile, key, names, ips, serial, not_before, not_after, org)
+    assert ours == theirs.sign(CA_KEY, hashes.SHA256()).tbs_certificate_bytes
 
 
 @pytest.mark.parametrize(
@@ -344,6 +376,9 @@ RSA_KEY = rsa.generate_private_key(65537, 2048).public_key()
         ("short-lived", RSA_KEY, ["www.example.com"], []),
         ("dv", RSA_KEY, [], ["2606:4700:4700::1111"]),
         ("dv", LEAF_KEY, ["a" * 60 + ".example.com"], []),  # longer than 64: no CN
+        ("dv", P384_KEY, ["*.example.com", "example.com"], []),
+        ("test", LEAF_KEY, MANY_NAMES, ["8.8.8.8", "2001:4860:4860::8888"]),
+        ("ov", RSA_KEY, ["a" * 63 + ".example.com"], []),  # OV without a CN
     ],
 )
 def test_leaf_template_writes_the_bytes_of_the_reference_builder(
@@ -352,11 +387,74 @@ def test_leaf_template_writes_the_bytes_of_the_reference_builder(
     names: list[str],
     ips: list[str],
 ) -> None:
-    p = PROFILES[profile]
-    not_before, not_after = validity(p, NOW)
-    org = ORG if p.needs_organization else None
-    ours = LeafTemplate(p, CA_CERT, URLS).build(key, names, ips, SERIAL, not_before, not_after, org)
-    theirs = _reference_leaf_builder(profile, key, names, ips, SERIAL, not_before, not_after, org)
-    a = ours.sign(CA_KEY, hashes.SHA256())
-    b = theirs.sign(CA_KEY, hashes.SHA256())
-    assert a.tbs_certificate_bytes == b.tbs_certificate_bytes
+    _assert_same_tbs(profile, key, names, ips)
+
+
+@pytest.mark.parametrize(
+    "org",
+    [
+        Organization("Widgets Inc.", None, None, "DE"),
+        Organization("Société Générale", "Paris", None, "FR"),
+        Organization("株式会社ウィジェット", "東京", "東京都", "JP"),
+        Organization("W" * 64, "L" * 128, "S" * 128, "US"),
+    ],
+)
+def test_leaf_template_writes_organizations_as_the_builder_does(org: Organization) -> None:
+    _assert_same_tbs("ov", LEAF_KEY, ["www.example.com"], [], org=org)
+
+
+@pytest.mark.parametrize(
+    ("serial", "start"),
+    [
+        (1 << 64, dt.datetime(2026, 12, 3, 0, 0, 1, tzinfo=dt.UTC)),
+        ((1 << 127) - 1, dt.datetime(2049, 12, 31, 23, 59, 59, tzinfo=dt.UTC)),  # to 2050
+        ((1 << 158) + 7, dt.datetime(2050, 1, 1, tzinfo=dt.UTC)),  # GeneralizedTime
+        (0x80 << 64, dt.datetime(1999, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=2)))),
+    ],
+)
+def test_leaf_template_writes_serials_and_times_as_the_builder_does(
+    serial: int, start: dt.datetime
+) -> None:
+    end = start + dt.timedelta(days=21) - dt.timedelta(seconds=1)
+    _assert_same_tbs("test", LEAF_KEY, ["www.example.com"], [], serial, start, end)
+
+
+_LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    names=st.lists(
+        st.lists(_LABEL, min_size=1, max_size=4).map(lambda labels: ".".join([*labels, "com"])),
+        min_size=0,
+        max_size=12,
+        unique=True,
+    ),
+    ips=st.lists(st.ip_addresses().map(str), max_size=3, unique=True),
+    serial=st.integers(min_value=1 << 64, max_value=(1 << 159) - 1),
+    days=st.integers(min_value=1, max_value=21),
+    profile=st.sampled_from(sorted(PROFILES)),
+)
+def test_leaf_template_matches_the_builder_for_any_names(
+    names: list[str], ips: list[str], serial: int, days: int, profile: str
+) -> None:
+    if not names and not ips:
+        names = ["example.com"]
+    not_before = NOW
+    not_after = NOW + dt.timedelta(days=days) - dt.timedelta(seconds=1)
+    _assert_same_tbs(profile, LEAF_KEY, names, ips, serial, not_before, not_after)
+
+
+def test_leaf_template_refuses_what_no_certificate_may_hold() -> None:
+    template = LeafTemplate(PROFILES["dv"], CA_CERT, URLS, CA_ALGORITHM)
+    nb, na = validity(PROFILES["dv"], NOW)
+    with pytest.raises(ValueError, match="at least one name"):
+        template.tbs(LEAF_KEY, [], [], SERIAL, nb, na)
+    for serial in (0, -1, 1 << 159):
+        with pytest.raises(ValueError, match="serial"):
+            template.tbs(LEAF_KEY, ["www.example.com"], [], serial, nb, na)
+    ov = LeafTemplate(PROFILES["ov"], CA_CERT, URLS, CA_ALGORITHM)
+    with pytest.raises(ValueError, match="country"):
+        ov.tbs(
+            LEAF_KEY, ["www.example.com"], [], SERIAL, nb, na, Organization("W", None, None, "USA")
+        )

@@ -172,24 +172,6 @@ def test_unencrypted_key_openssl_reads(
     openssl("pkey", "-in", path, "-noout")
 
 
-def test_pkcs8_der_integer_encoding() -> None:
-    # DER INTEGERs are minimal and positive: 128 needs a leading zero byte, 127 does not.
-    assert pkcs8._int(127) == b"\x02\x01\x7f"
-    assert pkcs8._int(128) == b"\x02\x02\x00\x80"
-    assert pkcs8._int(1 << 14) == b"\x02\x02\x40\x00"
-
-
-def test_pkcs8_der_long_length() -> None:
-    assert pkcs8._len(0x7F) == b"\x7f"
-    assert pkcs8._len(0x80) == b"\x81\x80"
-    assert pkcs8._len(0x1234) == b"\x82\x12\x34"
-
-
-def test_pkcs8_oid_encoding() -> None:
-    # The scrypt OID, as RFC 7914 section 7 spells its DER.
-    assert pkcs8._oid("1.3.6.1.4.1.11591.4.11") == bytes.fromhex("06092b06010401da47040b")
-
-
 # ----------------------------------------------------------------- reading what openssl writes
 
 

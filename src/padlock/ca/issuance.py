@@ -26,7 +26,7 @@ from padlock.ca.signer import Signer, ca_urls
 from padlock.errors import Conflict, LintFailed, PadlockError, PolicyError, WeakKey
 from padlock.pki import certcheck, certs, keypolicy, policy
 from padlock.pki.csr import load_csr
-from padlock.pki.keys import fingerprint
+from padlock.pki.keys import spki_der
 from padlock.pki.profiles import PROFILES, Hierarchy, Profile, get_profile, validity
 
 if TYPE_CHECKING:
@@ -99,7 +99,10 @@ class Issuer:
         # the name policy of each hierarchy, and the PEM of each issuing CA's chain.
         self._templates = {
             p.name: certs.LeafTemplate(
-                p, self._signers[p.hierarchy].certificate, self._urls[p.hierarchy]
+                p,
+                self._signers[p.hierarchy].certificate,
+                self._urls[p.hierarchy],
+                self._signers[p.hierarchy].signature_algorithm,
             )
             for p in PROFILES.values()
             if p.hierarchy in self._signers
@@ -133,19 +136,20 @@ class Issuer:
 
     def check(self, request: IssueRequest) -> tuple[Profile, certs.CSRFacts, list[str], list[str]]:
         """Every check that can refuse ``request``, with nothing stored; what it asks for."""
-        profile, facts, dns, ips, _key_fp = self._check(request)
+        profile, facts, dns, ips, _key_fp, _spki = self._check(request)
         return profile, facts, dns, ips
 
     def _check(
         self, request: IssueRequest
-    ) -> tuple[Profile, certs.CSRFacts, list[str], list[str], str]:
+    ) -> tuple[Profile, certs.CSRFacts, list[str], list[str], str, bytes]:
         profile = get_profile(request.profile)
         csr = load_csr(request.csr)
         public_key = keypolicy.public_key_from_csr(csr)
         keypolicy.check_public_key(public_key, self._blocklist)
         keypolicy.check_csr_proof_of_possession(csr)
         facts = certs.inspect_csr(csr, public_key)  # type: ignore[arg-type]
-        key_fp = fingerprint(facts.public_key)
+        spki = spki_der(facts.public_key)
+        key_fp = "sha256:" + hashlib.sha256(spki).hexdigest()  # keys.fingerprint, from the DER
         if self._blocked_keys is not None and self._blocked_keys.is_key_blocked(key_fp):
             raise WeakKey(
                 "The CSR's key was revoked as compromised (keyCompromise): this CA will never"
@@ -166,12 +170,12 @@ class Issuer:
                 "The ov profile needs organization details verified by a reviewer.",
                 hint="Give --org/--country (and --locality/--state) that you have verified.",
             )
-        return profile, facts, dns, ips, key_fp
+        return profile, facts, dns, ips, key_fp, spki
 
     # -- the whole use case ---------------------------------------------------------------------
 
     def issue(self, request: IssueRequest) -> IssuedCertificate:
-        profile, facts, dns, ips, key_fp = self._check(request)
+        profile, facts, dns, ips, key_fp, spki = self._check(request)
         now = self._clock()
         not_before, not_after = validity(profile, now, request.days)
         signer = self._signers[profile.hierarchy]
@@ -182,22 +186,36 @@ class Issuer:
         for _attempt in range(3):
             serial = certs.new_serial()
             serial_hex = format(serial, "x")
-            builder = template.build(
-                facts.public_key, dns, ips, serial, not_before, not_after, request.organization
+            tbs = template.tbs(
+                facts.public_key,
+                dns,
+                ips,
+                serial,
+                not_before,
+                not_after,
+                request.organization,
+                spki,
             )
-            rehearsal = signer.rehearse(builder)
-            rehearsal_der = rehearsal.public_bytes(Encoding.DER)
+            # What lint reads: the very fields to sign, parsed back by cryptography. For
+            # pkilint (trusted profiles) they are signed by a throwaway key; padlock's own
+            # checks (every profile) read no signature, so the test profile's has none.
+            draft_der = (
+                signer.rehearse(tbs)
+                if profile.pkilint
+                else certs.assemble_certificate(tbs, signer.signature_algorithm, b"")
+            )
+            draft = x509.load_der_x509_certificate(draft_der)
             reservation = Reservation(
                 serial=serial,
                 hierarchy=profile.hierarchy.value,
                 issuer=signer.issuer,
                 profile=profile.name,
                 request_id=request.request_id,
-                subject=rehearsal.subject.rfc4514_string(),
+                subject=draft.subject.rfc4514_string(),
                 names=tuple(names),
                 not_before=not_before,
                 not_after=not_after,
-                tbs_der=rehearsal_der,
+                tbs_der=tbs,
                 reserved_at=now,
                 key_fingerprint=key_fp,
             )
@@ -222,13 +240,13 @@ class Issuer:
         else:  # pragma: no cover - three 128-bit collisions in a row
             raise PadlockError("Could not reserve a unique serial number.")
 
-        # Step 3: lint the rehearsal; any ERROR abandons the reservation, nothing is signed.
-        problems = certcheck.leaf_problems(rehearsal, profile)
+        # Step 3: lint; any ERROR abandons the reservation, nothing is signed.
+        problems = certcheck.leaf_problems(draft, profile)
         if not problems and profile.pkilint:
             from padlock.pki import lint  # pkilint takes 0.5 s to import: only when used
 
             kind = lint.CertKind.OV if profile.needs_organization else lint.CertKind.DV
-            report = lint.lint_serverauth(rehearsal_der, kind)
+            report = lint.lint_serverauth(draft_der, kind)
             problems = [str(f) for f in report.errors if not self._tolerated(f)]
         if problems:
             self._store.abandon_certificate(
@@ -247,7 +265,7 @@ class Issuer:
             )
 
         # Steps 4 and 5: sign exactly the bytes reserved and linted, store, answer.
-        der = signer.sign_rehearsal(rehearsal_der)
+        der = signer.sign_tbs(tbs)
         record = self._store.complete_certificate(
             serial,
             der,

@@ -25,16 +25,15 @@ from cryptography.x509 import ocsp
 
 from padlock.errors import ConfigError, OutputExists, UnrecognizedFile
 from padlock.fileio import read_bytes, write_atomic
-from padlock.pki import crl_ocsp, keys
+from padlock.pki import crl_ocsp, der, keys
 from padlock.pki.certs import (
     CAUrls,
     assemble_certificate,
     ca_name,
-    certificate_parts,
     intermediate_builder,
     new_serial,
     root_builder,
-    tbs_issuer,
+    tbs_fields,
     tbs_subject,
 )
 from padlock.pki.profiles import Hierarchy
@@ -78,6 +77,27 @@ _SIGNATURE_OIDS: dict[tuple[str, str | None], x509.ObjectIdentifier] = {
     ("ed25519", None): x509.SignatureAlgorithmOID.ED25519,
     ("ed448", None): x509.SignatureAlgorithmOID.ED448,
 }
+
+
+def _algorithm_identifier(key: keys.SigningKey, hash_name: str | None) -> bytes:
+    """The AlgorithmIdentifier DER that ``x509.CertificateBuilder.sign`` writes for this key
+    and hash: no parameters for ECDSA (RFC 5758 3.2) and EdDSA (RFC 8410 3), NULL for RSA
+    PKCS #1 v1.5 (RFC 4055 5)."""
+    algorithm_oid = _SIGNATURE_OIDS.get((_family(key), hash_name))
+    if algorithm_oid is None:  # pragma: no cover - no other CA key can be loaded
+        raise ValueError(f"padlock cannot sign with a {type(key).__name__}")
+    params = der.NULL if isinstance(key, rsa.RSAPrivateKey) else b""
+    return der.sequence(der.oid(algorithm_oid.dotted_string), params)
+
+
+def _sign(key: keys.SigningKey, digest: hashes.HashAlgorithm | None, data: bytes) -> bytes:
+    if isinstance(key, ec.EllipticCurvePrivateKey) and digest is not None:
+        return key.sign(data, ec.ECDSA(digest))
+    if isinstance(key, rsa.RSAPrivateKey) and digest is not None:
+        return key.sign(data, padding.PKCS1v15(), digest)
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+        return key.sign(data)  # the hash is part of the algorithm
+    raise ValueError(f"cannot sign with a {type(key).__name__}")  # pragma: no cover
 
 
 def _family(key: keys.SigningKey) -> str:
@@ -130,6 +150,7 @@ class Signer:
         self.__hash = _hash_for(key)
         self.__hash_name = self.__hash.name if self.__hash is not None else None
         self.__subject_der = tbs_subject(certificate.tbs_certificate_bytes)
+        self.__algorithm = _algorithm_identifier(key, self.__hash_name)
 
     def __repr__(self) -> str:
         return f"Signer({self.issuer!r}, {self.certificate.subject.rfc4514_string()!r})"
@@ -140,40 +161,35 @@ class Signer:
     def sign_certificate(self, builder: x509.CertificateBuilder) -> x509.Certificate:
         return builder.sign(self.__key, self.__hash)
 
-    def rehearse(self, builder: x509.CertificateBuilder) -> x509.Certificate:
-        """The same certificate signed by a throwaway key: for linting and the reservation."""
-        return builder.sign(_throwaway_like(self.__key), self.__hash)
+    @property
+    def signature_algorithm(self) -> bytes:
+        """The DER AlgorithmIdentifier of this CA's signatures, as a certificate carries it
+        twice (RFC 5280 4.1.1.2 and 4.1.2.3)."""
+        return self.__algorithm
 
-    def sign_rehearsal(self, rehearsal: x509.Certificate | bytes) -> bytes:
-        """The DER of the certificate ``rehearsal`` (a :meth:`rehearse` result, or its DER)
-        rehearsed: its very to-be-signed bytes, the ones reserved and linted, signed with
-        this CA's key. Encoding the builder again would cost as much as the signature and
-        could only give the same bytes."""
-        der = (
-            rehearsal
-            if isinstance(rehearsal, bytes)
-            else rehearsal.public_bytes(serialization.Encoding.DER)
+    def rehearse(self, tbs: bytes) -> bytes:
+        """``tbs`` signed by a throwaway key of this CA's kind: a certificate to lint, with
+        exactly the fields this CA would sign. Nobody can mistake it for the CA's own."""
+        self._check_tbs(tbs)
+        return assemble_certificate(
+            tbs, self.__algorithm, _sign(_throwaway_like(self.__key), self.__hash, tbs)
         )
-        parsed = x509.load_der_x509_certificate(der)
-        algorithm_oid = _SIGNATURE_OIDS.get((_family(self.__key), self.__hash_name))
-        if algorithm_oid is None or parsed.signature_algorithm_oid != algorithm_oid:
-            raise ValueError("the rehearsal's signature algorithm is not this CA's")
-        tbs, algorithm = certificate_parts(der)
-        # Its issuer is this CA's subject, byte for byte (cheaper than comparing Names).
-        if tbs_issuer(tbs) != self.__subject_der:
-            raise ValueError(f"{self.issuer} did not rehearse this certificate")
-        key, digest = self.__key, self.__hash
-        if isinstance(key, ec.EllipticCurvePrivateKey) and digest is not None:
-            signature = key.sign(tbs, ec.ECDSA(digest))
-        elif isinstance(key, rsa.RSAPrivateKey) and digest is not None:
-            signature = key.sign(tbs, padding.PKCS1v15(), digest)
-        elif isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
-            signature = key.sign(tbs)  # the hash is part of the algorithm
-        else:  # pragma: no cover - no other CA key can be loaded
-            raise ValueError(f"cannot sign with a {type(key).__name__}")
-        signed = assemble_certificate(tbs, algorithm, signature)
+
+    def sign_tbs(self, tbs: bytes) -> bytes:
+        """The DER certificate of ``tbs`` (a tbsCertificate this CA issues: its issuer is
+        this CA's subject and its signature algorithm this CA's, byte for byte), signed."""
+        self._check_tbs(tbs)
+        signed = assemble_certificate(tbs, self.__algorithm, _sign(self.__key, self.__hash, tbs))
         x509.load_der_x509_certificate(signed)  # well-formed, or ValueError here
         return signed
+
+    def _check_tbs(self, tbs: bytes) -> None:
+        fields = tbs_fields(tbs)
+        if len(fields) < 6 or fields[1] != self.__algorithm:
+            raise ValueError("the to-be-signed certificate names another signature algorithm")
+        # Its issuer is this CA's subject, byte for byte (cheaper than comparing Names).
+        if fields[2] != self.__subject_der:
+            raise ValueError(f"the to-be-signed certificate is not one {self.issuer} issues")
 
     def sign_crl(
         self, builder: x509.CertificateRevocationListBuilder

@@ -1,7 +1,8 @@
-"""Build CA and subscriber certificates (unsigned builders) per the BR profiles.
+"""Build CA and subscriber certificates (unsigned) per the BR profiles.
 
-Only ``ca/signer.py`` signs; these functions return ``CertificateBuilder``s with
-every field set. Section numbers are CA/Browser Forum Baseline Requirements 2.x:
+Only ``ca/signer.py`` signs: CA certificates leave here as ``CertificateBuilder``s
+with every field set, subscriber certificates as the DER of their tbsCertificate
+(:class:`LeafTemplate`). Section numbers are CA/Browser Forum Baseline Requirements 2.x:
 7.1.2.1 (root), 7.1.2.10 (subordinate CA), 7.1.2.7 (subscriber).
 """
 
@@ -20,9 +21,11 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPublicKeyTypes,
     CertificatePublicKeyTypes,
 )
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from padlock.errors import BadCSR
+from padlock.pki import der
 from padlock.pki.profiles import Profile
 
 SERIAL_BITS = 128  # BR 7.1: at least 64 bits from a CSPRNG; < 2^159 and positive
@@ -270,12 +273,8 @@ def inspect_csr(
     return CSRFacts(public_key, tuple(dns), tuple(ips), common_name)
 
 
-def _leaf_key_usage(public_key: CertificatePublicKeyTypes) -> x509.KeyUsage:
-    # BR 7.1.2.7.11: digitalSignature; keyEncipherment only for RSA keys.
-    return _key_usage(isinstance(public_key, rsa.RSAPublicKey))
-
-
 def _key_usage(key_encipherment: bool) -> x509.KeyUsage:
+    # BR 7.1.2.7.11: digitalSignature; keyEncipherment only for RSA keys.
     return x509.KeyUsage(
         digital_signature=True,
         content_commitment=False,
@@ -289,61 +288,114 @@ def _key_usage(key_encipherment: bool) -> x509.KeyUsage:
     )
 
 
-def _utc(when: dt.datetime) -> dt.datetime:
-    """A time for the builder's constructor, which reads its fields as UTC (as the
-    builder's not_valid_before/after setters leave them): UTC as it is, others moved."""
-    if when.tzinfo is None or when.tzinfo is dt.UTC:
-        return when
-    offset = when.utcoffset()
-    return when if offset is None else when.replace(tzinfo=None) - offset
-
-
-def _encoded(value: x509.ExtensionType, critical: bool) -> x509.Extension[x509.ExtensionType]:
-    """An extension as its DER, encoded once: the builder copies the bytes into every
-    certificate instead of encoding the same value again each time. The certificate's
-    bytes are the same (tests/pki/test_certcheck.py compares them)."""
-    return x509.Extension(
-        value.oid, critical, x509.UnrecognizedExtension(value.oid, value.public_bytes())
+def _extension(value: x509.ExtensionType, critical: bool) -> bytes:
+    """Extension ::= SEQUENCE { extnID, critical DEFAULT FALSE, extnValue } (RFC 5280 4.1),
+    the value as ``cryptography`` encodes it; DER leaves out a FALSE default (X.690 11.5)."""
+    return der.sequence(
+        der.oid(value.oid.dotted_string),
+        der.TRUE if critical else b"",
+        der.tlv(der.OCTET_STRING, value.public_bytes()),
     )
 
 
-_LEAF_KU_EC = _encoded(_key_usage(key_encipherment=False), critical=True)
-_LEAF_KU_RSA = _encoded(_key_usage(key_encipherment=True), critical=True)
-_LEAF_BC = _encoded(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-_LEAF_EKU = _encoded(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+_LEAF_KU_EC = _extension(_key_usage(key_encipherment=False), critical=True)
+_LEAF_KU_RSA = _extension(_key_usage(key_encipherment=True), critical=True)
+_LEAF_BC = _extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+_LEAF_EKU = _extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+_SAN_OID = der.oid(x509.SubjectAlternativeName.oid.dotted_string)
+_SAN_CRITICAL = _SAN_OID + der.TRUE
+_VERSION_3 = b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT Version v3 (RFC 5280 4.1.2.1)
+_EXTENSIONS = 0xA3  # [3] EXPLICIT Extensions
+_DNS_NAME = 0x82  # GeneralName dNSName [2] IA5String (RFC 5280 4.2.1.6)
+_IP_ADDRESS = 0x87  # GeneralName iPAddress [7] OCTET STRING
+
+# Subject attributes as x509.NameAttribute writes them: countryName a PrintableString
+# (X.520), the others UTF8String (RFC 5280 4.1.2.6, "MUST use UTF8String" since 2004).
+_C = der.oid(NameOID.COUNTRY_NAME.dotted_string)
+_ST = der.oid(NameOID.STATE_OR_PROVINCE_NAME.dotted_string)
+_L = der.oid(NameOID.LOCALITY_NAME.dotted_string)
+_O = der.oid(NameOID.ORGANIZATION_NAME.dotted_string)
+_CN = der.oid(NameOID.COMMON_NAME.dotted_string)
+_PRINTABLE = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?"
+)
+
+
+def _rdn(attribute_type: bytes, tag: int, value: bytes) -> bytes:
+    """RelativeDistinguishedName ::= SET OF AttributeTypeAndValue, here with one member."""
+    return der.tlv(der.SET, der.sequence(attribute_type, der.tlv(tag, value)))
+
+
+def _utf8_rdn(attribute_type: bytes, value: str) -> bytes:
+    if not value:
+        raise ValueError("a subject attribute cannot be empty")
+    return _rdn(attribute_type, der.UTF8_STRING, value.encode("utf-8"))
 
 
 class LeafTemplate:
     """A profile's subscriber certificates from one issuing CA (BR 7.1.2.7).
 
-    What is the same in all of them (issuer name, AKI, AIA, certificate policy,
-    EKU, basic constraints, CRL DP) is made once, here; :meth:`build` adds what
-    differs (key, names, serial, validity, verified organization). Every
-    certificate is checked again after it is built (``pki/certcheck.py``, and
-    pkilint for the trusted profiles), so nothing here is taken on trust.
+    What is the same in all of them (signature algorithm, issuer name, AKI, AIA,
+    certificate policy, EKU, basic constraints, CRL DP) is encoded once, here;
+    :meth:`tbs` adds what differs (key, names, serial, validity, verified
+    organization) and returns the DER of the tbsCertificate: the exact bytes the
+    CA reserves, lints and signs. It writes byte for byte what
+    ``x509.CertificateBuilder`` writes for the same fields (tests/pki/test_certcheck.py
+    compares them), at a fraction of its cost. Every certificate is parsed and
+    checked again before it is signed (``pki/certcheck.py``, and pkilint for the
+    trusted profiles), so nothing here is taken on trust.
     """
 
-    def __init__(self, profile: Profile, issuer: x509.Certificate, urls: CAUrls) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        issuer: x509.Certificate,
+        urls: CAUrls,
+        signature_algorithm: bytes,
+    ) -> None:
         self.profile = profile
         self.issuer_name = issuer.subject
+        self.signature_algorithm = signature_algorithm
         issuer_ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        # The fields before the serial's end, and those between the serial and validity.
+        self._algorithm_and_issuer = signature_algorithm + tbs_subject(issuer.tbs_certificate_bytes)
         self._head = (
-            _encoded(
+            _extension(
                 x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
                 critical=False,
-            ),
-            _encoded(_aia(urls), critical=False),
-            _encoded(
+            )
+            + _extension(_aia(urls), critical=False)
+            + _extension(
                 x509.CertificatePolicies(
                     [x509.PolicyInformation(x509.ObjectIdentifier(profile.policy_oid), None)]
                 ),
                 critical=False,
-            ),
-            _LEAF_EKU,
+            )
+            + _LEAF_EKU
         )
-        self._crl_dp = _encoded(_crl_dp(urls.crl), critical=False)
+        self._tail_ec = _LEAF_KU_EC + _LEAF_BC + _extension(_crl_dp(urls.crl), critical=False)
+        self._tail_rsa = _LEAF_KU_RSA + _LEAF_BC + _extension(_crl_dp(urls.crl), critical=False)
 
-    def build(
+    def _subject(self, first_name: str, organization: Organization | None) -> tuple[bytes, bool]:
+        """(the subject Name's DER, whether it has any attribute)."""
+        rdns = b""
+        if self.profile.needs_organization:
+            if organization is None:
+                raise BadCSR("The ov profile needs verified organization details.")
+            country = organization.country.encode("ascii", "replace")
+            if len(country) != 2 or not _PRINTABLE.issuperset(country):
+                raise ValueError(f"{organization.country!r} is not a two-letter country code")
+            rdns = _rdn(_C, der.PRINTABLE_STRING, country)
+            if organization.state:
+                rdns += _utf8_rdn(_ST, organization.state)
+            if organization.locality:
+                rdns += _utf8_rdn(_L, organization.locality)
+            rdns += _utf8_rdn(_O, organization.organization)
+        if len(first_name) <= 64:  # X.520 ub-common-name; the CN is optional (BR 7.1.2.7.2)
+            rdns += _utf8_rdn(_CN, first_name)
+        return der.tlv(der.SEQUENCE, rdns), bool(rdns)
+
+    def tbs(
         self,
         public_key: CertificatePublicKeyTypes,
         dns_names: Sequence[str],
@@ -352,131 +404,81 @@ class LeafTemplate:
         not_before: dt.datetime,
         not_after: dt.datetime,
         organization: Organization | None = None,
-    ) -> x509.CertificateBuilder:
-        """The certificate to sign. The CN, if any, is a copy of the first SAN."""
-        attrs: list[x509.NameAttribute[str]] = []
-        if self.profile.needs_organization:
-            if organization is None:
-                raise BadCSR("The ov profile needs verified organization details.")
-            attrs.append(x509.NameAttribute(NameOID.COUNTRY_NAME, organization.country))
-            if organization.state:
-                attrs.append(x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, organization.state))
-            if organization.locality:
-                attrs.append(x509.NameAttribute(NameOID.LOCALITY_NAME, organization.locality))
-            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization.organization))
-        first = dns_names[0] if dns_names else ip_addresses[0]
-        if len(first) <= 64:  # X.520 ub-common-name; the CN is optional (BR 7.1.2.7.2)
-            attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, first))
-        sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
-        sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ip_addresses]
-        # The extensions in the order leaf_builder has always written them. The
-        # builder's constructor takes them at once: the same certificate as eight
-        # add_extension() calls, without eight copies of the builder.
-        return x509.CertificateBuilder(
-            issuer_name=self.issuer_name,
-            subject_name=x509.Name(attrs),
-            public_key=public_key,
-            serial_number=serial,
-            not_valid_before=_utc(not_before),
-            not_valid_after=_utc(not_after),
-            extensions=[
-                *self._head,
-                x509.Extension(
-                    x509.SubjectAlternativeName.oid,
-                    not attrs,  # critical when the subject is empty (RFC 5280 4.2.1.6)
-                    x509.SubjectAlternativeName(sans),
-                ),
-                _LEAF_KU_RSA if isinstance(public_key, rsa.RSAPublicKey) else _LEAF_KU_EC,
-                _LEAF_BC,
-                self._crl_dp,
-            ],
+        spki: bytes | None = None,
+    ) -> bytes:
+        """The tbsCertificate to sign (RFC 5280 4.1). The CN, if any, is a copy of the first
+        SAN. ``spki`` is the key's SubjectPublicKeyInfo DER, if the caller has it already."""
+        if not dns_names and not ip_addresses:
+            raise ValueError("a subscriber certificate needs at least one name")
+        if not 0 < serial < 1 << 159:
+            raise ValueError("serial must be positive and at most 20 octets (RFC 5280 4.1.2.2)")
+        if spki is None:
+            spki = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        subject, has_attributes = self._subject(
+            dns_names[0] if dns_names else ip_addresses[0], organization
         )
-
-
-def leaf_builder(
-    profile: Profile,
-    public_key: CertificatePublicKeyTypes,
-    dns_names: Sequence[str],
-    ip_addresses: Sequence[str],
-    issuer: x509.Certificate,
-    serial: int,
-    not_before: dt.datetime,
-    not_after: dt.datetime,
-    urls: CAUrls,
-    organization: Organization | None = None,
-) -> x509.CertificateBuilder:
-    """BR 7.1.2.7 subscriber certificate. The CN, if any, is a copy of the first SAN.
-
-    One certificate; to make many, keep a :class:`LeafTemplate`.
-    """
-    return LeafTemplate(profile, issuer, urls).build(
-        public_key, dns_names, ip_addresses, serial, not_before, not_after, organization
-    )
+        general_names = b"".join(der.tlv(_DNS_NAME, n.encode("ascii")) for n in dns_names)
+        if ip_addresses:
+            general_names += b"".join(
+                der.tlv(_IP_ADDRESS, ipaddress.ip_address(i).packed) for i in ip_addresses
+            )
+        san = der.tlv(
+            der.SEQUENCE,
+            # critical when the subject is empty (RFC 5280 4.2.1.6)
+            (_SAN_OID if has_attributes else _SAN_CRITICAL)
+            + der.tlv(der.OCTET_STRING, der.tlv(der.SEQUENCE, general_names)),
+        )
+        tail = self._tail_rsa if isinstance(public_key, rsa.RSAPublicKey) else self._tail_ec
+        # The extensions in the order padlock has always written them.
+        extensions = der.tlv(der.SEQUENCE, self._head + san + tail)
+        return der.tlv(
+            der.SEQUENCE,
+            _VERSION_3
+            + der.integer(serial)
+            + self._algorithm_and_issuer
+            + der.tlv(der.SEQUENCE, der.time(not_before) + der.time(not_after))
+            + subject
+            + spki
+            + der.tlv(_EXTENSIONS, extensions),
+        )
 
 
 # --- DER of a certificate ------------------------------------------------------------------
 
 
-def _tlv_end(der: bytes, at: int) -> tuple[int, int]:
-    """(start of the value, end of the element) of the DER element at ``at``."""
-    first = der[at + 1]
-    if first < 0x80:
-        return at + 2, at + 2 + first
-    count = first & 0x7F
-    if not 1 <= count <= 4:
-        raise ValueError("a DER length of that form does not occur in a certificate")
-    length = int.from_bytes(der[at + 2 : at + 2 + count], "big")
-    return at + 2 + count, at + 2 + count + length
-
-
-def certificate_parts(der: bytes) -> tuple[bytes, bytes]:
+def certificate_parts(cert_der: bytes) -> tuple[bytes, bytes]:
     """(tbsCertificate, signatureAlgorithm) of a DER certificate, each as its own DER."""
-    if der[:1] != b"\x30":
+    if cert_der[:1] != b"\x30":
         raise ValueError("not a DER certificate")
-    inner, end = _tlv_end(der, 0)
-    if end != len(der):
+    inner, end = der.element(cert_der, 0)
+    if end != len(cert_der):
         raise ValueError("trailing bytes after the certificate")
-    _, tbs_end = _tlv_end(der, inner)
-    _, alg_end = _tlv_end(der, tbs_end)
-    return der[inner:tbs_end], der[tbs_end:alg_end]
+    _, tbs_end = der.element(cert_der, inner)
+    _, alg_end = der.element(cert_der, tbs_end)
+    return cert_der[inner:tbs_end], cert_der[tbs_end:alg_end]
 
 
-def _tbs_fields(tbs: bytes) -> list[bytes]:
+def tbs_fields(tbs: bytes) -> list[bytes]:
     """The DER of each field of a tbsCertificate, the version [0] left out (RFC 5280 4.1:
     serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, ...)."""
-    at, end = _tlv_end(tbs, 0)
-    fields: list[bytes] = []
-    while at < end:
-        next_at = _tlv_end(tbs, at)[1]
-        if not (fields == [] and tbs[at] == 0xA0):
-            fields.append(tbs[at:next_at])
-        at = next_at
-    return fields
+    fields = der.children(tbs)
+    return fields[1:] if fields and fields[0][:1] == b"\xa0" else fields
 
 
 def tbs_issuer(tbs: bytes) -> bytes:
     """The DER of the issuer Name of a tbsCertificate."""
-    return _tbs_fields(tbs)[2]
+    return tbs_fields(tbs)[2]
 
 
 def tbs_subject(tbs: bytes) -> bytes:
     """The DER of the subject Name of a tbsCertificate."""
-    return _tbs_fields(tbs)[4]
-
-
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
+    return tbs_fields(tbs)[4]
 
 
 def assemble_certificate(tbs: bytes, algorithm: bytes, signature: bytes) -> bytes:
     """Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
     (RFC 5280 4.1), from the DER of the first two and the signature's octets."""
-    bits = b"\x03" + _der_length(len(signature) + 1) + b"\x00" + signature
-    body = tbs + algorithm + bits
-    return b"\x30" + _der_length(len(body)) + body
+    return der.tlv(der.SEQUENCE, tbs + algorithm + der.tlv(der.BIT_STRING, b"\x00" + signature))
 
 
 def certificate_pem(der: bytes) -> bytes:

@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from padlock.pki.der import OCTET_STRING, integer, oid, sequence, tlv
+
 SCRYPT_N = 1 << 14
 SCRYPT_R = 8
 SCRYPT_P = 1
@@ -21,39 +23,6 @@ SCRYPT_P = 1
 _PBES2 = "1.2.840.113549.1.5.13"
 _SCRYPT = "1.3.6.1.4.1.11591.4.11"
 _AES256_CBC = "2.16.840.1.101.3.4.1.42"
-
-
-def _len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    return bytes([tag]) + _len(len(body)) + body
-
-
-def _seq(*parts: bytes) -> bytes:
-    return _tlv(0x30, b"".join(parts))
-
-
-def _int(n: int) -> bytes:
-    body = n.to_bytes(n.bit_length() // 8 + 1, "big")
-    return _tlv(0x02, body)
-
-
-def _oid(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.split(".")]
-    out = bytearray([40 * arcs[0] + arcs[1]])
-    for arc in arcs[2:]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        out.extend(reversed(chunk))
-    return _tlv(0x06, bytes(out))
 
 
 def encrypt_pkcs8_der(plain_pkcs8_der: bytes, passphrase: bytes) -> bytes:
@@ -65,12 +34,20 @@ def encrypt_pkcs8_der(plain_pkcs8_der: bytes, passphrase: bytes) -> bytes:
     padded = padder.update(plain_pkcs8_der) + padder.finalize()
     encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
     ciphertext = encryptor.update(padded) + encryptor.finalize()
-    scrypt_params = _seq(_tlv(0x04, salt), _int(SCRYPT_N), _int(SCRYPT_R), _int(SCRYPT_P), _int(32))
-    algorithm = _seq(
-        _oid(_PBES2),
-        _seq(_seq(_oid(_SCRYPT), scrypt_params), _seq(_oid(_AES256_CBC), _tlv(0x04, iv))),
+    scrypt_params = sequence(
+        tlv(OCTET_STRING, salt),
+        integer(SCRYPT_N),
+        integer(SCRYPT_R),
+        integer(SCRYPT_P),
+        integer(32),
     )
-    return _seq(algorithm, _tlv(0x04, ciphertext))
+    algorithm = sequence(
+        oid(_PBES2),
+        sequence(
+            sequence(oid(_SCRYPT), scrypt_params), sequence(oid(_AES256_CBC), tlv(OCTET_STRING, iv))
+        ),
+    )
+    return sequence(algorithm, tlv(OCTET_STRING, ciphertext))
 
 
 def der_to_pem(der: bytes, label: str) -> bytes:
