@@ -300,12 +300,14 @@ def breakdown(
         (certs, "inspect_csr", "csr_inspect"),
         (getattr(issuer, "_blocked_keys", None), "is_key_blocked", "blocked_key_lookup"),
         (policy, "check_identifiers", "name_policy"),
-        (getattr(certs, "LeafTemplate", None), "build", "build_certificate"),
+        (getattr(certs, "LeafTemplate", None), "tbs", "build_certificate"),
+        (getattr(certs, "LeafTemplate", None), "build", "build_certificate"),  # earlier versions
         (certs, "leaf_builder", "build_certificate"),  # earlier versions
         (signer, "rehearse", "rehearsal_signature"),
         (store, "reserve_certificate", "reserve"),
         (certcheck, "leaf_problems", "certcheck"),
-        (signer, "sign_rehearsal", "sign"),
+        (signer, "sign_tbs", "sign"),
+        (signer, "sign_rehearsal", "sign"),  # earlier versions
         (signer, "sign_certificate", "sign"),  # earlier versions
         (store, "complete_certificate", "complete"),
         (issuer, "_package", "package_answer"),

@@ -12,7 +12,10 @@ from pathlib import Path
 import badkeys
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
 from padlock.errors import BadCSR, ConfigError, PadlockError, UnsupportedKey, WeakKey
 from padlock.pki import keypolicy
@@ -334,6 +337,61 @@ def test_proof_of_possession_fails_for_a_borrowed_key(rsa2048: rsa.RSAPrivateKey
     csr = x509.load_der_x509_csr(der)
     with pytest.raises(BadCSR) as info:
         keypolicy.check_csr_proof_of_possession(csr)
+    assert "does not verify" in info.value.message
+
+
+def _csr_signed_by(key: object, hash_alg: object = None, pss: bool = False) -> bytes:
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com")])
+    )
+    if pss:
+        pad = padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH)
+        return builder.sign(key, hashes.SHA256(), rsa_padding=pad).public_bytes(Encoding.DER)  # type: ignore[arg-type]
+    return builder.sign(key, hash_alg).public_bytes(Encoding.DER)  # type: ignore[arg-type]
+
+
+def _tampered(der: bytes) -> bytes:
+    return der[:-1] + bytes([der[-1] ^ 0x01])  # the signature's last octet
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _csr_signed_by(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()),
+        lambda: _csr_signed_by(ec.generate_private_key(ec.SECP384R1()), hashes.SHA384()),
+        lambda: _csr_signed_by(ec.generate_private_key(ec.SECP521R1()), hashes.SHA512()),
+        lambda: _csr_signed_by(ec.generate_private_key(ec.SECP256R1()), hashes.SHA512()),
+        lambda: _csr_signed_by(rsa.generate_private_key(65537, 2048), hashes.SHA256()),
+        lambda: _csr_signed_by(rsa.generate_private_key(65537, 2048), pss=True),
+        lambda: _csr_signed_by(ed25519.Ed25519PrivateKey.generate()),
+    ],
+    ids=["p256", "p384", "p521", "p256-sha512", "rsa", "rsa-pss", "ed25519"],
+)
+def test_proof_of_possession_with_the_key_agrees_with_cryptography(make: object) -> None:
+    # The fast path (the key already read) decides as csr.is_signature_valid does.
+    good = make()  # type: ignore[operator]
+    for der, expected in ((good, True), (_tampered(good), False)):
+        csr = x509.load_der_x509_csr(der)
+        assert csr.is_signature_valid is expected
+        key = keypolicy.public_key_from_csr(csr)
+        if expected:
+            keypolicy.check_csr_proof_of_possession(csr, key)
+            keypolicy.check_csr_proof_of_possession(csr)
+        else:
+            for given in (key, None):
+                with pytest.raises(BadCSR, match=r"does not verify|cannot be checked"):
+                    keypolicy.check_csr_proof_of_possession(csr, given)
+
+
+def test_proof_of_possession_with_a_borrowed_key_in_hand(rsa2048: rsa.RSAPrivateKey) -> None:
+    # An RSA key in the SPKI, an ECDSA signature: the key's kind and the signature's differ.
+    victim = rsa2048.public_key().public_numbers()
+    der = weak_keys.csr_der_with_spki(
+        weak_keys.rsa_spki_der(victim.n, victim.e), ec.generate_private_key(ec.SECP256R1())
+    )
+    csr = x509.load_der_x509_csr(der)
+    with pytest.raises(BadCSR) as info:
+        keypolicy.check_csr_proof_of_possession(csr, keypolicy.public_key_from_csr(csr))
     assert "does not verify" in info.value.message
 
 

@@ -146,7 +146,7 @@ class Issuer:
         csr = load_csr(request.csr)
         public_key = keypolicy.public_key_from_csr(csr)
         keypolicy.check_public_key(public_key, self._blocklist)
-        keypolicy.check_csr_proof_of_possession(csr)
+        keypolicy.check_csr_proof_of_possession(csr, public_key)
         facts = certs.inspect_csr(csr, public_key)  # type: ignore[arg-type]
         spki = spki_der(facts.public_key)
         key_fp = "sha256:" + hashlib.sha256(spki).hexdigest()  # keys.fingerprint, from the DER

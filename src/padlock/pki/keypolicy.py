@@ -37,8 +37,17 @@ from typing import Any
 
 import badkeys
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import (
+    dsa,
+    ec,
+    ed448,
+    ed25519,
+    padding,
+    rsa,
+    x448,
+    x25519,
+)
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from padlock.errors import BadCSR, ConfigError, PadlockError, UnsupportedKey, WeakKey
@@ -558,16 +567,19 @@ def public_key_from_csr(csr: x509.CertificateSigningRequest) -> PublicKeyTypes:
         ) from None
 
 
-def check_csr_proof_of_possession(csr: x509.CertificateSigningRequest) -> None:
+def check_csr_proof_of_possession(
+    csr: x509.CertificateSigningRequest, public_key: PublicKeyTypes | None = None
+) -> None:
     """Refuse a CSR whose self-signature does not verify with the key it carries.
 
     The signature proves that whoever made the CSR holds the private key (RFC 2986
     section 3; BR 3.2.1). Check the key itself first (:func:`public_key_from_csr`,
-    :func:`check_public_key`), so that a bad key is reported as such.
+    :func:`check_public_key`), so that a bad key is reported as such; pass that key
+    here, and it is not read from the CSR a second time.
     """
     try:
-        valid = csr.is_signature_valid
-    except (ValueError, UnsupportedAlgorithm) as exc:
+        valid = _signature_valid(csr, public_key)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise BadCSR(
             f"The CSR's signature cannot be checked ({exc}).",
             hint="Make the CSR again from the private key: padlock csr new --key KEY --out FILE",
@@ -578,3 +590,30 @@ def check_csr_proof_of_possession(csr: x509.CertificateSigningRequest) -> None:
             " so it proves no possession of that key (RFC 2986 section 3).",
             hint="Make the CSR again from the private key: padlock csr new --key KEY --out FILE",
         )
+
+
+def _signature_valid(
+    csr: x509.CertificateSigningRequest, public_key: PublicKeyTypes | None
+) -> bool:
+    """``csr.is_signature_valid``, with the CSR's key already in hand for the usual cases
+    (ECDSA; RSA with PKCS #1 v1.5): that property reads the key from the CSR again."""
+    if public_key is None:
+        return csr.is_signature_valid
+    params = csr.signature_algorithm_parameters
+    try:
+        if isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(params, ec.ECDSA):
+            public_key.verify(csr.signature, csr.tbs_certrequest_bytes, params)
+            return True
+        digest = csr.signature_hash_algorithm
+        if (
+            isinstance(public_key, rsa.RSAPublicKey)
+            and isinstance(params, padding.PKCS1v15)
+            and digest is not None
+        ):
+            public_key.verify(csr.signature, csr.tbs_certrequest_bytes, params, digest)
+            return True
+    except InvalidSignature:
+        return False
+    # Everything else (RSA-PSS, EdDSA, a signature algorithm of another kind of key):
+    # as cryptography itself decides it.
+    return csr.is_signature_valid
