@@ -218,6 +218,41 @@ def test_every_problem_is_listed_at_once() -> None:
     assert len(leaf_problems(cert, PROFILES["dv"])) == 4
 
 
+def test_findings_on_shared_extensions_are_the_same_every_time() -> None:
+    # Certificates of one template share every extension but the SAN: what certcheck found
+    # on those bytes once it finds again, and the per-certificate checks still run.
+    bc = _ext(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    for _ in range(3):
+        assert "CA:TRUE" in _one(_leaf(replace={bc.oid: bc}))
+        assert leaf_problems(_leaf(), PROFILES["dv"]) == []
+        other_cn = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "other.example.com")])
+        assert "commonName is not a copy" in _one(_leaf(subject=other_cn))
+    # The profile is part of what was found: a dv leaf is no ov leaf, whichever comes first.
+    dv_leaf = _leaf("dv")
+    assert leaf_problems(dv_leaf, PROFILES["dv"]) == []
+    assert any("lacks 2.23.140.1.2.2" in p for p in leaf_problems(dv_leaf, PROFILES["ov"]))
+    assert leaf_problems(dv_leaf, PROFILES["dv"]) == []
+
+
+def test_san_names_of_every_kind_are_read_from_the_der() -> None:
+    names = ("www.example.com", "*.example.com")
+    ips = ("8.8.8.8", "2001:4860:4860::8888")
+    cert = _leaf(names=names, ips=ips)
+    assert leaf_problems(cert, PROFILES["dv"]) == []
+    uri = _ext(
+        x509.SubjectAlternativeName(
+            [x509.DNSName("www.example.com"), x509.UniformResourceIdentifier("https://x.example")]
+        )
+    )
+    assert "UniformResourceIdentifier" in _one(_leaf(replace={uri.oid: uri}))
+    empty_san = _ext(x509.SubjectAlternativeName([]))
+    subject = x509.Name([])
+    problems = leaf_problems(
+        _leaf(replace={empty_san.oid: empty_san}, subject=subject), PROFILES["dv"]
+    )
+    assert "subjectAltName is empty" in problems
+
+
 # --- inspect_csr reads the same names as pki.csr.csr_names (which ACME compares orders with) ---
 
 

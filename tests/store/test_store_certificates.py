@@ -71,11 +71,17 @@ def test_store_duplicate_serial_conflict(store: SqlStore) -> None:
     assert record is not None and record.subject == "CN=www.example.com"
 
 
-def test_store_complete_reserved(store: SqlStore) -> None:
+@pytest.mark.parametrize("with_reservation", [False, True])
+def test_store_complete_reserved(store: SqlStore, with_reservation: bool) -> None:
     r = reserve(store)
     issued_at = NOW + dt.timedelta(seconds=2)
     record = store.complete_certificate(
-        r.serial, b"DER", "ab" * 32, issued_at, entry("certificate.issued", r.serial)
+        r.serial,
+        b"DER",
+        "ab" * 32,
+        issued_at,
+        entry("certificate.issued", r.serial),
+        r if with_reservation else None,
     )
     assert record.state is CertState.ISSUED
     assert record.der == b"DER"
@@ -86,12 +92,18 @@ def test_store_complete_reserved(store: SqlStore) -> None:
     assert store.get_certificate(r.serial) == record
 
 
-def test_store_complete_issued_conflict(store: SqlStore) -> None:
+@pytest.mark.parametrize("with_reservation", [False, True])
+def test_store_complete_issued_conflict(store: SqlStore, with_reservation: bool) -> None:
     r = issue(store)
     head = store.audit_head()
     with pytest.raises(Conflict, match="is issued"):
         store.complete_certificate(
-            r.serial, b"X", "00" * 32, NOW, entry("certificate.issued", r.serial)
+            r.serial,
+            b"X",
+            "00" * 32,
+            NOW,
+            entry("certificate.issued", r.serial),
+            r if with_reservation else None,
         )
     assert store.audit_head() == head
     record = store.get_certificate(r.serial)
@@ -111,6 +123,16 @@ def test_store_complete_unknown_not_found(store: SqlStore) -> None:
     with pytest.raises(NotFound):
         store.complete_certificate(777, b"X", "00" * 32, NOW, entry("certificate.issued", 777))
     assert store.audit_head()[0] == 0
+
+
+def test_store_complete_refuses_another_reservation(store: SqlStore) -> None:
+    r, other = reserve(store), reserve(store)
+    head = store.audit_head()
+    with pytest.raises(ValueError, match="not the one"):
+        store.complete_certificate(
+            r.serial, b"X", "00" * 32, NOW, entry("certificate.issued", r.serial), other
+        )
+    assert store.audit_head() == head
 
 
 def test_store_revoke_issued(store: SqlStore) -> None:

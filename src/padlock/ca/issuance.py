@@ -278,6 +278,7 @@ class Issuer:
                 serial_hex,
                 {"profile": profile.name, "request_id": request.request_id},
             ),
+            reservation,
         )
         return self._package(record, signer, certs.certificate_pem(der))
 

@@ -98,9 +98,16 @@ class CertificateStore(Protocol):
         """Insert a reservation; raises Conflict if the serial exists (UNIQUE)."""
 
     def complete_certificate(
-        self, serial: int, der: bytes, sha256: str, issued_at: dt.datetime, event: AuditEntry
+        self,
+        serial: int,
+        der: bytes,
+        sha256: str,
+        issued_at: dt.datetime,
+        event: AuditEntry,
+        reservation: Reservation | None = None,
     ) -> CertificateRecord:
-        """Turn a reservation into an issued certificate."""
+        """Turn a reservation into an issued certificate. The caller that made the
+        reservation may pass it: the record is then made from it, not read back."""
 
     def abandon_certificate(self, serial: int, event: AuditEntry) -> None:
         """Mark a reservation as never signed (lint refused it)."""

@@ -13,6 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
+from padlock.pki import der
+from padlock.pki.certs import tbs_fields
 from padlock.pki.profiles import Profile, counted_days, max_days
 
 _SERVER_AUTH_ONLY = [ExtendedKeyUsageOID.SERVER_AUTH]
@@ -41,26 +43,59 @@ def leaf_problems(cert: x509.Certificate, profile: Profile) -> list[str]:
     days = counted_days(not_before, cert.not_valid_after_utc)
     if days > max_days(profile, not_before.date()):
         problems.append(f"validity of {days} days exceeds the profile's maximum (BR 6.3.2)")
-    # One pass over the extensions (a duplicate raises here, as get_extension_for_* would).
-    exts = {ext.oid: ext for ext in cert.extensions}
-    san_ext = exts.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
-    if san_ext is None:
-        problems.append("subjectAltName is missing (BR 7.1.2.7.12)")
+    last = tbs_fields(cert.tbs_certificate_bytes)[-1]
+    extensions = der.children(der.children(last)[0]) if last[0] == _EXTENSIONS else []
+    sans = [e for e in extensions if _is_san(e)]
+    others = tuple(e for e in extensions if not _is_san(e))
+    is_rsa = isinstance(cert.public_key(), rsa.RSAPublicKey)
+    # What the other extensions say depends on their bytes alone (and the profile and
+    # the kind of key): the same bytes, the same findings. A CA's certificates share them,
+    # so cryptography parses each set once, not every time.
+    key = (profile, is_rsa, others, len(sans))
+    found = _VERDICTS.get(key)
+    if found is None:
+        found = tuple(_extension_problems(cert, profile, is_rsa))
+        if len(_VERDICTS) >= _VERDICTS_KEPT:
+            _VERDICTS.clear()
+        _VERDICTS[key] = found
+    problems.extend(found)
     names: set[str] = set()
-    if san_ext is not None:
-        for general in san_ext.value:
-            if isinstance(general, x509.DNSName):
-                names.add(general.value)
-            elif isinstance(general, x509.IPAddress):
-                names.add(str(general.value))
-            else:
-                problems.append(f"subjectAltName holds a {type(general).__name__} (BR 7.1.2.7.12)")
+    if len(sans) == 1:
+        names = _san_names(sans[0], problems)
         if not names:
             problems.append("subjectAltName is empty")
     subject = cert.subject
     for attr in subject.get_attributes_for_oid(NameOID.COMMON_NAME):
         if _ip_text(str(attr.value)) not in names:
             problems.append("commonName is not a copy of a subjectAltName (BR 7.1.4.3)")
+    has_org = bool(subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
+    if has_org != profile.needs_organization:
+        problems.append("organizationName present/absent against the profile (BR 7.1.2.7.2-4)")
+    return problems
+
+
+_EXTENSIONS = 0xA3  # the [3] EXPLICIT Extensions of a tbsCertificate (RFC 5280 4.1)
+_SAN_OID = der.oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string)
+
+
+def _is_san(extension: bytes) -> bool:
+    """Whether an Extension's DER has extnID subjectAltName (2.5.29.17): its first field,
+    right after the SEQUENCE header of two, three or four octets."""
+    at = 2 if extension[1] < 0x80 else 2 + (extension[1] & 0x7F)
+    return extension[at : at + len(_SAN_OID)] == _SAN_OID
+
+
+_VERDICTS: dict[tuple[Profile, bool, tuple[bytes, ...], int], tuple[str, ...]] = {}
+_VERDICTS_KEPT = 64
+
+
+def _extension_problems(cert: x509.Certificate, profile: Profile, is_rsa: bool) -> list[str]:
+    """The findings on every extension but the subjectAltName's names."""
+    problems: list[str] = []
+    # One pass over the extensions (a duplicate raises here, as get_extension_for_* would).
+    exts = {ext.oid: ext for ext in cert.extensions}
+    if ExtensionOID.SUBJECT_ALTERNATIVE_NAME not in exts:
+        problems.append("subjectAltName is missing (BR 7.1.2.7.12)")
     bc_ext = exts.get(ExtensionOID.BASIC_CONSTRAINTS)
     if bc_ext is not None and bc_ext.value.ca:
         problems.append("basicConstraints says CA:TRUE on a subscriber certificate")
@@ -76,7 +111,7 @@ def leaf_problems(cert: x509.Certificate, profile: Profile) -> list[str]:
         ku = ku_ext.value
         if not ku_ext.critical or not ku.digital_signature or ku.key_cert_sign or ku.crl_sign:
             problems.append("keyUsage must be critical with digitalSignature only (BR 7.1.2.7.11)")
-        if ku.key_encipherment and not isinstance(cert.public_key(), rsa.RSAPublicKey):
+        if ku.key_encipherment and not is_rsa:
             problems.append("keyEncipherment is for RSA keys only")
     policies_ext = exts.get(ExtensionOID.CERTIFICATE_POLICIES)
     if policies_ext is None:
@@ -86,7 +121,36 @@ def leaf_problems(cert: x509.Certificate, profile: Profile) -> list[str]:
     for cls in (x509.AuthorityKeyIdentifier, x509.AuthorityInformationAccess):
         if cls.oid not in exts:
             problems.append(f"{cls.__name__} is missing")
-    has_org = bool(subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
-    if has_org != profile.needs_organization:
-        problems.append("organizationName present/absent against the profile (BR 7.1.2.7.2-4)")
     return problems
+
+
+# GeneralName tags (RFC 5280 4.2.1.6), named as cryptography names its classes.
+_GENERAL_NAME_KINDS = {
+    0xA0: "OtherName",
+    0x81: "RFC822Name",
+    0xA3: "x400Address",
+    0xA4: "DirectoryName",
+    0xA5: "ediPartyName",
+    0x86: "UniformResourceIdentifier",
+    0x88: "RegisteredID",
+}
+
+
+def _san_names(extension: bytes, problems: list[str]) -> set[str]:
+    """The dNSNames and iPAddresses (as text) of a subjectAltName Extension's DER; a name
+    of another kind, or one that is not well formed, is a problem."""
+    value = der.children(extension)[-1]  # extnValue: an OCTET STRING holding GeneralNames
+    start, end = der.element(value, 0)
+    names: set[str] = set()
+    for general in der.children(value[start:end]):
+        tag = general[0]
+        content_start, content_end = der.element(general, 0)
+        content = general[content_start:content_end]
+        if tag == 0x82 and content.isascii():
+            names.add(content.decode("ascii"))
+        elif tag == 0x87 and len(content) in (4, 16):
+            names.add(str(ipaddress.ip_address(content)))
+        else:
+            kind = _GENERAL_NAME_KINDS.get(tag, f"GeneralName with tag 0x{tag:02x}")
+            problems.append(f"subjectAltName holds a {kind} (BR 7.1.2.7.12)")
+    return names

@@ -133,6 +133,14 @@ _STATEMENTS: dict[str, ClauseElement] = {
         issued_at=bindparam("p_issued_at"),
     )
     .returning(*_RECORD_COLUMNS),
+    "complete_bare": update(certificates)
+    .where(_c.serial == bindparam("p_serial"), _c.state == _state(CertState.RESERVED))
+    .values(
+        state=_state(CertState.ISSUED),
+        der=bindparam("p_der"),
+        sha256=bindparam("p_sha256"),
+        issued_at=bindparam("p_issued_at"),
+    ),
     "revoke": update(certificates)
     .where(_c.serial == bindparam("p_serial"), _c.state == _state(CertState.ISSUED))
     .values(
@@ -181,6 +189,7 @@ class _Sql:
         self.list_all = text["list_all"]
         self.list_state = text["list_state"]
         self.complete = text["complete"]
+        self.complete_bare = text["complete_bare"]
         self.revoke = text["revoke"]
         self.abandon = text["abandon"]
         self.counts = text["counts"]
@@ -664,7 +673,13 @@ class SqlStore:
         )
 
     def complete_certificate(
-        self, serial: int, der: bytes, sha256: str, issued_at: dt.datetime, event: AuditEntry
+        self,
+        serial: int,
+        der: bytes,
+        sha256: str,
+        issued_at: dt.datetime,
+        event: AuditEntry,
+        reservation: Reservation | None = None,
     ) -> CertificateRecord:
         serial_hex = format(serial, "x")
         issued_db = self._times.out(issued_at, "issued_at")
@@ -674,14 +689,25 @@ class SqlStore:
             "p_sha256": sha256,
             "p_issued_at": issued_db,
         }
+        if reservation is not None and reservation.serial != serial:
+            raise ValueError("the reservation given is not the one being completed")
 
         def work(cursor: Any) -> CertificateRecord:
-            cursor.execute(self._sql.complete, params)
-            row = cursor.fetchone()
-            if row is None:
-                self._not_in_state(cursor, serial_hex, CertState.RESERVED, "completed")
+            if reservation is None:
+                cursor.execute(self._sql.complete, params)
+                row = cursor.fetchone()
+                if row is None:
+                    self._not_in_state(cursor, serial_hex, CertState.RESERVED, "completed")
+                record = self._record(row)
+            else:
+                # The caller holds what the row says; the UPDATE matches one reserved row or
+                # none, and nothing needs reading back.
+                cursor.execute(self._sql.complete_bare, params)
+                if cursor.rowcount != 1:
+                    self._not_in_state(cursor, serial_hex, CertState.RESERVED, "completed")
+                record = _issued_record(reservation, der, sha256, issued_at)
             self._append(cursor, event, issued_at, issued_db)
-            return self._record(row)
+            return record
 
         return self._write(work, f"storing certificate {serial_hex}")
 
@@ -754,6 +780,29 @@ class SqlStore:
             return {(profile, state): int(n) for profile, state, n in cursor.fetchall()}
 
         return self._read(work, "counting certificates")
+
+
+def _issued_record(
+    r: Reservation, der: bytes, sha256: str, issued_at: dt.datetime
+) -> CertificateRecord:
+    """The row of reservation ``r`` once completed, as ``get_certificate`` reads it back."""
+    return CertificateRecord(
+        serial=r.serial,
+        hierarchy=r.hierarchy,
+        issuer=r.issuer,
+        profile=r.profile,
+        request_id=r.request_id,
+        state=CertState.ISSUED,
+        subject=r.subject,
+        names=tuple(r.names),
+        not_before=r.not_before.astimezone(UTC),
+        not_after=r.not_after.astimezone(UTC),
+        reserved_at=r.reserved_at.astimezone(UTC),
+        key_fingerprint=r.key_fingerprint,
+        der=der,
+        sha256=sha256,
+        issued_at=issued_at.astimezone(UTC),
+    )
 
 
 def open_store(url: str, *, migrate: bool = True) -> SqlStore:
