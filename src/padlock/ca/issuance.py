@@ -241,7 +241,7 @@ class Issuer:
             raise PadlockError("Could not reserve a unique serial number.")
 
         # Step 3: lint; any ERROR abandons the reservation, nothing is signed.
-        problems = certcheck.leaf_problems(draft, profile)
+        problems = certcheck.leaf_problems(draft, profile, tbs)
         if not problems and profile.pkilint:
             from padlock.pki import lint  # pkilint takes 0.5 s to import: only when used
 

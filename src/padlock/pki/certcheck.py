@@ -10,8 +10,12 @@ from __future__ import annotations
 import ipaddress
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+from cryptography.x509.oid import (
+    ExtendedKeyUsageOID,
+    ExtensionOID,
+    NameOID,
+    PublicKeyAlgorithmOID,
+)
 
 from padlock.pki import der
 from padlock.pki.certs import tbs_fields
@@ -31,8 +35,12 @@ def _ip_text(value: str) -> str:
     return value
 
 
-def leaf_problems(cert: x509.Certificate, profile: Profile) -> list[str]:
-    """Every way ``cert`` breaks the profile; empty when it is fine."""
+def leaf_problems(cert: x509.Certificate, profile: Profile, tbs: bytes | None = None) -> list[str]:
+    """Every way ``cert`` breaks the profile; empty when it is fine.
+
+    ``tbs`` is the DER of the certificate's tbsCertificate, for a caller that assembled
+    ``cert`` from it (cryptography would encode it again).
+    """
     problems: list[str] = []
     serial = cert.serial_number
     if serial <= 0 or serial.bit_length() > 159:
@@ -43,11 +51,14 @@ def leaf_problems(cert: x509.Certificate, profile: Profile) -> list[str]:
     days = counted_days(not_before, cert.not_valid_after_utc)
     if days > max_days(profile, not_before.date()):
         problems.append(f"validity of {days} days exceeds the profile's maximum (BR 6.3.2)")
-    last = tbs_fields(cert.tbs_certificate_bytes)[-1]
+    last = tbs_fields(cert.tbs_certificate_bytes if tbs is None else tbs)[-1]
     extensions = der.children(der.children(last)[0]) if last[0] == _EXTENSIONS else []
-    sans = [e for e in extensions if _is_san(e)]
-    others = tuple(e for e in extensions if not _is_san(e))
-    is_rsa = isinstance(cert.public_key(), rsa.RSAPublicKey)
+    sans: list[bytes] = []
+    rest: list[bytes] = []
+    for extension in extensions:
+        (sans if _is_san(extension) else rest).append(extension)
+    others = tuple(rest)
+    is_rsa = cert.public_key_algorithm_oid in _RSA_KEYS
     # What the other extensions say depends on their bytes alone (and the profile and
     # the kind of key): the same bytes, the same findings. A CA's certificates share them,
     # so cryptography parses each set once, not every time.
@@ -74,6 +85,7 @@ def leaf_problems(cert: x509.Certificate, profile: Profile) -> list[str]:
     return problems
 
 
+_RSA_KEYS = frozenset({PublicKeyAlgorithmOID.RSAES_PKCS1_v1_5, PublicKeyAlgorithmOID.RSASSA_PSS})
 _EXTENSIONS = 0xA3  # the [3] EXPLICIT Extensions of a tbsCertificate (RFC 5280 4.1)
 _SAN_OID = der.oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string)
 

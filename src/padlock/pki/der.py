@@ -107,8 +107,21 @@ def children(der: bytes, at: int = 0) -> list[bytes]:
     """The DER of each element inside the constructed element at ``at``."""
     start, end = element(der, at)
     out: list[bytes] = []
+    # element() inlined: certificates are walked on every issuance.
     while start < end:
-        stop = element(der, start)[1]
+        if start + 2 > end:
+            raise ValueError("truncated DER")
+        first = der[start + 1]
+        if first < 0x80:
+            stop = start + 2 + first
+        else:
+            count = first & 0x7F
+            if not 1 <= count <= 4:
+                raise ValueError("a DER length of that form does not occur here")
+            head = start + 2 + count
+            stop = head + int.from_bytes(der[start + 2 : head], "big")
+        if stop > end:
+            raise ValueError("a DER element runs past the end of its data")
         out.append(der[start:stop])
         start = stop
     return out
