@@ -410,7 +410,7 @@ def test_issue_lint_failure_abandons_reservation_and_signs_nothing(
     issuer: Issuer, store: Store, make_csr: CSRMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        issuance.certcheck, "leaf_problems", lambda cert, profile: ["forced problem"]
+        issuance.certcheck, "leaf_problems", lambda cert, profile, tbs=None: ["forced problem"]
     )
     with pytest.raises(LintFailed, match="forced problem"):
         issuer.issue(IssueRequest(csr=make_csr(), profile="test"))
