@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from pkilint import finding_filter, loader, pkix
+from pkilint import document, finding_filter, loader, pkix, validation
 from pkilint.cabf import cabf_crl, serverauth
 from pkilint.cabf.serverauth import serverauth_constants
 from pkilint.pkix import certificate, crl, extension, name, ocsp
@@ -124,6 +124,88 @@ def raise_on_errors(report: LintReport) -> None:
 
 # --- the linters, built once --------------------------------------------------------------
 
+# pkilint's containers ask every validator whether it applies to every node of the
+# document (a DV certificate: about 7,000 questions for some 330 nodes), and most of
+# the answers depend only on the node's path and the type of its value. Those answers
+# are kept per container, keyed by (path, type); whatever depends on anything else is
+# still asked every time, so each validator runs on exactly the nodes, in exactly the
+# order, pkilint's own traversal gives (tests/pki/test_lint.py compares the two).
+#
+# NodeVisitor.match checks, in order: path, path_re, pdu_class, pdu_supertype,
+# predicate, and fails at the first that does not hold. The first three depend on
+# (path, type) alone. These overrides of match call NodeVisitor.match first and fail
+# when it fails, so the same three are a sound first filter for them too:
+_MATCH_CALLS_BASE_FIRST = frozenset(
+    {
+        "pkilint.validation.TypeMatchingValidator.match",
+        "pkilint.pkix.extension.ExtensionCriticalityValidator.match",
+        "pkilint.pkix.certificate.certificate_extension.ExtendedKeyUsageCriticalityValidator.match",
+        "pkilint.cabf.cabf_name.ValidCountryCodeValidatorBase.match",
+        "pkilint.cabf.serverauth.serverauth_extension.EvCpsUriPresenceValidator.match",
+    }
+)
+_BASE_MATCH = document.NodeVisitor.match
+_DISPATCH_KEPT = 20_000  # (path, type) answers kept per container, at most
+
+
+def _static_match(validator: Any, path: str, pdu: Any) -> bool:
+    """NodeVisitor.match's first three tests (path, path_re, pdu_class)."""
+    if validator._path is not None and validator._path != path:
+        return False
+    if validator._path_re is not None and validator._path_re.match(path) is None:
+        return False
+    return validator._pdu_class is None or isinstance(pdu, validator._pdu_class)
+
+
+def _match_kind(validator: Any) -> int:
+    """0: match must always be asked; 1: the first three tests decide it whole;
+    2: when they fail it fails, when they pass match must be asked."""
+    function = type(validator).match
+    if function is _BASE_MATCH:
+        simple = validator._pdu_supertype is None and validator._predicate is None
+        return 1 if simple else 2
+    name = f"{function.__module__}.{function.__qualname__}"
+    return 2 if name in _MATCH_CALLS_BASE_FIRST else 0
+
+
+def _dispatching(container: validation.ValidatorContainer) -> None:
+    """Give ``container`` (and every container inside it) the traversal described above."""
+    validators = list(container.validators)
+    kinds = [_match_kind(v) for v in validators]
+    plans: dict[tuple[str, type], list[tuple[Any, bool]]] = {}
+
+    def plan(node: Any) -> list[tuple[Any, bool]]:
+        key = (node.path, type(node.pdu))
+        found = plans.get(key)
+        if found is None:
+            found = []
+            for v, kind in zip(validators, kinds, strict=True):
+                if kind == 0:
+                    found.append((v, True))
+                elif _static_match(v, node.path, node.pdu):
+                    found.append((v, kind == 2))
+            if len(plans) >= _DISPATCH_KEPT:
+                plans.clear()
+            plans[key] = found
+        return found
+
+    def validate_rec(node: Any, results: list[Any]) -> None:
+        for v, ask in plan(node):
+            if ask and not v.match(node):
+                continue
+            result = v.validate_wrapper(node)
+            if isinstance(result, list):
+                results += result
+            else:
+                results.append(result)
+        for child in node.children.values():
+            validate_rec(child, results)
+
+    container._validate_rec = validate_rec
+    for v in validators:
+        if isinstance(v, validation.ValidatorContainer):
+            _dispatching(v)
+
 
 class _Linter:
     """One pkilint validator with its finding filters, built on first use, then reused."""
@@ -150,13 +232,15 @@ class _Linter:
 
 
 def _serverauth_builder(
-    cert_type: serverauth_constants.CertificateType,
+    cert_type: serverauth_constants.CertificateType, fast: bool = True
 ) -> Callable[[], tuple[Any, list[Any]]]:
     def build() -> tuple[Any, list[Any]]:
         # What pkilint's lint_cabf_serverauth_cert does for one certificate type.
         validator = certificate.create_pkix_certificate_validator_container(
             serverauth.create_decoding_validators(), serverauth.create_validators(cert_type)
         )
+        if fast:
+            _dispatching(validator)
         return validator, serverauth.create_serverauth_finding_filters(cert_type)
 
     return build
