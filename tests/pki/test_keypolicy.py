@@ -413,3 +413,20 @@ def test_csr_with_even_exponent_is_a_weak_key(rsa2048: rsa.RSAPrivateKey) -> Non
     assert "odd" in info.value.message
     with pytest.raises(BadCSR):
         keypolicy.check_csr_proof_of_possession(csr)
+
+
+@pytest.mark.parametrize("size", [10, 4096, 4097, 20_000])
+def test_blocklist_lookup_is_the_same_for_small_and_large_tables(
+    size: int, rsa2048: rsa.RSAPrivateKey
+) -> None:
+    # Small tables are held in a dict, large ones searched where they lie: same answers.
+    key = rsa2048.public_key()
+    digest = keypolicy.blocklist_digest(key)
+    others = {secrets.token_bytes(keypolicy.BLOCKLIST_HASH_BYTES) for _ in range(size - 1)}
+    records = sorted([(d, 8) for d in others] + [(digest, 9)])
+    table = b"".join(d + bytes([i]) for d, i in records)
+    blocklist = Blocklist.from_badkeys_dat(table)
+    hit = blocklist.lookup(key)
+    assert hit is not None and hit.list_id == 9 and hit.list_name == "rfc"
+    assert blocklist.lookup(ec.generate_private_key(ec.SECP256R1()).public_key()) is None
+    assert len(blocklist) == size

@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,13 +91,14 @@ def _algorithm_identifier(key: keys.SigningKey, hash_name: str | None) -> bytes:
     return der.sequence(der.oid(algorithm_oid.dotted_string), params)
 
 
-def _sign(key: keys.SigningKey, digest: hashes.HashAlgorithm | None, data: bytes) -> bytes:
+def _signing(key: keys.SigningKey, digest: hashes.HashAlgorithm | None) -> Callable[[bytes], bytes]:
+    """A function that signs bytes with ``key`` as certificates want it, decided once."""
     if isinstance(key, ec.EllipticCurvePrivateKey) and digest is not None:
-        return key.sign(data, ec.ECDSA(digest))
+        return functools.partial(key.sign, signature_algorithm=ec.ECDSA(digest))
     if isinstance(key, rsa.RSAPrivateKey) and digest is not None:
-        return key.sign(data, padding.PKCS1v15(), digest)
+        return functools.partial(key.sign, padding=padding.PKCS1v15(), algorithm=digest)
     if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
-        return key.sign(data)  # the hash is part of the algorithm
+        return key.sign  # the hash is part of the algorithm
     raise ValueError(f"cannot sign with a {type(key).__name__}")  # pragma: no cover
 
 
@@ -151,6 +153,8 @@ class Signer:
         self.__hash_name = self.__hash.name if self.__hash is not None else None
         self.__subject_der = tbs_subject(certificate.tbs_certificate_bytes)
         self.__algorithm = _algorithm_identifier(key, self.__hash_name)
+        self.__sign = _signing(key, self.__hash)
+        self.__rehearsal_sign: Callable[[bytes], bytes] | None = None
 
     def __repr__(self) -> str:
         return f"Signer({self.issuer!r}, {self.certificate.subject.rfc4514_string()!r})"
@@ -171,15 +175,15 @@ class Signer:
         """``tbs`` signed by a throwaway key of this CA's kind: a certificate to lint, with
         exactly the fields this CA would sign. Nobody can mistake it for the CA's own."""
         self._check_tbs(tbs)
-        return assemble_certificate(
-            tbs, self.__algorithm, _sign(_throwaway_like(self.__key), self.__hash, tbs)
-        )
+        if self.__rehearsal_sign is None:
+            self.__rehearsal_sign = _signing(_throwaway_like(self.__key), self.__hash)
+        return assemble_certificate(tbs, self.__algorithm, self.__rehearsal_sign(tbs))
 
     def sign_tbs(self, tbs: bytes) -> bytes:
         """The DER certificate of ``tbs`` (a tbsCertificate this CA issues: its issuer is
         this CA's subject and its signature algorithm this CA's, byte for byte), signed."""
         self._check_tbs(tbs)
-        signed = assemble_certificate(tbs, self.__algorithm, _sign(self.__key, self.__hash, tbs))
+        signed = assemble_certificate(tbs, self.__algorithm, self.__sign(tbs))
         x509.load_der_x509_certificate(signed)  # well-formed, or ValueError here
         return signed
 

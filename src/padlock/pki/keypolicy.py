@@ -177,6 +177,7 @@ class BlocklistHit:
 
 
 _Table = bytes | mmap.mmap
+_SMALL_TABLE_BYTES = 4096 * _RECORD_BYTES
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,10 @@ class Blocklist:
         default_factory=lambda: dict(BADKEYS_LIST_NAMES), compare=False, hash=False
     )
 
+    _indexes: tuple[Mapping[bytes, int] | None, ...] = field(
+        init=False, default=(), repr=False, compare=False, hash=False
+    )
+
     def __post_init__(self) -> None:
         for table in self.tables:
             if len(table) % _RECORD_BYTES:
@@ -205,6 +210,9 @@ class Blocklist:
                     f"A blocklist table has {len(table)} bytes, not a multiple of {_RECORD_BYTES}.",
                     hint="Use badkeys' blocklist.dat as downloaded (badkeys --update-bl).",
                 )
+        # Small tables (padlock's own list, an operator's few keys) are looked up in a
+        # dict, large ones (badkeys' millions) by binary search where they lie.
+        object.__setattr__(self, "_indexes", tuple(_index(table) for table in self.tables))
 
     def __len__(self) -> int:
         return sum(len(t) // _RECORD_BYTES for t in self.tables)
@@ -212,8 +220,8 @@ class Blocklist:
     def lookup(self, public_key: PublicKeyTypes | rsa.RSAPublicNumbers) -> BlocklistHit | None:
         """The list holding ``public_key``, or None. A binary search per table."""
         digest = blocklist_digest(public_key)
-        for table in self.tables:
-            list_id = _search(table, digest)
+        for table, index in zip(self.tables, self._indexes, strict=True):
+            list_id = _search(table, digest) if index is None else index.get(digest)
             if list_id is not None:
                 return BlocklistHit(list_id, self.names.get(list_id, f"id{list_id}"), digest)
         return None
@@ -335,6 +343,19 @@ class _RecordView(Sequence[bytes]):
     def __getitem__(self, index: Any) -> Any:
         start = index * _RECORD_BYTES
         return self._table[start : start + BLOCKLIST_HASH_BYTES]
+
+
+def _index(table: _Table) -> dict[bytes, int] | None:
+    """{hash: list id} of a small table (the first record of a hash wins, as in a search);
+    None for a large one, searched where it lies."""
+    if len(table) > _SMALL_TABLE_BYTES:
+        return None
+    index: dict[bytes, int] = {}
+    for at in range(0, len(table), _RECORD_BYTES):
+        index.setdefault(
+            bytes(table[at : at + BLOCKLIST_HASH_BYTES]), table[at + BLOCKLIST_HASH_BYTES]
+        )
+    return index
 
 
 def _search(table: _Table, digest: bytes) -> int | None:
