@@ -50,6 +50,7 @@ from padlock.errors import (
     PadlockError,
     PayloadTooLarge,
 )
+from padlock.web import fast_path
 from padlock.web.services import Services
 
 log = logging.getLogger("padlock.acme")
@@ -98,38 +99,10 @@ async def _lifespan(app: Any) -> AsyncIterator[None]:
 
 
 def _install_fast_path(app: Any) -> None:
-    """Dispatch ``/acme/...`` to the ACME endpoint ahead of the app's middleware and routes.
-
-    The app's route list is tried in order (a few dozen patterns before ``/acme``) inside
-    Starlette's error and exception middleware; the endpoint needs none of it (it answers
-    every error itself, with a nonce), so ACME requests go straight to it, counted in the
-    same per-worker counters ``/metrics`` reads. Everything else goes through the app as
-    before; without the lifespan (a bare test client) the route in ``router`` serves ACME
-    the ordinary way.
-    """
-    inner = app.middleware_stack
-    if inner is None:  # pragma: no cover - Starlette builds it before running the lifespan
-        inner = app.middleware_stack = app.build_middleware_stack()
-    counters: dict[str, int] = app.state.services.counters
-
-    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/acme/"):
-            await inner(scope, receive, send)
-            return
-        scope["app"] = app
-        status = 500
-
-        async def counted(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        await _endpoint(scope, receive, counted)
-        key = f"{scope['method']} {status}"
-        counters[key] = counters.get(key, 0) + 1
-
-    app.middleware_stack = dispatch
+    """``/acme/...`` goes straight to the endpoint (``web/fast_path.py``): it answers every
+    error itself, with a nonce. Without the lifespan (a bare test client) the route in
+    ``router`` serves ACME the ordinary way."""
+    fast_path.install(app, lambda scope: _endpoint if scope["path"].startswith("/acme/") else None)
 
 
 def _warm_up() -> None:

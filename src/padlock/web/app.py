@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,7 +23,13 @@ from padlock import config, wiring
 from padlock.ca import signer as signer_mod
 from padlock.ca.issuance import utcnow
 from padlock.config import Settings
-from padlock.errors import PROBLEMS, PadlockError
+from padlock.errors import PadlockError
+from padlock.web.problems import (
+    http_problem,
+    problem_response,
+    unexpected_problem,
+    validation_problem,
+)
 from padlock.web.services import Services, va_config
 
 log = logging.getLogger("padlock")
@@ -37,8 +43,6 @@ FRONT_ENDS = (
     "padlock.web.acme_api",
     "padlock.web.revocation_api",
 )
-
-PROBLEM_JSON = "application/problem+json"
 
 
 def ensure_authority(settings: Settings) -> bytes:
@@ -73,15 +77,6 @@ def ensure_authority(settings: Settings) -> bytes:
     return passphrase
 
 
-def problem_response(exc: PadlockError, instance: str | None = None) -> JSONResponse:
-    doc = exc.to_problem(**({"instance": instance} if instance else {}))
-    headers = {}
-    retry = getattr(exc, "retry_after", None)
-    if retry:
-        headers["Retry-After"] = str(int(retry))
-    return JSONResponse(doc, status_code=doc["status"], media_type=PROBLEM_JSON, headers=headers)
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PadlockError)
     async def _padlock_error(request: Request, exc: PadlockError) -> Response:
@@ -93,43 +88,15 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        parts = []
-        for err in exc.errors()[:5]:
-            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            parts.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
-        doc = {
-            "type": PROBLEMS["malformed"].urn,
-            "title": PROBLEMS["malformed"].title,
-            "status": 400,
-            "detail": "The request is not valid: " + "; ".join(parts),
-        }
-        return JSONResponse(doc, status_code=400, media_type=PROBLEM_JSON)
+        return validation_problem(exc.errors())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "notFound", 405: "malformed", 413: "payloadTooLarge"}.get(
-            exc.status_code, "malformed"
-        )
-        doc = {
-            "type": PROBLEMS[code].urn,
-            "title": PROBLEMS[code].title,
-            "status": exc.status_code,
-            "detail": str(exc.detail),
-        }
-        return JSONResponse(
-            doc, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers
-        )
+        return http_problem(exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        doc = {
-            "type": PROBLEMS["serverInternal"].urn,
-            "title": PROBLEMS["serverInternal"].title,
-            "status": 500,
-            "detail": "The server failed unexpectedly; the error was logged.",
-        }
-        return JSONResponse(doc, status_code=500, media_type=PROBLEM_JSON)
+        return unexpected_problem(request.method, request.url.path)
 
 
 def _metrics_text(services: Services) -> str:

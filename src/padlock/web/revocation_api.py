@@ -26,7 +26,6 @@ import hashlib
 import logging
 import os
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -34,6 +33,7 @@ import anyio
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from padlock import wiring
 from padlock.ca.ports import CertificateRecord
@@ -49,6 +49,7 @@ from padlock.ca.revocation import (
 from padlock.ca.signer import read_meta
 from padlock.errors import BadPassphrase, NotFound, PadlockError
 from padlock.pki import crl_ocsp
+from padlock.web import fast_path
 from padlock.web.services import Services
 
 log = logging.getLogger("padlock.revocation")
@@ -121,45 +122,21 @@ async def _lifespan(app: Any) -> AsyncIterator[None]:
 
 
 def _install_fast_path(app: Any) -> None:
-    """Dispatch ``/ocsp/...`` to the responder ahead of the app's middleware and route list.
+    """``/ocsp/...`` goes straight to the responder (``web/fast_path.py``), which answers
+    every error itself (measured: 260 µs of server CPU per response through the framework,
+    100 µs without), with an ``X-Response-Time-Ms`` header. Without the lifespan (a bare
+    test client) the routes below serve OCSP the ordinary way."""
 
-    The same arrangement as the ACME server's (``web/acme_api.py``): the responder answers
-    every error itself, so OCSP requests skip the framework (measured: 260 µs of server CPU
-    per response through it, 100 µs without), counted in the same per-worker counters and
-    with the same ``X-Response-Time-Ms`` header. Without the lifespan (a bare test client)
-    the routes below serve OCSP the ordinary way.
-    """
-    inner = app.middleware_stack
-    if inner is None:  # pragma: no cover - Starlette builds it before running the lifespan
-        inner = app.middleware_stack = app.build_middleware_stack()
-    counters: dict[str, int] = app.state.services.counters
-
-    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/ocsp/"):
-            await inner(scope, receive, send)
-            return
+    def pick(scope: Scope) -> ASGIApp | None:
+        if not scope["path"].startswith("/ocsp/"):
+            return None
         issuer, _, rest = scope["path"][len("/ocsp/") :].partition("/")
         if scope["method"] not in ("GET", "POST") or (rest and scope["method"] == "POST"):
-            await inner(scope, receive, send)  # the router's 405, as before
-            return
-        scope["app"] = app
+            return None  # the router's 405, as before
         scope["path_params"] = {"issuer": issuer, "request": rest}
-        started = time.perf_counter()
-        status = 500
+        return _ocsp
 
-        async def counted(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                elapsed = f"{(time.perf_counter() - started) * 1000:.1f}".encode()
-                message["headers"].append((b"x-response-time-ms", elapsed))
-            await send(message)
-
-        await _ocsp(scope, receive, counted)
-        key = f"{scope['method']} {status}"
-        counters[key] = counters.get(key, 0) + 1
-
-    app.middleware_stack = dispatch
+    fast_path.install(app, pick, timed=True)
 
 
 router = APIRouter(tags=["revocation"], lifespan=_lifespan)
