@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from padlock.ca import enrollment
 from padlock.ca.enrollment import (
     MAX_DOCUMENT_BYTES,
     MAX_DOCUMENTS,
@@ -46,6 +47,7 @@ from padlock.errors import (
     Conflict,
     Malformed,
     NotFound,
+    PadlockError,
     PayloadTooLarge,
     PolicyError,
     RejectedIdentifier,
@@ -272,6 +274,28 @@ def test_enrollment_test_request_is_issued_at_once(
     assert svc.status_url(req.id) == f"https://ca.example.com/status/{req.id}"
     ((to, subject, body),) = outbox.sent
     assert to == "owner@example.com" and "issued" in subject and svc.status_url(req.id) in body
+    assert store.verify_audit().ok
+
+
+def test_enrollment_test_request_and_certificate_commit_together(
+    svc: EnrollmentService,
+    store: Store,
+    make_csr: CSRMaker,
+    outbox: Outbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The request is recorded in the transaction that stores its certificate: when that
+    # record cannot be written (here: its id is taken), the certificate is not issued
+    # either; the reservation stays, visible, and the audit chain holds.
+    first = svc.submit(make_csr(["one.example.com"]), "test", "owner@example.com")
+    monkeypatch.setattr(enrollment, "new_request_id", lambda: first.id)
+    with pytest.raises(PadlockError):
+        svc.submit(make_csr(["two.example.com"]), "test", "owner@example.com")
+    assert svc.get(first.id).names == ("one.example.com",)
+    by_state = {r.state for r in store.list_certificates(limit=10)}
+    assert by_state == {CertState.ISSUED, CertState.RESERVED}
+    assert _certs_for(store, first.id) == [first.certificate_serial]
+    assert len(outbox.sent) == 1  # no mail for what was not issued
     assert store.verify_audit().ok
 
 

@@ -76,7 +76,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from padlock.ca import validation as va
 from padlock.ca.issuance import Clock, IssuedCertificate, Issuer, IssueRequest, utcnow
 from padlock.ca.notify import Notifier, deliver
-from padlock.ca.ports import CertificateRecord, CertificateStore
+from padlock.ca.ports import CertificateRecord, CertificateStore, StoreWrite
 from padlock.errors import (
     BadCSR,
     CAAForbidden,
@@ -393,6 +393,12 @@ class EnrollmentStore(Protocol):
         claim: str | None = None,
     ) -> None:
         """Insert the request, its challenges and validations, and its events."""
+
+    def request_writes(
+        self, request: EnrollmentRequest, events: Sequence[Event], at: dt.datetime
+    ) -> StoreWrite:
+        """What :meth:`create_request` writes, for the transaction that issues the request's
+        certificate (``Issuer.issue(..., also=...)``): one commit for both."""
 
     def get_request(self, request_id: str) -> EnrollmentRequest | None:
         """The request with challenges, documents, validations and timeline."""
@@ -714,37 +720,42 @@ class EnrollmentService:
     def _submit_test(
         self, request_id: str, csr_pem: bytes, contact: str, actor: str, now: dt.datetime
     ) -> EnrollmentRequest:
-        # Issue first (the certificate is reserved, linted, signed and stored with this
-        # request's id), then record the request as issued in one transaction: three
-        # commits per test certificate. A crash in between leaves a stored certificate
-        # that names the request id; the applicant saw an error and asks again.
+        # The certificate is reserved (committed), linted, signed, and stored in one
+        # transaction with the request, recorded as issued: two commits per test
+        # certificate. A crash in between leaves the reservation, and no request.
+        made: list[tuple[EnrollmentRequest, tuple[Event, ...]]] = []
+
+        def record_request(record: CertificateRecord) -> StoreWrite:
+            request = EnrollmentRequest(
+                id=request_id,
+                kind=Kind.TEST,
+                state=RequestState.ISSUED,
+                contact=contact,
+                names=record.names,
+                csr_pem=csr_pem.decode(),
+                key_fingerprint=record.key_fingerprint,
+                created_at=now,
+                updated_at=now,
+                certificate_serial=record.serial_hex,
+            )
+            events = (
+                Event("submitted", actor, RequestState.SUBMITTED, self._names_note(record.names)),
+                Event(
+                    "issued",
+                    "system",
+                    RequestState.ISSUED,
+                    f"test certificate {record.serial_hex}",
+                    {"serial": record.serial_hex, "profile": record.profile},
+                ),
+            )
+            made.append((request, events))
+            return self._store.request_writes(request, events, now)
+
         issued = self._issuer.issue(
-            IssueRequest(csr_pem, Kind.TEST.profile, actor=actor, request_id=request_id)
+            IssueRequest(csr_pem, Kind.TEST.profile, actor=actor, request_id=request_id),
+            also=record_request,
         )
-        record = issued.record
-        request = EnrollmentRequest(
-            id=request_id,
-            kind=Kind.TEST,
-            state=RequestState.ISSUED,
-            contact=contact,
-            names=record.names,
-            csr_pem=csr_pem.decode(),
-            key_fingerprint=record.key_fingerprint,
-            created_at=now,
-            updated_at=now,
-            certificate_serial=record.serial_hex,
-        )
-        events = (
-            Event("submitted", actor, RequestState.SUBMITTED, self._names_note(record.names)),
-            Event(
-                "issued",
-                "system",
-                RequestState.ISSUED,
-                f"test certificate {record.serial_hex}",
-                {"serial": record.serial_hex, "profile": record.profile},
-            ),
-        )
-        self._store.create_request(request, events, now)
+        request, events = made[-1]
         self._notify(request_id, contact, RequestState.ISSUED)
         return replace(
             request,
@@ -752,7 +763,7 @@ class EnrollmentService:
                 TimelineEntry(now, e.action, e.actor, e.state or request.state, e.note)
                 for e in events
             ),
-            certificate=CertificateStatus.of(record),
+            certificate=CertificateStatus.of(issued.record),
         )
 
     @staticmethod

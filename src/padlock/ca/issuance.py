@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from padlock.ca.ports import AuditEntry, CertificateRecord, Reservation, Store
+from padlock.ca.ports import AuditEntry, CertificateRecord, Reservation, Store, StoreWrite
 from padlock.ca.signer import Signer, ca_urls
 from padlock.errors import Conflict, LintFailed, PadlockError, PolicyError, WeakKey
 from padlock.pki import certcheck, certs, keypolicy, policy
@@ -174,7 +174,13 @@ class Issuer:
 
     # -- the whole use case ---------------------------------------------------------------------
 
-    def issue(self, request: IssueRequest) -> IssuedCertificate:
+    def issue(
+        self,
+        request: IssueRequest,
+        also: Callable[[CertificateRecord], StoreWrite] | None = None,
+    ) -> IssuedCertificate:
+        """Issue ``request``'s certificate. ``also``, given the record the certificate will
+        have, makes writes that are committed with it (what it was issued for)."""
         profile, facts, dns, ips, key_fp, spki = self._check(request)
         now = self._clock()
         not_before, not_after = validity(profile, now, request.days)
@@ -266,11 +272,13 @@ class Issuer:
 
         # Steps 4 and 5: sign exactly the bytes reserved and linted, store, answer.
         der = signer.sign_tbs(tbs)
+        sha256 = hashlib.sha256(der).hexdigest()
+        issued_at = self._clock()
         record = self._store.complete_certificate(
             serial,
             der,
-            hashlib.sha256(der).hexdigest(),
-            self._clock(),
+            sha256,
+            issued_at,
             AuditEntry(
                 "certificate.issued",
                 request.actor,
@@ -279,6 +287,7 @@ class Issuer:
                 {"profile": profile.name, "request_id": request.request_id},
             ),
             reservation,
+            None if also is None else also(reservation.issued(der, sha256, issued_at)),
         )
         return self._package(record, signer, certs.certificate_pem(der))
 

@@ -8,7 +8,7 @@ records it, written in the same transaction, so that no change goes unrecorded.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -63,9 +63,35 @@ class Reservation:
     names: tuple[str, ...]
     not_before: dt.datetime
     not_after: dt.datetime
-    tbs_der: bytes  # the certificate signed with a throwaway key: the exact fields to sign
+    tbs_der: bytes  # the tbsCertificate: the exact fields to lint and sign
     reserved_at: dt.datetime
     key_fingerprint: str
+
+    def issued(self, der: bytes, sha256: str, issued_at: dt.datetime) -> CertificateRecord:
+        """This reservation's record once completed, as the store reads it back (UTC)."""
+        return CertificateRecord(
+            serial=self.serial,
+            hierarchy=self.hierarchy,
+            issuer=self.issuer,
+            profile=self.profile,
+            request_id=self.request_id,
+            state=CertState.ISSUED,
+            subject=self.subject,
+            names=tuple(self.names),
+            not_before=self.not_before.astimezone(dt.UTC),
+            not_after=self.not_after.astimezone(dt.UTC),
+            reserved_at=self.reserved_at.astimezone(dt.UTC),
+            key_fingerprint=self.key_fingerprint,
+            der=der,
+            sha256=sha256,
+            issued_at=issued_at.astimezone(dt.UTC),
+        )
+
+
+StoreWrite = Callable[[Any], None]
+"""More writes for the transaction that completes a certificate, made by the store that
+runs them (its opaque cursor in, nothing out): what the certificate was issued for is
+recorded in the same commit as the certificate itself."""
 
 
 @dataclass(frozen=True)
@@ -105,9 +131,11 @@ class CertificateStore(Protocol):
         issued_at: dt.datetime,
         event: AuditEntry,
         reservation: Reservation | None = None,
+        also: StoreWrite | None = None,
     ) -> CertificateRecord:
         """Turn a reservation into an issued certificate. The caller that made the
-        reservation may pass it: the record is then made from it, not read back."""
+        reservation may pass it: the record is then made from it, not read back. ``also``
+        runs in the same transaction, after the certificate is stored."""
 
     def abandon_certificate(self, serial: int, event: AuditEntry) -> None:
         """Mark a reservation as never signed (lint refused it)."""

@@ -130,20 +130,21 @@ class SqlAcmeStore:
         link = None
         try:
             link = store._link()
-            cursor = link.cursor
-            if write or not self._sqlite:
-                cursor.execute(store._begin if write else "BEGIN")
-            else:
-                cursor.execute("BEGIN")  # deferred: a read snapshot that takes no write lock
-            try:
-                yield _Tx(self, cursor)
-                if self._sqlite:
-                    link.driver.commit()
+            with store.writing(link) if write else contextlib.nullcontext():
+                cursor = link.cursor
+                if write or not self._sqlite:
+                    cursor.execute(store._begin if write else "BEGIN")
                 else:
-                    cursor.execute("COMMIT")
-            except BaseException:
-                store._rollback(link)
-                raise
+                    cursor.execute("BEGIN")  # deferred: a read snapshot, no write lock
+                try:
+                    yield _Tx(self, cursor)
+                    if self._sqlite:
+                        link.driver.commit()
+                    else:
+                        cursor.execute("COMMIT")
+                except BaseException:
+                    store._rollback(link)
+                    raise
         except PadlockError:
             raise
         except store._integrity_error as err:

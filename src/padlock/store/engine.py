@@ -19,9 +19,12 @@ PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
@@ -127,12 +130,95 @@ def _sqlite_engine(parsed: URL) -> Engine:
         finally:
             cursor.close()
 
+    # Every SQLAlchemy transaction here writes (the hot paths use raw cursors and take
+    # the writer lock themselves): each takes padlock's writer lock first, its thread's own.
+    path = writer_lock_path(parsed)
+    held = threading.local()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Only migrations and administration use SQLAlchemy transactions; all write.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        lock: WriterLock | None = getattr(held, "lock", None)
+        if lock is None and path is not None:
+            lock = held.lock = WriterLock(path)
+        held.locked = lock is not None and lock.acquire()
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _on_end(connection)
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(connection: Any) -> None:
+        if getattr(held, "locked", False):
+            held.locked = False
+            held.lock.release()
 
     return engine
+
+
+class WriterLock:
+    """One thread's hold on the lock padlock's own SQLite writers take before BEGIN IMMEDIATE.
+
+    SQLite lets one writer in at a time; the others wait in its busy handler, which
+    sleeps 1 ms, then 2, 5, 10 ... between tries. Two workers issuing certificates
+    each hold the write lock a fraction of a millisecond, so they met there all the
+    time and slept longer than they worked. This lock (``flock`` on a file beside the
+    database, one open file per thread, so threads exclude each other too) is tried
+    every 20 to 500 µs instead. It only ever makes writers wait less: once the busy
+    timeout is spent the writer goes on to BEGIN IMMEDIATE and SQLite decides as
+    before; writers that do not take it (migrations, administration) meet SQLite's
+    own lock as ever. A process that dies lets go of it with its files.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float = BUSY_TIMEOUT_S) -> bool:
+        """Take the lock; False if that was not possible in ``timeout`` seconds."""
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = self._fd
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                pass
+            deadline = time.monotonic() + timeout
+            pause = 20e-6
+            while True:
+                time.sleep(pause)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        return False
+                    pause = min(pause * 2, 500e-6)
+        except OSError as err:  # no lock file (read-only directory): SQLite's lock alone
+            log.debug("writer lock %s unusable: %s", self._path, err)
+            return False
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def writer_lock_path(url: URL) -> str | None:
+    """The lock file of a SQLite database file (beside its -wal and -shm files)."""
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    return f"{url.database}-writer.lock"
 
 
 class WalCheckpointer:

@@ -41,7 +41,7 @@ from padlock.ca.enrollment import (
     ValidationRecord,
 )
 from padlock.ca.notify import Notifier, SmtpConfig, SmtpMailer
-from padlock.ca.ports import AuditEntry
+from padlock.ca.ports import AuditEntry, StoreWrite
 from padlock.errors import ConfigError, Conflict, NotFound
 from padlock.pki.certs import Organization
 from padlock.store import base
@@ -206,9 +206,24 @@ class SqlEnrollmentStore:
         *,
         claim: str | None = None,
     ) -> None:
-        # The hot path (every test certificate comes through here): one write transaction
-        # on the store's own thread-held connection and raw cursor, with the store's audit
-        # append, like the certificate store's reserve/complete. SQL is compiled once.
+        # One write transaction on the store's own thread-held connection and raw cursor,
+        # with the store's audit append, like the certificate store's reserve/complete.
+        self._s._write(self._writes(request, events, at, claim), "recording a certificate request")
+
+    def request_writes(
+        self, request: EnrollmentRequest, events: Sequence[Event], at: dt.datetime
+    ) -> StoreWrite:
+        # The hot path (every test certificate comes through here): inside the certificate
+        # store's transaction that completes the certificate, on the same cursor.
+        return self._writes(request, events, at, None)
+
+    def _writes(
+        self,
+        request: EnrollmentRequest,
+        events: Sequence[Event],
+        at: dt.datetime,
+        claim: str | None,
+    ) -> StoreWrite:
         s = self._s
         out = s._times.out
         sql = self._sql()
@@ -271,7 +286,7 @@ class SqlEnrollmentStore:
             if rows:
                 cursor.executemany(sql.insert_event, rows)
 
-        s._write(work, "recording a certificate request")
+        return work
 
     def _sql(self) -> _Compiled:
         compiled = self._compiled

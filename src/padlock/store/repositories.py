@@ -51,9 +51,16 @@ from padlock.ca.ports import (
     CertificateRecord,
     CertState,
     Reservation,
+    StoreWrite,
 )
 from padlock.errors import AlreadyRevoked, Conflict, NotFound, PadlockError, StorageError
-from padlock.store.engine import WalCheckpointer, make_engine, storage_error
+from padlock.store.engine import (
+    WalCheckpointer,
+    WriterLock,
+    make_engine,
+    storage_error,
+    writer_lock_path,
+)
 from padlock.store.migrate import upgrade_engine
 from padlock.store.tables import audit_events, audit_head, certificates
 
@@ -262,17 +269,20 @@ class _Link:
     pool in the driver's ordinary mode, as SQLAlchemy expects it.
     """
 
-    __slots__ = ("__weakref__", "autocommit", "cursor", "driver", "fairy")
+    __slots__ = ("__weakref__", "autocommit", "cursor", "driver", "fairy", "writer")
 
-    def __init__(self, fairy: Any, autocommit: bool) -> None:
+    def __init__(self, fairy: Any, autocommit: bool, writer: WriterLock | None = None) -> None:
         self.fairy = fairy
         self.driver = fairy.driver_connection
         self.autocommit = autocommit
         if autocommit:
             self.driver.autocommit = True
         self.cursor = self.driver.cursor()
+        self.writer = writer
 
     def release(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
         fairy, self.fairy = self.fairy, None
         if fairy is not None:
             try:
@@ -306,6 +316,7 @@ class SqlStore:
             _SqliteTimes if self._sqlite else _PgTimes
         )
         self._begin = "BEGIN IMMEDIATE" if self._sqlite else "BEGIN"
+        self._writer_lock = writer_lock_path(engine.url)
         self._local = threading.local()
         self._links: weakref.WeakSet[_Link] = weakref.WeakSet()
         self._links_lock = threading.Lock()
@@ -337,7 +348,8 @@ class SqlStore:
             return link
         if self._closed:
             raise StorageError(f"The store for {self.url} is closed.")
-        link = _Link(self._engine.raw_connection(), autocommit=not self._sqlite)
+        lock = WriterLock(self._writer_lock) if self._writer_lock else None
+        link = _Link(self._engine.raw_connection(), autocommit=not self._sqlite, writer=lock)
         with self._links_lock:
             self._links.add(link)
         self._local.link = link
@@ -373,25 +385,37 @@ class SqlStore:
         link = None
         try:
             link = self._link()
-            cursor = link.cursor
-            # SQLite: take the write lock now (waiting up to the busy timeout),
-            # not half-way through, where SQLite could only fail.
-            cursor.execute(self._begin)
-            try:
-                result = work(cursor)
-                if self._sqlite:
-                    link.driver.commit()
-                else:
-                    cursor.execute("COMMIT")
-            except BaseException:
-                self._rollback(link)
-                raise
+            with self.writing(link):
+                cursor = link.cursor
+                # SQLite: take the write lock now (waiting up to the busy timeout),
+                # not half-way through, where SQLite could only fail.
+                cursor.execute(self._begin)
+                try:
+                    result = work(cursor)
+                    if self._sqlite:
+                        link.driver.commit()
+                    else:
+                        cursor.execute("COMMIT")
+                except BaseException:
+                    self._rollback(link)
+                    raise
             return result
         except PadlockError:
             raise
         except (exc.SQLAlchemyError, self._dbapi_error) as err:
             self._check_link(link)
             raise storage_error(err, self._url, doing) from err
+
+    @contextlib.contextmanager
+    def writing(self, link: _Link) -> Iterator[None]:
+        """Around a write transaction on ``link``: padlock's writer lock (SQLite files)."""
+        writer = link.writer
+        held = writer is not None and writer.acquire()
+        try:
+            yield
+        finally:
+            if held and writer is not None:
+                writer.release()
 
     def _read(self, work: Callable[[Any], T], doing: str) -> T:
         """Run ``work(cursor)``: a single SELECT, outside any transaction."""
@@ -680,6 +704,7 @@ class SqlStore:
         issued_at: dt.datetime,
         event: AuditEntry,
         reservation: Reservation | None = None,
+        also: StoreWrite | None = None,
     ) -> CertificateRecord:
         serial_hex = format(serial, "x")
         issued_db = self._times.out(issued_at, "issued_at")
@@ -705,8 +730,10 @@ class SqlStore:
                 cursor.execute(self._sql.complete_bare, params)
                 if cursor.rowcount != 1:
                     self._not_in_state(cursor, serial_hex, CertState.RESERVED, "completed")
-                record = _issued_record(reservation, der, sha256, issued_at)
+                record = reservation.issued(der, sha256, issued_at)
             self._append(cursor, event, issued_at, issued_db)
+            if also is not None:
+                also(cursor)
             return record
 
         return self._write(work, f"storing certificate {serial_hex}")
@@ -780,29 +807,6 @@ class SqlStore:
             return {(profile, state): int(n) for profile, state, n in cursor.fetchall()}
 
         return self._read(work, "counting certificates")
-
-
-def _issued_record(
-    r: Reservation, der: bytes, sha256: str, issued_at: dt.datetime
-) -> CertificateRecord:
-    """The row of reservation ``r`` once completed, as ``get_certificate`` reads it back."""
-    return CertificateRecord(
-        serial=r.serial,
-        hierarchy=r.hierarchy,
-        issuer=r.issuer,
-        profile=r.profile,
-        request_id=r.request_id,
-        state=CertState.ISSUED,
-        subject=r.subject,
-        names=tuple(r.names),
-        not_before=r.not_before.astimezone(UTC),
-        not_after=r.not_after.astimezone(UTC),
-        reserved_at=r.reserved_at.astimezone(UTC),
-        key_fingerprint=r.key_fingerprint,
-        der=der,
-        sha256=sha256,
-        issued_at=issued_at.astimezone(UTC),
-    )
 
 
 def open_store(url: str, *, migrate: bool = True) -> SqlStore:
