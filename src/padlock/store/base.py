@@ -22,7 +22,7 @@ from sqlalchemy.types import TypeDecorator
 from padlock.ca.audit import chain_hash
 from padlock.ca.ports import AuditEntry
 from padlock.errors import Conflict, PadlockError, StorageError
-from padlock.store.engine import storage_error
+from padlock.store.engine import READ_ONLY, storage_error
 from padlock.store.tables import audit_events, audit_head
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def write(store: SqlStore, doing: str) -> Iterator[Tx]:
 @contextlib.contextmanager
 def read(store: SqlStore, doing: str) -> Iterator[Connection]:
     try:
-        with store.engine.connect() as conn:
+        with store.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             yield conn
     except PadlockError:
         raise

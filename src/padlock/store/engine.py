@@ -34,6 +34,9 @@ from padlock.errors import ConfigError, StorageError
 
 BUSY_TIMEOUT_S = 10.0
 
+READ_ONLY = "padlock_read_only"
+"""The execution option that marks a SQLAlchemy connection as only reading."""
+
 # Checkpoints (copying the WAL into the database file, with two fsyncs) run in a
 # background thread every CHECKPOINT_INTERVAL_S; a writer checkpoints itself
 # only when the WAL passes WAL_AUTOCHECKPOINT_PAGES, which bounds the WAL (about
@@ -130,29 +133,49 @@ def _sqlite_engine(parsed: URL) -> Engine:
         finally:
             cursor.close()
 
-    # Every SQLAlchemy transaction here writes (the hot paths use raw cursors and take
-    # the writer lock themselves): each takes padlock's writer lock first, its thread's own.
+    # Every SQLAlchemy transaction here but those marked READ_ONLY writes (the hot paths
+    # use raw cursors and take the writer lock themselves): each takes padlock's writer
+    # lock first, then BEGIN IMMEDIATE. The lock goes
+    # with the DBAPI connection (its pool record's ``info``), not the thread, and is let
+    # go when the transaction ends or the connection goes back to the pool.
     path = writer_lock_path(parsed)
-    held = threading.local()
+    if path is None:  # pragma: no cover - parse_url refuses SQLite without a file
+        return engine
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        lock: WriterLock | None = getattr(held, "lock", None)
-        if lock is None and path is not None:
-            lock = held.lock = WriterLock(path)
-        held.locked = lock is not None and lock.acquire()
+        if connection.get_execution_options().get(READ_ONLY):
+            # A read (``store.base.read``): a snapshot that never waits for writers (WAL).
+            connection.exec_driver_sql("BEGIN")
+            return
+        info = connection.info
+        lock: WriterLock | None = info.get("padlock_writer")
+        if lock is None:
+            lock = info["padlock_writer"] = WriterLock(path)
+        info["padlock_locked"] = lock.acquire()
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
-            _on_end(connection)
+            _let_go(info)
             raise
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
     def _on_end(connection: Any) -> None:
-        if getattr(held, "locked", False):
-            held.locked = False
-            held.lock.release()
+        _let_go(connection.info)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            _let_go(record.info)
+
+    @event.listens_for(engine.pool, "close")
+    def _on_close(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            _let_go(record.info)
+            lock = record.info.pop("padlock_writer", None)
+            if lock is not None:
+                lock.close()
 
     return engine
 
@@ -212,6 +235,11 @@ class WriterLock:
 
     def __del__(self) -> None:
         self.close()
+
+
+def _let_go(info: dict[str, Any]) -> None:
+    if info.pop("padlock_locked", False):
+        info["padlock_writer"].release()
 
 
 def writer_lock_path(url: URL) -> str | None:
