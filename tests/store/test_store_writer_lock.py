@@ -99,3 +99,35 @@ def test_writes_wait_for_a_held_writer_lock_and_then_succeed(tmp_path: Path) -> 
         assert store.audit_head()[0] == 1 and store.verify_audit().ok
     finally:
         store.close()
+
+
+def test_reads_never_wait_for_the_writer_lock(tmp_path: Path) -> None:
+    from padlock.store import base
+
+    store = open_store(f"sqlite:///{tmp_path / 'padlock.db'}")
+    try:
+        lock = WriterLock(f"{tmp_path / 'padlock.db'}-writer.lock")
+        assert lock.acquire()
+        started = time.monotonic()
+        with base.read(store, "reading") as conn:
+            assert conn.exec_driver_sql("SELECT seq FROM audit_head").scalar() == 0
+        assert time.monotonic() - started < 1
+        lock.release()
+    finally:
+        store.close()
+
+
+def test_lock_of_a_connection_is_let_go_when_it_returns_to_the_pool(tmp_path: Path) -> None:
+    # A transaction never ended by commit or rollback (the connection simply closed)
+    # does not keep the lock from other writers.
+    store = open_store(f"sqlite:///{tmp_path / 'padlock.db'}")
+    try:
+        conn = store.engine.connect()
+        conn.exec_driver_sql("SELECT 1")  # autobegins: BEGIN IMMEDIATE, lock taken
+        other = WriterLock(f"{tmp_path / 'padlock.db'}-writer.lock")
+        assert not other.acquire(timeout=0.02)
+        conn.close()
+        assert other.acquire(timeout=1)
+        other.release()
+    finally:
+        store.close()
