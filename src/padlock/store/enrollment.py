@@ -164,6 +164,59 @@ class _Compiled:
         self.insert_validation = text(validations_t)
         self.insert_event = text(events_t)
 
+        def query(stmt: Any) -> str:
+            return str(stmt.compile(dialect=dialect))
+
+        rid: Any = bindparam("p_id")
+        self.select_request = query(select(*_REQUEST_COLUMNS).where(_r.id == rid))
+        self.select_challenges = query(
+            select(*_CHALLENGE_COLUMNS).where(_ch.request_id == rid).order_by(_ch.name)
+        )
+        self.select_documents = query(
+            select(*_DOCUMENT_COLUMNS).where(_d.request_id == rid).order_by(_d.uploaded_at, _d.id)
+        )
+        self.select_validations = query(
+            select(*_VALIDATION_COLUMNS).where(_v.request_id == rid).order_by(_v.id)
+        )
+        self.select_events = query(
+            select(*_EVENT_COLUMNS).where(_ev.request_id == rid).order_by(_ev.id)
+        )
+
+
+# The columns get_request reads, in the order its row mappers take them.
+_REQUEST_COLUMNS = (
+    _r.id,
+    _r.kind,
+    _r.state,
+    _r.contact,
+    _r.names,
+    _r.csr_pem,
+    _r.key_fingerprint,
+    _r.created_at,
+    _r.updated_at,
+    _r.organization,
+    _r.verified_organization,
+    _r.previous_request,
+    _r.reviewer,
+    _r.reviewer_name,
+    _r.reviewer_email,
+    _r.certificate_serial,
+    _r.rejection_reason,
+    _r.problem,
+)
+_CHALLENGE_COLUMNS = (
+    _ch.name,
+    _ch.token,
+    _ch.expires_at,
+    _ch.state,
+    _ch.method,
+    _ch.validated_at,
+    _ch.error,
+)
+_DOCUMENT_COLUMNS = (_d.id, _d.filename, _d.content_type, _d.size, _d.sha256, _d.uploaded_at)
+_VALIDATION_COLUMNS = (_v.name, _v.method, _v.ok, _v.at, _v.detail, _v.problem, _v.evidence)
+_EVENT_COLUMNS = (_ev.at, _ev.action, _ev.actor, _ev.state, _ev.note)
+
 
 class SqlEnrollmentStore:
     """Requests, challenges, validations, documents and timelines in the CA's database."""
@@ -434,77 +487,79 @@ class SqlEnrollmentStore:
     # -- reading ------------------------------------------------------------------------
 
     def get_request(self, request_id: str) -> EnrollmentRequest | None:
-        with base.read(self._s, "reading a certificate request") as conn:
-            row = conn.execute(select(requests_t).where(_r.id == request_id)).first()
+        # Read on every submission, status page and API call: five SELECTs compiled once,
+        # on the thread's own connection, in one read snapshot; values converted by hand.
+        sql = self._sql()
+        params = {"p_id": request_id}
+
+        def work(cursor: Any) -> tuple[Any, ...] | None:
+            cursor.execute(sql.select_request, params)
+            row = cursor.fetchone()
             if row is None:
                 return None
-            challenges = tuple(
-                Challenge(
-                    c.name,
-                    c.token,
-                    c.expires_at,
-                    ChallengeState(c.state),
-                    c.method,
-                    c.validated_at,
-                    c.error,
-                )
-                for c in conn.execute(
-                    select(challenges_t).where(_ch.request_id == request_id).order_by(_ch.name)
-                )
-            )
-            documents = tuple(
-                Document(d.id, d.filename, d.content_type, d.size, d.sha256, d.uploaded_at)
-                for d in conn.execute(
-                    select(documents_t)
-                    .where(_d.request_id == request_id)
-                    .order_by(_d.uploaded_at, _d.id)
-                )
-            )
-            validations = tuple(
-                ValidationRecord(
-                    v.name,
-                    v.method,
-                    bool(v.ok),
-                    v.at,
-                    v.detail,
-                    v.problem,
-                    base.from_json(v.evidence) or {},
-                )
-                for v in conn.execute(
-                    select(validations_t).where(_v.request_id == request_id).order_by(_v.id)
-                )
-            )
-            timeline = tuple(
-                TimelineEntry(e.at, e.action, e.actor, RequestState(e.state), e.note)
-                for e in conn.execute(
-                    select(events_t).where(_ev.request_id == request_id).order_by(_ev.id)
-                )
-            )
+            found = [row]
+            for query in (
+                sql.select_challenges,
+                sql.select_documents,
+                sql.select_validations,
+                sql.select_events,
+            ):
+                cursor.execute(query, params)
+                found.append(cursor.fetchall())
+            return tuple(found)
+
+        rows = self._s._snapshot(work, "reading a certificate request")
+        if rows is None:
+            return None
+        row, challenge_rows, document_rows, validation_rows, event_rows = rows
+        back = self._s._times.back
+
+        def when(value: Any) -> dt.datetime | None:
+            return None if value is None else back(value)
+
         # Names keep the CSR's order, challenges follow it.
-        names = tuple(base.from_json(row.names))
+        names = tuple(base.from_json(row[4]))
         order = {n: i for i, n in enumerate(names)}
-        challenges = tuple(sorted(challenges, key=lambda c: order.get(c.name, len(order))))
+        challenges = tuple(
+            sorted(
+                (
+                    Challenge(c[0], c[1], back(c[2]), ChallengeState(c[3]), c[4], when(c[5]), c[6])
+                    for c in challenge_rows
+                ),
+                key=lambda c: order.get(c.name, len(order)),
+            )
+        )
+        reviewer = None if row[12] is None else Reviewer(row[12], row[13] or row[12], row[14])
         return EnrollmentRequest(
-            id=row.id,
-            kind=Kind(row.kind),
-            state=RequestState(row.state),
-            contact=row.contact,
+            id=row[0],
+            kind=Kind(row[1]),
+            state=RequestState(row[2]),
+            contact=row[3],
             names=names,
-            csr_pem=row.csr_pem,
-            key_fingerprint=row.key_fingerprint,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            organization=_org(row.organization),
-            verified_organization=_org(row.verified_organization),
-            previous_request=row.previous_request,
-            reviewer=_reviewer(row),
-            certificate_serial=row.certificate_serial,
-            rejection_reason=row.rejection_reason,
-            problem=row.problem,
+            csr_pem=row[5],
+            key_fingerprint=row[6],
+            created_at=back(row[7]),
+            updated_at=back(row[8]),
+            organization=_org(row[9]),
+            verified_organization=_org(row[10]),
+            previous_request=row[11],
+            reviewer=reviewer,
+            certificate_serial=row[15],
+            rejection_reason=row[16],
+            problem=row[17],
             challenges=challenges,
-            documents=documents,
-            validations=validations,
-            timeline=timeline,
+            documents=tuple(
+                Document(d[0], d[1], d[2], int(d[3]), d[4], back(d[5])) for d in document_rows
+            ),
+            validations=tuple(
+                ValidationRecord(
+                    v[0], v[1], bool(v[2]), back(v[3]), v[4], v[5], base.from_json(v[6]) or {}
+                )
+                for v in validation_rows
+            ),
+            timeline=tuple(
+                TimelineEntry(back(e[0]), e[1], e[2], RequestState(e[3]), e[4]) for e in event_rows
+            ),
         )
 
     def get_document(self, request_id: str, document_id: str) -> tuple[Document, str] | None:

@@ -430,6 +430,26 @@ class SqlStore:
             self._check_link(link)
             raise storage_error(err, self._url, doing) from err
 
+    def _snapshot(self, work: Callable[[Any], T], doing: str) -> T:
+        """Run ``work(cursor)``, several SELECTs, in one read-only snapshot (SQLite: a
+        deferred transaction, which never waits for writers; PostgreSQL: REPEATABLE READ)."""
+        link = None
+        try:
+            link = self._link()
+            cursor = link.cursor
+            cursor.execute(
+                "BEGIN" if self._sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+            )
+            try:
+                return work(cursor)
+            finally:
+                self._rollback(link)
+        except PadlockError:
+            raise
+        except (exc.SQLAlchemyError, self._dbapi_error) as err:
+            self._check_link(link)
+            raise storage_error(err, self._url, doing) from err
+
     def _rollback(self, link: _Link) -> None:
         try:
             if self._sqlite:
