@@ -1,9 +1,10 @@
 """Issuance speed: certificates per second per profile, in-process, on one core.
 
 Each issuance is the whole use case, ``Issuer.issue``: CSR parse and signature
-check, key policy, name policy, the rehearsal signature and reservation
-(committed), padlock's structural checks (and pkilint for dv, ov and
-short-lived), the signature, and storing the certificate (committed). It runs
+check, key policy, name policy, the tbsCertificate from the profile's template
+and its reservation (committed), padlock's structural checks (and, on the bytes
+signed by a throwaway key, pkilint for dv, ov and short-lived), the signature,
+and storing the certificate (committed). It runs
 on a fresh SQLite file in a temporary directory and on a fresh schema in
 PostgreSQL.
 
