@@ -138,10 +138,7 @@ class SqlAcmeStore:
                     cursor.execute("BEGIN")  # deferred: a read snapshot, no write lock
                 try:
                     yield _Tx(self, cursor)
-                    if self._sqlite:
-                        link.driver.commit()
-                    else:
-                        cursor.execute("COMMIT")
+                    store._commit(link)
                 except BaseException:
                     store._rollback(link)
                     raise

@@ -116,6 +116,17 @@ def _state(state: CertState) -> Any:
 
 _HEAD_ROW = _h.id == literal_column("1")
 
+_COMPLETE = (
+    update(certificates)
+    .where(_c.serial == bindparam("p_serial"), _c.state == _state(CertState.RESERVED))
+    .values(
+        state=_state(CertState.ISSUED),
+        der=bindparam("p_der"),
+        sha256=bindparam("p_sha256"),
+        issued_at=bindparam("p_issued_at"),
+    )
+)
+
 # Parameters of UPDATE statements carry a "p_" prefix: SQLAlchemy reserves the
 # plain column names for the SET clause.
 _STATEMENTS: dict[str, ClauseElement] = {
@@ -131,23 +142,8 @@ _STATEMENTS: dict[str, ClauseElement] = {
     .order_by(_c.reserved_at.desc(), _c.serial.desc())
     .limit(bindparam("p_limit"))
     .offset(bindparam("p_offset")),
-    "complete": update(certificates)
-    .where(_c.serial == bindparam("p_serial"), _c.state == _state(CertState.RESERVED))
-    .values(
-        state=_state(CertState.ISSUED),
-        der=bindparam("p_der"),
-        sha256=bindparam("p_sha256"),
-        issued_at=bindparam("p_issued_at"),
-    )
-    .returning(*_RECORD_COLUMNS),
-    "complete_bare": update(certificates)
-    .where(_c.serial == bindparam("p_serial"), _c.state == _state(CertState.RESERVED))
-    .values(
-        state=_state(CertState.ISSUED),
-        der=bindparam("p_der"),
-        sha256=bindparam("p_sha256"),
-        issued_at=bindparam("p_issued_at"),
-    ),
+    "complete": _COMPLETE.returning(*_RECORD_COLUMNS),
+    "complete_bare": _COMPLETE,
     "revoke": update(certificates)
     .where(_c.serial == bindparam("p_serial"), _c.state == _state(CertState.ISSUED))
     .values(
@@ -392,10 +388,7 @@ class SqlStore:
                 cursor.execute(self._begin)
                 try:
                     result = work(cursor)
-                    if self._sqlite:
-                        link.driver.commit()
-                    else:
-                        cursor.execute("COMMIT")
+                    self._commit(link)
                 except BaseException:
                     self._rollback(link)
                     raise
@@ -449,6 +442,12 @@ class SqlStore:
         except (exc.SQLAlchemyError, self._dbapi_error) as err:
             self._check_link(link)
             raise storage_error(err, self._url, doing) from err
+
+    def _commit(self, link: _Link) -> None:
+        if self._sqlite:
+            link.driver.commit()
+        else:
+            link.cursor.execute("COMMIT")
 
     def _rollback(self, link: _Link) -> None:
         try:
