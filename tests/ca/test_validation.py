@@ -39,8 +39,13 @@ def web() -> Iterator[FileServer]:
 
 @pytest.fixture
 def cfg(dns: TestDNS, web: FileServer) -> VAConfig:
-    return VAConfig(resolver=dns.address, http_port=web.port, tls_port=1, timeout=2,
-                    caa_identities=("ca.example.com",))
+    return VAConfig(
+        resolver=dns.address,
+        http_port=web.port,
+        tls_port=1,
+        timeout=2,
+        caa_identities=("ca.example.com",),
+    )
 
 
 def test_resolve_uses_configured_resolver(cfg: VAConfig, dns: TestDNS) -> None:

@@ -71,8 +71,8 @@ def test_store_duplicate_serial_conflict(store: SqlStore) -> None:
     assert record is not None and record.subject == "CN=www.example.com"
 
 
-@pytest.mark.parametrize("with_reservation", [False, True])
-def test_store_complete_reserved(store: SqlStore, with_reservation: bool) -> None:
+@pytest.mark.parametrize("with_record", [False, True])
+def test_store_complete_reserved(store: SqlStore, with_record: bool) -> None:
     r = reserve(store)
     issued_at = NOW + dt.timedelta(seconds=2)
     record = store.complete_certificate(
@@ -81,7 +81,7 @@ def test_store_complete_reserved(store: SqlStore, with_reservation: bool) -> Non
         "ab" * 32,
         issued_at,
         entry("certificate.issued", r.serial),
-        r if with_reservation else None,
+        r.issued(b"DER", "ab" * 32, issued_at) if with_record else None,
     )
     assert record.state is CertState.ISSUED
     assert record.der == b"DER"
@@ -92,8 +92,8 @@ def test_store_complete_reserved(store: SqlStore, with_reservation: bool) -> Non
     assert store.get_certificate(r.serial) == record
 
 
-@pytest.mark.parametrize("with_reservation", [False, True])
-def test_store_complete_issued_conflict(store: SqlStore, with_reservation: bool) -> None:
+@pytest.mark.parametrize("with_record", [False, True])
+def test_store_complete_issued_conflict(store: SqlStore, with_record: bool) -> None:
     r = issue(store)
     head = store.audit_head()
     with pytest.raises(Conflict, match="is issued"):
@@ -103,7 +103,7 @@ def test_store_complete_issued_conflict(store: SqlStore, with_reservation: bool)
             "00" * 32,
             NOW,
             entry("certificate.issued", r.serial),
-            r if with_reservation else None,
+            r.issued(b"X", "00" * 32, NOW) if with_record else None,
         )
     assert store.audit_head() == head
     record = store.get_certificate(r.serial)
@@ -125,13 +125,14 @@ def test_store_complete_unknown_not_found(store: SqlStore) -> None:
     assert store.audit_head()[0] == 0
 
 
-def test_store_complete_refuses_another_reservation(store: SqlStore) -> None:
+def test_store_complete_refuses_another_record(store: SqlStore) -> None:
     r, other = reserve(store), reserve(store)
     head = store.audit_head()
-    with pytest.raises(ValueError, match="not the one"):
-        store.complete_certificate(
-            r.serial, b"X", "00" * 32, NOW, entry("certificate.issued", r.serial), other
-        )
+    for wrong in (other.issued(b"X", "00" * 32, NOW), r.issued(b"Y", "00" * 32, NOW)):
+        with pytest.raises(ValueError, match="not the one"):
+            store.complete_certificate(
+                r.serial, b"X", "00" * 32, NOW, entry("certificate.issued", r.serial), wrong
+            )
     assert store.audit_head() == head
 
 

@@ -274,6 +274,7 @@ class Issuer:
         der = signer.sign_tbs(tbs)
         sha256 = hashlib.sha256(der).hexdigest()
         issued_at = self._clock()
+        expected = reservation.issued(der, sha256, issued_at)
         record = self._store.complete_certificate(
             serial,
             der,
@@ -286,8 +287,8 @@ class Issuer:
                 serial_hex,
                 {"profile": profile.name, "request_id": request.request_id},
             ),
-            reservation,
-            None if also is None else also(reservation.issued(der, sha256, issued_at)),
+            expected,
+            None if also is None else also(expected),
         )
         return self._package(record, signer, certs.certificate_pem(der))
 

@@ -130,12 +130,13 @@ class CertificateStore(Protocol):
         sha256: str,
         issued_at: dt.datetime,
         event: AuditEntry,
-        reservation: Reservation | None = None,
+        issued: CertificateRecord | None = None,
         also: StoreWrite | None = None,
     ) -> CertificateRecord:
         """Turn a reservation into an issued certificate. The caller that made the
-        reservation may pass it: the record is then made from it, not read back. ``also``
-        runs in the same transaction, after the certificate is stored."""
+        reservation may pass the record it will have (``Reservation.issued``): it is then
+        returned, not read back. ``also`` runs in the same transaction, after the
+        certificate is stored."""
 
     def abandon_certificate(self, serial: int, event: AuditEntry) -> None:
         """Mark a reservation as never signed (lint refused it)."""

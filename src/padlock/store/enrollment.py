@@ -85,10 +85,10 @@ def _org(text: str | None) -> Organization | None:
     )
 
 
-def _reviewer(row: Any) -> Reviewer | None:
-    if row.reviewer is None:
+def _reviewer(name: str | None, display_name: str | None, email: str | None) -> Reviewer | None:
+    if name is None:
         return None
-    return Reviewer(row.reviewer, row.reviewer_name or row.reviewer, row.reviewer_email)
+    return Reviewer(name, display_name or name, email)
 
 
 def _challenge_row(request_id: str, ch: Challenge) -> dict[str, Any]:
@@ -529,7 +529,6 @@ class SqlEnrollmentStore:
                 key=lambda c: order.get(c.name, len(order)),
             )
         )
-        reviewer = None if row[12] is None else Reviewer(row[12], row[13] or row[12], row[14])
         return EnrollmentRequest(
             id=row[0],
             kind=Kind(row[1]),
@@ -543,7 +542,7 @@ class SqlEnrollmentStore:
             organization=_org(row[9]),
             verified_organization=_org(row[10]),
             previous_request=row[11],
-            reviewer=reviewer,
+            reviewer=_reviewer(row[12], row[13], row[14]),
             certificate_serial=row[15],
             rejection_reason=row[16],
             problem=row[17],
@@ -613,7 +612,7 @@ class SqlEnrollmentStore:
                 contact=r.contact,
                 names=tuple(base.from_json(r.names)),
                 organization=_org(r.organization),
-                reviewer=_reviewer(r),
+                reviewer=_reviewer(r.reviewer, r.reviewer_name, r.reviewer_email),
                 documents=int(r.documents),
                 created_at=r.created_at,
                 updated_at=r.updated_at,

@@ -722,7 +722,7 @@ class SqlStore:
         sha256: str,
         issued_at: dt.datetime,
         event: AuditEntry,
-        reservation: Reservation | None = None,
+        issued: CertificateRecord | None = None,
         also: StoreWrite | None = None,
     ) -> CertificateRecord:
         serial_hex = format(serial, "x")
@@ -733,11 +733,11 @@ class SqlStore:
             "p_sha256": sha256,
             "p_issued_at": issued_db,
         }
-        if reservation is not None and reservation.serial != serial:
-            raise ValueError("the reservation given is not the one being completed")
+        if issued is not None and (issued.serial, issued.der) != (serial, der):
+            raise ValueError("the record given is not the one being completed")
 
         def work(cursor: Any) -> CertificateRecord:
-            if reservation is None:
+            if issued is None:
                 cursor.execute(self._sql.complete, params)
                 row = cursor.fetchone()
                 if row is None:
@@ -749,7 +749,7 @@ class SqlStore:
                 cursor.execute(self._sql.complete_bare, params)
                 if cursor.rowcount != 1:
                     self._not_in_state(cursor, serial_hex, CertState.RESERVED, "completed")
-                record = reservation.issued(der, sha256, issued_at)
+                record = issued
             self._append(cursor, event, issued_at, issued_db)
             if also is not None:
                 also(cursor)
