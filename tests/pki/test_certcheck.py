@@ -17,6 +17,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from padlock.pki import der
 from padlock.pki.certcheck import leaf_problems
 from padlock.pki.certs import (
     CAUrls,
@@ -24,7 +25,6 @@ from padlock.pki.certs import (
     Organization,
     assemble_certificate,
     ca_name,
-    certificate_parts,
     inspect_csr,
     root_builder,
 )
@@ -37,7 +37,7 @@ CA_KEY = ec.generate_private_key(ec.SECP256R1())
 CA_CERT = root_builder(ca_name("Issuing", "Widgets", "US"), CA_KEY.public_key(), NOW, 30).sign(
     CA_KEY, hashes.SHA256()
 )
-CA_ALGORITHM = certificate_parts(CA_CERT.public_bytes(Encoding.DER))[1]  # ecdsa-with-SHA256
+CA_ALGORITHM = der.children(CA_CERT.public_bytes(Encoding.DER))[1]  # ecdsa-with-SHA256
 LEAF_KEY = ec.generate_private_key(ec.SECP256R1()).public_key()
 SERIAL = (1 << 127) | 12345
 ORG = Organization("Widgets Inc.", "Dallas", "Texas", "US")

@@ -446,28 +446,11 @@ class LeafTemplate:
 # --- DER of a certificate ------------------------------------------------------------------
 
 
-def certificate_parts(cert_der: bytes) -> tuple[bytes, bytes]:
-    """(tbsCertificate, signatureAlgorithm) of a DER certificate, each as its own DER."""
-    if cert_der[:1] != b"\x30":
-        raise ValueError("not a DER certificate")
-    inner, end = der.element(cert_der, 0)
-    if end != len(cert_der):
-        raise ValueError("trailing bytes after the certificate")
-    _, tbs_end = der.element(cert_der, inner)
-    _, alg_end = der.element(cert_der, tbs_end)
-    return cert_der[inner:tbs_end], cert_der[tbs_end:alg_end]
-
-
 def tbs_fields(tbs: bytes) -> list[bytes]:
     """The DER of each field of a tbsCertificate, the version [0] left out (RFC 5280 4.1:
     serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, ...)."""
     fields = der.children(tbs)
     return fields[1:] if fields and fields[0][:1] == b"\xa0" else fields
-
-
-def tbs_issuer(tbs: bytes) -> bytes:
-    """The DER of the issuer Name of a tbsCertificate."""
-    return tbs_fields(tbs)[2]
 
 
 def tbs_subject(tbs: bytes) -> bytes:
