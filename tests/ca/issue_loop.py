@@ -152,9 +152,9 @@ def _pause_after_reserve(store: Any, nth: int) -> None:
     original = store.reserve_certificate
     seen = 0
 
-    def reserve(reservation: Any, event: Any) -> None:
+    def reserve(reservation: Any, event: Any, also: Any = None) -> None:
         nonlocal seen
-        original(reservation, event)
+        original(reservation, event, also)
         seen += 1
         if seen == nth:
             _say(f"RESERVED {reservation.serial:x}")

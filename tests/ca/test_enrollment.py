@@ -27,6 +27,7 @@ from padlock.ca.enrollment import (
     EnrollmentService,
     Kind,
     RequestState,
+    RequestUpdate,
     Reviewer,
     check_contact,
     check_organization,
@@ -45,6 +46,7 @@ from padlock.errors import (
     BadCSR,
     CAAForbidden,
     Conflict,
+    LintFailed,
     Malformed,
     NotFound,
     PadlockError,
@@ -461,6 +463,137 @@ def test_enrollment_reuse_only_in_lineage_and_window(
 
     with pytest.raises(NotFound):
         svc.submit(make_csr(["www.example.com"]), "dv", "o@example.com", previous_request="A" * 32)
+
+
+def _proven(svc: EnrollmentService, dns: TestDNS, make_csr: CSRMaker) -> EnrollmentRequest:
+    first = svc.submit(make_csr(["www.example.com"]), "dv", "owner@example.com")
+    _txt(dns, first)
+    assert svc.validate(first.id).state is RequestState.ISSUED
+    dns.zone.txt.clear()
+    return first
+
+
+def _reserved_or_abandoned(store: Store) -> list[CertState]:
+    return sorted(
+        r.state
+        for r in store.list_certificates(limit=1000)
+        if r.state in (CertState.RESERVED, CertState.ABANDONED)
+    )
+
+
+def test_enrollment_dv_on_submission_commits_with_its_certificate(
+    svc: EnrollmentService,
+    store: Store,
+    dns: TestDNS,
+    make_csr: CSRMaker,
+    outbox: Outbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every name proven before: the request is recorded with the certificate's
+    # reservation and marked issued with the certificate itself.
+    first = _proven(svc, dns, make_csr)
+    sent = len(outbox.sent)
+    again = svc.submit(
+        make_csr(["www.example.com"]), "dv", "o@example.com", previous_request=first.id
+    )
+    assert again.state is RequestState.ISSUED and again.problem is None
+    assert [t.action for t in again.timeline] == ["submitted", "checked", "issued"]
+    assert [v.method for v in again.validations] == ["reused", "caa"]
+    assert _certs_for(store, again.id) == [again.certificate_serial]
+    assert again.certificate is not None and again.certificate.state == "issued"
+    assert len(outbox.sent) == sent + 1 and "issued" in outbox.sent[-1][1]
+    assert svc.validate(again.id).state is RequestState.ISSUED  # nothing left to do
+    # When the request cannot be recorded (here its id is taken), nothing is reserved:
+    # the two commit together, and nothing is half-written.
+    certificates = len(store.list_certificates(limit=1000))
+    head = store.audit_head()
+    monkeypatch.setattr(enrollment, "new_request_id", lambda: first.id)
+    with pytest.raises(PadlockError):
+        svc.submit(make_csr(["www.example.com"]), "dv", "o@example.com", previous_request=first.id)
+    assert len(store.list_certificates(limit=1000)) == certificates
+    assert store.audit_head() == head
+    assert svc.get(first.id).names == ("www.example.com",)
+    assert store.verify_audit().ok
+
+
+def test_enrollment_dv_on_submission_caa_refusal_is_recorded(
+    svc: EnrollmentService, store: Store, dns: TestDNS, make_csr: CSRMaker
+) -> None:
+    first = _proven(svc, dns, make_csr)
+    dns.zone.add_caa("example.com", "issue", "letsencrypt.org")
+    got = svc.submit(
+        make_csr(["www.example.com"]), "dv", "o@example.com", previous_request=first.id
+    )
+    assert got.state is RequestState.VALIDATING and got.all_validated
+    assert got.problem is not None and "letsencrypt.org" in got.problem
+    assert got.timeline[-1].action == "blocked"
+    assert _certs_for(store, got.id) == [] and _reserved_or_abandoned(store) == []
+    # The claim was let go: checking again, once CAA allows it, issues.
+    dns.zone.caa.clear()
+    assert svc.validate(got.id).state is RequestState.ISSUED
+
+
+def test_enrollment_dv_on_submission_lint_refusal_is_recorded(
+    svc: EnrollmentService,
+    store: Store,
+    dns: TestDNS,
+    make_csr: CSRMaker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from padlock.ca import issuance
+
+    first = _proven(svc, dns, make_csr)
+    monkeypatch.setattr(
+        issuance.certcheck, "leaf_problems", lambda cert, profile, tbs=None: ["forced problem"]
+    )
+    with pytest.raises(LintFailed, match="forced problem"):
+        svc.submit(make_csr(["www.example.com"]), "dv", "o@example.com", previous_request=first.id)
+    # The request was stored with the reservation, and says why nothing was issued.
+    (row,) = [r for r in store.list_certificates(limit=1000) if r.state is CertState.ABANDONED]
+    assert row.request_id is not None
+    got = svc.get(row.request_id)
+    assert got.state is RequestState.VALIDATING and got.certificate_serial is None
+    assert got.problem is not None and "forced problem" in got.problem
+    assert got.timeline[-1].action == "blocked"
+    monkeypatch.undo()
+    assert svc.validate(got.id).state is RequestState.ISSUED  # the claim was let go
+    assert store.verify_audit().ok
+
+
+def test_enrollment_dv_on_submission_keeps_the_certificate_when_the_claim_is_lost(
+    svc: EnrollmentService,
+    store: Store,
+    dns: TestDNS,
+    make_csr: CSRMaker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Another process took the request over (its claim had gone stale) while this one
+    # signed: the request's step is refused, and the signed certificate is stored anyway.
+    first = _proven(svc, dns, make_csr)
+    assert isinstance(store, SqlStore)
+    repo = svc._store
+    assert isinstance(repo, SqlEnrollmentStore)
+    real = repo.update_writes
+    taken: list[str] = []
+
+    def meanwhile(request_id: str, update: RequestUpdate, at: dt.datetime) -> object:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "UPDATE enrollment_requests SET claim_token = 'other' WHERE id = :id",
+                {"id": request_id},
+            )
+        taken.append(request_id)
+        return real(request_id, update, at)
+
+    monkeypatch.setattr(repo, "update_writes", meanwhile)
+    with pytest.raises(Conflict, match="no longer holds"):
+        svc.submit(make_csr(["www.example.com"]), "dv", "o@example.com", previous_request=first.id)
+    (request_id,) = taken
+    assert len(_certs_for(store, request_id)) == 1
+    got = svc.get(request_id)
+    assert got.state is RequestState.VALIDATING and got.certificate_serial is None
+    assert _reserved_or_abandoned(store) == []
+    assert store.verify_audit().ok
 
 
 def test_enrollment_challenges_expire(

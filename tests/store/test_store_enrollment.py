@@ -335,3 +335,77 @@ def test_store_enrollment_queue_and_stats(repo: SqlEnrollmentStore) -> None:
     stats = repo.enrollment_stats()
     assert stats.requests == {("ov", "in_review"): 2, ("dv", "submitted"): 1}
     assert stats.validations == {("http", "failed"): 1, ("dns", "ok"): 2}
+
+
+def _issued_step(holder: str, serial: str) -> RequestUpdate:
+    return RequestUpdate(
+        frozenset({RequestState.VALIDATING}),
+        "issued",
+        holder=holder,
+        state=RequestState.ISSUED,
+        certificate_serial=serial,
+        verified_organization=Organization("W", None, "Kent", "GB"),
+        reviewer=Reviewer("alice", "Alice A", "alice@ca.example"),
+        validations=(ValidationRecord("www.example.com", "caa", True, NOW, "no CAA", None, {}),),
+        clear_problem=True,
+        events=(Event("issued", "system", RequestState.ISSUED, "dv certificate", {"s": 1}),),
+    )
+
+
+def test_store_enrollment_update_writes_as_update_request(
+    repo: SqlEnrollmentStore, store: SqlStore
+) -> None:
+    # The step written inside another transaction (the certificate's) leaves the request
+    # exactly as update_request does, audit events included.
+    later = NOW + dt.timedelta(minutes=2)
+    got = []
+    for inside in (False, True):
+        req = _submitted(repo, state=RequestState.VALIDATING, problem="earlier")
+        repo.update_request(
+            req.id, RequestUpdate(frozenset({RequestState.VALIDATING}), "x", take_claim="c"), NOW
+        )
+        if inside:
+            write = repo.update_writes(req.id, _issued_step("c", "abc"), later)
+            store._write(write, "completing a test step")
+            assert write.missed is None
+        else:
+            repo.update_request(req.id, _issued_step("c", "abc"), later)
+        row = repo.get_request(req.id)
+        assert row is not None
+        got.append(row)
+    a, b = got
+    assert b.state is RequestState.ISSUED and b.certificate_serial == "abc"
+    assert b.problem is None and b.updated_at == later
+    assert b.verified_organization == Organization("W", None, "Kent", "GB")
+    assert (a.reviewer, a.validations, a.timeline) == (b.reviewer, b.validations, b.timeline)
+    assert store.verify_audit().ok
+    # The claim was released: a new step may take it.
+    repo.update_request(
+        b.id, RequestUpdate(frozenset({RequestState.ISSUED}), "y", take_claim="d"), later
+    )
+
+
+def test_store_enrollment_update_writes_refused_writes_nothing_of_it(
+    repo: SqlEnrollmentStore, store: SqlStore
+) -> None:
+    req = _submitted(repo, state=RequestState.VALIDATING)
+    repo.update_request(
+        req.id, RequestUpdate(frozenset({RequestState.VALIDATING}), "x", take_claim="c"), NOW
+    )
+    before = store.audit_head()
+    cases = [
+        (req.id, _issued_step("someone else", "abc"), Conflict, "no longer holds"),
+        (req.id, RequestUpdate(frozenset({RequestState.VALIDATING}), "y"), Conflict, "being"),
+        (req.id, RequestUpdate(frozenset({RequestState.ISSUED}), "y"), Conflict, "validating"),
+        (new_request_id(), _issued_step("c", "abc"), NotFound, "no request"),
+    ]
+    for request_id, step, error, words in cases:
+        write = repo.update_writes(request_id, step, NOW)
+        store._write(write, "a step that is refused")  # the transaction itself commits
+        assert isinstance(write.missed, error) and words in write.missed.message
+    assert store.audit_head() == before
+    got = repo.get_request(req.id)
+    assert got is not None and got.state is RequestState.VALIDATING
+    assert got.certificate_serial is None and got.validations == ()
+    with pytest.raises(ValueError, match="challenges"):
+        repo.update_writes(req.id, RequestUpdate(OPEN, "z", challenges=req.challenges), NOW)

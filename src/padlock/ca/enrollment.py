@@ -74,9 +74,16 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from padlock.ca import validation as va
-from padlock.ca.issuance import Clock, IssuedCertificate, Issuer, IssueRequest, utcnow
+from padlock.ca.issuance import (
+    CheckedRequest,
+    Clock,
+    IssuedCertificate,
+    Issuer,
+    IssueRequest,
+    utcnow,
+)
 from padlock.ca.notify import Notifier, deliver
-from padlock.ca.ports import CertificateRecord, CertificateStore, StoreWrite
+from padlock.ca.ports import CertificateRecord, CertificateStore, GuardedWrite, StoreWrite
 from padlock.errors import (
     BadCSR,
     CAAForbidden,
@@ -395,16 +402,28 @@ class EnrollmentStore(Protocol):
         """Insert the request, its challenges and validations, and its events."""
 
     def request_writes(
-        self, request: EnrollmentRequest, events: Sequence[Event], at: dt.datetime
+        self,
+        request: EnrollmentRequest,
+        events: Sequence[Event],
+        at: dt.datetime,
+        *,
+        claim: str | None = None,
     ) -> StoreWrite:
-        """What :meth:`create_request` writes, for the transaction that issues the request's
-        certificate (``Issuer.issue(..., also=...)``): one commit for both."""
+        """What :meth:`create_request` writes, for a transaction of the request's
+        certificate (``Issuer.issue(..., first=..., also=...)``): one commit for both."""
 
     def get_request(self, request_id: str) -> EnrollmentRequest | None:
         """The request with challenges, documents, validations and timeline."""
 
     def update_request(self, request_id: str, update: RequestUpdate, at: dt.datetime) -> None:
         """Apply one step; NotFound, or Conflict when the state or a claim forbids it."""
+
+    def update_writes(
+        self, request_id: str, update: RequestUpdate, at: dt.datetime
+    ) -> GuardedWrite:
+        """What :meth:`update_request` writes (challenges aside), for the transaction that
+        completes the request's certificate; when the step is refused it writes nothing
+        and says why in ``missed``, and the certificate is stored all the same."""
 
     def add_document(
         self,
@@ -667,11 +686,12 @@ class EnrollmentService:
             return self._submit_test(request_id, csr_pem, the_contact, actor, now)
 
         # dv/ov: every check that can refuse, before anything is stored.
-        _profile, facts, dns, ips = self._issuer.check(
+        checked = self._issuer.checked(
             IssueRequest(
                 csr_pem, the_kind.profile, domain_control_shown=True, organization=organization
             )
         )
+        facts, dns, ips = checked.facts, checked.dns, checked.ips
         if ips:
             raise RejectedIdentifier(
                 f"The CSR names the IP address {ips[0]}; trusted certificates here are for DNS"
@@ -712,10 +732,22 @@ class EnrollmentService:
             self._store.create_request(request, events, now)
             self._notify(request.id, request.contact, RequestState.IN_REVIEW)
             return self.get(request_id)
+        # dv, every name proven: CAA first; then the request is recorded with the
+        # certificate's reservation and marked issued with the certificate (two commits).
         claim = secrets.token_hex(16)
         request = replace(request, state=RequestState.VALIDATING)
-        self._store.create_request(request, events, now, claim=claim)
-        return self._issue(request, claim, actor=actor)
+        caa = self._run_parallel(self._caa, list(request.names))
+        if not all(r.ok for r in caa):
+            self._store.create_request(request, events, now, claim=claim)
+            return self._issue(request, claim, actor=actor, caa=caa)
+        return self._issue(
+            request,
+            claim,
+            actor=actor,
+            caa=caa,
+            first=self._store.request_writes(request, events, now, claim=claim),
+            checked=checked,
+        )
 
     def _submit_test(
         self, request_id: str, csr_pem: bytes, contact: str, actor: str, now: dt.datetime
@@ -999,14 +1031,25 @@ class EnrollmentService:
         organization: Organization | None = None,
         reviewer: Reviewer | None = None,
         before: tuple[Event, ...] = (),
+        caa: list[ValidationRecord] | None = None,
+        first: StoreWrite | None = None,
+        checked: CheckedRequest | None = None,
     ) -> EnrollmentRequest:
-        """CAA for every name, right before issuance; then issue and record. Holds ``claim``."""
+        """CAA for every name, right before issuance (unless looked up just now: ``caa``);
+        then issue, and record the outcome with the certificate. Holds ``claim``.
+
+        ``first``, when given, records the request itself with the certificate's
+        reservation (a request issued on submission): until then it is not stored.
+        """
         state = request.state
         finished = False
         try:
-            caa = self._run_parallel(self._caa, list(request.names))
+            if caa is None:
+                caa = self._run_parallel(self._caa, list(request.names))
             refused = [r for r in caa if not r.ok]
             if refused:
+                if first is not None:
+                    raise ValueError("record the request before recording its CAA refusal")
                 problem = refused[0].detail + (
                     f" (and {len(refused) - 1} more names)" if len(refused) > 1 else ""
                 )
@@ -1026,8 +1069,40 @@ class EnrollmentService:
                 if reviewer is not None:
                     raise CAAForbidden(problem, hint="Issuance stopped; nothing was signed.")
                 return self.get(request.id)
+            outcome: list[GuardedWrite] = []
+
+            def record_issued(record: CertificateRecord) -> StoreWrite:
+                serial = record.serial_hex
+                write = self._store.update_writes(
+                    request.id,
+                    RequestUpdate(
+                        frozenset({state}),
+                        "issued",
+                        holder=claim,
+                        state=RequestState.ISSUED,
+                        certificate_serial=serial,
+                        verified_organization=organization,
+                        reviewer=reviewer,
+                        validations=tuple(caa),
+                        clear_problem=True,
+                        events=(
+                            *before,
+                            Event(
+                                "issued",
+                                "system",
+                                RequestState.ISSUED,
+                                f"{request.profile} certificate {serial}",
+                                {"serial": serial, "profile": request.profile},
+                            ),
+                        ),
+                    ),
+                    self._clock(),
+                )
+                outcome.append(write)
+                return write
+
             try:
-                issued = self._issuer.issue(
+                self._issuer.issue(
                     IssueRequest(
                         request.csr_pem.encode(),
                         request.profile,
@@ -1035,50 +1110,37 @@ class EnrollmentService:
                         request_id=request.id,
                         domain_control_shown=True,
                         organization=organization,
-                    )
+                    ),
+                    record_issued,
+                    first=first,
+                    checked=checked,
                 )
             except PadlockError as exc:
-                self._store.update_request(
-                    request.id,
-                    RequestUpdate(
-                        frozenset({state}),
-                        "issued",
-                        holder=claim,
-                        problem=f"Issuance was refused: {exc.message}",
-                        validations=tuple(caa),
-                        events=(*before, Event("blocked", "system", None, exc.message)),
-                    ),
-                    self._clock(),
-                )
+                try:
+                    self._store.update_request(
+                        request.id,
+                        RequestUpdate(
+                            frozenset({state}),
+                            "issued",
+                            holder=claim,
+                            problem=f"Issuance was refused: {exc.message}",
+                            validations=tuple(caa),
+                            events=(*before, Event("blocked", "system", None, exc.message)),
+                        ),
+                        self._clock(),
+                    )
+                except NotFound:
+                    if first is None:
+                        raise
+                    # Refused before the reservation, so the request was never stored.
                 finished = True
                 raise
-            serial = issued.record.serial_hex
-            self._store.update_request(
-                request.id,
-                RequestUpdate(
-                    frozenset({state}),
-                    "issued",
-                    holder=claim,
-                    state=RequestState.ISSUED,
-                    certificate_serial=serial,
-                    verified_organization=organization,
-                    reviewer=reviewer,
-                    validations=tuple(caa),
-                    clear_problem=True,
-                    events=(
-                        *before,
-                        Event(
-                            "issued",
-                            "system",
-                            RequestState.ISSUED,
-                            f"{request.profile} certificate {serial}",
-                            {"serial": serial, "profile": request.profile},
-                        ),
-                    ),
-                ),
-                self._clock(),
-            )
             finished = True
+            # The certificate is stored; if the request's step was refused (its claim went
+            # stale and another process took it over), that is said now.
+            missed = outcome[-1].missed if outcome else None
+            if missed is not None:
+                raise missed
         finally:
             if not finished:
                 self._release(request.id, state, claim)

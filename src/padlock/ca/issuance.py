@@ -51,6 +51,34 @@ class IssueRequest:
 
 
 @dataclass(frozen=True)
+class CheckedRequest:
+    """What :meth:`Issuer.checked` found: a request every refusing check has passed.
+
+    Issuing it with ``checked=`` skips checking it again microseconds later, and only
+    if the request issued asks for exactly what was checked (CSR, profile, validity,
+    domain control, organization).
+    """
+
+    request: IssueRequest
+    profile: Profile
+    facts: certs.CSRFacts
+    dns: list[str]
+    ips: list[str]
+    key_fingerprint: str
+    spki: bytes
+
+    def covers(self, request: IssueRequest) -> bool:
+        r = self.request
+        return (
+            r.csr == request.csr
+            and r.profile == request.profile
+            and r.days == request.days
+            and r.domain_control_shown == request.domain_control_shown
+            and r.organization == request.organization
+        )
+
+
+@dataclass(frozen=True)
 class IssuedCertificate:
     record: CertificateRecord
     certificate_pem: bytes
@@ -139,6 +167,10 @@ class Issuer:
         profile, facts, dns, ips, _key_fp, _spki = self._check(request)
         return profile, facts, dns, ips
 
+    def checked(self, request: IssueRequest) -> CheckedRequest:
+        """:meth:`check`, kept for :meth:`issue` (``checked=``)."""
+        return CheckedRequest(request, *self._check(request))
+
     def _check(
         self, request: IssueRequest
     ) -> tuple[Profile, certs.CSRFacts, list[str], list[str], str, bytes]:
@@ -178,10 +210,18 @@ class Issuer:
         self,
         request: IssueRequest,
         also: Callable[[CertificateRecord], StoreWrite] | None = None,
+        *,
+        first: StoreWrite | None = None,
+        checked: CheckedRequest | None = None,
     ) -> IssuedCertificate:
         """Issue ``request``'s certificate. ``also``, given the record the certificate will
-        have, makes writes that are committed with it (what it was issued for)."""
-        profile, facts, dns, ips, key_fp, spki = self._check(request)
+        have, makes writes that are committed with it (what it was issued for); ``first``
+        is committed with the reservation. ``checked`` is this request's :meth:`checked`."""
+        if checked is not None and checked.covers(request):
+            profile, facts, dns, ips = checked.profile, checked.facts, checked.dns, checked.ips
+            key_fp, spki = checked.key_fingerprint, checked.spki
+        else:
+            profile, facts, dns, ips, key_fp, spki = self._check(request)
         now = self._clock()
         not_before, not_after = validity(profile, now, request.days)
         signer = self._signers[profile.hierarchy]
@@ -239,6 +279,7 @@ class Issuer:
                             "request_id": request.request_id,
                         },
                     ),
+                    first,
                 )
                 break
             except Conflict:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from padlock.ca.audit import VerifyResult
+    from padlock.errors import PadlockError
 
 
 class CertState(StrEnum):
@@ -89,9 +90,23 @@ class Reservation:
 
 
 StoreWrite = Callable[[Any], None]
-"""More writes for the transaction that completes a certificate, made by the store that
-runs them (its opaque cursor in, nothing out): what the certificate was issued for is
-recorded in the same commit as the certificate itself."""
+"""More writes for the transaction that reserves or completes a certificate, made by the
+store that runs them (its opaque cursor in, nothing out): what the certificate was issued
+for is recorded in the same commit as the certificate itself."""
+
+
+@dataclass
+class GuardedWrite:
+    """A :data:`StoreWrite` that writes only while its guard holds (a compare-and-set on
+    another row). When the guard fails it writes nothing and the transaction still
+    commits the rest (a signed certificate is never rolled back for it); ``missed`` then
+    holds the error to raise once the transaction is over."""
+
+    work: Callable[[Any], PadlockError | None]
+    missed: PadlockError | None = None
+
+    def __call__(self, cursor: Any) -> None:
+        self.missed = self.work(cursor)
 
 
 @dataclass(frozen=True)
@@ -120,8 +135,11 @@ class CertificateRecord:
 
 
 class CertificateStore(Protocol):
-    def reserve_certificate(self, reservation: Reservation, event: AuditEntry) -> None:
-        """Insert a reservation; raises Conflict if the serial exists (UNIQUE)."""
+    def reserve_certificate(
+        self, reservation: Reservation, event: AuditEntry, also: StoreWrite | None = None
+    ) -> None:
+        """Insert a reservation; raises Conflict if the serial exists (UNIQUE). ``also``
+        runs in the same transaction (what the certificate is for, recorded with it)."""
 
     def complete_certificate(
         self,

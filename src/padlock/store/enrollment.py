@@ -41,8 +41,8 @@ from padlock.ca.enrollment import (
     ValidationRecord,
 )
 from padlock.ca.notify import Notifier, SmtpConfig, SmtpMailer
-from padlock.ca.ports import AuditEntry, StoreWrite
-from padlock.errors import ConfigError, Conflict, NotFound
+from padlock.ca.ports import AuditEntry, GuardedWrite, StoreWrite
+from padlock.errors import ConfigError, Conflict, NotFound, PadlockError
 from padlock.pki.certs import Organization
 from padlock.store import base
 from padlock.store.tables_enrollment import enrollment_challenges as challenges_t
@@ -150,8 +150,63 @@ def _update_statement(columns: tuple[str, ...]) -> Any:
     )
 
 
+def _refusal(
+    update_: RequestUpdate,
+    state: RequestState,
+    claim_token: str | None,
+    claimed_at: dt.datetime | None,
+    at: dt.datetime,
+) -> Conflict | None:
+    """Why ``update_`` may not apply to a request in ``state`` with that claim, if it may not."""
+    if state not in update_.expect:
+        return Conflict(
+            f"The request is {state.value.replace('_', ' ')}; it cannot be {update_.doing} now."
+        )
+    if update_.holder is not None:
+        if claim_token != update_.holder:
+            return Conflict("This step no longer holds the request's issuing claim.")
+        return None
+    fresh_claim = claim_token is not None and (
+        claimed_at is None or claimed_at > at - CLAIM_STALE_AFTER
+    )
+    if fresh_claim:
+        return Conflict(
+            "The request is being issued right now.",
+            hint="Look at its status again in a moment.",
+        )
+    return None
+
+
+def _values(update_: RequestUpdate, at: dt.datetime) -> dict[str, Any]:
+    """The request's columns that ``update_`` sets (datetimes as datetimes)."""
+    values: dict[str, Any] = {"updated_at": at}
+    if update_.state is not None:
+        values["state"] = update_.state.value
+    if update_.take_claim is not None:
+        values["claim_token"] = update_.take_claim
+        values["claimed_at"] = at
+    elif update_.holder is not None:
+        values["claim_token"] = None
+        values["claimed_at"] = None
+    if update_.reviewer is not None:
+        values["reviewer"] = update_.reviewer.name
+        values["reviewer_name"] = update_.reviewer.display_name
+        values["reviewer_email"] = update_.reviewer.email
+    if update_.verified_organization is not None:
+        values["verified_organization"] = _org_json(update_.verified_organization)
+    if update_.certificate_serial is not None:
+        values["certificate_serial"] = update_.certificate_serial
+    if update_.rejection_reason is not None:
+        values["rejection_reason"] = update_.rejection_reason
+    if update_.problem is not None:
+        values["problem"] = update_.problem
+    elif update_.clear_problem:
+        values["problem"] = None
+    return values
+
+
 class _Compiled:
-    """INSERT statements compiled once for the store's dialect (DBAPI parameter names)."""
+    """Statements compiled once for the store's dialect (DBAPI parameter names)."""
 
     def __init__(self, dialect: Dialect) -> None:
         def text(table: Table) -> str:
@@ -181,6 +236,19 @@ class _Compiled:
         self.select_events = query(
             select(*_EVENT_COLUMNS).where(_ev.request_id == rid).order_by(_ev.id)
         )
+        self.lock_request = query(
+            select(_r.state, _r.claim_token, _r.claimed_at).where(_r.id == rid).with_for_update()
+        )
+        self._dialect = dialect
+        self._updates: dict[tuple[str, ...], str] = {}
+
+    def update_request(self, columns: tuple[str, ...]) -> str:
+        text = self._updates.get(columns)
+        if text is None:
+            text = self._updates[columns] = str(
+                _update_statement(columns).compile(dialect=self._dialect)
+            )
+        return text
 
 
 # The columns get_request reads, in the order its row mappers take them.
@@ -264,11 +332,17 @@ class SqlEnrollmentStore:
         self._s._write(self._writes(request, events, at, claim), "recording a certificate request")
 
     def request_writes(
-        self, request: EnrollmentRequest, events: Sequence[Event], at: dt.datetime
+        self,
+        request: EnrollmentRequest,
+        events: Sequence[Event],
+        at: dt.datetime,
+        *,
+        claim: str | None = None,
     ) -> StoreWrite:
-        # The hot path (every test certificate comes through here): inside the certificate
-        # store's transaction that completes the certificate, on the same cursor.
-        return self._writes(request, events, at, None)
+        # The hot path (every test certificate comes through here, and every dv request
+        # issued on submission): inside the certificate store's transaction that reserves
+        # or completes the certificate, on the same cursor.
+        return self._writes(request, events, at, claim)
 
     def _writes(
         self,
@@ -362,45 +436,10 @@ class SqlEnrollmentStore:
             conn = tx.conn
             row = self._lock(conn, request_id)
             state = RequestState(row.state)
-            if state not in update_.expect:
-                raise Conflict(
-                    f"The request is {state.value.replace('_', ' ')}; it cannot be"
-                    f" {update_.doing} now."
-                )
-            fresh_claim = row.claim_token is not None and (
-                row.claimed_at is None or row.claimed_at > at - CLAIM_STALE_AFTER
-            )
-            if update_.holder is not None:
-                if row.claim_token != update_.holder:
-                    raise Conflict("This step no longer holds the request's issuing claim.")
-            elif fresh_claim:
-                raise Conflict(
-                    "The request is being issued right now.",
-                    hint="Look at its status again in a moment.",
-                )
-            values: dict[str, Any] = {"updated_at": at}
-            if update_.state is not None:
-                values["state"] = update_.state.value
-            if update_.take_claim is not None:
-                values["claim_token"] = update_.take_claim
-                values["claimed_at"] = at
-            elif update_.holder is not None:
-                values["claim_token"] = None
-                values["claimed_at"] = None
-            if update_.reviewer is not None:
-                values["reviewer"] = update_.reviewer.name
-                values["reviewer_name"] = update_.reviewer.display_name
-                values["reviewer_email"] = update_.reviewer.email
-            if update_.verified_organization is not None:
-                values["verified_organization"] = _org_json(update_.verified_organization)
-            if update_.certificate_serial is not None:
-                values["certificate_serial"] = update_.certificate_serial
-            if update_.rejection_reason is not None:
-                values["rejection_reason"] = update_.rejection_reason
-            if update_.problem is not None:
-                values["problem"] = update_.problem
-            elif update_.clear_problem:
-                values["problem"] = None
+            refusal = _refusal(update_, state, row.claim_token, row.claimed_at, at)
+            if refusal is not None:
+                raise refusal
+            values = _values(update_, at)
             conn.execute(_update_statement(tuple(sorted(values))), {"p_id": request_id, **values})
             self._upsert_challenges(conn, request_id, update_.challenges)
             if update_.validations:
@@ -409,6 +448,56 @@ class SqlEnrollmentStore:
                     [_validation_row(request_id, v) for v in update_.validations],
                 )
             self._events(tx, request_id, update_.events, update_.state or state, at)
+
+    def update_writes(
+        self, request_id: str, update_: RequestUpdate, at: dt.datetime
+    ) -> GuardedWrite:
+        # The hot path of a dv request issued on submission: the step that records the
+        # certificate, inside the certificate store's transaction that completes it, on
+        # the same cursor. When the step is refused (the claim went stale and another
+        # process took the request), nothing of it is written, the certificate still is.
+        if update_.challenges:
+            raise ValueError("update_writes does not upsert challenges; use update_request")
+        s = self._s
+        out = s._times.out
+        sql = self._sql()
+
+        def work(cursor: Any) -> PadlockError | None:
+            cursor.execute(sql.lock_request, {"p_id": request_id})
+            row = cursor.fetchone()
+            if row is None:
+                return NotFound("There is no request with that id.")
+            state = RequestState(row[0])
+            claimed_at = None if row[2] is None else s._times.back(row[2])
+            refusal = _refusal(update_, state, row[1], claimed_at, at)
+            if refusal is not None:
+                return refusal
+            values = _values(update_, at)
+            for key in ("updated_at", "claimed_at"):
+                if values.get(key) is not None:
+                    values[key] = out(values[key], key)
+            cursor.execute(
+                sql.update_request(tuple(sorted(values))), {"p_id": request_id, **values}
+            )
+            if update_.validations:
+                cursor.executemany(
+                    sql.insert_validation,
+                    [
+                        {**_validation_row(request_id, v), "at": out(v.at, "at")}
+                        for v in update_.validations
+                    ],
+                )
+            new_state = update_.state or state
+            at_db = out(at, "at")
+            rows = []
+            for event in update_.events:
+                seq = s._append(cursor, _audit_entry(request_id, event, new_state), at, at_db)[0]
+                rows.append(_event_row(request_id, event, new_state, at_db, seq))
+            if rows:
+                cursor.executemany(sql.insert_event, rows)
+            return None
+
+        return GuardedWrite(work)
 
     @staticmethod
     def _upsert_challenges(

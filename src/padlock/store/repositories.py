@@ -659,7 +659,9 @@ class SqlStore:
 
     # -- certificates -----------------------------------------------------------------
 
-    def reserve_certificate(self, reservation: Reservation, event: AuditEntry) -> None:
+    def reserve_certificate(
+        self, reservation: Reservation, event: AuditEntry, also: StoreWrite | None = None
+    ) -> None:
         r = reservation
         if not 0 < r.serial < MAX_SERIAL:
             raise ValueError(f"serial must be positive and below 2**160, got {r.serial}")
@@ -698,6 +700,8 @@ class SqlStore:
                     hint="Draw another serial number.",
                 ) from err
             self._append(cursor, event, r.reserved_at, reserved_at)
+            if also is not None:
+                also(cursor)
 
         self._write(work, f"reserving certificate {serial_hex}")
 
