@@ -446,6 +446,40 @@ def test_dispatch_runs_each_validator_on_the_nodes_pkilint_would(leaf: Leaf, iss
         assert _every_result(ours, der) == expected  # and again, from the answers kept
 
 
+def test_kept_decodes_never_leak_from_one_certificate_into_another(issuing: CA) -> None:
+    # One fast validator lints many different certificates, good and broken, some with
+    # values that cannot be decoded, in turn and again: each gets what pkilint's own
+    # traversal gives it, though most of its decoded values were kept from earlier ones.
+    undecodable = (
+        x509.UnrecognizedExtension(x509.ObjectIdentifier("2.5.29.54"), b"\x05\x00"),
+        x509.UnrecognizedExtension(x509.ObjectIdentifier("2.5.29.36"), b"\x30\x03\x80\x01"),
+    )
+    leaves = [
+        Leaf(),
+        Leaf(dns_names=("a.example.org",), common_name="a.example.org"),
+        Leaf(common_name=None),
+        Leaf(extra=undecodable[:1]),
+        Leaf(extra=undecodable),
+        Leaf(dns_names=("intranet.local", "*.co.uk"), common_name=None),
+        Leaf(public_key=rsa.generate_private_key(65537, 2048).public_key()),
+        Leaf(key_encipherment=True),
+        Leaf(
+            organization=((NameOID.COUNTRY_NAME, "US"), (NameOID.ORGANIZATION_NAME, "W")),
+            policy=OV_POLICY,
+        ),
+    ]
+    ders = [leaf.build(issuing) for leaf in leaves]
+    for kind in (CertKind.DV, CertKind.OV):
+        cert_type = lint._PKILINT_TYPES[kind]
+        theirs, _ = lint._serverauth_builder(cert_type, fast=False)()
+        ours, _ = lint._serverauth_builder(cert_type, fast=True)()
+        expected = [_every_result(theirs, der) for der in ders]
+        for _round in range(2):
+            for der, wanted in zip(ders, expected, strict=True):
+                assert _every_result(ours, der) == wanted
+    assert any("itu.invalid_asn1_syntax" in str(r) for r in expected[4])
+
+
 def test_dispatch_on_ca_certificates(root: CA, issuing: CA) -> None:
     for kind, der in (
         (CertKind.ROOT, _ca_cert(root, root, root=True)),

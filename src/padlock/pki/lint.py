@@ -205,6 +205,48 @@ def _dispatching(container: validation.ValidatorContainer) -> None:
     for v in validators:
         if isinstance(v, validation.ValidatorContainer):
             _dispatching(v)
+        elif isinstance(v, validation.DecodingValidator):
+            decoder = v.decode_func
+            if isinstance(decoder, document.ValueDecoder):
+                _keeping_decodes(decoder)
+
+
+# Most values a decoding validator decodes are the same bytes in every certificate of
+# a profile: the issuer's name, AIA, CRL DP, policies, EKU, key usage, the curve. The
+# value decoded from the same bytes with the same schema object is the same value, and
+# nothing in pkilint changes a decoded value, so the value is kept and only its node,
+# which belongs to one document, is made anew. Failures are not kept: each raises anew.
+_DECODES_KEPT = 4_096  # values kept per decoder, at most
+
+
+def _keeping_decodes(decoder: document.ValueDecoder) -> None:
+    if getattr(decoder, "_padlock_keeps", False):
+        return
+    plain = decoder.decode_value
+    kept: dict[tuple[bytes, int], tuple[Any, Any]] = {}
+
+    def decode_value(node: Any, type_node: Any, value_node: Any, pdu_type: Any) -> Any:
+        if value_node.children:  # decode_substrate's rule: a value decoded is not redone
+            return plain(node, type_node, value_node, pdu_type)
+        try:
+            substrate = bytes(decoder.retrieve_substrate(value_node))
+        except (TypeError, ValueError, PyAsn1Error):
+            return plain(node, type_node, value_node, pdu_type)
+        key = (substrate, id(pdu_type))
+        found = kept.get(key)
+        if found is not None and found[0] is pdu_type:
+            return document.create_and_append_node_from_pdu(
+                value_node.document, found[1], value_node
+            )
+        made = plain(node, type_node, value_node, pdu_type)
+        if made is not None:
+            if len(kept) >= _DECODES_KEPT:
+                kept.clear()
+            kept[key] = (pdu_type, made.pdu)
+        return made
+
+    decoder.decode_value = decode_value  # type: ignore[method-assign]
+    decoder._padlock_keeps = True  # type: ignore[attr-defined]
 
 
 class _Linter:
