@@ -245,8 +245,8 @@ def _keeping_decodes(decoder: document.ValueDecoder) -> None:
             kept[key] = (pdu_type, made.pdu)
         return made
 
-    decoder.decode_value = decode_value  # type: ignore[method-assign]
-    decoder._padlock_keeps = True  # type: ignore[attr-defined]
+    decoder.decode_value = decode_value
+    decoder._padlock_keeps = True
 
 
 class _Linter:
