@@ -391,11 +391,16 @@ def test_validators_are_built_once(issuing: CA) -> None:
     assert linter._built is built
 
 
-def _every_result(validator: object, der: bytes) -> list[tuple[str, str, tuple[str, ...]]]:
+def _every_result(
+    validator: object, der: bytes, *, padlock_loads: bool = False
+) -> list[tuple[str, str, tuple[str, ...]]]:
     """Every result pkilint gives (findings or none): which validator ran on which node."""
     from pkilint import loader
 
-    doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "certificate")
+    if padlock_loads:
+        doc = lint.load_certificate(der)
+    else:
+        doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "certificate")
     return [
         (r.validator.name, r.node.path, tuple(str(f) for f in r.finding_descriptions))
         for r in validator.validate(doc.root)  # type: ignore[attr-defined]
@@ -476,8 +481,96 @@ def test_kept_decodes_never_leak_from_one_certificate_into_another(issuing: CA) 
         expected = [_every_result(theirs, der) for der in ders]
         for _round in range(2):
             for der, wanted in zip(ders, expected, strict=True):
-                assert _every_result(ours, der) == wanted
+                assert _every_result(ours, der, padlock_loads=True) == wanted
     assert any("itu.invalid_asn1_syntax" in str(r) for r in expected[4])
+
+
+def _tree(root: object) -> list[tuple[str, str, str, bool, bytes]]:
+    """Every node of a pkilint document: path, value type, tags, isValue, its DER."""
+    from pyasn1.codec.der.encoder import encode
+
+    out = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        pdu = node.pdu  # type: ignore[attr-defined]
+        out.append((node.path, type(pdu).__qualname__, repr(pdu.tagSet), pdu.isValue, encode(pdu)))  # type: ignore[attr-defined]
+        stack.extend(reversed(list(node.children.values())))  # type: ignore[attr-defined]
+    return out
+
+
+def _pkilint_tree(der: bytes) -> list[tuple[str, str, str, bool, bytes]]:
+    from pkilint import loader
+
+    return _tree(loader.RFC5280CertificateDocumentLoader().load_der_document(der, "c").root)
+
+
+def test_certificates_decoded_in_parts_have_pkilint_s_node_tree(issuing: CA, root: CA) -> None:
+    ders = [
+        Leaf().build(issuing),
+        Leaf(common_name=None, dns_names=("a.example.org",)).build(issuing),
+        Leaf(public_key=rsa.generate_private_key(65537, 2048).public_key()).build(issuing),
+        Leaf(
+            organization=((NameOID.COUNTRY_NAME, "US"), (NameOID.ORGANIZATION_NAME, "W")),
+            policy=OV_POLICY,
+        ).build(issuing),
+        Leaf(extra=(x509.OCSPNoCheck(),)).build(issuing),
+        _ca_cert(root, root, root=True),
+        _ca_cert(issuing, root, root=False),
+    ]
+    for _round in range(2):  # the second time, from the parts kept
+        for der in ders:
+            assert lint._CERTIFICATES(der) is not None
+            assert _tree(lint.load_certificate(der).root) == _pkilint_tree(der)
+
+
+def _reframed(der: bytes) -> dict[str, bytes]:
+    """The certificate altered in ways that put it outside the shape decoded in parts."""
+    from padlock.pki import der as d
+
+    tbs, algorithm, signature = d.children(der)
+    fields = d.children(tbs)
+
+    def cert(tbs_fields: list[bytes]) -> bytes:
+        return d.sequence(d.sequence(*tbs_fields), algorithm, signature)
+
+    assert der[1] == 0x82  # a two-octet length, written with three below
+    return {
+        "trailing octet": der + b"\x00",
+        "length not minimal": b"\x30\x83\x00" + der[2:],
+        "no extensions": cert(fields[:7]),
+        "version 1 written out": cert([bytes.fromhex("a003020100"), *fields[1:]]),
+        "no version": cert(fields[1:]),
+        "an issuer unique id": cert([*fields[:7], b"\x81\x02\x00\x01", fields[7]]),
+        "empty extensions": cert([*fields[:7], b"\xa3\x02\x30\x00"]),
+        "indefinite length": b"\x30\x80" + der[4:] + b"\x00\x00",
+    }
+
+
+def test_certificates_of_other_shapes_are_decoded_whole(issuing: CA) -> None:
+    der = Leaf().build(issuing)
+    for why, other in _reframed(der).items():
+        assert lint._CERTIFICATES(other) is None, why
+        ours = lint.lint_serverauth(other, CertKind.DV)
+        try:
+            expected = _pkilint_tree(other)
+        except ValueError:  # pkilint cannot decode it either: a FATAL finding
+            assert [f.code for f in ours.errors] == [lint.UNDECODABLE], why
+            continue
+        assert _tree(lint.load_certificate(other).root) == expected, why
+
+
+def test_a_part_that_cannot_be_decoded_is_reported_as_pkilint_reports_it(issuing: CA) -> None:
+    from padlock.pki import der as d
+
+    good = Leaf().build(issuing)
+    tbs, algorithm, signature = d.children(good)
+    fields = d.children(tbs)
+    bad_serial = b"\x02\x02\x00\x01"  # an INTEGER not in its shortest form
+    other = d.sequence(d.sequence(fields[0], bad_serial, *fields[2:]), algorithm, signature)
+    report = lint.lint_serverauth(other, CertKind.DV)
+    assert [f.code for f in report.errors] == [lint.UNDECODABLE]
+    assert lint.lint_serverauth(good, CertKind.DV).ok
 
 
 def test_dispatch_on_ca_certificates(root: CA, issuing: CA) -> None:

@@ -28,6 +28,8 @@ from pkilint.cabf import cabf_crl, serverauth
 from pkilint.cabf.serverauth import serverauth_constants
 from pkilint.pkix import certificate, crl, extension, name, ocsp
 from pyasn1.error import PyAsn1Error
+from pyasn1_alt_modules import rfc5280
+from pyasn1_fasder import decode_der
 
 from padlock.errors import LintFailed
 
@@ -339,6 +341,154 @@ def warm_up(kinds: Iterable[CertKind] = tuple(CertKind)) -> None:
         _SERVERAUTH[_PKILINT_TYPES[kind]].warm_up()
 
 
+# --- loading a certificate ----------------------------------------------------------------
+
+# Decoding the whole certificate into pyasn1 objects took a fifth of a DV lint. DER is
+# decoded part by part: a SEQUENCE's value is the values of its elements, each decoded
+# from its own bytes with its own schema. So a certificate of the one shape padlock
+# issues (v3; serial, signature, issuer, validity, subject, key; extensions; no unique
+# ids) is split with strict DER framing, each element is decoded by pyasn1-fasder (the
+# decoder pkilint uses) with the schema pkilint's would give it, and the values are put
+# together as that decoder does; the elements that repeat from certificate to
+# certificate (version, algorithms, issuer, most extensions) are decoded once and kept.
+# Anything of another shape, or framed otherwise, is decoded whole, as pkilint does.
+# tests/pki/test_lint.py compares the node trees and the findings of both.
+
+_SET = {"verifyConstraints": False, "matchTags": False, "matchConstraints": False}
+_V3 = bytes.fromhex("a003020102")
+_TBS_TAGS = [0xA0, 0x02, 0x30, 0x30, 0x30, 0x30, 0x30, 0xA3]
+
+
+def _elements(der: bytes, start: int, end: int) -> list[tuple[int, int, int, int]] | None:
+    """(tag, start, content start, end) of each element in der[start:end]; None unless
+    every one is framed as DER frames it (one-octet tags, definite minimal lengths)."""
+    out = []
+    while start < end:
+        if start + 2 > end:
+            return None
+        tag, first = der[start], der[start + 1]
+        if tag & 0x1F == 0x1F:
+            return None
+        if first < 0x80:
+            head, size = start + 2, first
+        else:
+            count = first & 0x7F
+            head = start + 2 + count
+            if not 1 <= count <= 3 or head > end or der[start + 2] == 0:
+                return None
+            size = int.from_bytes(der[start + 2 : head], "big")
+            if size < 0x80:
+                return None
+        stop = head + size
+        if stop > end:
+            return None
+        out.append((tag, start, head, stop))
+        start = stop
+    return out
+
+
+class _CertificateDecoder:
+    """Certificates of padlock's shape decoded part by part, the repeating parts kept."""
+
+    def __init__(self) -> None:
+        self._certificate = rfc5280.Certificate()
+        outer = self._certificate.componentType
+        self._tbs = outer["tbsCertificate"].asn1Object
+        self._outer_specs = [nt.asn1Object for nt in outer.namedTypes]
+        inner = self._tbs.componentType
+        self._tbs_specs = [inner[n].asn1Object for n in _TBS_NAMES]
+        self._extensions = inner["extensions"].asn1Object
+        self._extension = self._extensions.componentType
+        self._kept: dict[tuple[bytes, int], Any] = {}
+
+    def _kept_or_decoded(self, part: bytes, spec: Any) -> Any:
+        key = (part, id(spec))
+        value = self._kept.get(key)
+        if value is None:
+            value = decode_der(part, asn1Spec=spec)[0]
+            if len(self._kept) >= _DECODES_KEPT:
+                self._kept.clear()
+            self._kept[key] = value
+        return value
+
+    def __call__(self, der: bytes) -> Any | None:
+        """The pyasn1 Certificate, or None when ``der`` is not of the shape decoded here."""
+        top = _elements(der, 0, len(der))
+        if top is None or len(top) != 1 or top[0][0] != 0x30:
+            return None
+        parts = _elements(der, top[0][2], top[0][3])
+        if parts is None or [p[0] for p in parts] != [0x30, 0x30, 0x03]:
+            return None
+        fields = _elements(der, parts[0][2], parts[0][3])
+        if fields is None or [f[0] for f in fields] != _TBS_TAGS:
+            return None
+        if der[fields[0][1] : fields[0][3]] != _V3:
+            return None
+        wrapped = _elements(der, fields[7][2], fields[7][3])
+        if wrapped is None or len(wrapped) != 1 or wrapped[0][0] != 0x30:
+            return None
+        listed = _elements(der, wrapped[0][2], wrapped[0][3])
+        if not listed or any(e[0] != 0x30 for e in listed):
+            return None
+        tbs = self._tbs.clone()
+        for i, (spec, (_tag, start, _head, stop)) in enumerate(
+            zip(self._tbs_specs, fields[:7], strict=True)
+        ):
+            part = der[start:stop]
+            value = (
+                decode_der(part, asn1Spec=spec)[0]
+                if i in _TBS_UNIQUE
+                else self._kept_or_decoded(part, spec)
+            )
+            tbs.setComponentByPosition(i, value, **_SET)
+        extensions = self._extensions.clone()
+        for i, (_tag, start, _head, stop) in enumerate(listed):
+            value = self._kept_or_decoded(der[start:stop], self._extension)
+            extensions.setComponentByPosition(i, value, **_SET)
+        tbs.setComponentByPosition(_EXTENSIONS_AT, extensions, **_SET)
+        cert = self._certificate.clone()
+        cert.setComponentByPosition(0, tbs, **_SET)
+        algorithm = der[parts[1][1] : parts[1][3]]
+        cert.setComponentByPosition(
+            1, self._kept_or_decoded(algorithm, self._outer_specs[1]), **_SET
+        )
+        signature = der[parts[2][1] : parts[2][3]]
+        cert.setComponentByPosition(
+            2, decode_der(signature, asn1Spec=self._outer_specs[2])[0], **_SET
+        )
+        return cert
+
+
+_TBS_NAMES = (
+    "version",
+    "serialNumber",
+    "signature",
+    "issuer",
+    "validity",
+    "subject",
+    "subjectPublicKeyInfo",
+)
+_TBS_UNIQUE = frozenset({1, 4, 6})  # serial, validity, key: new in every certificate
+_EXTENSIONS_AT = 9  # after issuerUniqueID and subjectUniqueID, which padlock never sets
+_CERTIFICATES = _CertificateDecoder()
+
+
+def load_certificate(cert_der: bytes) -> Any:
+    """pkilint's certificate document for ``cert_der``, decoded as described above."""
+    if not cert_der.startswith(b"\x30"):
+        raise ValueError("Substrate is not DER-encoded")
+    doc = certificate.RFC5280Certificate(None, cert_der, "certificate", None)
+    try:
+        pdu = _CERTIFICATES(cert_der)
+    except (ValueError, PyAsn1Error):
+        pdu = None  # decoded whole below, where pkilint says what is wrong
+    if pdu is None:
+        doc.decode()
+    else:
+        doc.root = document.create_and_append_node_from_pdu(doc, pdu)
+    return doc
+
+
 # --- linting ------------------------------------------------------------------------------
 
 
@@ -351,7 +501,7 @@ def lint_serverauth(cert_der: bytes, kind: CertKind | None = None) -> LintReport
     (say, CA:TRUE on a server certificate) is judged by the rules it was meant for.
     """
     try:
-        doc = loader.RFC5280CertificateDocumentLoader().load_der_document(cert_der, "certificate")
+        doc = load_certificate(cert_der)
         cert_type = (
             serverauth.determine_certificate_type(doc) if kind is None else _PKILINT_TYPES[kind]
         )
