@@ -497,6 +497,7 @@ def test_enrollment_dv_on_submission_commits_with_its_certificate(
         make_csr(["www.example.com"]), "dv", "o@example.com", previous_request=first.id
     )
     assert again.state is RequestState.ISSUED and again.problem is None
+    assert again == svc.get(again.id)  # the answer, made from what was written, is what is stored
     assert [t.action for t in again.timeline] == ["submitted", "checked", "issued"]
     assert [v.method for v in again.validations] == ["reused", "caa"]
     assert _certs_for(store, again.id) == [again.certificate_serial]

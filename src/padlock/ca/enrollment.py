@@ -741,12 +741,7 @@ class EnrollmentService:
             self._store.create_request(request, events, now, claim=claim)
             return self._issue(request, claim, actor=actor, caa=caa)
         return self._issue(
-            request,
-            claim,
-            actor=actor,
-            caa=caa,
-            first=self._store.request_writes(request, events, now, claim=claim),
-            checked=checked,
+            request, claim, actor=actor, caa=caa, create=tuple(events), checked=checked
         )
 
     def _submit_test(
@@ -1032,23 +1027,29 @@ class EnrollmentService:
         reviewer: Reviewer | None = None,
         before: tuple[Event, ...] = (),
         caa: list[ValidationRecord] | None = None,
-        first: StoreWrite | None = None,
+        create: tuple[Event, ...] | None = None,
         checked: CheckedRequest | None = None,
     ) -> EnrollmentRequest:
         """CAA for every name, right before issuance (unless looked up just now: ``caa``);
         then issue, and record the outcome with the certificate. Holds ``claim``.
 
-        ``first``, when given, records the request itself with the certificate's
-        reservation (a request issued on submission): until then it is not stored.
+        ``create``, when given, are the events of a request issued on submission: the
+        request itself is then recorded with the certificate's reservation (until then
+        it is not stored), and the answer is made from what was written, not read back.
         """
         state = request.state
+        first = (
+            None
+            if create is None
+            else self._store.request_writes(request, create, request.created_at, claim=claim)
+        )
         finished = False
         try:
             if caa is None:
                 caa = self._run_parallel(self._caa, list(request.names))
             refused = [r for r in caa if not r.ok]
             if refused:
-                if first is not None:
+                if create is not None:
                     raise ValueError("record the request before recording its CAA refusal")
                 problem = refused[0].detail + (
                     f" (and {len(refused) - 1} more names)" if len(refused) > 1 else ""
@@ -1069,40 +1070,38 @@ class EnrollmentService:
                 if reviewer is not None:
                     raise CAAForbidden(problem, hint="Issuance stopped; nothing was signed.")
                 return self.get(request.id)
-            outcome: list[GuardedWrite] = []
+            outcome: list[tuple[GuardedWrite, RequestUpdate, dt.datetime]] = []
 
             def record_issued(record: CertificateRecord) -> StoreWrite:
                 serial = record.serial_hex
-                write = self._store.update_writes(
-                    request.id,
-                    RequestUpdate(
-                        frozenset({state}),
-                        "issued",
-                        holder=claim,
-                        state=RequestState.ISSUED,
-                        certificate_serial=serial,
-                        verified_organization=organization,
-                        reviewer=reviewer,
-                        validations=tuple(caa),
-                        clear_problem=True,
-                        events=(
-                            *before,
-                            Event(
-                                "issued",
-                                "system",
-                                RequestState.ISSUED,
-                                f"{request.profile} certificate {serial}",
-                                {"serial": serial, "profile": request.profile},
-                            ),
+                step = RequestUpdate(
+                    frozenset({state}),
+                    "issued",
+                    holder=claim,
+                    state=RequestState.ISSUED,
+                    certificate_serial=serial,
+                    verified_organization=organization,
+                    reviewer=reviewer,
+                    validations=tuple(caa),
+                    clear_problem=True,
+                    events=(
+                        *before,
+                        Event(
+                            "issued",
+                            "system",
+                            RequestState.ISSUED,
+                            f"{request.profile} certificate {serial}",
+                            {"serial": serial, "profile": request.profile},
                         ),
                     ),
-                    self._clock(),
                 )
-                outcome.append(write)
+                at = self._clock()
+                write = self._store.update_writes(request.id, step, at)
+                outcome.append((write, step, at))
                 return write
 
             try:
-                self._issuer.issue(
+                issued = self._issuer.issue(
                     IssueRequest(
                         request.csr_pem.encode(),
                         request.profile,
@@ -1130,7 +1129,7 @@ class EnrollmentService:
                         self._clock(),
                     )
                 except NotFound:
-                    if first is None:
+                    if create is None:
                         raise
                     # Refused before the reservation, so the request was never stored.
                 finished = True
@@ -1138,14 +1137,30 @@ class EnrollmentService:
             finished = True
             # The certificate is stored; if the request's step was refused (its claim went
             # stale and another process took it over), that is said now.
-            missed = outcome[-1].missed if outcome else None
-            if missed is not None:
-                raise missed
+            write, step, at = outcome[-1]
+            if write.missed is not None:
+                raise write.missed
         finally:
             if not finished:
                 self._release(request.id, state, claim)
         self._notify(request.id, request.contact, RequestState.ISSUED)
-        return self.get(request.id)
+        if create is None:
+            return self.get(request.id)
+        return replace(
+            request,
+            state=RequestState.ISSUED,
+            updated_at=at,
+            certificate_serial=step.certificate_serial,
+            verified_organization=organization or request.verified_organization,
+            reviewer=reviewer or request.reviewer,
+            problem=None,
+            validations=(*request.validations, *caa),
+            timeline=(
+                *(_entry(e, request.created_at, state) for e in create),
+                *(_entry(e, at, RequestState.ISSUED) for e in step.events),
+            ),
+            certificate=CertificateStatus.of(issued.record),
+        )
 
     def _release(self, request_id: str, state: RequestState, claim: str) -> None:
         try:
@@ -1356,6 +1371,11 @@ _STATE_WORDS = {
     RequestState.ISSUED: "issued",
     RequestState.REJECTED: "rejected",
 }
+
+
+def _entry(event: Event, at: dt.datetime, state: RequestState) -> TimelineEntry:
+    """The timeline entry the store keeps for ``event`` (as get_request reads it back)."""
+    return TimelineEntry(at, event.action, event.actor[:128], event.state or state, event.note)
 
 
 def _org_text(org: Organization) -> str:
