@@ -573,6 +573,29 @@ def test_a_part_that_cannot_be_decoded_is_reported_as_pkilint_reports_it(issuing
     assert lint.lint_serverauth(good, CertKind.DV).ok
 
 
+def test_kept_syntax_answers_are_the_validators_package_s() -> None:
+    import validators
+
+    cases = [
+        (validators.url, "http://ca.example.com/ca/issuing.der"),
+        (validators.url, "http://127.0.0.1:8080/crl/issuing.crl"),
+        (validators.url, "http://exa mple.com/"),
+        (validators.url, "ftp//nothing"),
+        (validators.domain, "www.example.com"),
+        (validators.domain, "-bad-.example.com"),
+        (validators.domain, "*.example.com"),
+        (validators.email, "owner@example.com"),
+        (validators.email, "not an address"),
+    ]
+    for _round in range(2):  # the second time, from the answers kept
+        for func, value in cases:
+            assert lint._validators_predicate(func, value) is bool(
+                lint._plain_predicate(func, value)
+            ), (func.__name__, value)
+    assert lint._validators_predicate(validators.url, "http://ca.example.com/ca/issuing.der")
+    assert not lint._validators_predicate(validators.url, "ftp//nothing")
+
+
 def test_dispatch_on_ca_certificates(root: CA, issuing: CA) -> None:
     for kind, der in (
         (CertKind.ROOT, _ca_cert(root, root, root=True)),

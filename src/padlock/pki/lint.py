@@ -17,6 +17,7 @@ that changed over time are chosen by the certificate's own notBefore).
 from __future__ import annotations
 
 import enum
+import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import Any
 from pkilint import document, finding_filter, loader, pkix, validation
 from pkilint.cabf import cabf_crl, serverauth
 from pkilint.cabf.serverauth import serverauth_constants
-from pkilint.pkix import certificate, crl, extension, name, ocsp
+from pkilint.pkix import certificate, crl, extension, general_name, name, ocsp
 from pyasn1.error import PyAsn1Error
 from pyasn1_alt_modules import rfc5280
 from pyasn1_fasder import decode_der
@@ -339,6 +340,30 @@ def warm_up(kinds: Iterable[CertKind] = tuple(CertKind)) -> None:
     """Build the validators now (about 0.2 s each) rather than on the first lint."""
     for kind in kinds:
         _SERVERAUTH[_PKILINT_TYPES[kind]].warm_up()
+
+
+# --- syntax answers kept -------------------------------------------------------------------
+
+# pkilint asks the ``validators`` package whether each URI and DNS name is well formed
+# (validators.url, .domain, .email), through general_name.validators_predicate. The
+# answer depends on the string alone, but each call first inspects the function's
+# signature (inspect.getfullargspec): a tenth of a DV lint went there, mostly for the
+# CA's own AIA and CRL URIs, the same in every certificate. The answers are kept.
+_plain_predicate = general_name.validators_predicate
+
+
+@functools.lru_cache(maxsize=8_192)
+def _kept_predicate(func: Callable[[str], Any], value: str) -> bool:
+    return bool(_plain_predicate(func, value))
+
+
+def _validators_predicate(func: Callable[[str], Any], value: Any) -> bool:
+    if type(value) is not str:
+        return bool(_plain_predicate(func, value))
+    return _kept_predicate(func, value)
+
+
+general_name.validators_predicate = _validators_predicate
 
 
 # --- loading a certificate ----------------------------------------------------------------
