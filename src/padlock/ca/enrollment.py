@@ -1038,11 +1038,17 @@ class EnrollmentService:
         it is not stored), and the answer is made from what was written, not read back.
         """
         state = request.state
-        first = (
-            None
-            if create is None
-            else self._store.request_writes(request, create, request.created_at, claim=claim)
-        )
+        first: StoreWrite | None = None
+        stored = [create is None]  # whether the request is in the database to be updated
+        if create is not None:
+            record_request = self._store.request_writes(
+                request, create, request.created_at, claim=claim
+            )
+
+            def first(cursor: Any) -> None:
+                record_request(cursor)
+                stored.append(True)  # written; committed unless the commit fails
+
         finished = False
         try:
             if caa is None:
@@ -1115,6 +1121,9 @@ class EnrollmentService:
                     checked=checked,
                 )
             except PadlockError as exc:
+                if not stored[-1]:
+                    finished = True
+                    raise  # refused before the reservation: the request was never stored
                 try:
                     self._store.update_request(
                         request.id,
@@ -1131,7 +1140,7 @@ class EnrollmentService:
                 except NotFound:
                     if create is None:
                         raise
-                    # Refused before the reservation, so the request was never stored.
+                    # The reservation's commit failed: the request was never stored.
                 finished = True
                 raise
             finished = True
