@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -482,24 +483,51 @@ def test_kept_decodes_never_leak_from_one_certificate_into_another(issuing: CA) 
         for _round in range(2):
             for der, wanted in zip(ders, expected, strict=True):
                 assert _every_result(ours, der, padlock_loads=True) == wanted
+        # And the documents come out of linting alike, decoded values' nodes included.
+        from pkilint import loader
+
+        for der in ders:
+            mine = lint.load_certificate(der)
+            ours.validate(mine.root)  # type: ignore[attr-defined]
+            plain = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "c")
+            theirs.validate(plain.root)  # type: ignore[attr-defined]
+            assert _tree(mine.root) == _tree(plain.root)
     assert any("itu.invalid_asn1_syntax" in str(r) for r in expected[4])
 
 
-def _tree(root: object) -> list[tuple[str, str, str, bool, bytes]]:
-    """Every node of a pkilint document: path, value type, tags, isValue, its DER."""
+def _tree(root: object) -> list[tuple[object, ...]]:
+    """Every node of a pkilint document, as validators see it: its class, name, path,
+    parent, document, value type, tags, isValue, its DER, and the names of its children."""
     from pyasn1.codec.der.encoder import encode
 
-    out = []
-    stack = [root]
+    doc = root.document  # type: ignore[attr-defined]
+    out: list[tuple[object, ...]] = []
+    stack: list[Any] = [root]
     while stack:
         node = stack.pop()
-        pdu = node.pdu  # type: ignore[attr-defined]
-        out.append((node.path, type(pdu).__qualname__, repr(pdu.tagSet), pdu.isValue, encode(pdu)))  # type: ignore[attr-defined]
-        stack.extend(reversed(list(node.children.values())))  # type: ignore[attr-defined]
+        pdu = node.pdu
+        parent = node.parent
+        out.append(
+            (
+                type(node).__qualname__,
+                node.name,
+                node.path,
+                None if parent is None else parent.path,
+                parent is None or node in parent.children.values(),
+                node.document is doc,
+                type(pdu).__qualname__,
+                repr(pdu.tagSet),
+                pdu.isValue,
+                encode(pdu),
+                tuple(node.children),
+                sorted(vars(node)),
+            )
+        )
+        stack.extend(reversed(list(node.children.values())))
     return out
 
 
-def _pkilint_tree(der: bytes) -> list[tuple[str, str, str, bool, bytes]]:
+def _pkilint_tree(der: bytes) -> list[tuple[object, ...]]:
     from pkilint import loader
 
     return _tree(loader.RFC5280CertificateDocumentLoader().load_der_document(der, "c").root)

@@ -29,6 +29,7 @@ from pkilint.cabf import cabf_crl, serverauth
 from pkilint.cabf.serverauth import serverauth_constants
 from pkilint.pkix import certificate, crl, extension, general_name, name, ocsp
 from pyasn1.error import PyAsn1Error
+from pyasn1.type.univ import Choice, SequenceAndSetBase, SequenceOfAndSetOfBase
 from pyasn1_alt_modules import rfc5280
 from pyasn1_fasder import decode_der
 
@@ -214,6 +215,79 @@ def _dispatching(container: validation.ValidatorContainer) -> None:
                 _keeping_decodes(decoder)
 
 
+# A node's children follow from its value alone (PDUNode._generate_child_nodes): the
+# children of a kept value are the same every time, so their names and values are
+# worked out once, when the value is kept, and each document's nodes are made from that.
+# The nodes are pkilint's own PDUNode, with the attributes its constructor sets.
+_SHAPES_KEPT = 16_384  # kept values whose children are known, at most
+
+
+class _Shape:
+    __slots__ = ("children", "pdu")
+
+    def __init__(self, pdu: Any) -> None:
+        self.pdu = pdu
+        self.children = tuple((n, _Shape(child)) for n, child in _child_values(pdu))
+
+
+def _child_values(pdu: Any) -> list[tuple[str, Any]]:
+    """What PDUNode._generate_child_nodes makes a node of, without making the nodes."""
+    if isinstance(pdu, Choice):
+        return [(pdu.getName(), pdu.getComponent())]
+    if isinstance(pdu, SequenceOfAndSetOfBase):
+        return [(str(i), component) for i, component in enumerate(pdu)]
+    if isinstance(pdu, SequenceAndSetBase):
+        return [(n, value) for n, value in pdu.items() if value.isValue]
+    return []
+
+
+_SHAPES: dict[int, _Shape] = {}  # by id of the value, which the shape holds
+
+
+def _keep_shape(pdu: Any) -> _Shape:
+    shape = _SHAPES.get(id(pdu))
+    if shape is None or shape.pdu is not pdu:
+        if len(_SHAPES) >= _SHAPES_KEPT:
+            _SHAPES.clear()
+        shape = _SHAPES[id(pdu)] = _Shape(pdu)
+    return shape
+
+
+def _grown(doc: Any, name: str, shape: _Shape, parent: Any) -> Any:
+    node = object.__new__(document.PDUNode)
+    node.document = doc
+    node.name = name
+    node.pdu = shape.pdu
+    node.parent = parent
+    node.path = name if parent is None else f"{parent.path}.{name}"
+    node.children = {n: _grown(doc, n, s, node) for n, s in shape.children}
+    return node
+
+
+def _made(doc: Any, name: str, pdu: Any, parent: Any) -> Any:
+    """PDUNode(doc, name, pdu, parent), the children of kept values from their shapes."""
+    shape = _SHAPES.get(id(pdu))
+    if shape is not None and shape.pdu is pdu:
+        return _grown(doc, name, shape, parent)
+    node = object.__new__(document.PDUNode)
+    node.document = doc
+    node.name = name
+    node.pdu = pdu
+    node.parent = parent
+    node.path = name if parent is None else f"{parent.path}.{name}"
+    node.children = {n: _made(doc, n, child, node) for n, child in _child_values(pdu)}
+    return node
+
+
+def _appended(doc: Any, pdu: Any, parent: Any) -> Any:
+    """document.create_and_append_node_from_pdu for a kept value."""
+    name = document.get_node_name_for_pdu(pdu)
+    node = _grown(doc, name, _keep_shape(pdu), parent)
+    if parent is not None:
+        parent.children[name] = node
+    return node
+
+
 # Most values a decoding validator decodes are the same bytes in every certificate of
 # a profile: the issuer's name, AIA, CRL DP, policies, EKU, key usage, the curve. The
 # value decoded from the same bytes with the same schema object is the same value, and
@@ -238,14 +312,13 @@ def _keeping_decodes(decoder: document.ValueDecoder) -> None:
         key = (substrate, id(pdu_type))
         found = kept.get(key)
         if found is not None and found[0] is pdu_type:
-            return document.create_and_append_node_from_pdu(
-                value_node.document, found[1], value_node
-            )
+            return _appended(value_node.document, found[1], value_node)
         made = plain(node, type_node, value_node, pdu_type)
         if made is not None:
             if len(kept) >= _DECODES_KEPT:
                 kept.clear()
             kept[key] = (pdu_type, made.pdu)
+            _keep_shape(made.pdu)
         return made
 
     decoder.decode_value = decode_value
@@ -434,6 +507,7 @@ class _CertificateDecoder:
             if len(self._kept) >= _DECODES_KEPT:
                 self._kept.clear()
             self._kept[key] = value
+            _keep_shape(value)
         return value
 
     def __call__(self, der: bytes) -> Any | None:
@@ -510,7 +584,7 @@ def load_certificate(cert_der: bytes) -> Any:
     if pdu is None:
         doc.decode()
     else:
-        doc.root = document.create_and_append_node_from_pdu(doc, pdu)
+        doc.root = _made(doc, document.get_node_name_for_pdu(pdu), pdu, None)
     return doc
 
 
