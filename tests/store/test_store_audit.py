@@ -46,6 +46,38 @@ def test_store_append_event_chains(store: SqlStore) -> None:
     assert list(store.iter_events()) == [first, second]
 
 
+def test_store_several_events_in_one_transaction_read_and_move_the_head_once(
+    store: SqlStore,
+) -> None:
+    _append(store, 2)
+    entries = [AuditEntry("t.many", "tester", "thing", str(i), {"i": i}) for i in range(3)]
+    made = store._write(
+        lambda cursor: [
+            store._append(cursor, e, NOW, store._times.out(NOW, "at")) for e in entries
+        ],
+        "appending three events",
+    )
+    assert [m[0] for m in made] == [3, 4, 5]
+    assert [m[1] for m in made[1:]] == [m[2] for m in made[:-1]]  # each chains to the last
+    assert store.audit_head() == (5, made[-1][2])
+    assert store.verify_audit().ok
+    # A transaction that fails after appending leaves neither events nor head behind.
+    head = store.audit_head()
+
+    def fails(cursor: object) -> None:
+        for e in entries:
+            store._append(cursor, e, NOW, store._times.out(NOW, "at"))
+        raise RuntimeError("a fault after the appends")
+
+    with pytest.raises(RuntimeError):
+        store._write(fails, "a transaction that fails")
+    assert store.audit_head() == head
+    assert len(list(store.iter_events())) == 5
+    # And the next transaction reads the head afresh.
+    _append(store, 1, start=10)
+    assert store.audit_head()[0] == 6 and store.verify_audit().ok
+
+
 def test_store_chain_verifies(store: SqlStore) -> None:
     for _ in range(3):
         issue(store)
