@@ -3,8 +3,11 @@
 The CA lints every certificate it is about to sign (padlock signs the same
 to-be-signed data with a throwaway key first), and can lint its CRLs and OCSP
 responses the same way. pkilint's validators are expensive to build (about 0.2 s)
-and cheap to run (about 3 ms a certificate), so each kind's validator is built once,
-on first use or by :func:`warm_up`, and reused.
+and cheap to run, so each kind's validator is built once, on first use or by
+:func:`warm_up`, and reused. A DV certificate lints in about 2 ms here: besides
+asking each validator only where it can apply, the values that repeat from one
+certificate to the next are decoded once and kept (see "loading a certificate"),
+with the same findings as pkilint's own loader and traversal (tests/pki/test_lint.py).
 
 Findings keep pkilint's severities: FATAL, ERROR, WARNING, NOTICE, INFO (and DEBUG).
 Anything at ERROR or worse stops issuance (:func:`raise_on_errors`), except findings
