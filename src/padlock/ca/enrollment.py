@@ -1061,16 +1061,7 @@ class EnrollmentService:
                     f" (and {len(refused) - 1} more names)" if len(refused) > 1 else ""
                 )
                 self._store.update_request(
-                    request.id,
-                    RequestUpdate(
-                        frozenset({state}),
-                        "issued",
-                        holder=claim,
-                        problem=problem,
-                        validations=tuple(caa),
-                        events=(*before, Event("blocked", "system", None, problem)),
-                    ),
-                    self._clock(),
+                    request.id, _blocked(state, claim, problem, caa, before), self._clock()
                 )
                 finished = True
                 if reviewer is not None:
@@ -1127,13 +1118,13 @@ class EnrollmentService:
                 try:
                     self._store.update_request(
                         request.id,
-                        RequestUpdate(
-                            frozenset({state}),
-                            "issued",
-                            holder=claim,
-                            problem=f"Issuance was refused: {exc.message}",
-                            validations=tuple(caa),
-                            events=(*before, Event("blocked", "system", None, exc.message)),
+                        _blocked(
+                            state,
+                            claim,
+                            f"Issuance was refused: {exc.message}",
+                            caa,
+                            before,
+                            note=exc.message,
                         ),
                         self._clock(),
                     )
@@ -1380,6 +1371,26 @@ _STATE_WORDS = {
     RequestState.ISSUED: "issued",
     RequestState.REJECTED: "rejected",
 }
+
+
+def _blocked(
+    state: RequestState,
+    claim: str,
+    problem: str,
+    caa: Sequence[ValidationRecord],
+    before: tuple[Event, ...],
+    *,
+    note: str | None = None,
+) -> RequestUpdate:
+    """The step that records why issuance stopped (CAA, or a refusal), letting go of ``claim``."""
+    return RequestUpdate(
+        frozenset({state}),
+        "issued",
+        holder=claim,
+        problem=problem,
+        validations=tuple(caa),
+        events=(*before, Event("blocked", "system", None, problem if note is None else note)),
+    )
 
 
 def _entry(event: Event, at: dt.datetime, state: RequestState) -> TimelineEntry:

@@ -256,13 +256,19 @@ def _keep_shape(pdu: Any) -> _Shape:
     return shape
 
 
-def _grown(doc: Any, name: str, shape: _Shape, parent: Any) -> Any:
+def _bare_node(doc: Any, name: str, pdu: Any, parent: Any) -> Any:
+    """A PDUNode with what its constructor sets but its children (the caller adds them)."""
     node = object.__new__(document.PDUNode)
     node.document = doc
     node.name = name
-    node.pdu = shape.pdu
+    node.pdu = pdu
     node.parent = parent
     node.path = name if parent is None else f"{parent.path}.{name}"
+    return node
+
+
+def _grown(doc: Any, name: str, shape: _Shape, parent: Any) -> Any:
+    node = _bare_node(doc, name, shape.pdu, parent)
     node.children = {n: _grown(doc, n, s, node) for n, s in shape.children}
     return node
 
@@ -272,12 +278,7 @@ def _made(doc: Any, name: str, pdu: Any, parent: Any) -> Any:
     shape = _SHAPES.get(id(pdu))
     if shape is not None and shape.pdu is pdu:
         return _grown(doc, name, shape, parent)
-    node = object.__new__(document.PDUNode)
-    node.document = doc
-    node.name = name
-    node.pdu = pdu
-    node.parent = parent
-    node.path = name if parent is None else f"{parent.path}.{name}"
+    node = _bare_node(doc, name, pdu, parent)
     node.children = {n: _made(doc, n, child, node) for n, child in _child_values(pdu)}
     return node
 

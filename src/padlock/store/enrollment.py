@@ -307,17 +307,40 @@ class SqlEnrollmentStore:
             return
         # The store's own audit append (raw cursor, statements compiled once), on this
         # transaction's DBAPI connection: the same chain, a quarter of the cost.
-        s = self._s
-        at_db = s._times.out(at, "at")
         cursor = tx.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            rows = []
-            for event in events:
-                seq = s._append(cursor, _audit_entry(request_id, event, state), at, at_db)[0]
-                rows.append(_event_row(request_id, event, state, at_db, seq))
-            cursor.executemany(self._sql().insert_event, rows)
+            self._append_events(cursor, request_id, events, state, at)
         finally:
             cursor.close()
+
+    def _append_events(
+        self,
+        cursor: Any,
+        request_id: str,
+        events: Sequence[Event],
+        state: RequestState,
+        at: dt.datetime,
+    ) -> None:
+        """Each event on the audit chain and in the request's timeline, on ``cursor``."""
+        if not events:
+            return
+        s = self._s
+        at_db = s._times.out(at, "at")
+        rows = []
+        for event in events:
+            seq = s._append(cursor, _audit_entry(request_id, event, state), at, at_db)[0]
+            rows.append(_event_row(request_id, event, state, at_db, seq))
+        cursor.executemany(self._sql().insert_event, rows)
+
+    def _insert_validations(
+        self, cursor: Any, request_id: str, validations: Sequence[ValidationRecord]
+    ) -> None:
+        if validations:
+            out = self._s._times.out
+            cursor.executemany(
+                self._sql().insert_validation,
+                [{**_validation_row(request_id, v), "at": out(v.at, "at")} for v in validations],
+            )
 
     def create_request(
         self,
@@ -396,22 +419,8 @@ class SqlEnrollmentStore:
                         for c in request.challenges
                     ],
                 )
-            if request.validations:
-                cursor.executemany(
-                    sql.insert_validation,
-                    [
-                        {**_validation_row(request.id, v), "at": out(v.at, "at")}
-                        for v in request.validations
-                    ],
-                )
-            at_db = out(at, "at")
-            rows = []
-            for event in events:
-                entry = _audit_entry(request.id, event, request.state)
-                seq = s._append(cursor, entry, at, at_db)[0]
-                rows.append(_event_row(request.id, event, request.state, at_db, seq))
-            if rows:
-                cursor.executemany(sql.insert_event, rows)
+            self._insert_validations(cursor, request.id, request.validations)
+            self._append_events(cursor, request.id, events, request.state, at)
 
         return work
 
@@ -479,22 +488,8 @@ class SqlEnrollmentStore:
             cursor.execute(
                 sql.update_request(tuple(sorted(values))), {"p_id": request_id, **values}
             )
-            if update_.validations:
-                cursor.executemany(
-                    sql.insert_validation,
-                    [
-                        {**_validation_row(request_id, v), "at": out(v.at, "at")}
-                        for v in update_.validations
-                    ],
-                )
-            new_state = update_.state or state
-            at_db = out(at, "at")
-            rows = []
-            for event in update_.events:
-                seq = s._append(cursor, _audit_entry(request_id, event, new_state), at, at_db)[0]
-                rows.append(_event_row(request_id, event, new_state, at_db, seq))
-            if rows:
-                cursor.executemany(sql.insert_event, rows)
+            self._insert_validations(cursor, request_id, update_.validations)
+            self._append_events(cursor, request_id, update_.events, update_.state or state, at)
             return None
 
         return GuardedWrite(work)
