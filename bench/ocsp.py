@@ -132,6 +132,9 @@ async def _drive(port: int, pool: list[bytes], clients: int, seconds: float) -> 
                 length = int(lower[at : lower.index(b"\r\n", at)])
                 body = await reader.readexactly(length)
                 latencies.append(time.perf_counter() - started)
+                if b"\r\nconnection: close" in lower:  # a new connection, as clients do
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 if head.startswith(b"HTTP/1.1 200") and body[:1] == b"\x30":
                     counts["ok"] += 1
                 else:

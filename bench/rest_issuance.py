@@ -176,11 +176,19 @@ async def _connection(
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
             length = 0
+            close = False
             for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
+                low = line.lower()
+                if low[:15] == b"content-length:":
                     length = int(line[15:])
+                elif low[:11] == b"connection:" and b"close" in low:
+                    close = True
             body = await reader.readexactly(length)
             done = time.monotonic()
+            if close:  # RFC 9112 9.6: the server asks for a new connection (as a client would)
+                writer.close()
+                out["reconnects"] += 1
+                reader, writer = await asyncio.open_connection(job.host, job.port)
             if t_start <= sent and done <= t_stop:
                 if _ok(job, status, body):
                     out["ok"] += 1
@@ -200,7 +208,7 @@ def driver(job: Job, ready: Any, go: Any, start_box: Any, results: Any) -> None:
     go.wait()
     t0 = start_box.value
     t_start, t_stop = t0 + job.warmup, t0 + job.warmup + job.seconds
-    out: dict[str, Any] = {"ok": 0, "errors": 0, "latencies": [], "sample": None}
+    out: dict[str, Any] = {"ok": 0, "errors": 0, "reconnects": 0, "latencies": [], "sample": None}
 
     async def main() -> None:
         await asyncio.gather(
@@ -270,6 +278,7 @@ def drive(
         "seconds": seconds,
         "issued": ok,
         "errors": sum(o["errors"] for o in outs),
+        "reconnects": sum(o["reconnects"] for o in outs),
         "per_second": round(ok / seconds, 1),
         "p50_ms": round(statistics.median(lat) * 1000, 2) if lat else None,
         "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 2) if lat else None,

@@ -24,6 +24,7 @@ from padlock.ca import signer as signer_mod
 from padlock.ca.issuance import utcnow
 from padlock.config import Settings
 from padlock.errors import PadlockError
+from padlock.web import balance
 from padlock.web.problems import (
     http_problem,
     problem_response,
@@ -201,4 +202,7 @@ def create_app(settings: Settings, passphrase: bytes | None = None) -> FastAPI:
 def app_from_env() -> FastAPI:
     """uvicorn's factory (``--factory``): settings from ``PADLOCK_*`` in every worker."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # A worker counts in the connection share from its start, not from its first
+    # connection: the others must see it to know they hold more than their share.
+    balance.worker_share()
     return create_app(config.from_env())

@@ -5,6 +5,8 @@ With ``--workers N`` uvicorn binds the listening socket itself as ``socket.socke
 is ``IPPROTO_TCP``. Every answer uvicorn writes in two pieces (headers, then body) then
 waits for the client's delayed ACK: about 40 ms per request on Linux, whatever the load.
 ``padlock serve`` passes :func:`protocol_class` to uvicorn so each connection sets it.
+
+The httptools protocol also keeps the workers' connections even (``padlock.web.balance``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import socket
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from padlock.web.balance import worker_share
 
 
 def set_nodelay(transport: asyncio.BaseTransport) -> None:
@@ -43,11 +47,35 @@ def _httptools_class() -> type[asyncio.Protocol] | None:
     def connection_made(self: Any, transport: asyncio.Transport) -> None:
         set_nodelay(transport)
         HttpToolsProtocol.connection_made(self, transport)
+        share = self._padlock_share = worker_share()
+        if share is not None:
+            share.opened()
+
+    def connection_lost(self: Any, exc: Exception | None) -> None:
+        share, self._padlock_share = self._padlock_share, None
+        if share is not None:
+            share.closed()
+        HttpToolsProtocol.connection_lost(self, exc)
+
+    def on_headers_complete(self: Any) -> None:
+        HttpToolsProtocol.on_headers_complete(self)
+        share = self._padlock_share
+        cycle = self.cycle
+        if share is not None and cycle is not None and cycle.keep_alive and share.crowded():
+            # Answered with "Connection: close"; the client comes back, most likely to a
+            # worker with fewer connections (padlock.web.balance).
+            cycle.keep_alive = False
 
     globals()["NoDelayHttpToolsProtocol"] = cls = type(
         "NoDelayHttpToolsProtocol",
         (HttpToolsProtocol,),
-        {"connection_made": connection_made, "__module__": __name__},
+        {
+            "connection_made": connection_made,
+            "connection_lost": connection_lost,
+            "on_headers_complete": on_headers_complete,
+            "_padlock_share": None,
+            "__module__": __name__,
+        },
     )
     return cls
 
