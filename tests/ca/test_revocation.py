@@ -430,6 +430,34 @@ def test_revocation_tick(world: World) -> None:
     assert done["crls"] == 3 and done["ocsp"] >= 1
 
 
+def test_revocation_tick_not_its_turn_leaves_the_shared_work(world: World) -> None:
+    from padlock.ca.revocation import Revocation
+
+    serial = world.issue().serial_number
+    upkeep = Revocation(world.revoker, world.crls, world.ocsp)
+    done = upkeep.tick(dt.datetime.now(dt.UTC), shared=False)
+    assert done == {"responders": 0, "crls": 0, "ocsp": 0}
+    assert (
+        world.repo.get_ocsp(serial, "sha1") is None and world.repo.get_crl("test-issuing") is None
+    )
+
+
+def test_revocation_presign_stores_in_batches(world: World) -> None:
+    from padlock.ca import revocation
+
+    serials = [world.issue().serial_number for _ in range(revocation.PRESIGN_BATCH + 3)]
+    world.revoker.revoke(serials[0], "superseded", "t")  # a revoked one is pre-signed too
+    before = world.repo.get_ocsp(serials[0], "sha1")  # signed by the revocation itself
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=4)  # past half-life: all due again
+    assert world.ocsp.presign(later, limit=len(serials) + 10) == len(serials)
+    stored = [world.repo.get_ocsp(s, "sha1") for s in serials]
+    assert all(c is not None and c.this_update > later - dt.timedelta(hours=2) for c in stored)
+    assert stored[0] is not None and before is not None and stored[0].der != before.der
+    assert stored[0].cert_state == "revoked"
+    assert {c.cert_state for c in stored[1:] if c is not None} == {"issued"}
+    assert world.ocsp.presign(later, limit=1000) == 0  # nothing left to do
+
+
 def _reserve(store: Store) -> int:
     import secrets
 

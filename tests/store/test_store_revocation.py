@@ -132,6 +132,31 @@ def test_ocsp_rows_guarded_by_certificate_state(
     assert not repo.save_ocsp(CachedResponse(0xFFF, "sha1", "test-int", "issued", NOW, later, b"x"))
 
 
+def test_ocsp_save_many_in_one_transaction(store: SqlStore, repo: RevocationRepository) -> None:
+    good, revoked, old = _issue(store), _issue(store), _issue(store)
+    reserved = reserve(store).serial
+    later = NOW + dt.timedelta(days=4)
+    repo.save_ocsp(CachedResponse(old, "sha1", "test-int", "issued", NOW, later, b"old"))
+    repo.revoke(revoked, "superseded", NOW, entry("certificate.revoked", revoked), False)
+    head = store.audit_head()
+    batch = [
+        CachedResponse(good, "sha1", "test-int", "issued", NOW, later, b"good"),
+        CachedResponse(revoked, "sha1", "test-int", "issued", NOW, later, b"stale state"),
+        CachedResponse(reserved, "sha1", "test-int", "issued", NOW, later, b"never issued"),
+        CachedResponse(0xFFF, "sha1", "test-int", "issued", NOW, later, b"unknown"),
+        CachedResponse(old, "sha1", "test-int", "issued", NOW, later, b"replaced"),
+        CachedResponse(good, "sha256", "test-int", "issued", NOW, later, b"good256"),
+    ]
+    assert repo.save_ocsp_many(batch) == [True, False, False, False, True, True]
+    assert repo.get_ocsp(good, "sha1") == batch[0]
+    assert repo.get_ocsp(good, "sha256") == batch[5]
+    assert repo.get_ocsp(old, "sha1") == batch[4]  # replaced, not duplicated
+    for serial in (revoked, reserved, 0xFFF):
+        assert repo.get_ocsp(serial, "sha1") is None
+    assert repo.save_ocsp_many([]) == []
+    assert store.audit_head() == head  # caching a response is not an audited change
+
+
 def test_ocsp_due(store: SqlStore, repo: RevocationRepository) -> None:
     fresh, stale, missing = _issue(store), _issue(store), _issue(store)
     reserve(store)  # never issued: not pre-signed

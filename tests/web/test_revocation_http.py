@@ -232,6 +232,23 @@ def test_upkeep_signs_the_crl_after_a_revocation_elsewhere(client: TestClient) -
         time.sleep(0.1)
 
 
+def test_upkeep_turn_one_worker_at_a_time(tmp_path: Path) -> None:
+    from padlock.web.revocation_api import _Turn
+
+    path = tmp_path / "run" / "upkeep.lock"
+    first, second = _Turn(path), _Turn(path)
+    with first.taken() as mine:
+        assert mine
+        with second.taken() as theirs:
+            assert not theirs  # the other worker skips the shared work this round
+    with second.taken() as theirs:
+        assert theirs
+    assert path.stat().st_mode & 0o777 == 0o600
+    (tmp_path / "file").write_text("")
+    with _Turn(tmp_path / "file" / "upkeep.lock").taken() as anyway:
+        assert anyway  # no lock to be had: do the work (repeated, never lost)
+
+
 def test_dedicated_responder_app(data_dir: Path) -> None:
     from padlock.web.revocation_api import ResponderApp
 

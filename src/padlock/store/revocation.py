@@ -20,6 +20,7 @@ from sqlalchemy import (
     Connection,
     and_,
     bindparam,
+    delete,
     exc,
     insert,
     literal_column,
@@ -379,37 +380,53 @@ class RevocationRepository:
         )
 
     def save_ocsp(self, response: CachedResponse) -> bool:
-        serial_hex = format(response.serial, "x")
+        return self.save_ocsp_many([response])[0]
+
+    def save_ocsp_many(self, responses: Sequence[CachedResponse]) -> list[bool]:
+        """Each response stored (replacing its earlier one) only if its certificate is still
+        in ``cert_state``; all in one transaction, three statements however many."""
+        if not responses:
+            return []
+        serials = [format(r.serial, "x") for r in responses]
         try:
-            with base.write(self._store, f"storing the OCSP response of {serial_hex}") as tx:
-                # Lock the certificate's row (PostgreSQL): a revocation committing meanwhile
+            with base.write(self._store, f"storing {len(responses)} OCSP responses") as tx:
+                # Lock the certificates' rows (PostgreSQL): a revocation committing meanwhile
                 # is seen here, and a response signed for the old state is not stored.
-                state = tx.conn.execute(
-                    select(_c.state).where(_c.serial == serial_hex).with_for_update()
-                ).scalar()
-                if state != response.cert_state:
-                    return False
-                values = {
-                    "issuer": response.issuer,
-                    "cert_state": response.cert_state,
-                    "this_update": response.this_update,
-                    "next_update": response.next_update,
-                    "der": response.der,
-                }
-                changed = tx.conn.execute(
-                    update(ocsp_responses)
-                    .where(_o.serial == serial_hex, _o.hash_alg == response.hash_alg)
-                    .values(**values)
-                ).rowcount
-                if changed != 1:
+                states = dict(
                     tx.conn.execute(
-                        insert(ocsp_responses).values(
-                            serial=serial_hex, hash_alg=response.hash_alg, **values
-                        )
+                        select(_c.serial, _c.state)
+                        .where(_c.serial.in_(sorted(set(serials))))
+                        .with_for_update()
+                    ).all()
+                )
+                saved = [
+                    states.get(s) == r.cert_state for s, r in zip(serials, responses, strict=True)
+                ]
+                # The last of several responses for one (serial, algorithm) wins.
+                rows = {
+                    (s, r.hash_alg): {
+                        "serial": s,
+                        "hash_alg": r.hash_alg,
+                        "issuer": r.issuer,
+                        "cert_state": r.cert_state,
+                        "this_update": r.this_update,
+                        "next_update": r.next_update,
+                        "der": r.der,
+                    }
+                    for s, r, ok in zip(serials, responses, saved, strict=True)
+                    if ok
+                }
+                if rows:
+                    tx.conn.execute(
+                        delete(ocsp_responses).where(
+                            _o.serial == bindparam("d_serial"), _o.hash_alg == bindparam("d_alg")
+                        ),
+                        [{"d_serial": s, "d_alg": a} for s, a in rows],
                     )
-                return True
-        except Conflict:
-            return False
+                    tx.conn.execute(insert(ocsp_responses), list(rows.values()))
+                return saved
+        except Conflict:  # another process stored one meanwhile: sign again next time
+            return [False] * len(responses)
 
     def ocsp_due(
         self, issuer: str, now: dt.datetime, stale_before: dt.datetime, limit: int

@@ -22,11 +22,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email.utils
+import fcntl
 import hashlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -92,10 +94,44 @@ def revocation_for(app: Any) -> Revocation:
 # --- upkeep --------------------------------------------------------------------------------
 
 
+class _Turn:
+    """Whose turn it is at the upkeep the workers of one data dir share (CRLs, pre-signed
+    OCSP responses): a non-blocking ``flock`` on DATA/run/upkeep.lock. Two workers that
+    both pre-signed the same new certificates signed everything twice and fought over
+    the writer lock while issuing. Without a usable lock file every worker takes its turn:
+    the work repeats, nothing goes wrong."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    @contextlib.contextmanager
+    def taken(self) -> Iterator[bool]:
+        try:
+            if self._fd is None:
+                self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False  # another worker is at it
+            return
+        except OSError as err:
+            log.debug("upkeep lock %s unusable: %s", self._path, err)
+            yield True
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 def _upkeep(app: Any, stop: threading.Event, interval: float) -> None:
+    services: Services = app.state.services
+    turn = _Turn(services.settings.data_dir / "run" / "upkeep.lock")
     while True:
         try:
-            revocation_for(app).tick(dt.datetime.now(dt.UTC))
+            with turn.taken() as mine:
+                revocation_for(app).tick(dt.datetime.now(dt.UTC), shared=mine)
         except PadlockError as exc:
             log.warning("revocation upkeep failed (will retry): %s", exc)
         except Exception:  # keep the thread alive whatever happens; the log says what
