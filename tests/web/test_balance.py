@@ -215,3 +215,15 @@ def test_balance_two_workers_end_with_even_connections(tmp_path: Path) -> None:
                 sock.close()
     finally:
         server.stop()
+
+
+def test_balance_unusable_share_serves_unbalanced(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir(mode=0o700)
+    (tmp_path / "data" / "run").write_text("not a directory")  # no share can be made here
+    server = start_padlock_server(tmp_path, workers=2)
+    try:
+        with server.client() as client:
+            assert all(client.get("/healthz").status_code == 200 for _ in range(5))
+        assert "connections will not be balanced over workers" in server.log()
+    finally:
+        server.stop()

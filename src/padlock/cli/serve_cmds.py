@@ -70,13 +70,18 @@ def register(app: typer.Typer) -> None:
             if tls_cert is None or tls_key is None:
                 tls_cert, tls_key = _own_certificate(settings, passphrase)
             ssl_files = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
+        os.environ.pop(balance.SHARE_ENV, None)
         if workers > 1:
             # Each worker counts its connections here, so none keeps more than its share.
             share = balance.share_path(settings.data_dir.resolve(), settings.port)
-            balance.create_share(share)
-            os.environ[balance.SHARE_ENV] = str(share)
-        else:
-            os.environ.pop(balance.SHARE_ENV, None)
+            try:
+                balance.create_share(share)
+            except OSError as err:
+                typer.echo(
+                    f"warning: connections will not be balanced over workers: {err}", err=True
+                )
+            else:
+                os.environ[balance.SHARE_ENV] = str(share)
         if os.environ.get("PADLOCK_INSECURE_VA_ALWAYS_VALID", "").lower() in ("1", "true", "yes"):
             typer.echo(
                 "WARNING: PADLOCK_INSECURE_VA_ALWAYS_VALID is set: ACME challenges are NOT"
