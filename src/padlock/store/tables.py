@@ -72,7 +72,7 @@ certificates = Table(
         name="state",
     ),
     CheckConstraint("serial = lower(serial) AND length(serial) BETWEEN 1 AND 40", name="serial"),
-    Index(None, "key_fingerprint"),
+    # No index on key_fingerprint (migration 0006): nothing looks certificates up by key.
     Index(None, "reserved_at"),
     Index(None, "state", "reserved_at"),
 )
