@@ -111,6 +111,29 @@ def test_balance_killed_workers_slot_is_taken_over(tmp_path: Path) -> None:
         _stop(replacement, replacement_done)
 
 
+def test_balance_killed_worker_not_replaced_is_not_counted(tmp_path: Path) -> None:
+    path = tmp_path / "share"
+    create_share(path)
+    dead, _done = _worker(path, 0)
+    os.kill(dead.pid, signal.SIGKILL)
+    dead.join(30)  # reaped, as uvicorn's supervisor does: its slot still names it
+    other, other_done = _worker(path, 4)
+    try:
+        mine = ConnectionShare(path)
+        try:
+            for _ in range(4):
+                mine.opened()
+            # 4 and 4: even. Counting the dead worker's 0 would make both "crowded".
+            assert not mine.crowded()
+            for _ in range(3):
+                mine.opened()
+            assert mine.crowded()  # 7 against 4: above the mean (5.5) plus one
+        finally:
+            mine.close()
+    finally:
+        _stop(other, other_done)
+
+
 def test_balance_create_share_drops_an_earlier_run(tmp_path: Path) -> None:
     path = tmp_path / "run" / "connections-8080"
     create_share(path)

@@ -24,6 +24,7 @@ import logging
 import mmap
 import os
 import struct
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ SHARE_ENV = "PADLOCK_CONNECTION_SHARE"
 SLOTS = 64  # workers one server can have balanced
 _SLOT = struct.Struct("<qq")  # the worker's pid (0: free), its open connections
 _SIZE = SLOTS * _SLOT.size
+DEAD_CHECK_S = 1.0  # how often the other slots' processes are checked for life
 
 
 def share_path(data_dir: Path, port: int) -> Path:
@@ -55,7 +57,8 @@ class ConnectionShare:
     """This worker's slot in the share, and what every slot says.
 
     A slot belongs to the process holding a ``lockf`` lock on its bytes; the kernel lets
-    go of it when the process dies, and the next worker to start takes it over. Only the
+    go of it when the process dies, and the next worker to start takes it over (until then
+    the dead worker's pid, checked once a second, keeps its slot out of the mean). Only the
     owner writes a slot (from its event loop), so no lock is taken to count.
     """
 
@@ -71,6 +74,8 @@ class ConnectionShare:
             raise
         self._open = 0
         self._pid = os.getpid()
+        self._dead: frozenset[int] = frozenset()
+        self._dead_checked = -DEAD_CHECK_S
         _SLOT.pack_into(self._map, self._offset, self._pid, 0)
 
     def _claim(self) -> int:
@@ -95,14 +100,31 @@ class ConnectionShare:
         self._open = max(0, self._open - 1)
         _SLOT.pack_into(self._map, self._offset, self._pid, self._open)
 
-    def crowded(self) -> bool:
+    def crowded(self, now: float | None = None) -> bool:
         """Whether this worker holds more than the mean of its server's workers, plus one."""
+        now = time.monotonic() if now is None else now
+        if now >= self._dead_checked + DEAD_CHECK_S:
+            self._dead = self._dead_pids()
+            self._dead_checked = now
         workers = total = 0
         for pid, count in _SLOT.iter_unpack(self._map):
-            if pid:
+            if pid and pid not in self._dead:
                 workers += 1
                 total += count
         return workers > 1 and self._open * workers > total + workers
+
+    def _dead_pids(self) -> frozenset[int]:
+        """Slots of workers killed and not replaced yet (their counts would skew the mean)."""
+        dead = set()
+        for pid, _count in _SLOT.iter_unpack(self._map):
+            if pid and pid != self._pid:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    dead.add(pid)
+                except PermissionError:
+                    pass  # alive, another user's
+        return frozenset(dead)
 
     def close(self) -> None:
         if self._fd < 0:
