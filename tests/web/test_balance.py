@@ -3,12 +3,14 @@ the share file's slots across real processes, and a real two-worker server."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
 import socket
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,8 @@ def _hold(path: str, count: int, ready: Any, done: Any) -> None:
     share.close()
 
 
-def _worker(path: Path, count: int) -> tuple[Any, Any]:
+def _start(path: Path, count: int) -> tuple[Any, Any]:
+    """Another worker (a process) holding ``count`` connections: (process, its stop event)."""
     ready, done = _fork.Event(), _fork.Event()
     proc = _fork.Process(target=_hold, args=(str(path), count, ready, done))
     proc.start()
@@ -39,99 +42,86 @@ def _worker(path: Path, count: int) -> tuple[Any, Any]:
     return proc, done
 
 
-def _stop(proc: Any, done: Any) -> None:
-    done.set()
+@contextlib.contextmanager
+def _worker(path: Path, count: int) -> Iterator[Any]:
+    proc, done = _start(path, count)
+    try:
+        yield proc
+    finally:
+        done.set()
+        proc.join(30)
+
+
+def _killed(path: Path, count: int) -> None:
+    """A worker that held ``count`` connections, SIGKILLed and reaped (as uvicorn's
+    supervisor reaps): its lock is gone, its slot still names it."""
+    proc, _done = _start(path, count)
+    os.kill(proc.pid, signal.SIGKILL)
     proc.join(30)
+
+
+@contextlib.contextmanager
+def _mine(path: Path, count: int = 0) -> Iterator[ConnectionShare]:
+    """This process's share, holding ``count`` connections."""
+    share = ConnectionShare(path)
+    try:
+        for _ in range(count):
+            share.opened()
+        yield share
+    finally:
+        share.close()
+
+
+def _share(tmp_path: Path) -> Path:
+    path = tmp_path / "share"
+    create_share(path)
+    return path
 
 
 def test_balance_crowded_only_above_mean_plus_one(tmp_path: Path) -> None:
-    path = tmp_path / "share"
-    create_share(path)
-    proc, done = _worker(path, 6)
-    try:
-        mine = ConnectionShare(path)
-        try:
-            counts = []
-            for _ in range(10):
-                mine.opened()
-                counts.append((mine.open_connections, mine.crowded()))
-            # With 6 elsewhere: the mean of 2 workers plus one is exceeded from 9 on.
-            assert [n for n, crowded in counts if crowded] == [9, 10]
-            mine.closed()
-            assert mine.open_connections == 9 and mine.crowded()
-        finally:
-            mine.close()
-    finally:
-        _stop(proc, done)
+    path = _share(tmp_path)
+    with _worker(path, 6), _mine(path) as mine:
+        counts = []
+        for _ in range(10):
+            mine.opened()
+            counts.append((mine.open_connections, mine.crowded()))
+        # With 6 elsewhere: the mean of 2 workers plus one is exceeded from 9 on.
+        assert [n for n, crowded in counts if crowded] == [9, 10]
+        mine.closed()
+        assert mine.open_connections == 9 and mine.crowded()
 
 
 def test_balance_alone_is_never_crowded(tmp_path: Path) -> None:
-    path = tmp_path / "share"
-    create_share(path)
-    share = ConnectionShare(path)
-    try:
-        for _ in range(50):
-            share.opened()
-        assert not share.crowded()
-    finally:
-        share.close()
+    with _mine(_share(tmp_path), 50) as mine:
+        assert not mine.crowded()
 
 
 def test_balance_slot_of_a_stopped_worker_is_free(tmp_path: Path) -> None:
-    path = tmp_path / "share"
-    create_share(path)
-    proc, done = _worker(path, 5)
-    _stop(proc, done)
-    share = ConnectionShare(path)
-    try:
-        share.opened()
-        assert not share.crowded()  # nobody else counts any more
-    finally:
-        share.close()
+    path = _share(tmp_path)
+    with _worker(path, 5):
+        pass
+    with _mine(path, 1) as mine:
+        assert not mine.crowded()  # nobody else counts any more
 
 
 def test_balance_killed_workers_slot_is_taken_over(tmp_path: Path) -> None:
-    path = tmp_path / "share"
-    create_share(path)
-    proc, _done = _worker(path, 40)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.join(30)
+    path = _share(tmp_path)
+    _killed(path, 40)
     # The replacement takes the dead worker's slot (its lock went with it) and resets it.
-    replacement, replacement_done = _worker(path, 1)
-    try:
-        mine = ConnectionShare(path)
-        try:
-            for _ in range(4):
-                mine.opened()
-            # 4 against 1 is above the mean plus one: the dead worker's 40 no longer count.
-            assert mine.crowded()
-        finally:
-            mine.close()
-    finally:
-        _stop(replacement, replacement_done)
+    with _worker(path, 1), _mine(path, 4) as mine:
+        # 4 against 1 is above the mean plus one: the dead worker's 40 no longer count.
+        assert mine.crowded()
 
 
 def test_balance_killed_worker_not_replaced_is_not_counted(tmp_path: Path) -> None:
-    path = tmp_path / "share"
-    create_share(path)
-    dead, _done = _worker(path, 0)
-    os.kill(dead.pid, signal.SIGKILL)
-    dead.join(30)  # reaped, as uvicorn's supervisor does: its slot still names it
-    other, other_done = _worker(path, 4)
-    try:
-        mine = ConnectionShare(path)
-        try:
-            for _ in range(4):
-                mine.opened()
-            # 4 and 4: even. Counting the dead worker's 0 would make both "crowded".
-            assert not mine.crowded()
-            for _ in range(3):
-                mine.opened()
-            assert mine.crowded()  # 7 against 4: above the mean (5.5) plus one
-        finally:
-            mine.close()
-    finally:
-        _stop(other, other_done)
+    path = _share(tmp_path)
+    _killed(path, 0)
+    with _worker(path, 4), _mine(path, 4) as mine:
+        # 4 and 4: even. Counting the dead worker's 0 would make both "crowded".
+        assert not mine.crowded()
+        for _ in range(3):
+            mine.opened()
+        assert mine.crowded()  # 7 against 4: above the mean (5.5) plus one
 
 
 def test_balance_create_share_drops_an_earlier_run(tmp_path: Path) -> None:
