@@ -100,9 +100,9 @@ class ConnectionShare:
         self._open = max(0, self._open - 1)
         _SLOT.pack_into(self._map, self._offset, self._pid, self._open)
 
-    def crowded(self, now: float | None = None) -> bool:
+    def crowded(self) -> bool:
         """Whether this worker holds more than the mean of its server's workers, plus one."""
-        now = time.monotonic() if now is None else now
+        now = time.monotonic()
         if now >= self._dead_checked + DEAD_CHECK_S:
             self._dead = self._dead_pids()
             self._dead_checked = now
