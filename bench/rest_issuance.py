@@ -19,7 +19,10 @@ Profiles:
 
 Reported per profile and concurrency: issued per second, p50/p99 latency of the measured
 requests, and the server's CPU ms per certificate (utime+stime of the ``padlock serve``
-process and its workers, from /proc/<pid>/stat, over the measured window). Prints JSON.
+process and its workers, from /proc/<pid>/stat, over the measured window), and how
+many times the server closed a connection after an answer (``reconnects``: the workers
+evening out their connections, web/balance.py; the driver reconnects as clients do).
+Prints JSON.
 
 The same driver drives cfssl's ``/api/v1/cfssl/sign`` when given ``--cfssl-url`` (see
 bench/rest_vs_cfssl.sh, which runs both in one go and prints the ratio).
