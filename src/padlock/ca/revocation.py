@@ -594,16 +594,7 @@ class OcspResponder:
         if state is None:  # never used by this issuer: in-process only, briefly
             self._remember(key, _Entry(answer, generation, now + UNKNOWN_CACHE))
         elif state is not CertState.RESERVED:  # reserved: may be issued any moment
-            assert answer.this_update is not None and answer.next_update is not None
-            saved = CachedResponse(
-                query.serial,
-                query.hash_alg,
-                responder.issuer,
-                state.value,
-                answer.this_update,
-                answer.next_update,
-                answer.der,
-            )
+            saved = _to_cache(query, responder, state, answer)
             if self._store.save_ocsp(saved):
                 self._remember(key, _Entry(answer, generation, saved.refresh_at()))
         else:
@@ -693,17 +684,7 @@ class OcspResponder:
                 continue
             query = OcspQuery("sha1", name_hash, key_hash, record.serial)
             answer = self._sign(responder, query, single, now, with_nonce=False)
-            assert answer.this_update is not None and answer.next_update is not None
-            cached = CachedResponse(
-                record.serial,
-                "sha1",
-                responder.issuer,
-                state.value,
-                answer.this_update,
-                answer.next_update,
-                answer.der,
-            )
-            signed.append((answer, cached))
+            signed.append((answer, _to_cache(query, responder, state, answer)))
         saved = self._store.save_ocsp_many([cached for _answer, cached in signed])
         for (answer, cached), ok in zip(signed, saved, strict=True):
             if ok:
@@ -727,6 +708,22 @@ class OcspResponder:
             if done >= limit:
                 break
         return done
+
+
+def _to_cache(
+    query: OcspQuery, responder: OcspSigner, state: CertState, answer: OcspAnswer
+) -> CachedResponse:
+    """The stored form of ``answer``, signed by ``responder`` for a certificate in ``state``."""
+    assert answer.this_update is not None and answer.next_update is not None
+    return CachedResponse(
+        query.serial,
+        query.hash_alg,
+        responder.issuer,
+        state.value,
+        answer.this_update,
+        answer.next_update,
+        answer.der,
+    )
 
 
 def _status_of(cert_state: str) -> str:
