@@ -108,3 +108,28 @@ def test_canonical_time_always_has_microseconds_and_z() -> None:
     assert canonical_time(dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=plus_two)) == (
         "2026-01-02T01:04:05.000006Z"
     )
+
+
+def test_utc_text_is_isoformat_without_offset_and_kept_bounded() -> None:
+    from padlock.ca import audit
+
+    base = dt.datetime(2026, 12, 6, 16, 40, 40, 123456, tzinfo=UTC)
+    for i in range(3 * audit._TEXTS_KEPT):  # more than are kept: the cache stays small
+        at = base + dt.timedelta(microseconds=i)
+        assert audit.utc_text(at) == at.isoformat(" ", "microseconds")[:-6]
+        assert audit.utc_text(at) == at.isoformat(" ", "microseconds")[:-6]  # kept
+        assert canonical_time(at) == at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert len(audit._TEXTS) <= audit._TEXTS_KEPT
+
+
+def test_utc_text_refuses_other_zones_even_for_a_kept_instant() -> None:
+    import pytest
+
+    from padlock.ca.audit import utc_text
+
+    at = dt.datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    assert utc_text(at) == "2026-12-06 12:00:00.000000"
+    same_instant = at.astimezone(dt.timezone(dt.timedelta(hours=2)))
+    for other in (same_instant, at.replace(tzinfo=None)):
+        with pytest.raises(ValueError, match="UTC"):
+            utc_text(other)

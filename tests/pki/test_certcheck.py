@@ -493,3 +493,36 @@ def test_leaf_template_refuses_what_no_certificate_may_hold() -> None:
         ov.tbs(
             LEAF_KEY, ["www.example.com"], [], SERIAL, nb, na, Organization("W", None, None, "USA")
         )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    first=st.one_of(
+        st.lists(_LABEL, min_size=1, max_size=30).map(lambda labels: ".".join([*labels, "com"])),
+        st.lists(_LABEL, min_size=1, max_size=3).map(lambda labels: "*." + ".".join(labels)),
+        st.ip_addresses().map(str),
+        st.text(min_size=1, max_size=80),
+    ),
+    profile=st.sampled_from(sorted(PROFILES)),
+)
+def test_leaf_template_subject_text_is_the_certificates_rfc4514_string(
+    first: str, profile: str
+) -> None:
+    template = LeafTemplate(PROFILES[profile], CA_CERT, URLS, CA_ALGORITHM)
+    text = template.subject_text(first)
+    if text is None:  # not plain: the caller reads the certificate instead
+        return
+    nb, na = validity(PROFILES[profile], NOW)
+    tbs = template.tbs(LEAF_KEY, [first], [], SERIAL, nb, na)
+    assert text == _signed(tbs).subject.rfc4514_string()
+
+
+def test_leaf_template_subject_text_only_where_plain() -> None:
+    dv = LeafTemplate(PROFILES["dv"], CA_CERT, URLS, CA_ALGORITHM)
+    assert dv.subject_text("www.example.com") == "CN=www.example.com"
+    assert dv.subject_text("2001:db8::1") == "CN=2001:db8::1"
+    assert dv.subject_text("a" * 60 + ".example.com") == ""  # over 64: no CN (X.520)
+    assert dv.subject_text("Widgets, Inc.") is None
+    assert dv.subject_text("#x") is None
+    ov = LeafTemplate(PROFILES["ov"], CA_CERT, URLS, CA_ALGORITHM)
+    assert ov.subject_text("www.example.com") is None

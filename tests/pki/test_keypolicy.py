@@ -430,3 +430,87 @@ def test_blocklist_lookup_is_the_same_for_small_and_large_tables(
     assert hit is not None and hit.list_id == 9 and hit.list_name == "rfc"
     assert blocklist.lookup(ec.generate_private_key(ec.SECP256R1()).public_key()) is None
     assert len(blocklist) == size
+
+
+# --- the SubjectPublicKeyInfo read from the CSR, and the blocklist digest from it ------------
+
+
+def _csr_of(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> x509.CertificateSigningRequest:
+    return (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com")]))
+        .sign(key, hashes.SHA256())
+    )
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP384R1()),
+        ec.generate_private_key(ec.SECP521R1()),
+        ec.generate_private_key(ec.SECP224R1()),
+        rsa.generate_private_key(65537, 2048),
+    ],
+    ids=["p256", "p384", "p521", "p224", "rsa"],
+)
+def test_public_key_info_is_what_cryptography_writes(
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+) -> None:
+    from cryptography.hazmat.primitives.serialization import PublicFormat
+
+    csr = _csr_of(key)
+    written = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    for _ in range(2):  # the first call learns the curve's prefix, the second uses it
+        assert keypolicy.public_key_info(csr, csr.public_key()) == written
+
+
+def test_public_key_info_writes_a_compressed_point_afresh() -> None:
+    """A CSR may carry its EC point compressed (SEC 1 2.3.3); the certificate gets the
+    uncompressed SPKI cryptography writes, as it always did."""
+    from cryptography.hazmat.primitives.serialization import PublicFormat
+
+    from padlock.pki import der
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key()
+    keypolicy.public_key_info(_csr_of(key), public)  # the P-256 prefix is known
+    written = public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    point = public.public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+    algorithm = der.children(written)[0]
+    spki = der.sequence(algorithm, der.tlv(der.BIT_STRING, b"\x00" + point))
+    info = der.sequence(der.integer(0), der.sequence(), spki, b"\xa0\x00")
+
+    class _Csr:
+        tbs_certrequest_bytes = info
+
+    got = keypolicy.public_key_info(_Csr(), public)  # type: ignore[arg-type]
+    assert got == written
+    assert got != spki
+
+
+@pytest.mark.parametrize("curve", [ec.SECP256R1(), ec.SECP384R1(), ec.SECP521R1()])
+def test_blocklist_digest_from_the_spki_is_the_digest_of_x(curve: ec.EllipticCurve) -> None:
+    from cryptography.hazmat.primitives.serialization import PublicFormat
+
+    size = (curve.key_size + 7) // 8
+    seen_short_x = False
+    for _ in range(3000):  # about one key in 256 has an x with a leading zero octet
+        public = ec.generate_private_key(curve).public_key()
+        spki = public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        assert keypolicy.blocklist_digest(public, spki) == keypolicy.blocklist_digest(public)
+        if public.public_numbers().x < 1 << (8 * (size - 1)):
+            seen_short_x = True
+            break
+    assert seen_short_x
+
+
+def test_rfc9500_ec_key_is_found_through_its_spki(builtin: Blocklist) -> None:
+    from cryptography.hazmat.primitives.serialization import PublicFormat
+
+    public = weak_keys.rfc9500_key("testECDSAP256").public_key()
+    spki = public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    hit = builtin.lookup(public, spki)
+    assert hit is not None and hit.list_name == "rfc"
+    with pytest.raises(WeakKey, match="blocklist 'rfc'"):
+        check_public_key(public, builtin, spki)

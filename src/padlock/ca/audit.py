@@ -28,11 +28,34 @@ canonical_json = json.JSONEncoder(
 """The canonical JSON of a value as the chain hashes it (also how stores keep ``details``)."""
 
 
+def utc_text(at: dt.datetime) -> str:
+    """``at``, a datetime in UTC (``tzinfo`` is ``dt.UTC``), as ``YYYY-MM-DD HH:MM:SS.ffffff``.
+
+    An issuance writes each of its times more than once (its row, its audit event and
+    the event's hash), and issuances within one second share their validity: the last
+    few texts are kept, as ``isoformat`` costs more than the lookup.
+    """
+    if at.tzinfo is not _UTC:
+        raise ValueError(f"utc_text takes a datetime in UTC, not {at!r}")
+    text = _TEXTS.get(at)
+    if text is None:
+        text = at.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
+        if len(_TEXTS) >= _TEXTS_KEPT:
+            _TEXTS.clear()
+        _TEXTS[at] = text  # equal datetimes are the same instant: the same UTC text
+    return text
+
+
+_TEXTS: dict[dt.datetime, str] = {}
+_TEXTS_KEPT = 16
+
+
 def canonical_time(at: dt.datetime) -> str:
     """``at`` in UTC as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (always six fraction digits)."""
     if at.tzinfo is _UTC and at.year >= 1000:
-        # isoformat is several times cheaper than strftime (and replace), the same text here.
-        return at.isoformat(timespec="microseconds")[:-6] + "Z"  # "+00:00" becomes "Z"
+        # utc_text's isoformat is several times cheaper than strftime, the same text here.
+        text = utc_text(at)
+        return text[:10] + "T" + text[11:] + "Z"
     return at.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

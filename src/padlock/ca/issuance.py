@@ -26,7 +26,6 @@ from padlock.ca.signer import Signer, ca_urls
 from padlock.errors import Conflict, LintFailed, PadlockError, PolicyError, WeakKey
 from padlock.pki import certcheck, certs, keypolicy, policy
 from padlock.pki.csr import load_csr
-from padlock.pki.keys import spki_der
 from padlock.pki.profiles import PROFILES, Hierarchy, Profile, get_profile, validity
 
 if TYPE_CHECKING:
@@ -177,10 +176,10 @@ class Issuer:
         profile = get_profile(request.profile)
         csr = load_csr(request.csr)
         public_key = keypolicy.public_key_from_csr(csr)
-        keypolicy.check_public_key(public_key, self._blocklist)
+        spki = keypolicy.public_key_info(csr, public_key)
+        keypolicy.check_public_key(public_key, self._blocklist, spki)
         keypolicy.check_csr_proof_of_possession(csr, public_key)
         facts = certs.inspect_csr(csr, public_key)  # type: ignore[arg-type]
-        spki = spki_der(facts.public_key)
         key_fp = "sha256:" + hashlib.sha256(spki).hexdigest()  # keys.fingerprint, from the DER
         if self._blocked_keys is not None and self._blocked_keys.is_key_blocked(key_fp):
             raise WeakKey(
@@ -227,6 +226,7 @@ class Issuer:
         signer = self._signers[profile.hierarchy]
         template = self._templates[profile.name]
         names = dns + ips
+        subject = template.subject_text(names[0])
 
         # Step 2: reserve. A serial collision (2^-64 odds) just draws again.
         for _attempt in range(3):
@@ -251,13 +251,15 @@ class Issuer:
                 else certs.assemble_certificate(tbs, signer.signature_algorithm, b"")
             )
             draft = x509.load_der_x509_certificate(draft_der)
+            if subject is None:
+                subject = draft.subject.rfc4514_string()
             reservation = Reservation(
                 serial=serial,
                 hierarchy=profile.hierarchy.value,
                 issuer=signer.issuer,
                 profile=profile.name,
                 request_id=request.request_id,
-                subject=draft.subject.rfc4514_string(),
+                subject=subject,
                 names=tuple(names),
                 not_before=not_before,
                 not_after=not_after,

@@ -34,7 +34,6 @@ from padlock.pki.certs import (
     intermediate_builder,
     new_serial,
     root_builder,
-    tbs_fields,
     tbs_subject,
 )
 from padlock.pki.profiles import Hierarchy
@@ -188,12 +187,29 @@ class Signer:
         return signed
 
     def _check_tbs(self, tbs: bytes) -> None:
-        fields = tbs_fields(tbs)
-        if len(fields) < 6 or fields[1] != self.__algorithm:
+        # tbsCertificate (RFC 5280 4.1): [0] version, serialNumber, signature, issuer,
+        # validity, subject, subjectPublicKeyInfo, ... Walked in place, not split.
+        at, end = der.element(tbs, 0)
+        if at < end and tbs[at] == 0xA0:
+            at = der.element(tbs, at)[1]
+        if at >= end:
+            raise ValueError("the to-be-signed certificate has no serial number")
+        at = der.element(tbs, at)[1]
+        algorithm, issuer = self.__algorithm, self.__subject_der
+        # A DER element is its own length: equal bytes here are an equal element.
+        if tbs[at : at + len(algorithm)] != algorithm:
             raise ValueError("the to-be-signed certificate names another signature algorithm")
+        at += len(algorithm)
         # Its issuer is this CA's subject, byte for byte (cheaper than comparing Names).
-        if fields[2] != self.__subject_der:
+        if tbs[at : at + len(issuer)] != issuer:
             raise ValueError(f"the to-be-signed certificate is not one {self.issuer} issues")
+        at += len(issuer)
+        for _field in ("validity", "subject", "subjectPublicKeyInfo"):
+            if at >= end:
+                raise ValueError(f"the to-be-signed certificate has no {_field}")
+            at = der.element(tbs, at)[1]
+        if at > end:
+            raise ValueError("the to-be-signed certificate runs past its end")
 
     def sign_crl(
         self, builder: x509.CertificateRevocationListBuilder

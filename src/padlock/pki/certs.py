@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -321,6 +322,10 @@ _PRINTABLE = frozenset(
 )
 
 
+# Host names (LDH, a wildcard's "*.") and IP addresses: nothing RFC 4514 escapes.
+_PLAIN_SUBJECT = re.compile(r"[a-z0-9*.:-]+")
+
+
 def _rdn(attribute_type: bytes, tag: int, value: bytes) -> bytes:
     """RelativeDistinguishedName ::= SET OF AttributeTypeAndValue, here with one member."""
     return der.tlv(der.SET, der.sequence(attribute_type, der.tlv(tag, value)))
@@ -394,6 +399,16 @@ class LeafTemplate:
         if len(first_name) <= 64:  # X.520 ub-common-name; the CN is optional (BR 7.1.2.7.2)
             rdns += _utf8_rdn(_CN, first_name)
         return der.tlv(der.SEQUENCE, rdns), bool(rdns)
+
+    def subject_text(self, first_name: str) -> str | None:
+        """The RFC 4514 text of the subject :meth:`tbs` writes for ``first_name``, as
+        ``x509.Name.rfc4514_string`` gives it, where that is plain: a profile without
+        organization fields and a name of the characters host names and IP addresses
+        are made of, none of which RFC 4514 (section 2.4) escapes. None otherwise: read
+        it from the certificate then (tests/pki/test_certs.py compares the two)."""
+        if self.profile.needs_organization or _PLAIN_SUBJECT.fullmatch(first_name) is None:
+            return None
+        return "CN=" + first_name if len(first_name) <= 64 else ""
 
     def tbs(
         self,

@@ -28,7 +28,7 @@ import datetime as dt
 import json
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
@@ -44,7 +44,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL
 
-from padlock.ca.audit import VerifyResult, canonical_json, chain_hash_encoded, verify_chain
+from padlock.ca.audit import (
+    VerifyResult,
+    canonical_json,
+    chain_hash_encoded,
+    utc_text,
+    verify_chain,
+)
 from padlock.ca.ports import (
     AuditEntry,
     AuditEvent,
@@ -130,7 +136,28 @@ _COMPLETE = (
 # Parameters of UPDATE statements carry a "p_" prefix: SQLAlchemy reserves the
 # plain column names for the SET clause.
 _STATEMENTS: dict[str, ClauseElement] = {
-    "insert_certificate": insert(certificates),
+    # A reservation's row: the columns it fills, the others NULL by leaving them out (a
+    # NULL parameter is one the sqlite3 driver tries to adapt, at a cost).
+    "insert_certificate": insert(certificates).values(
+        {
+            column: bindparam(column)
+            for column in (
+                "serial",
+                "hierarchy",
+                "issuer",
+                "profile",
+                "request_id",
+                "state",
+                "subject",
+                "names",
+                "not_before",
+                "not_after",
+                "reserved_at",
+                "key_fingerprint",
+                "tbs_der",
+            )
+        }
+    ),
     "get_certificate": select(*_RECORD_COLUMNS).where(_c.serial == bindparam("p_serial")),
     "get_state": select(_c.state).where(_c.serial == bindparam("p_serial")),
     "list_all": select(*_RECORD_COLUMNS)
@@ -219,7 +246,7 @@ class _SqliteTimes:
     def out(value: dt.datetime, what: str) -> str:
         if value.tzinfo is not UTC:
             value = _aware(value, what).astimezone(UTC)
-        return value.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
+        return utc_text(value)
 
     @staticmethod
     def back(value: str) -> dt.datetime:
@@ -381,7 +408,10 @@ class SqlStore:
         link = None
         try:
             link = self._link()
-            with self.writing(link):
+            # What writing() does, without a generator per transaction (two an issuance).
+            writer = link.writer
+            held = writer is not None and writer.acquire()
+            try:
                 cursor = link.cursor
                 # SQLite: take the write lock now (waiting up to the busy timeout),
                 # not half-way through, where SQLite could only fail.
@@ -400,6 +430,9 @@ class SqlStore:
                     raise
                 finally:
                     self._local.head = None
+            finally:
+                if held and writer is not None:
+                    writer.release()
             return result
         except PadlockError:
             raise
@@ -430,6 +463,16 @@ class SqlStore:
         except (exc.SQLAlchemyError, self._dbapi_error) as err:
             self._check_link(link)
             raise storage_error(err, self._url, doing) from err
+
+    def read_row(self, sql: str, params: Mapping[str, Any], doing: str) -> Any:
+        """The first row of one SELECT (SQL compiled for this store's dialect), or None,
+        on this thread's connection: for the other repositories' hot reads."""
+
+        def work(cursor: Any) -> Any:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+
+        return self._read(work, doing)
 
     def _snapshot(self, work: Callable[[Any], T], doing: str) -> T:
         """Run ``work(cursor)``, several SELECTs, in one read-only snapshot (SQLite: a
@@ -697,13 +740,8 @@ class SqlStore:
             "not_before": out(r.not_before, "not_before"),
             "not_after": out(r.not_after, "not_after"),
             "reserved_at": reserved_at,
-            "issued_at": None,
-            "revoked_at": None,
-            "revocation_reason": None,
             "key_fingerprint": r.key_fingerprint,
             "tbs_der": r.tbs_der,
-            "der": None,
-            "sha256": None,
         }
 
         def work(cursor: Any) -> None:

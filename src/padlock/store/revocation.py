@@ -8,11 +8,8 @@ keeps, in autocommit, through the DBAPI cursor: a few microseconds on SQLite.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import threading
-import weakref
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -109,16 +106,17 @@ def _record(row: Sequence[Any]) -> CertificateRecord:
 
 
 class _HotReads:
-    """Single-statement reads on a per-thread DBAPI connection in autocommit mode."""
+    """Single-statement reads on the hot paths (issuance, OCSP), compiled once.
+
+    They run on the thread's own store connection (``SqlStore.read_row``), the one
+    that writes: on SQLite its page cache is still good after its own commits,
+    where a second connection reread the pages the writer had just changed (about
+    a fifth of an issuance's blocked-key lookup went there).
+    """
 
     def __init__(self, store: SqlStore) -> None:
-        engine = store.engine
-        self._engine = engine
-        self._sqlite = engine.dialect.name == "sqlite"
-        self._local = threading.local()
-        self._fairies: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
-        dialect = engine.dialect
+        self._store = store
+        dialect = store.engine.dialect
         self.generation_sql = str(
             select(_g.generation).where(_g.issuer == bindparam("p_issuer")).compile(dialect=dialect)
         )
@@ -133,36 +131,8 @@ class _HotReads:
             .compile(dialect=dialect)
         )
 
-    def _cursor(self) -> Any:
-        cursor = getattr(self._local, "cursor", None)
-        if cursor is not None:
-            return cursor
-        fairy = self._engine.raw_connection()
-        driver: Any = fairy.driver_connection
-        if not self._sqlite:
-            driver.autocommit = True
-        cursor = driver.cursor()
-        self._local.fairy = fairy
-        self._local.cursor = cursor
-        return cursor
-
-    def _drop(self) -> None:
-        fairy = getattr(self._local, "fairy", None)
-        self._local.fairy = None
-        self._local.cursor = None
-        if fairy is not None:
-            with contextlib.suppress(Exception):  # it is thrown away anyway
-                fairy.invalidate()
-
     def one(self, sql: str, params: dict[str, Any], doing: str) -> Any:
-        try:
-            cursor = self._cursor()
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()  # to the end: SQLite's statement is reset, its snapshot let go
-            return rows[0] if rows else None
-        except (exc.SQLAlchemyError, self._dbapi_error) as err:
-            self._drop()
-            raise storage_error(err, self._engine.url, doing) from err
+        return self._store.read_row(sql, params, doing)
 
 
 class RevocationRepository:
