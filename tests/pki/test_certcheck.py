@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -526,3 +527,50 @@ def test_leaf_template_subject_text_only_where_plain() -> None:
     assert dv.subject_text("#x") is None
     ov = LeafTemplate(PROFILES["ov"], CA_CERT, URLS, CA_ALGORITHM)
     assert ov.subject_text("www.example.com") is None
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        [x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com")],
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Widgets Inc."),
+            x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com"),
+        ],
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "a.example.com"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "b.example.com", _ASN1Type.PrintableString),
+            x509.NameAttribute(NameOID.COMMON_NAME, "c.example.com", _ASN1Type.IA5String),
+            x509.NameAttribute(NameOID.COMMON_NAME, "ü.example.com"),
+        ],
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Widgets")],
+        [],
+    ],
+)
+def test_subject_facts_read_from_the_der_as_cryptography_reads_them(
+    attributes: list[x509.NameAttribute],
+) -> None:
+    from padlock.pki.certcheck import _subject_facts
+
+    name = x509.Name(attributes)
+    facts = _subject_facts(name.public_bytes())
+    assert facts == (
+        [str(a.value) for a in name.get_attributes_for_oid(NameOID.COMMON_NAME)],
+        bool(name.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)),
+    )
+
+
+def test_subject_facts_leave_other_string_types_to_cryptography() -> None:
+    from padlock.pki.certcheck import _subject_facts
+
+    bmp = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com", _ASN1Type.BMPString)]
+    )
+    assert _subject_facts(bmp.public_bytes()) is None
+    cert = _leaf("dv", subject=bmp)  # a BMPString CN that is a SAN: still accepted
+    assert leaf_problems(cert, PROFILES["dv"]) == []
+    other = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, "other.example", _ASN1Type.BMPString)]
+    )
+    assert any("commonName" in p for p in leaf_problems(_leaf("dv", subject=other), PROFILES["dv"]))

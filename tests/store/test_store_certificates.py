@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from store_helpers import NOW, entry, issue, reservation, reserve
 
 from padlock.ca.ports import CertState
@@ -289,3 +291,14 @@ def test_store_certificate_counts(store: SqlStore) -> None:
         ("dv", "issued"): 1,
         ("dv", "reserved"): 1,
     }
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(), max_size=5))
+def test_names_json_is_json_dumps(names: list[str]) -> None:
+    import json
+
+    from padlock.store.repositories import _names_json
+
+    assert _names_json(names) == json.dumps(names)
+    assert json.loads(_names_json(tuple(names))) == names

@@ -22,10 +22,24 @@ GENESIS = "0" * 64
 _UTC = dt.UTC
 
 # One encoder for every hash: json.dumps with options builds a new encoder per call.
-canonical_json = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str
-).encode
-"""The canonical JSON of a value as the chain hashes it (also how stores keep ``details``)."""
+_encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+_quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
+# JSONEncoder.encode makes its C encoder anew for every call; this one is made once, with
+# the same settings (json/encoder.py, iterencode), less the check for circular references.
+_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_chunks: Any = (
+    None
+    if _c_make_encoder is None
+    else _c_make_encoder(None, str, _quote, None, ":", ",", True, False, True)
+)
+
+
+def canonical_json(value: object) -> str:
+    """The canonical JSON of a value as the chain hashes it (also how stores keep ``details``):
+    keys sorted, no spaces, ASCII only, anything else as its ``str``."""
+    if _chunks is None or isinstance(value, str):
+        return _encoder.encode(value)
+    return "".join(_chunks(value, 0))
 
 
 def utc_text(at: dt.datetime) -> str:
@@ -107,7 +121,6 @@ def chain_hash_encoded(
 _EVENT_JSON = (
     '{"action":%s,"actor":%s,"at":"%s","details":%s,"object_id":%s,"object_type":%s,"seq":%s}'
 )
-_quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
 def _json_text(value: object) -> str:

@@ -79,14 +79,19 @@ class Reservation:
             state=CertState.ISSUED,
             subject=self.subject,
             names=tuple(self.names),
-            not_before=self.not_before.astimezone(dt.UTC),
-            not_after=self.not_after.astimezone(dt.UTC),
-            reserved_at=self.reserved_at.astimezone(dt.UTC),
+            not_before=_utc(self.not_before),
+            not_after=_utc(self.not_after),
+            reserved_at=_utc(self.reserved_at),
             key_fingerprint=self.key_fingerprint,
             der=der,
             sha256=sha256,
-            issued_at=issued_at.astimezone(dt.UTC),
+            issued_at=_utc(issued_at),
         )
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    # astimezone makes a new datetime even when there is nothing to convert.
+    return at if at.tzinfo is dt.UTC else at.astimezone(dt.UTC)
 
 
 StoreWrite = Callable[[Any], None]
