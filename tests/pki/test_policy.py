@@ -366,3 +366,55 @@ def test_fast_path_edges(raw: str) -> None:
 @pytest.mark.parametrize("raw", ["*.com", "www.example.123", "a--b.example.com", "x" * 254])
 def test_fast_path_leaves_the_doubtful_to_the_full_rules(raw: str) -> None:
     assert not policy._plainly_canonical(raw)
+
+
+# --- the public suffix of a name, with the parent's answer kept -----------------------------
+
+
+def _psl_names() -> list[str]:
+    """Every rule's domain, with zero to three labels before it, and names deeper than any
+    rule: where the PSL's exception, wildcard and exact rules meet."""
+    psl = policy._psl()
+    out: set[str] = set()
+    for rule in psl._publicsuffix:
+        domain = rule.lstrip("!").removeprefix("*.")
+        if not policy._PLAIN_NAME.fullmatch(domain):
+            continue  # U-labels: asked of publicsuffixlist itself
+        out.add(domain)
+        out.add("www." + domain)
+        out.add("a.b." + domain)
+        out.add("x.y.z.w." + domain)
+    out.update(["com", "example.com", "www.example.com", "a.b.c.d.e.f.g.h.i.example.co.uk"])
+    out.update(["nosuchtld", "www.nosuchtld", "a.b.example.nosuchtld", "localhost", "local"])
+    return sorted(out)
+
+
+def test_public_suffixes_answer_as_publicsuffixlist_does() -> None:
+    psl = policy._psl()
+    ours = policy._PublicSuffixes(psl)  # a fresh one: nothing kept yet
+    names = _psl_names()
+    assert len(names) > 30_000
+    for name in names:
+        assert ours.publicsuffix(name) == psl.publicsuffix(name), name
+    for name in reversed(names):  # again, with every parent's answer kept
+        assert ours.publicsuffix(name) == psl.publicsuffix(name), name
+
+
+def test_public_suffixes_ask_publicsuffixlist_for_anything_else() -> None:
+    psl = policy._psl()
+    ours = policy._PublicSuffixes(psl)
+    for name in ("WWW.Example.COM", "www.example.com.", "a..example.com", "bücher.example", ""):
+        assert ours.publicsuffix(name) == psl.publicsuffix(name)
+
+    class _Other:  # a publicsuffixlist that keeps its rules elsewhere
+        def publicsuffix(self, name: str) -> str:
+            return "asked"
+
+    assert policy._PublicSuffixes(_Other()).publicsuffix("www.example.com") == "asked"  # type: ignore[arg-type]
+
+
+def test_public_suffixes_keep_a_bounded_number_of_parents() -> None:
+    ours = policy._PublicSuffixes(policy._psl())
+    for i in range(2 * ours._KEPT + 10):
+        assert ours.publicsuffix(f"www.host{i}.example.com") == "com"
+    assert len(ours._parents) <= ours._KEPT

@@ -28,6 +28,81 @@ def _psl() -> PublicSuffixList:
     return PublicSuffixList(accept_unknown=False)
 
 
+class _PublicSuffixes:
+    """``_psl().publicsuffix(name)`` for names in canonical form, the parent's part kept.
+
+    The PSL algorithm (publicsuffix.org/list, "Algorithm"; as publicsuffixlist applies
+    it: at each length, longest first, an exception rule, then a wildcard, then the
+    name itself) asks of a name ``label.parent`` only two things: the rules naming the
+    name itself, then the same questions of the parent's suffixes that every other child
+    of that parent asks. Those answers are kept per parent, so the many names under one
+    domain cost a few set lookups each. Anything not plainly canonical, or a library
+    that keeps its rules elsewhere, is asked of publicsuffixlist itself.
+    """
+
+    _KEPT = 4096
+
+    def __init__(self, psl: PublicSuffixList) -> None:
+        self._psl = psl
+        rules = getattr(psl, "_publicsuffix", None)
+        longest = getattr(psl, "_maxlabel", None)
+        usable = isinstance(rules, frozenset | set) and isinstance(longest, int)
+        self._rules: frozenset[str] | None = frozenset(rules) if usable else None  # type: ignore[arg-type]
+        self._depth = (longest + 1) if isinstance(longest, int) else 0
+        self._parents: dict[str, int] = {}
+
+    def publicsuffix(self, name: str) -> str | None:
+        if self._rules is None or _PLAIN_NAME.fullmatch(name) is None:
+            return self._psl.publicsuffix(name)
+        labels = name.split(".")
+        count = self._count(name, labels)
+        if count == 0 or count > len(labels):
+            return None
+        return name if count == len(labels) else ".".join(labels[-count:])
+
+    def _count(self, name: str, labels: list[str]) -> int:
+        """How many labels from the right are public (0: no rule applies)."""
+        if len(labels) <= self._depth:
+            found = self._rule(name, len(labels), whole=True)
+            if found is not None:
+                return found
+        if len(labels) == 1:
+            return 0
+        parent = name[len(labels[0]) + 1 :]
+        count = self._parents.get(parent)
+        if count is None:
+            count = self._under(parent, labels[1:])
+            if len(self._parents) >= self._KEPT:
+                self._parents.clear()
+            self._parents[parent] = count
+        return count
+
+    def _under(self, parent: str, labels: list[str]) -> int:
+        """The answer for any child of ``parent`` that no rule names itself."""
+        for depth in range(min(len(labels), self._depth), 0, -1):
+            suffix = parent if depth == len(labels) else ".".join(labels[-depth:])
+            found = self._rule(suffix, depth, whole=False)
+            if found is not None:
+                return found
+        return 0
+
+    def _rule(self, suffix: str, depth: int, whole: bool) -> int | None:
+        rules = self._rules
+        assert rules is not None
+        if "!" + suffix in rules:  # an exception: its parent is the public suffix
+            return depth - 1
+        if "*." + suffix in rules:  # a wildcard: one label more (the name itself if whole)
+            return depth if whole else depth + 1
+        if suffix in rules:
+            return depth
+        return None
+
+
+@cache
+def _suffixes() -> _PublicSuffixes:
+    return _PublicSuffixes(_psl())
+
+
 @dataclass(frozen=True)
 class NamePolicy:
     allow_internal: bool = False  # internal names and reserved IPs (test hierarchy only)
@@ -65,10 +140,9 @@ def _normalize(raw: str) -> str:
 
 def _check_dns(name: str, policy: NamePolicy) -> str | None:
     """Why ``name`` (already normalised) is refused, or None."""
-    psl = _psl()
     wildcard = names.is_wildcard(name)
     base = name[2:] if wildcard else name
-    suffix = psl.publicsuffix(base)
+    suffix = _suffixes().publicsuffix(base)
     # ``base`` is lower case, so it is a public suffix exactly when it is its own
     # (what psl.is_public(base) says, with one walk of the list instead of two).
     public = suffix == base
