@@ -320,7 +320,14 @@ def breakdown(
         timers.wrap(owner, attribute, label)
     # Inside reserve and complete: the audit hash (shown apart, also counted in them).
     inner = Timers(tick)
-    inner.wrap(repositories, "chain_hash", "audit_chain_hash_inside_store")
+    inner.wrap(repositories, "chain_hash", "audit_chain_hash_inside_store")  # earlier versions
+    inner.wrap(repositories, "chain_hash_encoded", "audit_chain_hash_inside_store")
+    # Since the fifth session issue() asks about blocked keys inside the reservation.
+    inner.wrap(
+        getattr(issuer, "_blocked_keys", None),
+        "is_key_blocked_in",
+        "blocked_key_lookup_inside_reserve",
+    )
     requests = [request(csr, "test") for csr in pool[:n]]
     try:
         with quiet_gc():

@@ -163,6 +163,36 @@ def test_key_compromise_blocks_the_key_and_nothing_else(world: World) -> None:
     world.issue(other)
 
 
+def test_blocked_key_refused_inside_the_reservation_leaving_nothing(world: World) -> None:
+    """issue() asks about the key in the reservation's own transaction: a refusal there
+    rolls the reservation and its audit event back."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    first = world.issue(key)
+    world.revoker.revoke(first.serial_number, "keyCompromise", "cli")
+    records = world.store.list_certificates(None, limit=1000)
+    head = world.store.audit_head()
+    with pytest.raises(WeakKey, match="revoked as compromised"):
+        world.issue(key)
+    assert world.store.list_certificates(None, limit=1000) == records
+    assert world.store.audit_head() == head
+    assert world.store.verify_audit().ok
+
+
+def test_key_blocked_after_the_checks_is_still_refused(world: World) -> None:
+    """A revocation for keyCompromise committed between the checks (Issuer.checked, as a
+    validated request has them) and the issuance cannot slip through."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    first = world.issue(key)
+    request = IssueRequest(build_csr(key=key), "test")
+    checked = world.issuer.checked(request)  # the key is not blocked yet
+    world.revoker.revoke(first.serial_number, "keyCompromise", "cli")
+    head = world.store.audit_head()
+    with pytest.raises(WeakKey, match="revoked as compromised"):
+        world.issuer.issue(request, checked=checked)
+    assert world.store.audit_head() == head
+    assert not world.store.list_certificates(CertState.RESERVED, limit=10)
+
+
 def test_revoke_certificate_by_der_only_our_own(
     world: World, signers: dict[Hierarchy, Signer]
 ) -> None:

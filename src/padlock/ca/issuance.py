@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -100,6 +100,19 @@ class BlockedKeys(Protocol):
 
     def is_key_blocked(self, key_fingerprint: str) -> bool: ...
 
+    def is_key_blocked_in(self, cursor: Any, key_fingerprint: str) -> bool:
+        """The same question inside a write transaction: ``cursor`` is the one the store
+        hands a :data:`~padlock.ca.ports.StoreWrite`."""
+        ...
+
+
+def _compromised_key() -> WeakKey:
+    return WeakKey(
+        "The CSR's key was revoked as compromised (keyCompromise): this CA will never"
+        " certify it again.",
+        hint="Make a new key (padlock key new) and a new CSR with it.",
+    )
+
 
 class Issuer:
     """Issues certificates for every profile; holds Signers, never keys."""
@@ -171,8 +184,10 @@ class Issuer:
         return CheckedRequest(request, *self._check(request))
 
     def _check(
-        self, request: IssueRequest
+        self, request: IssueRequest, blocked_keys: bool = True
     ) -> tuple[Profile, certs.CSRFacts, list[str], list[str], str, bytes]:
+        """The checks; ``blocked_keys`` False leaves the blocked-key lookup to the caller
+        (issue() makes it inside the reservation's transaction)."""
         profile = get_profile(request.profile)
         csr = load_csr(request.csr)
         public_key = keypolicy.public_key_from_csr(csr)
@@ -181,12 +196,12 @@ class Issuer:
         keypolicy.check_csr_proof_of_possession(csr, public_key)
         facts = certs.inspect_csr(csr, public_key)  # type: ignore[arg-type]
         key_fp = "sha256:" + hashlib.sha256(spki).hexdigest()  # keys.fingerprint, from the DER
-        if self._blocked_keys is not None and self._blocked_keys.is_key_blocked(key_fp):
-            raise WeakKey(
-                "The CSR's key was revoked as compromised (keyCompromise): this CA will never"
-                " certify it again.",
-                hint="Make a new key (padlock key new) and a new CSR with it.",
-            )
+        if (
+            blocked_keys
+            and self._blocked_keys is not None
+            and self._blocked_keys.is_key_blocked(key_fp)
+        ):
+            raise _compromised_key()
         dns, ips = policy.check_identifiers(
             facts.dns_names, facts.ip_addresses, self._name_policies[profile.hierarchy]
         )
@@ -220,7 +235,12 @@ class Issuer:
             profile, facts, dns, ips = checked.profile, checked.facts, checked.dns, checked.ips
             key_fp, spki = checked.key_fingerprint, checked.spki
         else:
-            profile, facts, dns, ips, key_fp, spki = self._check(request)
+            profile, facts, dns, ips, key_fp, spki = self._check(request, blocked_keys=False)
+        if self._blocked_keys is not None:
+            # BR 4.9.1.1 / 6.1.1.3: a key revoked as compromised is refused in the very
+            # transaction that would reserve its certificate, so a revocation committed
+            # after an earlier look cannot slip through; the refusal rolls it all back.
+            first = _refusing_blocked(self._blocked_keys, key_fp, first)
         now = self._clock()
         not_before, not_after = validity(profile, now, request.days)
         signer = self._signers[profile.hierarchy]
@@ -350,6 +370,18 @@ class Issuer:
             pems = _chain_pems(signer)
         chain, root = pems
         return IssuedCertificate(record, certificate_pem, chain, root)
+
+
+def _refusing_blocked(
+    blocked: BlockedKeys, key_fingerprint: str, then: StoreWrite | None
+) -> StoreWrite:
+    def write(cursor: Any) -> None:
+        if blocked.is_key_blocked_in(cursor, key_fingerprint):
+            raise _compromised_key()
+        if then is not None:
+            then(cursor)
+
+    return write
 
 
 def _chain_pems(signer: Signer) -> tuple[bytes, bytes]:

@@ -32,7 +32,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -111,6 +111,10 @@ class RevocationStore(Protocol):
         NotFound / AlreadyRevoked / Conflict (reserved, abandoned) otherwise."""
 
     def is_key_blocked(self, key_fingerprint: str) -> bool: ...
+
+    def is_key_blocked_in(self, cursor: Any, key_fingerprint: str) -> bool:
+        """:meth:`is_key_blocked` inside a store write transaction (a StoreWrite's cursor)."""
+        ...
 
     def generation(self, issuer: str) -> int:
         """The issuer's revocation generation (0 before its first revocation)."""

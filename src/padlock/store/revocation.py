@@ -219,11 +219,17 @@ class RevocationRepository:
         return at.replace(tzinfo=None) if conn.dialect.name == "sqlite" else at
 
     def is_key_blocked(self, key_fingerprint: str) -> bool:
-        """On every issuance's path: one indexed read on the thread's own connection."""
+        """One indexed read on the thread's own connection (checks before issuance)."""
         row = self._hot.one(
             self._hot.blocked_sql, {"p_fp": key_fingerprint}, "reading the blocked keys"
         )
         return row is not None
+
+    def is_key_blocked_in(self, cursor: Any, key_fingerprint: str) -> bool:
+        """The same read in the caller's write transaction (``cursor``: the DBAPI cursor
+        the store gives a StoreWrite): on every issuance's path, inside its reservation."""
+        cursor.execute(self._hot.blocked_sql, {"p_fp": key_fingerprint})
+        return cursor.fetchone() is not None
 
     # -- generations (hot) ----------------------------------------------------------------------
 
