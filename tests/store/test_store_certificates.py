@@ -302,3 +302,35 @@ def test_names_json_is_json_dumps(names: list[str]) -> None:
 
     assert _names_json(names) == json.dumps(names)
     assert json.loads(_names_json(tuple(names))) == names
+
+
+def test_reservation_issued_is_the_record_the_constructor_makes() -> None:
+    import dataclasses
+
+    from padlock.ca.ports import CertificateRecord
+
+    r = reservation(not_before=NOW.astimezone(dt.timezone(dt.timedelta(hours=2))))
+    record = r.issued(b"DER", "ab" * 32, NOW)
+    made = CertificateRecord(
+        serial=r.serial,
+        hierarchy=r.hierarchy,
+        issuer=r.issuer,
+        profile=r.profile,
+        request_id=r.request_id,
+        state=CertState.ISSUED,
+        subject=r.subject,
+        names=tuple(r.names),
+        not_before=r.not_before.astimezone(dt.UTC),
+        not_after=r.not_after.astimezone(dt.UTC),
+        reserved_at=r.reserved_at.astimezone(dt.UTC),
+        key_fingerprint=r.key_fingerprint,
+        der=b"DER",
+        sha256="ab" * 32,
+        issued_at=NOW,
+    )
+    assert record == made and hash(record) == hash(made)
+    assert vars(record) == vars(made)  # every field, none more
+    assert {f.name for f in dataclasses.fields(CertificateRecord)} == set(vars(record))
+    assert record.not_before.tzinfo is dt.UTC
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.serial = 1  # type: ignore[misc]

@@ -503,10 +503,9 @@ class SqlStore:
             raise storage_error(err, self._url, doing) from err
 
     def _commit(self, link: _Link) -> None:
-        if self._sqlite:
-            link.driver.commit()
-        else:
-            link.cursor.execute("COMMIT")
+        # A statement, not sqlite3's Connection.commit(), which prepares "COMMIT" anew
+        # every time; every caller has begun a transaction.
+        link.cursor.execute("COMMIT")
 
     def _rollback(self, link: _Link) -> None:
         try:
