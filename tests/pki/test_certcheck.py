@@ -18,6 +18,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from padlock.errors import BadCSR
 from padlock.pki import der
 from padlock.pki.certcheck import leaf_problems
 from padlock.pki.certs import (
@@ -551,7 +552,7 @@ def test_leaf_template_subject_text_only_where_plain() -> None:
 def test_subject_facts_read_from_the_der_as_cryptography_reads_them(
     attributes: list[x509.NameAttribute],
 ) -> None:
-    from padlock.pki.certcheck import _subject_facts
+    from padlock.pki.certs import name_facts as _subject_facts
 
     name = x509.Name(attributes)
     facts = _subject_facts(name.public_bytes())
@@ -562,7 +563,7 @@ def test_subject_facts_read_from_the_der_as_cryptography_reads_them(
 
 
 def test_subject_facts_leave_other_string_types_to_cryptography() -> None:
-    from padlock.pki.certcheck import _subject_facts
+    from padlock.pki.certs import name_facts as _subject_facts
 
     bmp = x509.Name(
         [x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com", _ASN1Type.BMPString)]
@@ -574,3 +575,40 @@ def test_subject_facts_leave_other_string_types_to_cryptography() -> None:
         [x509.NameAttribute(NameOID.COMMON_NAME, "other.example", _ASN1Type.BMPString)]
     )
     assert any("commonName" in p for p in leaf_problems(_leaf("dv", subject=other), PROFILES["dv"]))
+
+
+def _csr_with_subject(attributes: list[x509.NameAttribute]) -> x509.CertificateSigningRequest:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name(attributes))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("www.example.com")]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+
+
+@pytest.mark.parametrize("kind", [None, _ASN1Type.PrintableString, _ASN1Type.BMPString])
+def test_inspect_csr_reads_the_cn_whatever_its_string_type(kind: _ASN1Type | None) -> None:
+    from padlock.pki.certs import inspect_csr
+
+    extra = {} if kind is None else {"_type": kind}
+    good = _csr_with_subject([x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com", **extra)])
+    assert inspect_csr(good, good.public_key()).common_name == "www.example.com"  # type: ignore[arg-type]
+    bad = _csr_with_subject([x509.NameAttribute(NameOID.COMMON_NAME, "other.example", **extra)])
+    with pytest.raises(BadCSR, match="not among its subjectAltNames"):
+        inspect_csr(bad, bad.public_key())  # type: ignore[arg-type]
+
+
+def test_inspect_csr_refuses_two_common_names() -> None:
+    from padlock.pki.certs import inspect_csr
+
+    csr = _csr_with_subject(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com"),
+        ]
+    )
+    with pytest.raises(BadCSR, match="more than one Common Name"):
+        inspect_csr(csr, csr.public_key())  # type: ignore[arg-type]

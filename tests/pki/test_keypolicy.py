@@ -514,3 +514,21 @@ def test_rfc9500_ec_key_is_found_through_its_spki(builtin: Blocklist) -> None:
     assert hit is not None and hit.list_name == "rfc"
     with pytest.raises(WeakKey, match="blocklist 'rfc'"):
         check_public_key(public, builtin, spki)
+
+
+@pytest.mark.parametrize("digest", [hashes.SHA256(), hashes.SHA384(), hashes.SHA512()])
+@pytest.mark.parametrize("curve", [ec.SECP256R1(), ec.SECP384R1()])
+def test_csr_proof_of_possession_for_each_ecdsa_hash(
+    digest: hashes.HashAlgorithm, curve: ec.EllipticCurve
+) -> None:
+    key = ec.generate_private_key(curve)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com")]))
+        .sign(key, digest)
+    )
+    keypolicy.check_csr_proof_of_possession(csr, csr.public_key())
+    # Another key's signature over the same request does not prove possession.
+    other = ec.generate_private_key(curve).public_key()
+    with pytest.raises(BadCSR, match="does not verify"):
+        keypolicy.check_csr_proof_of_possession(csr, other)

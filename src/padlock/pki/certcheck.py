@@ -18,7 +18,7 @@ from cryptography.x509.oid import (
 )
 
 from padlock.pki import der
-from padlock.pki.certs import tbs_fields
+from padlock.pki.certs import name_facts, tbs_fields
 from padlock.pki.profiles import Profile, counted_days, max_days
 
 _SERVER_AUTH_ONLY = [ExtendedKeyUsageOID.SERVER_AUTH]
@@ -76,7 +76,7 @@ def leaf_problems(cert: x509.Certificate, profile: Profile, tbs: bytes | None = 
         names = _san_names(sans[0], problems)
         if not names:
             problems.append("subjectAltName is empty")
-    read = _subject_facts(fields[4]) if len(fields) > 4 else None
+    read = name_facts(fields[4]) if len(fields) > 4 else None
     if read is None:  # a string type read here by cryptography only
         subject = cert.subject
         common_names = [str(a.value) for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
@@ -89,36 +89,6 @@ def leaf_problems(cert: x509.Certificate, profile: Profile, tbs: bytes | None = 
     if has_org != profile.needs_organization:
         problems.append("organizationName present/absent against the profile (BR 7.1.2.7.2-4)")
     return problems
-
-
-_CN_OID = der.oid(NameOID.COMMON_NAME.dotted_string)
-_O_OID = der.oid(NameOID.ORGANIZATION_NAME.dotted_string)
-# The string types read here, as cryptography decodes them (X.520 DirectoryString's
-# UTF8String; PrintableString and IA5String are ASCII).
-_TEXT_CODECS = {0x0C: "utf-8", 0x13: "ascii", 0x16: "ascii"}
-
-
-def _subject_facts(subject: bytes) -> tuple[list[str], bool] | None:
-    """(the commonName values, whether there is an organizationName) of a Name's DER
-    (RFC 5280 4.1.2.4: RDNs of AttributeTypeAndValue), without making a Name; None if
-    a commonName is of a string type not read here."""
-    common_names: list[str] = []
-    has_org = False
-    try:
-        for rdn in der.children(subject):
-            for attribute in der.children(rdn):
-                kind, value = der.children(attribute)[:2]
-                if kind == _CN_OID:
-                    codec = _TEXT_CODECS.get(value[0])
-                    if codec is None:
-                        return None
-                    start, end = der.element(value, 0)
-                    common_names.append(value[start:end].decode(codec))
-                elif kind == _O_OID:
-                    has_org = True
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return common_names, has_org
 
 
 _RSA_KEYS = frozenset({PublicKeyAlgorithmOID.RSAES_PKCS1_v1_5, PublicKeyAlgorithmOID.RSASSA_PSS})

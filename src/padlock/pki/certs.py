@@ -217,6 +217,36 @@ _ALLOWED_CSR_EXTENSIONS = {
 }
 
 
+_CN_OID = der.oid(NameOID.COMMON_NAME.dotted_string)
+_O_OID = der.oid(NameOID.ORGANIZATION_NAME.dotted_string)
+# The string types read here, as cryptography decodes them (X.520 DirectoryString's
+# UTF8String; PrintableString and IA5String are ASCII).
+_TEXT_CODECS = {0x0C: "utf-8", 0x13: "ascii", 0x16: "ascii"}
+
+
+def name_facts(subject: bytes) -> tuple[list[str], bool] | None:
+    """(the commonName values, whether there is an organizationName) of a Name's DER
+    (RFC 5280 4.1.2.4: RDNs of AttributeTypeAndValue), without making a Name; None if
+    a commonName is of a string type not read here."""
+    common_names: list[str] = []
+    has_org = False
+    try:
+        for rdn in der.children(subject):
+            for attribute in der.children(rdn):
+                kind, value = der.children(attribute)[:2]
+                if kind == _CN_OID:
+                    codec = _TEXT_CODECS.get(value[0])
+                    if codec is None:
+                        return None
+                    start, end = der.element(value, 0)
+                    common_names.append(value[start:end].decode(codec))
+                elif kind == _O_OID:
+                    has_org = True
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return common_names, has_org
+
+
 def inspect_csr(
     csr: x509.CertificateSigningRequest, public_key: CertificatePublicKeyTypes
 ) -> CSRFacts:

@@ -38,6 +38,7 @@ from typing import Any
 import badkeys
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import (
     dsa,
     ec,
@@ -50,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import (
 )
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.oid import SignatureAlgorithmOID
 
 from padlock.errors import BadCSR, ConfigError, PadlockError, UnsupportedKey, WeakKey
 from padlock.pki import der
@@ -666,6 +668,13 @@ def check_csr_proof_of_possession(
         )
 
 
+_ECDSA_PARAMETERS: Mapping[x509.ObjectIdentifier, ec.ECDSA] = {
+    SignatureAlgorithmOID.ECDSA_WITH_SHA256: ec.ECDSA(hashes.SHA256()),
+    SignatureAlgorithmOID.ECDSA_WITH_SHA384: ec.ECDSA(hashes.SHA384()),
+    SignatureAlgorithmOID.ECDSA_WITH_SHA512: ec.ECDSA(hashes.SHA512()),
+}
+
+
 def _signature_valid(
     csr: x509.CertificateSigningRequest, public_key: PublicKeyTypes | None
 ) -> bool:
@@ -673,7 +682,12 @@ def _signature_valid(
     (ECDSA; RSA with PKCS #1 v1.5): that property reads the key from the CSR again."""
     if public_key is None:
         return csr.is_signature_valid
-    params = csr.signature_algorithm_parameters
+    # The usual ECDSA algorithms' parameters, made once: the property makes them anew.
+    params: padding.PSS | padding.PKCS1v15 | ec.ECDSA | None = _ECDSA_PARAMETERS.get(
+        csr.signature_algorithm_oid
+    )
+    if params is None:
+        params = csr.signature_algorithm_parameters
     try:
         if isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(params, ec.ECDSA):
             public_key.verify(csr.signature, csr.tbs_certrequest_bytes, params)
