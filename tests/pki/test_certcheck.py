@@ -279,6 +279,16 @@ def _csr(names: list[x509.GeneralName] | None, cn: str | None) -> x509.Certifica
             None,
         ),
         ([x509.RFC822Name("a@example.com")], "www.example.com"),  # no host SAN: the CN
+        (
+            [
+                x509.UniformResourceIdentifier("https://x.example"),
+                x509.DNSName("b.example.com"),
+                x509.IPAddress(ipaddress.ip_network("10.0.0.0/8")),
+                x509.DNSName("a.example.com"),
+                x509.IPAddress(ipaddress.ip_address("192.0.2.1")),
+            ],
+            None,
+        ),
     ],
 )
 def test_inspect_csr_reads_the_names_csr_names_reads(
@@ -612,3 +622,14 @@ def test_inspect_csr_refuses_two_common_names() -> None:
     )
     with pytest.raises(BadCSR, match="more than one Common Name"):
         inspect_csr(csr, csr.public_key())  # type: ignore[arg-type]
+
+
+def test_key_kinds_are_isinstance_answered_once_per_type() -> None:
+    from padlock.pki.keys import is_ec_key, is_rsa_key
+
+    ec_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    rsa_key = rsa.generate_private_key(65537, 2048).public_key()
+    for _ in range(2):  # asked, then remembered
+        assert is_ec_key(ec_key) and not is_rsa_key(ec_key)
+        assert is_rsa_key(rsa_key) and not is_ec_key(rsa_key)
+        assert not is_ec_key(rsa_key.public_numbers()) and not is_rsa_key("a string")

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPublicKeyTypes,
     CertificatePublicKeyTypes,
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from padlock.errors import BadCSR
-from padlock.pki import der
+from padlock.pki import der, keys
 from padlock.pki.profiles import Profile
 
 SERIAL_BITS = 128  # BR 7.1: at least 64 bits from a CSPRNG; < 2^159 and positive
@@ -282,8 +281,18 @@ def inspect_csr(
         dns: list[str] = []
         ips: list[str] = []
         if san is not None:
-            dns = [str(n) for n in san.get_values_for_type(x509.DNSName)]
-            ips = [str(a) for a in san.get_values_for_type(x509.IPAddress)]
+            # get_values_for_type, in one pass and without an ABC isinstance per name
+            # (cryptography makes these exact classes; anything else is asked the slow way).
+            for general in san:
+                kind = type(general)
+                if kind is x509.DNSName:
+                    dns.append(str(general.value))
+                elif kind is x509.IPAddress:
+                    ips.append(str(general.value))
+                elif isinstance(general, x509.DNSName | x509.IPAddress):
+                    dns = [str(n) for n in san.get_values_for_type(x509.DNSName)]
+                    ips = [str(a) for a in san.get_values_for_type(x509.IPAddress)]
+                    break
         if not dns and not ips:
             dns = [str(a.value) for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     except ValueError as exc:
@@ -473,7 +482,7 @@ class LeafTemplate:
             (_SAN_OID if has_attributes else _SAN_CRITICAL)
             + der.tlv(der.OCTET_STRING, der.tlv(der.SEQUENCE, general_names)),
         )
-        tail = self._tail_rsa if isinstance(public_key, rsa.RSAPublicKey) else self._tail_ec
+        tail = self._tail_rsa if keys.is_rsa_key(public_key) else self._tail_ec
         # The extensions in the order padlock has always written them.
         extensions = der.tlv(der.SEQUENCE, self._head + san + tail)
         return der.tlv(

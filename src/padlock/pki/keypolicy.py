@@ -55,6 +55,7 @@ from cryptography.x509.oid import SignatureAlgorithmOID
 
 from padlock.errors import BadCSR, ConfigError, PadlockError, UnsupportedKey, WeakKey
 from padlock.pki import der
+from padlock.pki.keys import is_ec_key, is_rsa_key
 
 MIN_RSA_BITS = 2048  # BR 6.1.5
 MAX_RSA_BITS = 8192  # padlock's own cap, against CSRs that cost the CA seconds
@@ -146,15 +147,15 @@ def blocklist_digest(
     key's ``x`` without making Python numbers of the point (a fifth of the cost).
     """
     value: int
-    if spki is not None and isinstance(public_key, ec.EllipticCurvePublicKey):
+    if spki is not None and is_ec_key(public_key):
         x = _ec_x(spki, public_key.curve.key_size)
         if x is not None:
             return hashlib.sha256(x.lstrip(b"\x00")).digest()[:BLOCKLIST_HASH_BYTES]
     if isinstance(public_key, rsa.RSAPublicNumbers):
         value = public_key.n
-    elif isinstance(public_key, rsa.RSAPublicKey):
+    elif is_rsa_key(public_key):
         value = public_key.public_numbers().n
-    elif isinstance(public_key, ec.EllipticCurvePublicKey):
+    elif is_ec_key(public_key):
         value = public_key.public_numbers().x
     elif isinstance(
         public_key,
@@ -188,7 +189,7 @@ def public_key_info(csr: x509.CertificateSigningRequest, public_key: PublicKeyTy
     """The DER SubjectPublicKeyInfo of ``public_key`` (read from ``csr``) as ``cryptography``
     writes it: the CSR's own bytes when they are that encoding already (an EC key on an
     allowed curve, named, uncompressed: RFC 5480 section 2), else written afresh."""
-    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+    if not is_ec_key(public_key):
         return public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     name = public_key.curve.name
     size = (public_key.curve.key_size + 7) // 8
@@ -454,12 +455,12 @@ def check_public_key(
     Raises :class:`WeakKey` (a key that is broken, compromised or too small) or
     :class:`UnsupportedKey` (a kind or shape of key the Baseline Requirements do not allow).
     """
-    if isinstance(public_key, rsa.RSAPublicKey):
+    if is_rsa_key(public_key):
         numbers = public_key.public_numbers()
         _check_rsa_numbers(numbers.n, numbers.e)
     elif isinstance(public_key, rsa.RSAPublicNumbers):
         _check_rsa_numbers(public_key.n, public_key.e)
-    elif isinstance(public_key, ec.EllipticCurvePublicKey):
+    elif is_ec_key(public_key):
         _check_curve(public_key.curve)
     else:
         _refuse_kind(public_key)
@@ -472,7 +473,7 @@ def check_public_key(
                 hint="Never use a key copied from documentation, tests or firmware. "
                 + _NEW_KEY_HINT,
             )
-    if isinstance(public_key, rsa.RSAPublicKey | rsa.RSAPublicNumbers):
+    if is_rsa_key(public_key) or isinstance(public_key, rsa.RSAPublicNumbers):
         numbers_n, numbers_e = _rsa_ne(public_key)
         _check_with_badkeys(numbers_n, numbers_e)
 
@@ -689,7 +690,7 @@ def _signature_valid(
     if params is None:
         params = csr.signature_algorithm_parameters
     try:
-        if isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(params, ec.ECDSA):
+        if is_ec_key(public_key) and isinstance(params, ec.ECDSA):
             public_key.verify(csr.signature, csr.tbs_certrequest_bytes, params)
             return True
         digest = csr.signature_hash_algorithm

@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeGuard
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -290,3 +291,28 @@ def key_info(public: PublicKeyTypes) -> KeyInfo:
     if isinstance(public, dsa.DSAPublicKey):
         return KeyInfo("DSA", public.key_size, f"DSA {public.key_size}", fp)
     return KeyInfo(type(public).__name__, 0, type(public).__name__, fp)
+
+
+# --- the kind of a key, once per type -----------------------------------------------------
+
+# cryptography's key classes are ABCs: isinstance goes through ABCMeta.__instancecheck__,
+# a Python call, on every check, several times an issuance. What it answers depends on the
+# key's type alone, so it is asked once per type.
+_EC_TYPES: dict[type, bool] = {}
+_RSA_TYPES: dict[type, bool] = {}
+
+
+def is_ec_key(key: object) -> TypeGuard[ec.EllipticCurvePublicKey]:
+    """``isinstance(key, ec.EllipticCurvePublicKey)``."""
+    known = _EC_TYPES.get(type(key))
+    if known is None:
+        known = _EC_TYPES[type(key)] = isinstance(key, ec.EllipticCurvePublicKey)
+    return known
+
+
+def is_rsa_key(key: object) -> TypeGuard[rsa.RSAPublicKey]:
+    """``isinstance(key, rsa.RSAPublicKey)``."""
+    known = _RSA_TYPES.get(type(key))
+    if known is None:
+        known = _RSA_TYPES[type(key)] = isinstance(key, rsa.RSAPublicKey)
+    return known
