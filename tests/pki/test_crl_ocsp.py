@@ -192,6 +192,33 @@ def test_decode_get_path() -> None:
             crl_ocsp.decode_get_path(bad)
 
 
+def test_decode_get_path_keeps_a_final_slash_of_the_base64() -> None:
+    """base64 may end with "/" (its 63rd digit): that is the request's, not the URL's."""
+    found = 0
+    for serial in range(1, 5000):
+        der = _request(serial)
+        text = base64.b64encode(der).decode()
+        if not text.endswith("/"):
+            continue
+        found += 1
+        assert crl_ocsp.decode_get_path(text) == der
+        assert crl_ocsp.decode_get_path("/" + text) == der
+        assert crl_ocsp.decode_get_path(text.replace("/", "_")) == der  # URL-safe alphabet
+        if found == 3:
+            break
+    assert found == 3
+
+
+def test_decode_get_path_drops_a_slash_added_after_the_request() -> None:
+    for serial in range(1, 200):
+        der = _request(serial)
+        text = base64.b64encode(der).decode()
+        if text.endswith("/"):
+            continue  # there the slash is base64's own
+        assert crl_ocsp.decode_get_path(text + "/") == der
+        assert crl_ocsp.decode_get_path(text.rstrip("=") + "/") == der
+
+
 # --- builders ---------------------------------------------------------------------------------
 
 

@@ -36,6 +36,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from padlock.errors import BadRevocationReason, Malformed, Unauthorized
+from padlock.pki import der
 
 # --- reason codes ---------------------------------------------------------------------------
 
@@ -463,17 +464,39 @@ def parse_ocsp_request(der: bytes) -> OcspQuery:
 def decode_get_path(text: str) -> bytes:
     """The DER of an OCSP GET request: base64 (RFC 6960 A.1), URL-decoded already.
 
-    Accepts standard and URL-safe alphabets, with or without padding.
+    Accepts standard and URL-safe alphabets, with or without padding. A "/" is base64's
+    63rd digit, and clients that do not percent-encode it send one at the end of a quarter
+    of a sixteenth of their requests; a slash only added after the request (a URL written
+    with a trailing "/") is dropped when the request without it is one whole DER element
+    and the request with it is not.
     """
-    cleaned = text.strip().strip("/")
+    cleaned = text.strip().lstrip("/")  # a DER SEQUENCE's base64 begins with "M", never "/"
     if not cleaned or len(cleaned) > MAX_REQUEST_BYTES * 2:
         raise Malformed("The OCSP GET request has no base64 request, or one too long.")
-    cleaned = cleaned.replace("-", "+").replace("_", "/").replace(" ", "+")
-    cleaned += "=" * (-len(cleaned) % 4)
+    decoded = _base64_request(cleaned)
+    if cleaned.endswith("/") and (decoded is None or not _one_element(decoded)):
+        trimmed = _base64_request(cleaned.rstrip("/"))
+        if trimmed is not None and (decoded is None or _one_element(trimmed)):
+            decoded = trimmed
+    if decoded is None:
+        raise Malformed("The OCSP GET request is not valid base64.")
+    return decoded
+
+
+def _base64_request(text: str) -> bytes | None:
+    text = text.replace("-", "+").replace("_", "/").replace(" ", "+")
+    text += "=" * (-len(text) % 4)
     try:
-        return base64.b64decode(cleaned, validate=True)
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise Malformed("The OCSP GET request is not valid base64.") from None
+        return None
+
+
+def _one_element(data: bytes) -> bool:
+    try:
+        return der.element(data, 0)[1] == len(data)
+    except ValueError:
+        return False
 
 
 # --- OCSP responses ---------------------------------------------------------------------------
