@@ -72,7 +72,8 @@ class Reservation:
         """This reservation's record once completed, as the store reads it back (UTC)."""
         # Every field given, as CertificateRecord(...) would set them: a frozen
         # dataclass's __init__ sets its seventeen fields one call at a time, eight times
-        # the cost, once per certificate issued (tests/ca compare the two).
+        # the cost, once per certificate issued (tests/store/test_store_certificates.py
+        # compares the two).
         record: CertificateRecord = object.__new__(CertificateRecord)
         record.__dict__.update(
             serial=self.serial,

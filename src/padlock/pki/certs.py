@@ -444,7 +444,7 @@ class LeafTemplate:
         ``x509.Name.rfc4514_string`` gives it, where that is plain: a profile without
         organization fields and a name of the characters host names and IP addresses
         are made of, none of which RFC 4514 (section 2.4) escapes. None otherwise: read
-        it from the certificate then (tests/pki/test_certs.py compares the two)."""
+        it from the certificate then (tests/pki/test_certcheck.py compares the two)."""
         if self.profile.needs_organization or _PLAIN_SUBJECT.fullmatch(first_name) is None:
             return None
         return "CN=" + first_name if len(first_name) <= 64 else ""

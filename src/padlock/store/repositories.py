@@ -478,7 +478,8 @@ class SqlStore:
 
         def work(cursor: Any) -> Any:
             cursor.execute(sql, params)
-            return cursor.fetchone()
+            rows = cursor.fetchall()  # to the end: SQLite's statement is reset, its snapshot let go
+            return rows[0] if rows else None
 
         return self._read(work, doing)
 
