@@ -8,7 +8,6 @@ data directory, so they are the same CA and database seen through another front 
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,17 +28,11 @@ from padlock.wiring import PASSPHRASE_FILE
 from tests.acme.acme_client import Client, make_csr
 from tests.support.dnsserver import TestDNS, Zone
 from tests.support.httpfiles import FileServer
+from tests.support.ports import free_port
 from tests.support.tlsalpn import ALPNResponder
 
 CAA_IDENTITY = "padlock.example"
 CA_BASE_URL = "http://ca.example.com"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from padlock.pki.lint import CertKind, lint_serverauth
 from tests.support.dnsserver import TestDNS, Zone
+from tests.support.ports import free_port
 
 PADLOCK = str(Path(sys.executable).parent / "padlock")
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
@@ -47,13 +47,6 @@ def program(name: str) -> str:
             f" (apt-get install {name}; .ci/run installs it)."
         )
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -28,6 +28,7 @@ from cryptography.x509.oid import NameOID
 from padlock.pki import lint
 from padlock.pki.crl_ocsp import issuer_hashes
 from padlock.site.revocation_status import ocsp_status
+from tests.support.ports import free_port
 
 PADLOCK = Path(sys.executable).parent / "padlock"
 OPENSSL = "/usr/bin/openssl"
@@ -37,12 +38,6 @@ PEM = serialization.Encoding.PEM
 SHA1 = hashes.SHA1  # RFC 5019 2.1.1: OCSP clients identify certificates by SHA-1
 MALFORMED = b"\x30\x03\x0a\x01\x01"
 UNAUTHORIZED = b"\x30\x03\x0a\x01\x06"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -131,7 +126,7 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     work = tmp_path_factory.mktemp("ocsp-interop")
     data = work / "data"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PADLOCK_")},

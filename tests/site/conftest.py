@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from tests.support.ports import free_port
 
 from padlock.ca.issuance import IssuancePolicy, Issuer, IssueRequest
 from padlock.ca.signer import Signer, create_authority, load_issuing_signers
@@ -51,12 +52,6 @@ def which(name: str) -> str:
     if found is None:
         pytest.fail(f"{name} is not installed; these tests need it (.ci/run installs it).")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(what: str, condition: Callable[[], bool], deadline: float = DEADLINE) -> None:

@@ -702,7 +702,8 @@ def test_other_layouts_with_real_apache(
     import shutil
     import tempfile
 
-    from tests.site.conftest import free_port, wait_until, which
+    from tests.site.conftest import wait_until, which
+    from tests.support.ports import free_port
 
     binary = which("apache2")
     base = Path(tempfile.mkdtemp(prefix=f"padlock-{layout}-"))

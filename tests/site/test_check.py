@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from tests.conftest import Result
-from tests.site.conftest import Issued, SiteCA, free_port
+from tests.site.conftest import Issued, SiteCA
+from tests.support.ports import free_port
 
 from padlock.errors import InvalidName
 from padlock.site import check as site_check

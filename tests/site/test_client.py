@@ -24,8 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from tests.site.conftest import free_port
 from tests.support.dnsserver import TestDNS
+from tests.support.ports import free_port
 from tests.web.conftest import PadlockServer, make_csr, start_padlock_server
 
 from padlock.errors import (

@@ -26,11 +26,11 @@ from tests.site.conftest import (
     NginxServer,
     check_json,
     eventually_serial,
-    free_port,
     served_serial,
 )
 from tests.support.dnsserver import TestDNS
 from tests.support.httpfiles import FileServer
+from tests.support.ports import free_port
 from tests.web.conftest import PadlockServer, start_padlock_server
 
 from padlock.pki import keys

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -12,6 +11,8 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from tests.support.ports import free_port
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,6 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class TestSMTP:
     """Start with :meth:`start`; ``messages`` holds what arrived; ``wait_for`` polls (bounded)."""
 
@@ -58,7 +53,7 @@ class TestSMTP:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._outbox: list[Received] = []
-        self.port = _free_port()
+        self.port = free_port()
         self._controller = Controller(
             _Handler(self._outbox, self._lock), hostname="127.0.0.1", port=self.port
         )

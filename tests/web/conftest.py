@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -29,16 +28,11 @@ from padlock.ca.enrollment import EnrollmentService
 from tests.conftest import PADLOCK_BIN
 from tests.support.dnsserver import TestDNS
 from tests.support.httpfiles import FileServer
+from tests.support.ports import free_port
 from tests.support.smtpserver import TestSMTP
 
 CAA_IDENTITY = "ca.padlock.example"
 START_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
