@@ -3,8 +3,9 @@
 Two ``bind(0)`` calls in a row may get the same port from the kernel once the first socket is
 closed: a test's Apache was once given one port for both HTTP and HTTPS, so its TLS probe met
 plain HTTP (WRONG_VERSION_NUMBER). A port is therefore handed out at most once per process,
-and each pytest-xdist worker takes only ports of its own residue modulo the number of
-workers, so two workers are never given the same port either.
+and each pytest-xdist worker takes only its own share of the ports, so two workers are never
+given the same port either. The share is of ``port // 2``: Linux hands out odd ports for
+``bind(0)`` and keeps the even ones for ``connect()``, so ``port % 2`` would starve a worker.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def free_port() -> int:
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 port = int(s.getsockname()[1])
-            if port % workers == index and port not in _given:
+            if (port >> 1) % workers == index and port not in _given:
                 _given.add(port)
                 return port
     raise RuntimeError(f"no unused loopback port after {_TRIES} tries")
