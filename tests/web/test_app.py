@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from cryptography import x509
+from pathlib import Path
 
+import pytest
+from cryptography import x509
+from fastapi.testclient import TestClient
+
+from padlock.config import Settings
+from padlock.errors import StorageError
+from padlock.web.app import create_app, ensure_authority
 from tests.web.conftest import PadlockServer
 
 
@@ -37,3 +44,20 @@ def test_app_serves_roots_chains_and_aia_issuers(padlock_server: PadlockServer) 
     assert "Trusted Root" in trusted.subject.rfc4514_string()
     chain.verify_directly_issued_by(trusted)
     issuing.verify_directly_issued_by(test_root)
+
+
+def test_app_lifespan_end_closes_the_authority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the server stops, the store closes (its connections and checkpoint thread),
+    after the front ends' own lifespans have ended."""
+    monkeypatch.setenv("PADLOCK_CA_PASSPHRASE", "app lifespan pass phrase")
+    settings = Settings(data_dir=tmp_path, base_url="http://ca.example.com")
+    ensure_authority(settings)
+    app = create_app(settings, b"app lifespan pass phrase")
+    store = app.state.services.authority.store
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        assert store.audit_head()[0] >= 0  # open while serving
+    with pytest.raises(StorageError, match="closed"):
+        store.audit_head()

@@ -8,10 +8,11 @@ endpoints. ``app_from_env`` is the factory uvicorn calls in every worker.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -155,7 +156,16 @@ def create_app(settings: Settings, passphrase: bytes | None = None) -> FastAPI:
     passphrase = passphrase if passphrase is not None else ensure_authority(settings)
     authority = wiring.open_authority(settings, passphrase)
     services = Services(settings, authority, va_config(settings), started_pid=os.getpid())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:  # the server is stopping: the store's connections and threads go too
+            authority.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="padlock",
         version="0.1.0",
         description="A certificate authority: enrollment, review, ACME, revocation.",
@@ -191,10 +201,6 @@ def create_app(settings: Settings, passphrase: bytes | None = None) -> FastAPI:
     services.extra_metrics = lambda: [  # type: ignore[attr-defined]
         line for hook in hooks for line in hook(services, app.state)
     ]
-
-    @app.on_event("shutdown")
-    def _close() -> None:
-        authority.close()
 
     return app
 
