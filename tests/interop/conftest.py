@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -118,13 +119,18 @@ def run(
     return proc
 
 
+def _trusting(root: Path) -> ssl.SSLContext:
+    """A client context trusting only ``root`` (httpx deprecates ``verify=<path>``)."""
+    return ssl.create_default_context(cafile=str(root))
+
+
 def _wait_ready(base: str, root: Path, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"padlock serve exited {proc.returncode}:\n{log.read_text()[-4000:]}")
         try:
-            if httpx.get(f"{base}/healthz", verify=str(root), timeout=2).status_code == 200:
+            if httpx.get(f"{base}/healthz", verify=_trusting(root), timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -271,7 +277,7 @@ def revocation_seen(padlock: Padlock, cert_path: Path, chain_path: Path) -> tupl
     issuer_id = (
         "trusted-issuing" if "Trusted" in issuer.subject.rfc4514_string() else "test-issuing"
     )
-    with httpx.Client(verify=str(padlock.test_root), timeout=10) as client:
+    with httpx.Client(verify=_trusting(padlock.test_root), timeout=10) as client:
         crl_der = client.get(f"{padlock.base}/crl/{issuer_id}.crl").content
         request = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA256()).build()
         answer = client.post(
