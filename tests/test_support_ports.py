@@ -12,8 +12,8 @@ from tests.support.ports import free_port
 
 
 def test_free_port_never_repeats_in_one_process() -> None:
-    ports = [free_port() for _ in range(300)]
-    assert len(set(ports)) == len(ports)
+    given = [free_port() for _ in range(300)]
+    assert len(set(given)) == len(given)
 
 
 def test_free_port_is_bindable_on_loopback() -> None:

@@ -125,12 +125,13 @@ def _trusting(root: Path) -> ssl.SSLContext:
 
 
 def _wait_ready(base: str, root: Path, proc: subprocess.Popen[bytes], log: Path) -> None:
+    trusting = _trusting(root)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"padlock serve exited {proc.returncode}:\n{log.read_text()[-4000:]}")
         try:
-            if httpx.get(f"{base}/healthz", verify=_trusting(root), timeout=2).status_code == 200:
+            if httpx.get(f"{base}/healthz", verify=trusting, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
