@@ -244,6 +244,21 @@ def check_json(
         time.sleep(0.1)
 
 
+def reinstall_ten_times(
+    site: Path, install: Callable[[Issued], object], issue: Callable[[], Issued]
+) -> Issued:
+    """Install, then renew and install ten times; the site file must stay as the first
+    install wrote it (one managed block, the same live/ paths). Returns the last issued."""
+    install(issue())
+    first = site.read_text()
+    assert first.count("# padlock: certificate and TLS settings") == 1
+    for _ in range(10):
+        renewed = issue()
+        install(renewed)
+    assert site.read_text() == first
+    return renewed
+
+
 # --------------------------------------------------------------------------- file trees
 
 Tree = dict[str, tuple[object, ...]]

@@ -24,6 +24,7 @@ from tests.site.conftest import (
     check_json,
     eventually_serial,
     port_open,
+    reinstall_ten_times,
     served_serial,
     tree,
 )
@@ -229,6 +230,17 @@ def _seed_style_site(server: ApacheServer, old: Issued) -> Path:
     assert server.run("-k", "graceful").returncode == 0
     eventually_serial(server.https_port, "www.example.com", old.root_pem, old.serial)
     return shared
+
+
+def test_reinstall_ten_times_leaves_one_managed_block(
+    cli: CLI, apache: ApacheServer, site_ca: SiteCA, certs: Path
+) -> None:
+    site = apache.root / "sites-available" / "padlock-www.example.com.conf"
+    renewed = reinstall_ten_times(
+        site, lambda issued: _installed(cli, apache, issued), lambda: site_ca.issue(certs)
+    )
+    assert apache.configtest().returncode == 0
+    _sees(cli, apache, renewed, "www.example.com")
 
 
 def test_install_edits_existing_ssl_vhost_in_place(

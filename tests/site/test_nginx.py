@@ -22,6 +22,7 @@ from tests.site.conftest import (
     eventually_serial,
     nginx_args,
     port_open,
+    reinstall_ten_times,
     served_serial,
     tree,
 )
@@ -253,6 +254,17 @@ def test_sigkill_after_write_then_rollback(
         "recovered",
     ]
     eventually_serial(nginx.https_port, "www.example.com", old.root_pem, old.serial)
+
+
+def test_reinstall_ten_times_leaves_one_managed_block(
+    cli: CLI, nginx: NginxServer, site_ca: SiteCA, certs: Path
+) -> None:
+    site = nginx.root / "sites-available" / "padlock-www.example.com.conf"
+    renewed = reinstall_ten_times(
+        site, lambda issued: _installed(cli, nginx, issued), lambda: site_ca.issue(certs)
+    )
+    assert nginx.configtest().returncode == 0
+    _sees(cli, nginx, renewed, "www.example.com")
 
 
 def test_existing_ssl_server_edited_in_place(

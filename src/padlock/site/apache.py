@@ -29,6 +29,7 @@ from padlock.errors import ConfigError, InstallFailed
 from padlock.site import apacheconf
 from padlock.site.apacheconf import ApacheConfig, Directive, LineEdit, VirtualHost
 from padlock.site.common import (
+    block_comments,
     find_binary,
     normalize_site_names,
     output_of,
@@ -37,6 +38,7 @@ from padlock.site.common import (
     run_command,
     safe_path,
     site_files,
+    stale_comments,
 )
 from padlock.site.material import NOTHING_CHANGED, Material, load_material, refuse
 from padlock.site.probe import probe_address, wait_for_serial
@@ -639,6 +641,9 @@ def prepare(request: ApacheRequest, now: dt.datetime | None = None) -> Prepared:
             first = own[0]
             file_edits.append(LineEdit(first.line, first.last_line, tls_block))
             file_edits += [LineEdit(d.line, d.last_line, ()) for d in own[1:]]
+            comments = block_comments(_tls_block("f", "k", stapling=True, hsts=True))
+            stale = stale_comments(text, ssl_vhost.line + 1, ssl_vhost.end_line - 1, comments)
+            file_edits += [LineEdit(n, n, ()) for n in stale]
         else:
             file_edits.append(LineEdit(ssl_vhost.end_line, ssl_vhost.end_line - 1, tls_block))
         new_aliases = [a for a in aliases if not ssl_vhost.serves(a)]

@@ -125,6 +125,27 @@ def pid_alive(pid_file: Path | None) -> bool:
     return state != "Z"
 
 
+BLOCK_HEADER = "# padlock: certificate and TLS settings"
+
+
+def block_comments(rendered: Sequence[str]) -> frozenset[str]:
+    """The comment lines of padlock's TLS block (rendered with every option on), stripped."""
+    return frozenset(line.strip() for line in rendered if line.strip().startswith("#"))
+
+
+def stale_comments(text: str, first: int, last: int, comments: frozenset[str]) -> list[int]:
+    """The 1-based lines ``first..last`` of ``text`` that are comments of an earlier padlock
+    TLS block. A re-install writes the whole block anew where its first directive stood, so
+    the old block's comments go with its directives (else each renewal adds a copy)."""
+    physical = text.splitlines()
+    found = []
+    for number in range(max(first, 1), min(last, len(physical)) + 1):
+        line = physical[number - 1].strip()
+        if line in comments or line.startswith(BLOCK_HEADER):
+            found.append(number)
+    return found
+
+
 @dataclass(frozen=True)
 class SiteFiles:
     """Where padlock keeps one site's certificate, key and pass phrase."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from padlock.errors import ConfigError, InstallFailed
 from padlock.site import nginxconf
 from padlock.site.common import (
+    block_comments,
     find_binary,
     normalize_site_names,
     output_of,
@@ -27,6 +28,7 @@ from padlock.site.common import (
     run_command,
     safe_path,
     site_files,
+    stale_comments,
 )
 from padlock.site.material import NOTHING_CHANGED, Material, load_material, refuse
 from padlock.site.nginxconf import Directive, NginxConfig, Server, TextEdit
@@ -278,6 +280,48 @@ def _clone_body(server: Server) -> list[str]:
     return lines
 
 
+def _tls_lines(
+    fullchain: str, key: str, password_file: str | None, stapling: bool, hsts: bool
+) -> list[str]:
+    text = render(
+        "nginx_tls.conf.j2",
+        profile=INTERMEDIATE,
+        fullchain=fullchain,
+        key=key,
+        password_file=password_file,
+        stapling=stapling,
+        hsts=hsts,
+    )
+    return text.rstrip("\n").split("\n")
+
+
+def _stale_comment_edits(text: str, block: Directive) -> list[TextEdit]:
+    """Remove an earlier padlock TLS block's comment lines from the server block: the new
+    block brings its own (one managed block however often the site is renewed)."""
+    comments = block_comments(_tls_lines("f", "k", "p", stapling=True, hsts=True))
+    first = text.count("\n", 0, block.open_brace) + 2
+    last = text.count("\n", 0, block.close_brace)
+    edits = []
+    starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+    for number in stale_comments(text, first, last, comments):
+        start = starts[number - 1]
+        end = starts[number] if number < len(starts) else len(text)
+        edits.append(TextEdit(start, end, ""))
+    return edits
+
+
+def _redirects_already(server: Server) -> bool:
+    """Whether the server block sends to https already, at any depth: padlock's own
+    redirect sits inside an ``if`` block, and a re-install must not add it again."""
+    stack = list(server.directive.block or [])
+    while stack:
+        d = stack.pop()
+        if d.name in ("return", "rewrite") and any("https://" in a for a in d.args):
+            return True
+        stack.extend(d.block or [])
+    return False
+
+
 def _probe_host(request: NginxRequest, server: Server | None) -> str:
     """The given address; else the address the edited server block listens on; else
     127.0.0.1."""
@@ -317,18 +361,12 @@ def prepare(request: NginxRequest, now: dt.datetime | None = None) -> Prepared:
     )
     files = site_files(state, name, request.port, material, request.decrypt_key, "nginx")
     version = ctx.control.version()
-    tls_lines = (
-        render(
-            "nginx_tls.conf.j2",
-            profile=INTERMEDIATE,
-            fullchain=safe_path(files.fullchain),
-            key=safe_path(files.key),
-            password_file=safe_path(files.passphrase) if files.passphrase else None,
-            stapling=material.ocsp_url is not None and request.ocsp_stapling is not False,
-            hsts=request.hsts,
-        )
-        .rstrip("\n")
-        .split("\n")
+    tls_lines = _tls_lines(
+        safe_path(files.fullchain),
+        safe_path(files.key),
+        safe_path(files.passphrase) if files.passphrase else None,
+        stapling=material.ocsp_url is not None and request.ocsp_stapling is not False,
+        hsts=request.hsts,
     )
     changes: list[FileChange] = list(files.changes)
     notes: list[str] = []
@@ -367,6 +405,7 @@ def prepare(request: NginxRequest, now: dt.datetime | None = None) -> Prepared:
             for d in own[1:]:
                 s2, e2 = nginxconf.whole_lines(text, d.start, d.end)
                 file_edits.append(TextEdit(s2, e2, ""))
+            file_edits += _stale_comment_edits(text, block)
         else:
             at = nginxconf.line_start(text, block.close_brace)
             file_edits.append(TextEdit(at, at, "\n" + new_block + "\n"))
@@ -424,24 +463,19 @@ def prepare(request: NginxRequest, now: dt.datetime | None = None) -> Prepared:
             edits.setdefault(http.file.resolve(), []).append(
                 TextEdit(at, at, f"    # Sites installed by padlock\n    include {pattern};\n")
             )
-    if request.redirect and http_server is not None:
-        already = any(
-            d.name in ("return", "rewrite") and any("https://" in a for a in d.args)
-            for d in http_server.directive.block or []
+    if request.redirect and http_server is not None and not _redirects_already(http_server):
+        text = http_server.file.read_text(errors="replace")
+        block = http_server.directive
+        indent = nginxconf.line_indent(text, (block.block or [block])[0].start) or "    "
+        at = nginxconf.line_start(text, block.close_brace)
+        lines = "\n".join(indent + line for line in _redirect_lines(request.port))
+        edits.setdefault(http_server.file.resolve(), []).append(TextEdit(at, at, lines + "\n"))
+        others = len(config.servers_in(http_server.file)) - 1
+        untouched = f" ({others} other server block(s) there untouched)" if others else ""
+        notes.append(
+            f"Added the https redirect to the :{request.http_port} server block in"
+            f" {http_server.file.resolve()}{untouched}."
         )
-        if not already:
-            text = http_server.file.read_text(errors="replace")
-            block = http_server.directive
-            indent = nginxconf.line_indent(text, (block.block or [block])[0].start) or "    "
-            at = nginxconf.line_start(text, block.close_brace)
-            lines = "\n".join(indent + line for line in _redirect_lines(request.port))
-            edits.setdefault(http_server.file.resolve(), []).append(TextEdit(at, at, lines + "\n"))
-            others = len(config.servers_in(http_server.file)) - 1
-            untouched = f" ({others} other server block(s) there untouched)" if others else ""
-            notes.append(
-                f"Added the https redirect to the :{request.http_port} server block in"
-                f" {http_server.file.resolve()}{untouched}."
-            )
     for path, file_edits in edits.items():
         original = path.read_text(errors="replace")
         changes.append(
