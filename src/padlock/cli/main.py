@@ -90,6 +90,7 @@ def _click_exceptions() -> tuple[
 def main(argv: list[str] | None = None) -> int:
     exits, aborts, usage_errors = _click_exceptions()
     command = typer.main.get_command(app)
+    common.accept_dash_ids(command)
     try:
         result = command.main(args=argv, prog_name="padlock", standalone_mode=False)
     except PadlockError as exc:
