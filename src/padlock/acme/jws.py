@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from padlock import bodies
 from padlock.errors import BadNonce, BadPublicKey, BadSignatureAlgorithm, Malformed, Unauthorized
 
 # What the server accepts for account keys, in the order the directory lists them.
@@ -217,10 +218,7 @@ class JWS:
 
 
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise Malformed(f"The JWS {what} is not valid JSON.") from None
+    value = bodies.loads(data, f"The JWS {what}")  # bounded: size, depth, UTF-8, no NaN
     if not isinstance(value, dict):
         raise Malformed(f"The JWS {what} must be a JSON object.")
     return value

@@ -17,6 +17,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from padlock.web.limits import bound
+
 Picker = Callable[[Scope], ASGIApp | None]
 """Given a request's scope: the endpoint that answers it, or None for the app."""
 
@@ -35,6 +37,8 @@ def install(app: Any, pick: Picker, *, timed: bool = False) -> None:
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = pick(scope) if scope["type"] == "http" else None
+        if scope["type"] == "http":
+            receive = bound(scope, receive)  # every body, these endpoints' too (web/limits.py)
         if endpoint is None:
             await inner(scope, receive, send)
             return

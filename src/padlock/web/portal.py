@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from padlock import bodies
 from padlock.ca.signer import load_root
 from padlock.errors import Malformed, NotFound, PadlockError, PayloadTooLarge
 from padlock.pki import certs
@@ -58,7 +59,7 @@ FORMATS = {
     "pkcs7": (".p7b", "application/pkcs7-mime", "PKCS#7 (.p7b)", "chain for IIS and Tomcat"),
 }
 MAX_PREVIEW_BODY = 128 * 1024
-MAX_UPLOAD = 10 * 1024 * 1024 + 64 * 1024
+MAX_UPLOAD = bodies.MAX_UPLOAD
 
 
 # --------------------------------------------------------------------------- helpers
@@ -285,12 +286,7 @@ async def preview_json(request: Request) -> Response:
     body = await request.body()
     if len(body) > MAX_PREVIEW_BODY:
         raise PayloadTooLarge("The preview takes a CSR of at most 64 KiB.")
-    try:
-        import json
-
-        doc = json.loads(body or b"{}")
-    except ValueError:
-        raise Malformed("The preview takes a JSON object.") from None
+    doc = bodies.loads(body or b"{}", "The preview's body")
     if not isinstance(doc, dict) or not isinstance(doc.get("csr", ""), str):
         raise Malformed('The preview takes {"csr": "...", "kind": "test|dv|ov"}.')
     kind = doc.get("kind") or "test"

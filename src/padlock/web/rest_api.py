@@ -23,9 +23,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import json
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -33,11 +32,11 @@ import anyio.to_thread
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from padlock import bodies
 from padlock.ca.enrollment import (
     MAX_CSR_BYTES,
     MAX_DOCUMENT_BYTES,
@@ -47,84 +46,21 @@ from padlock.ca.enrollment import (
     EnrollmentService,
     ValidationRecord,
 )
-from padlock.errors import Malformed, PadlockError, PayloadTooLarge, UnsupportedMediaType
+from padlock.errors import PadlockError
 from padlock.pki.certs import Organization
 from padlock.web import fast_path
+from padlock.web.limits import JSON_LIMIT, LimitedRoute, check_media_type, read_limited
 from padlock.web.problems import (
-    http_problem,
     problem_response,
     unexpected_problem,
     validation_problem,
 )
 from padlock.web.services import Services
 
-JSON_LIMIT = 64 * 1024
-UPLOAD_LIMIT = MAX_DOCUMENT_BYTES + 64 * 1024  # the file plus the multipart framing
 PROBLEM_JSON = "application/problem+json"
 PEM_CERT = "application/x-pem-file"
 DER_CERT = "application/pkix-cert"
 PKCS7 = "application/pkcs7-mime"
-
-
-# --------------------------------------------------------------------------- body limits
-
-
-async def _read_limited(request: Request, limit: int) -> None:
-    """Read the body up to ``limit`` bytes, refusing more before it is parsed or kept."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise Malformed("The Content-Length header is not a number.")
-        if int(declared) > limit:
-            raise PayloadTooLarge(
-                f"The request body is {int(declared)} bytes; this endpoint takes at most"
-                f" {limit} bytes.",
-            )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body is over {limit} bytes, the most it takes.")
-        chunks.append(chunk)
-    # Starlette keeps the body here; FastAPI's parsing reads it from this cache.
-    request._body = b"".join(chunks)
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
-def _check_media_type(request: Request, body: str | None) -> None:
-    media = _media_type(request)
-    if body == "json" and not (media == "application/json" or media.endswith("+json")):
-        raise UnsupportedMediaType(
-            f"This endpoint takes JSON, not {media or 'a body without a type'}.",
-            hint="Send Content-Type: application/json.",
-        )
-    if body == "multipart" and media != "multipart/form-data":
-        raise UnsupportedMediaType(
-            f"Upload documents as multipart/form-data, not {media or 'untyped'}.",
-            hint="Send the file in a form field named file (curl -F file=@doc.pdf).",
-        )
-
-
-class _LimitedRoute(APIRoute):
-    """Routes whose bodies are size-limited and whose media type is checked first."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-        extra = self.openapi_extra or {}
-        body: str | None = extra.get("x-padlock-body")
-        limit = UPLOAD_LIMIT if body == "multipart" else JSON_LIMIT
-
-        async def limited(request: Request) -> Response:
-            if request.method in ("POST", "PUT", "PATCH"):
-                _check_media_type(request, body)
-                await _read_limited(request, limit)
-            return await handler(request)
-
-        return limited
 
 
 @contextlib.asynccontextmanager
@@ -134,7 +70,7 @@ async def _lifespan(app: Any) -> AsyncIterator[None]:
 
 
 router = APIRouter(
-    prefix="/api/v1", tags=["enrollment"], route_class=_LimitedRoute, lifespan=_lifespan
+    prefix="/api/v1", tags=["enrollment"], route_class=LimitedRoute, lifespan=_lifespan
 )
 
 
@@ -529,8 +465,8 @@ async def _submit_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     request = Request(scope, receive)
     response: Response
     try:
-        _check_media_type(request, "json")
-        await _read_limited(request, JSON_LIMIT)
+        check_media_type(request, "json")
+        await read_limited(request, JSON_LIMIT)
         response = await _submit_raw(request, request._body)
     except PadlockError as exc:
         response = problem_response(exc, scope["path"])
@@ -543,12 +479,7 @@ async def _submit_raw(request: Request, raw: bytes) -> Response:
     """Parse and validate the body as FastAPI does for ``body: SubmitIn``, then submit."""
     if not raw:
         return validation_problem([{"loc": ("body",), "msg": "Field required"}])
-    try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        return validation_problem([{"loc": ("body", exc.pos), "msg": "JSON decode error"}])
-    except ValueError:  # not UTF-8, -16 or -32 text
-        return http_problem(400, "There was an error parsing the body")
+    doc = bodies.loads(raw)  # bounded, as web/limits.py's route class parses it
     try:
         body = SubmitIn.model_validate(doc, from_attributes=True)  # as FastAPI validates
     except ValidationError as exc:
