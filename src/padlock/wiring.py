@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from padlock import hosts
 from padlock.ca import signer as signer_mod
 from padlock.ca.issuance import Clock, IssuancePolicy, Issuer, utcnow
 from padlock.ca.ports import Store
@@ -91,6 +92,11 @@ def open_authority(
         )
     signers = signer_mod.load_issuing_signers(settings.ca_dir, passphrase)
     store = open_store(settings)
+    try:  # a host signs only with the CA the database belongs to (docs/ca-operations.md)
+        hosts.check_ca(settings, store)
+    except BaseException:
+        store.close()
+        raise
     blocklist = load_blocklist(settings)
     policy = IssuancePolicy(
         base_url=meta.get("base_url", settings.base_url),

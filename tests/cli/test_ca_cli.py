@@ -201,14 +201,15 @@ def test_audit_verify_detects_edit_and_delete(ca: Path, padlock_proc: Run, tmp_p
     for _ in range(3):
         assert padlock_proc("ca", "issue", csr, "--data-dir", ca, env=CA_ENV).rc == 0
     ok = padlock_proc("audit", "verify", "--data-dir", ca)
-    assert ok.rc == 0 and "6 audit events" in ok.out, ok.err
+    # Event 1 records the CA's identity (ca init), then two events an issuance.
+    assert ok.rc == 0 and "7 audit events" in ok.out, ok.err
     db = sqlite3.connect(ca / "padlock.db")
     db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3")
     db.commit()
     edited = padlock_proc("audit", "verify", "--data-dir", ca)
     assert edited.rc == 1 and "event 3" in edited.err and "changed" in edited.err
     db.execute("UPDATE audit_events SET actor = 'cli' WHERE seq = 3")
-    db.execute("DELETE FROM audit_events WHERE seq = 6")
+    db.execute("DELETE FROM audit_events WHERE seq = 7")
     db.commit()
     truncated = padlock_proc("audit", "verify", "--json", "--data-dir", ca)
     assert truncated.rc == 1

@@ -64,11 +64,12 @@ def ca_init(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Make a test hierarchy and a trusted hierarchy (root + issuing CA each)."""
-    from padlock import wiring
+    from padlock import hosts, wiring
     from padlock.ca.issuance import utcnow
     from padlock.ca.signer import create_authority
 
     settings = settings_for(data_dir).with_overrides(base_url=base_url)
+    hosts.refuse_new_ca(settings)  # a database holds one CA: never a second one in it
     passphrase = wiring.ca_passphrase(settings, passphrase_file)
     generated = None
     if passphrase is None:
@@ -85,8 +86,7 @@ def ca_init(
         root_key_type=root_key_type,
         issuing_key_type=issuing_key_type,
     )
-    store = wiring.open_store(settings)
-    store.close()
+    hosts.record_ca(settings, "ca init")  # the database now belongs to this CA
     if json_out:
         common.print_json(
             {
@@ -309,13 +309,15 @@ def audit_verify(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Check the audit trail's hash chain: any edited or deleted event is found."""
-    from padlock import wiring
+    from padlock import hosts, wiring
     from padlock.errors import Conflict
 
     settings = settings_for(data_dir)
     store = wiring.open_store(settings)
     try:
         result = store.verify_audit()
+        if result.ok:  # and every stored signature is by this database's CA
+            hosts.check_signatures(store)
     finally:
         store.close()
     if json_out:

@@ -15,6 +15,7 @@ from padlock.cli import (
     ca_cmds,
     common,
     csr_cmds,
+    host_cmds,
     inspect_cmds,
     key_cmds,
     obtain_cmds,
@@ -50,6 +51,7 @@ serve_cmds.register(app)
 site_cmds.register(app)
 review_cmds.register(app)
 revoke_cmds.register(app)
+host_cmds.register()
 obtain_cmds.register(app)
 
 

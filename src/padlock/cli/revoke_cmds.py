@@ -156,7 +156,7 @@ def sign_root_crl(
     """Sign a root's CRL (ARL) with its key; the server then serves it at /crl/<root>.crl."""
     import datetime as dt
 
-    from padlock import wiring
+    from padlock import hosts, wiring
     from padlock.ca.revocation import CrlService
     from padlock.ca.signer import load_root_signer
     from padlock.errors import BadPassphrase, PolicyError
@@ -180,6 +180,7 @@ def sign_root_crl(
     signer = load_root_signer(settings.ca_dir, which, passphrase, root_key)
     store = wiring.open_store(settings)
     try:
+        hosts.check_ca(settings, store, "cli")  # only this database's CA signs its CRLs
         crl = CrlService(RevocationRepository(store), []).regenerate(  # type: ignore[arg-type]
             signer.issuer, dt.datetime.now(dt.UTC), signer=signer, days=days
         )
@@ -241,7 +242,7 @@ def ocsp_responder(
 
     import uvicorn
 
-    from padlock import wiring
+    from padlock import hosts, wiring
     from padlock.ca.signer import read_meta
     from padlock.errors import BadPassphrase
 
@@ -253,6 +254,7 @@ def ocsp_responder(
             "The CA keys' pass phrase is needed to sign OCSP responses.",
             hint=f"Set {wiring.CA_PASSPHRASE_ENV}.",
         )
+    hosts.record_ca(settings, "ocsp-responder")  # refuses another CA than the database's
     os.environ["PADLOCK_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ.setdefault(wiring.CA_PASSPHRASE_ENV, passphrase.decode())
     common.say(f"padlock OCSP responder on http://{settings.host}:{port}/ocsp/<issuer>")

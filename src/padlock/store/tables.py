@@ -105,6 +105,7 @@ audit_head = Table(
 from padlock.store import (  # noqa: E402, F401
     tables_acme,
     tables_enrollment,
+    tables_identity,
     tables_review,
     tables_revocation,
 )

@@ -20,7 +20,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from padlock import config, wiring
+from padlock import config, hosts, wiring
 from padlock.ca import signer as signer_mod
 from padlock.ca.issuance import utcnow
 from padlock.config import Settings
@@ -56,7 +56,9 @@ def ensure_authority(settings: Settings) -> bytes:
                 f"The CA in {settings.ca_dir} is encrypted and no pass phrase was given.",
                 hint=f"Set {wiring.CA_PASSPHRASE_ENV}.",
             )
+        hosts.record_ca(settings, "serve")  # refuses another CA than the database's
         return passphrase
+    hosts.refuse_new_ca(settings)  # never a second CA in a database that has one
     if passphrase is None:
         passphrase, path = wiring.generate_ca_passphrase(settings)
         log.warning("generated the CA keys' pass phrase into %s (mode 0600)", path)
@@ -76,6 +78,7 @@ def ensure_authority(settings: Settings) -> bytes:
         info.roots["trusted"],
         info.offline_root_key,
     )
+    hosts.record_ca(settings, "serve")
     return passphrase
 
 
