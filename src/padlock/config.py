@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,10 @@ class Settings:
     data_dir: Path = Path("padlock-data")
     database_url: str | None = None  # default: SQLite in the data dir
     base_url: str = "http://127.0.0.1:8080"
+    # Where relying parties fetch issuer certificates, CRLs and OCSP (AIA, CRL DP): always
+    # plain http (BR 7.1.2.7.7, 7.1.2.11.2); None derives it from base_url (pki_base_url_for).
+    pki_base_url: str | None = None
+    pki_port: int | None = None  # serve --tls: the plain-HTTP port for those paths
     ca_name: str = "padlock"
     allow_internal_names_in_test: bool = False
     blocklist_file: Path | None = None
@@ -35,9 +40,32 @@ class Settings:
     def ca_dir(self) -> Path:
         return self.data_dir / "ca"
 
+    @property
+    def effective_pki_base_url(self) -> str:
+        """The PKI base URL a new CA writes into its certificates."""
+        return self.pki_base_url or pki_base_url_for(self.base_url, self.pki_port)
+
     def with_overrides(self, **changes: object) -> Settings:
         clean = {k: v for k, v in changes.items() if v is not None}
         return replace(self, **clean)  # type: ignore[arg-type]
+
+
+def pki_base_url_for(base_url: str, pki_port: int | None = None) -> str:
+    """The plain-http URL relying parties use, derived from the API/ACME base URL.
+
+    An http base URL is its own PKI base URL (the same server answers). An https one gives
+    http on the same host name, on ``pki_port`` (default 80), where ``padlock serve --tls``
+    answers the PKI paths over plain HTTP: AIA, CRL DP and OCSP URLs must be http
+    (BR 7.1.2.7.7, 7.1.2.11.2; RFC 5280 4.2.1.13 and RFC 6960 avoid TLS loops).
+    """
+    parts = urlsplit(base_url.rstrip("/"))
+    if parts.scheme == "http" and (pki_port is None or pki_port == (parts.port or 80)):
+        return base_url.rstrip("/")
+    host = parts.hostname or "127.0.0.1"
+    if ":" in host:  # an IPv6 literal keeps its brackets in a URL
+        host = f"[{host}]"
+    port = "" if pki_port in (None, 80) else f":{pki_port}"
+    return f"http://{host}{port}{parts.path.rstrip('/')}"
 
 
 def _bool(text: str | None) -> bool:
@@ -51,6 +79,8 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         data_dir=Path(e.get("PADLOCK_DATA_DIR", str(base.data_dir))),
         database_url=e.get("PADLOCK_DATABASE_URL") or None,
         base_url=e.get("PADLOCK_BASE_URL", base.base_url).rstrip("/"),
+        pki_base_url=(e.get("PADLOCK_PKI_BASE_URL") or "").rstrip("/") or None,
+        pki_port=int(e["PADLOCK_PKI_PORT"]) if e.get("PADLOCK_PKI_PORT") else None,
         ca_name=e.get("PADLOCK_CA_NAME", base.ca_name),
         allow_internal_names_in_test=_bool(e.get("PADLOCK_TEST_ALLOW_INTERNAL")),
         blocklist_file=Path(e["PADLOCK_BLOCKLIST"]) if e.get("PADLOCK_BLOCKLIST") else None,

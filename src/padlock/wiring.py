@@ -83,7 +83,7 @@ def open_authority(
     settings: Settings, passphrase: bytes | None, clock: Clock = utcnow
 ) -> Authority:
     """Load the issuing CAs and open the database. The URLs in certificates are the
-    base URL given at ``ca init`` (kept in ca.json), so they stay stable."""
+    PKI base URL given at ``ca init`` (kept in ca.json), so they stay stable."""
     meta = signer_mod.read_meta(settings.ca_dir)
     if passphrase is None:
         raise BadPassphrase(
@@ -99,7 +99,7 @@ def open_authority(
         raise
     blocklist = load_blocklist(settings)
     policy = IssuancePolicy(
-        base_url=meta.get("base_url", settings.base_url),
+        base_url=signer_mod.pki_base_url_of(meta) or settings.effective_pki_base_url,
         allow_internal_in_test=settings.allow_internal_names_in_test,
     )
     from padlock.store.revocation import RevocationRepository

@@ -218,7 +218,7 @@ def test_audit_verify_detects_edit_and_delete(ca: Path, padlock_proc: Run, tmp_p
 
 
 def test_doctor_says_no_full_blocklist(ca: Path, padlock_proc: Run) -> None:
-    res = padlock_proc("doctor", "--data-dir", ca)
+    res = padlock_proc("doctor", "--data-dir", ca, "--offline")  # ca.example.com: no fetch
     assert res.rc == 0
     assert "NO full blocklist" in res.out
 

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -24,9 +25,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
 
+from padlock.config import pki_base_url_for
 from padlock.errors import ConfigError, OutputExists, UnrecognizedFile
 from padlock.fileio import read_bytes, write_atomic
-from padlock.pki import crl_ocsp, der, keys
+from padlock.pki import crl_ocsp, der, keys, names
 from padlock.pki.certs import (
     CAUrls,
     assemble_certificate,
@@ -56,6 +58,26 @@ def ca_urls(base_url: str, issuer: str) -> CAUrls:
         # status of the intermediates comes from the root's CRL (ARL) alone.
         ocsp=f"{base}/ocsp/{issuer}" if issuer.endswith("-issuing") else None,
     )
+
+
+def check_pki_base_url(url: str) -> str:
+    """``url`` as a PKI base URL, or ConfigError: relying parties fetch AIA, CRL DP and OCSP
+    over plain http (BR 7.1.2.7.7 and 7.1.2.11.2 forbid other schemes; a TLS fetch to check
+    revocation could need the very status it is fetching)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "http" or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(
+            f"The PKI base URL {url!r} is not a plain http:// URL with a host.",
+            hint="Certificates point relying parties at http:// only, for example"
+            " http://ca.example.net (padlock serve --tls answers those paths on --pki-port).",
+        )
+    return url.strip().rstrip("/")
+
+
+def pki_base_url_of(meta: Mapping[str, str]) -> str:
+    """The base of the URLs this CA writes into certificates (ca.json's ``pki_base_url``;
+    a CA made before it existed used its ``base_url``)."""
+    return (meta.get("pki_base_url") or meta.get("base_url") or "").rstrip("/")
 
 
 def _hash_for(key: keys.SigningKey) -> hashes.SHA256 | hashes.SHA384 | None:
@@ -248,6 +270,7 @@ class AuthorityInfo:
 
     name: str
     base_url: str
+    pki_base_url: str
     roots: dict[str, Path]
     offline_root_key: Path
     created_at: dt.datetime
@@ -264,11 +287,19 @@ def create_authority(
     passphrase: bytes,
     now: dt.datetime,
     base_url: str,
+    pki_base_url: str | None = None,
+    country: str | None = None,
     root_key_type: str = "ec-p384",
     issuing_key_type: str = "ec-p256",
 ) -> AuthorityInfo:
-    """Make the test and trusted hierarchies (root + issuing intermediate each), in one step."""
+    """Make the test and trusted hierarchies (root + issuing intermediate each), in one step.
+
+    ``pki_base_url`` (plain http) goes into the issuing CAs' AIA and CRL DP and, through
+    ca.json, into every certificate they issue; ``country`` into every CA subject
+    (BR 7.1.2.10.2; without it, XX says that none was stated)."""
     meta = ca_dir / "ca.json"
+    pki_base_url = check_pki_base_url(pki_base_url or pki_base_url_for(base_url))
+    country = names.normalize_country(country) if country else None
     if meta.exists():
         raise OutputExists(
             f"A CA exists already in {ca_dir}.",
@@ -285,13 +316,13 @@ def create_authority(
         files.root_key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         label = "Test" if hierarchy is Hierarchy.TEST else "Trusted"
         root_key = keys.generate_key(root_kind)
-        root_subject = ca_name(f"{name} {label} Root CA", name)
+        root_subject = ca_name(f"{name} {label} Root CA", name, country)
         root = root_builder(root_subject, root_key.public_key(), not_before, ROOT_DAYS).sign(
             root_key, _hash_for(root_key)
         )
         issuing_key = keys.generate_key(issuing_kind)
-        issuing_subject = ca_name(f"{name} {label} Issuing CA 1", name)
-        urls = ca_urls(base_url, issuer_id(hierarchy, "root"))
+        issuing_subject = ca_name(f"{name} {label} Issuing CA 1", name, country)
+        urls = ca_urls(pki_base_url, issuer_id(hierarchy, "root"))
         issuing = intermediate_builder(
             issuing_subject, issuing_key.public_key(), root, not_before, INTERMEDIATE_DAYS, urls
         ).sign(root_key, _hash_for(root_key))
@@ -312,13 +343,18 @@ def create_authority(
     write_atomic(
         meta,
         json.dumps(
-            {"name": name, "base_url": base_url, "created_at": now.isoformat()}, indent=2
+            {
+                "name": name,
+                "base_url": base_url,
+                "pki_base_url": pki_base_url,
+                "created_at": now.isoformat(),
+            },
+            indent=2,
         ).encode(),
     )
     ensure_ocsp_signers(ca_dir, passphrase, now)
-    return AuthorityInfo(
-        name, base_url, roots, hierarchy_files(ca_dir, Hierarchy.TRUSTED, offline).root_key, now
-    )
+    trusted_root_key = hierarchy_files(ca_dir, Hierarchy.TRUSTED, offline).root_key
+    return AuthorityInfo(name, base_url, pki_base_url, roots, trusted_root_key, now)
 
 
 def read_meta(ca_dir: Path) -> dict[str, str]:
@@ -330,6 +366,20 @@ def read_meta(ca_dir: Path) -> dict[str, str]:
         )
     data: dict[str, str] = json.loads(read_bytes(meta, "CA metadata"))
     return data
+
+
+def set_pki_base_url(ca_dir: Path, url: str) -> tuple[str, str]:
+    """Point the certificates this CA issues from now on at ``url``; (old, new).
+
+    Repairs a CA made with an https base URL without a new ``ca init``: leaf certificates
+    get the new URLs at once. The issuing CAs' own certificates keep what the root signed.
+    """
+    new = check_pki_base_url(url)
+    meta = read_meta(ca_dir)
+    old = pki_base_url_of(meta)
+    meta["pki_base_url"] = new
+    write_atomic(ca_dir / "ca.json", json.dumps(meta, indent=2).encode(), overwrite=True)
+    return old, new
 
 
 def _load_cert(path: Path) -> x509.Certificate:

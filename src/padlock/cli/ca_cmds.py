@@ -54,7 +54,18 @@ def ca_init(
     base_url: str | None = typer.Option(
         None,
         "--base-url",
-        help="Where the CA is reached (AIA/CRL URLs); default $PADLOCK_BASE_URL.",
+        help="Where clients reach the CA's API and ACME server; default $PADLOCK_BASE_URL.",
+    ),
+    pki_base_url: str | None = typer.Option(
+        None,
+        "--pki-base-url",
+        help="The plain http:// URL written into certificates (AIA, CRL DP, OCSP); default"
+        " $PADLOCK_PKI_BASE_URL, else http on the base URL's host.",
+    ),
+    country: str | None = typer.Option(
+        None,
+        "--country",
+        help="The CA's country (ISO 3166-1, e.g. US) in its subjects (BR 7.1.2.10.2); XX without.",
     ),
     root_key_type: str = typer.Option("ec-p384", "--root-key-type"),
     issuing_key_type: str = typer.Option("ec-p256", "--issuing-key-type"),
@@ -68,7 +79,7 @@ def ca_init(
     from padlock.ca.issuance import utcnow
     from padlock.ca.signer import create_authority
 
-    settings = settings_for(data_dir).with_overrides(base_url=base_url)
+    settings = settings_for(data_dir).with_overrides(base_url=base_url, pki_base_url=pki_base_url)
     hosts.refuse_new_ca(settings)  # a database holds one CA: never a second one in it
     passphrase = wiring.ca_passphrase(settings, passphrase_file)
     generated = None
@@ -83,6 +94,8 @@ def ca_init(
         passphrase=passphrase,
         now=utcnow(),
         base_url=settings.base_url,
+        pki_base_url=settings.effective_pki_base_url,
+        country=country,
         root_key_type=root_key_type,
         issuing_key_type=issuing_key_type,
     )
@@ -92,12 +105,14 @@ def ca_init(
             {
                 "data_dir": str(settings.data_dir),
                 "roots": {k: str(v) for k, v in info.roots.items()},
+                "pki_base_url": info.pki_base_url,
                 "offline_root_key": str(info.offline_root_key),
                 "passphrase_file": str(generated) if generated else None,
             }
         )
         return
     print(f"Made CA {name!r} in {settings.data_dir}:")
+    print(f"  certificates point at: {info.pki_base_url} (AIA, CRL DP, OCSP)")
     for hierarchy, path in info.roots.items():
         print(f"  {hierarchy} root: {path}")
     print(
@@ -353,6 +368,9 @@ def db_upgrade(
 
 
 def register(root: typer.Typer) -> None:
+    from padlock.cli import pki_url_cmds
+
+    pki_url_cmds.register(app)
     root.add_typer(app, name="ca")
     root.add_typer(audit_app, name="audit")
     root.add_typer(db_app, name="db")
@@ -361,10 +379,14 @@ def register(root: typer.Typer) -> None:
     def doctor(
         data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
         json_out: bool = typer.Option(False, "--json"),
+        offline: bool = typer.Option(
+            False, "--offline", help="Do not fetch the CA's own PKI URLs to see they answer."
+        ),
     ) -> None:
         """Check the CA's set-up and say what is missing."""
         from padlock import wiring
         from padlock.ca.signer import read_meta
+        from padlock.cli import pki_url_cmds
 
         settings = settings_for(data_dir)
         checks: list[tuple[str, bool, str]] = []
@@ -373,6 +395,7 @@ def register(root: typer.Typer) -> None:
             checks.append(("ca", True, f"CA found in {settings.ca_dir}"))
         except Exception as exc:
             checks.append(("ca", False, str(exc)))
+        checks.extend(pki_url_cmds.pki_url_checks(settings, fetch=not offline))
         blocklist = wiring.load_blocklist(settings)
         checks.append(
             (

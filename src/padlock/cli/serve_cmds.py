@@ -37,16 +37,30 @@ def register(app: typer.Typer) -> None:
         tls_key: Path | None = typer.Option(
             None, "--tls-key", help="The private key of --tls-cert (PEM, unencrypted)."
         ),
+        pki_base_url: str | None = typer.Option(
+            None,
+            "--pki-base-url",
+            help="For a CA made on this first start: the plain http:// URL written into its"
+            " certificates (AIA, CRL DP, OCSP). Default http on the base URL's host.",
+        ),
+        pki_port: int | None = typer.Option(
+            None,
+            "--pki-port",
+            help="With --tls: the plain-HTTP port that answers /ca, /crl and /ocsp for"
+            " relying parties (default: the PKI base URL's port, 80).",
+        ),
     ) -> None:
         """Serve the CA (made on first start, with no other setup) on HOST:PORT.
 
-        With --tls the port speaks HTTPS only. For HTTPS and plain HTTP at once, run a
-        second `padlock serve` on another port with the same --data-dir: everything is
-        in the database, so both serve the same CA.
+        With --tls the port speaks HTTPS only, and a second listener answers the PKI paths
+        (issuer certificates, CRLs, OCSP) over plain HTTP on --pki-port, as relying parties
+        fetch them. For the whole API over plain HTTP too, run a second `padlock serve` on
+        another port with the same --data-dir: both serve the same CA.
         """
         import uvicorn
 
         from padlock import config
+        from padlock.cli import pki_listener
         from padlock.web import balance
         from padlock.web.app import ensure_authority
         from padlock.web.tcp import protocol_class
@@ -58,13 +72,16 @@ def register(app: typer.Typer) -> None:
         if base_url is None and "PADLOCK_BASE_URL" not in os.environ:
             scheme = "https" if tls else "http"
             base_url = f"{scheme}://{settings.host}:{settings.port}"
-        settings = settings.with_overrides(base_url=base_url)
+        settings = settings.with_overrides(
+            base_url=base_url, pki_base_url=pki_base_url, pki_port=pki_port
+        )
         # Every worker reads its settings from the environment (no shared memory).
         os.environ["PADLOCK_DATA_DIR"] = str(settings.data_dir.resolve())
         os.environ["PADLOCK_BASE_URL"] = settings.base_url
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         passphrase = ensure_authority(settings.with_overrides(data_dir=settings.data_dir.resolve()))
         os.environ.setdefault("PADLOCK_CA_PASSPHRASE", passphrase.decode())
+        pki_url = pki_listener.check_ca_pki_url(settings)
         ssl_files: dict[str, str] = {}
         if tls:
             if tls_cert is None or tls_key is None:
@@ -95,17 +112,21 @@ def register(app: typer.Typer) -> None:
             f" ACME at {settings.base_url}/acme/directory and /acme/test/directory",
             err=True,
         )
-        uvicorn.run(
-            "padlock.web.app:app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=workers,
-            log_level=log_level,
-            access_log=True,
-            http=protocol_class(),  # TCP_NODELAY on every connection (see padlock.web.tcp)
-            **ssl_files,  # type: ignore[arg-type]
-        )
+        listener = pki_listener.start(settings, pki_url) if tls else None
+        try:
+            uvicorn.run(
+                "padlock.web.app:app_from_env",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=workers,
+                log_level=log_level,
+                access_log=True,
+                http=protocol_class(),  # TCP_NODELAY on every connection (see padlock.web.tcp)
+                **ssl_files,  # type: ignore[arg-type]
+            )
+        finally:
+            pki_listener.stop(listener)
 
 
 def _own_certificate(settings: Settings, passphrase: bytes) -> tuple[Path, Path]:

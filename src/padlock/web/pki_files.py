@@ -59,14 +59,18 @@ def chain_pem(profile: str, request: Request) -> Response:
 @router.get("/ca/{issuer}.der")
 def issuer_der(issuer: str, request: Request) -> Response:
     """The AIA caIssuers target (RFC 5280 4.2.2.1): a DER certificate."""
-    services = _services(request)
+    return Response(
+        issuer_certificate_der(_services(request), issuer), media_type=DER_CERT, headers=CACHE
+    )
+
+
+def issuer_certificate_der(services: Services, issuer: str) -> bytes:
+    """The DER certificate of ``issuer`` (an issuing CA or a root), for both servers that
+    answer AIA: the whole app and the plain-HTTP PKI responder."""
     for hierarchy in Hierarchy:
         signer = services.authority.issuer.signer_for(hierarchy)
         if signer.issuer == issuer:
-            return Response(
-                signer.certificate.public_bytes(Encoding.DER), media_type=DER_CERT, headers=CACHE
-            )
+            return signer.certificate.public_bytes(Encoding.DER)
         if issuer == f"{hierarchy.value}-root":
-            root = load_root(services.settings.ca_dir, hierarchy)
-            return Response(root.public_bytes(Encoding.DER), media_type=DER_CERT, headers=CACHE)
+            return load_root(services.settings.ca_dir, hierarchy).public_bytes(Encoding.DER)
     raise NotFound(f"There is no issuer {issuer!r}.")

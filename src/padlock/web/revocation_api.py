@@ -52,6 +52,8 @@ from padlock.ca.signer import read_meta
 from padlock.errors import BadPassphrase, NotFound, PadlockError
 from padlock.pki import crl_ocsp
 from padlock.web import fast_path
+from padlock.web.limits import LimitedRoute
+from padlock.web.pki_files import DER_CERT, issuer_certificate_der
 from padlock.web.services import Services
 
 log = logging.getLogger("padlock.revocation")
@@ -175,7 +177,7 @@ def _install_fast_path(app: Any) -> None:
     fast_path.install(app, pick, timed=True)
 
 
-router = APIRouter(tags=["revocation"], lifespan=_lifespan)
+router = APIRouter(tags=["revocation"], lifespan=_lifespan, route_class=LimitedRoute)
 
 
 # --- CRLs ----------------------------------------------------------------------------------
@@ -353,7 +355,11 @@ def _revoked(record: CertificateRecord) -> Revoked:
     )
 
 
-@router.post("/api/v1/requests/{request_id}/revoke", response_model=list[Revoked])
+@router.post(
+    "/api/v1/requests/{request_id}/revoke",
+    response_model=list[Revoked],
+    openapi_extra={"x-padlock-body": "json"},
+)
 def revoke_request(request_id: str, body: RevokeBody, request: Request) -> list[Revoked]:
     """Revoke the certificate of an enrollment request (the request's id is the capability)."""
     revoker = revocation_for(request.app).revoker
@@ -361,7 +367,7 @@ def revoke_request(request_id: str, body: RevokeBody, request: Request) -> list[
     return [_revoked(r) for r in records]
 
 
-@router.post("/api/v1/revoke", response_model=Revoked)
+@router.post("/api/v1/revoke", response_model=Revoked, openapi_extra={"x-padlock-body": "json"})
 def revoke_with_key(body: KeyRevokeBody, request: Request) -> Revoked:
     """Revoke a certificate on a request signed by the certificate's own private key."""
     services: Services = request.app.state.services
@@ -388,7 +394,8 @@ def revoke_with_key(body: KeyRevokeBody, request: Request) -> Revoked:
 
 
 class ResponderApp:
-    """OCSP and CRLs only, as a bare ASGI application: ``padlock ocsp-responder``.
+    """OCSP, CRLs and the issuers' certificates (AIA) only, as a bare ASGI application:
+    ``padlock ocsp-responder``, and the plain-HTTP PKI listener of ``padlock serve --tls``.
 
     The full app runs every request through FastAPI's middleware stack, which costs
     far more than the responder itself (about 12 µs for a cached answer); large CAs
@@ -424,6 +431,8 @@ class ResponderApp:
             await _ocsp(scope, receive, send)
         elif path.startswith("/crl/") and path.endswith(".crl") and scope["method"] == "GET":
             await self._crl(path[len("/crl/") : -len(".crl")], send)
+        elif path.startswith("/ca/") and path.endswith(".der") and scope["method"] == "GET":
+            await self._issuer(path[len("/ca/") : -len(".der")], send)
         elif path == "/healthz":
             await _plain(send, 200, b'{"status":"ok"}', b"application/json")
         else:
@@ -448,6 +457,21 @@ class ResponderApp:
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": current.der})
+
+    async def _issuer(self, issuer: str, send: Send) -> None:
+        """AIA caIssuers (RFC 5280 4.2.2.1), which relying parties fetch over plain HTTP."""
+        try:
+            body = issuer_certificate_der(self.state.services, issuer)
+        except PadlockError as exc:
+            await _plain(send, exc.problem_type.status, exc.message.encode())
+            return
+        headers = [
+            (b"content-type", DER_CERT.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"public, max-age=3600"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _lifespan_events(self, receive: Receive, send: Send) -> None:
         while True:
