@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -33,7 +36,9 @@ from padlock.errors import (
 from padlock.pki import crl_ocsp, lint
 from padlock.pki.keypolicy import builtin_blocklist
 from padlock.pki.profiles import Hierarchy
+from padlock.store import open_store
 from padlock.store.revocation import RevocationRepository
+from tests.ca import issue_loop
 
 from .conftest import BASE_URL, CA_PASSPHRASE, build_csr
 
@@ -147,20 +152,133 @@ def test_revoke_unknown_and_reserved(world: World) -> None:
         world.revoker.revoke(serial, None, "cli")
 
 
-def test_key_compromise_blocks_the_key_and_nothing_else(world: World) -> None:
+def test_key_compromise_blocks_the_key_and_only_that_key(world: World) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     first = world.issue(key)
-    second = world.issue(key)  # the same key, certified twice before the compromise
     world.revoker.revoke(first.serial_number, "keyCompromise", "cli")
     with pytest.raises(WeakKey, match="revoked as compromised"):
         world.issue(key)
-    # Nothing else is revoked automatically.
-    assert world.store.get_certificate(second.serial_number).state is CertState.ISSUED  # type: ignore[union-attr]
     # Another reason does not block.
     other = ec.generate_private_key(ec.SECP256R1())
     cert = world.issue(other)
     world.revoker.revoke(cert.serial_number, "superseded", "cli")
     world.issue(other)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_world(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    signers: dict[Hierarchy, Signer],
+    ca_dir: Path,
+) -> Iterator[World]:
+    """A World on SQLite, then on PostgreSQL (a schema of its own)."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'padlock.db'}"
+        else:
+            url = stack.enter_context(issue_loop.pg_schema("padlock_revoke"))
+        store = open_store(url)
+        stack.callback(store.close)
+        yield World(store, signers, ca_dir)
+
+
+def _revoke_as(
+    world: World, who: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    if who == "operator":
+        world.revoker.revoke(cert.serial_number, "keyCompromise", "cli")
+    elif who == "acme":  # what web/acme_api.py's revokeCert calls
+        world.revoker.revoke(cert.serial_number, 1, "acme:acct-1", now, subscriber=True)
+    elif who == "certificate file":
+        world.revoker.revoke_certificate(cert.public_bytes(DER), "keyCompromise", "cli")
+    else:  # the site owner's padlock revoke --key --cert --ca
+        proof = _proof(cert, key, "keyCompromise", now)
+        world.revoker.revoke_with_key_proof(proof, BASE_URL, "key-holder", now)
+
+
+@pytest.mark.parametrize("who", ["operator", "acme", "certificate file", "key holder"])
+def test_key_compromise_revokes_every_certificate_of_the_key(any_world: World, who: str) -> None:
+    """BR 4.9.1.1: every unexpired certificate of a compromised key is revoked with it, in
+    the same transaction, each audited; other keys' certificates stay valid."""
+    world = any_world
+    key = ec.generate_private_key(ec.SECP256R1())
+    named, second, third = world.issue(key), world.issue(key), world.issue(key)
+    bystander = world.issue()
+    _revoke_as(world, who, named, key)
+    same_key = [named, second, third]
+    for cert in same_key:
+        record = world.store.get_certificate(cert.serial_number)
+        assert record is not None and record.state is CertState.REVOKED
+        assert record.revocation_reason == "keyCompromise"
+        answer = world.status(cert)
+        assert answer.certificate_status is ocsp.OCSPCertStatus.REVOKED
+        assert answer.revocation_reason is x509.ReasonFlags.key_compromise
+    assert world.status(bystander).certificate_status is ocsp.OCSPCertStatus.GOOD
+    events = {
+        int(e.object_id, 16): e.details
+        for e in world.store.iter_events()
+        if e.action == "certificate.revoked"
+    }
+    assert set(events) == {c.serial_number for c in same_key}
+    assert "same_key_as" not in events[named.serial_number]
+    for cert in (second, third):
+        assert events[cert.serial_number]["same_key_as"] == format(named.serial_number, "x")
+        assert events[cert.serial_number]["reason"] == "keyCompromise"
+    crl = x509.load_der_x509_crl(world.repo.get_crl("test-issuing").der)  # type: ignore[union-attr]
+    assert {r.serial_number for r in crl} == {c.serial_number for c in same_key}
+    assert world.store.verify_audit().ok
+
+
+def test_key_compromise_leaves_expired_and_revoked_certificates(any_world: World) -> None:
+    world = any_world
+    key = ec.generate_private_key(ec.SECP256R1())
+    short = world.issue(key, days=1)
+    earlier = world.issue(key)
+    world.revoker.revoke(earlier.serial_number, "superseded", "cli")
+    named = world.issue(key)
+    # Two days on, ``short`` has expired: it is not revoked again, nor is ``earlier``.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    world.revoker.revoke(named.serial_number, "keyCompromise", "cli", later)
+    assert world.store.get_certificate(short.serial_number).state is CertState.ISSUED  # type: ignore[union-attr]
+    again = world.store.get_certificate(earlier.serial_number)
+    assert again is not None and again.revocation_reason == "superseded"
+
+
+def test_key_compromise_refused_at_completion(
+    any_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A certificate reserved before its key was revoked as compromised and completed after
+    is refused at completion: nothing stored, the reservation abandoned and audited, OCSP
+    answers revoked for its serial."""
+    world = any_world
+    key = ec.generate_private_key(ec.SECP256R1())
+    first = world.issue(key)
+    complete = world.store.complete_certificate
+    meanwhile: list[int] = []
+
+    def revoked_meanwhile(serial: int, *args: Any, **kwargs: Any) -> Any:
+        # Between the reservation (the key not yet blocked) and the completion.
+        world.revoker.revoke(first.serial_number, "keyCompromise", "cli")
+        meanwhile.append(serial)
+        return complete(serial, *args, **kwargs)
+
+    monkeypatch.setattr(world.store, "complete_certificate", revoked_meanwhile)
+    with pytest.raises(WeakKey, match="revoked as compromised"):
+        world.issue(key)
+    monkeypatch.undo()
+    (serial,) = meanwhile
+    record = world.store.get_certificate(serial)
+    assert record is not None and record.state is CertState.ABANDONED and record.der is None
+    (event,) = [
+        e
+        for e in world.store.iter_events()
+        if e.action == "certificate.abandoned" and e.object_id == format(serial, "x")
+    ]
+    assert "compromised" in event.details["refused"] and len(event.details["signed_sha256"]) == 64
+    assert world.status(serial).certificate_status is ocsp.OCSPCertStatus.REVOKED
+    assert world.store.verify_audit().ok
 
 
 def test_blocked_key_refused_inside_the_reservation_leaving_nothing(world: World) -> None:

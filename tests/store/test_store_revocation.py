@@ -60,9 +60,50 @@ def test_revoke_refusals_change_nothing(store: SqlStore, repo: RevocationReposit
 
 def test_same_key_blocked_twice(store: SqlStore, repo: RevocationRepository) -> None:
     fp = "sha256:" + "c" * 64
-    for serial in (_issue(store, key_fingerprint=fp), _issue(store, key_fingerprint=fp)):
-        repo.revoke(serial, "keyCompromise", NOW, entry("certificate.revoked", serial), True)
+    first = _issue(store, key_fingerprint=fp)
+    repo.revoke(first, "keyCompromise", NOW, entry("certificate.revoked", first), True)
+    # A certificate of the key issued after that (an older CA let it through) is revoked
+    # for keyCompromise in its turn; the key's block is kept, not written twice.
+    later = _issue(store, key_fingerprint=fp)
+    repo.revoke(later, "keyCompromise", NOW, entry("certificate.revoked", later), True)
     assert repo.is_key_blocked(fp)
+
+
+def test_revoke_key_revokes_the_keys_unexpired_certificates(
+    store: SqlStore, repo: RevocationRepository
+) -> None:
+    fp = "sha256:" + "d" * 64
+    named, second, third = (_issue(store, key_fingerprint=fp) for _ in range(3))
+    expired = _issue(store, key_fingerprint=fp, not_after=NOW - dt.timedelta(seconds=1))
+    superseded = _issue(store, key_fingerprint=fp)
+    repo.revoke(superseded, "superseded", NOW, entry("certificate.revoked", superseded), False)
+    reserved = reserve(store, key_fingerprint=fp).serial
+    other_key = _issue(store)
+    before = store.audit_head()[0]
+    records = repo.revoke_key(named, NOW, entry("certificate.revoked", named, reason="x"))
+    assert [r.serial for r in records] == [named, *sorted((second, third), key=lambda s: f"{s:x}")]
+    assert all(r.state is CertState.REVOKED for r in records)
+    assert all(r.revocation_reason == "keyCompromise" for r in records)
+    assert repo.is_key_blocked(fp)
+
+    def state(serial: int) -> CertState:
+        record = store.get_certificate(serial)
+        assert record is not None
+        return record.state
+
+    assert state(expired) is CertState.ISSUED and state(reserved) is CertState.RESERVED
+    assert state(other_key) is CertState.ISSUED
+    assert store.get_certificate(superseded).revocation_reason == "superseded"  # type: ignore[union-attr]
+    events = [e for e in store.iter_events() if e.seq > before]
+    assert [int(e.object_id, 16) for e in events] == [r.serial for r in records]
+    assert [e.details.get("same_key_as") for e in events] == [None, f"{named:x}", f"{named:x}"]
+    assert store.verify_audit().ok
+    assert repo.generation("test-int") == 4  # superseded, then three
+    # A refusal (the named certificate already revoked) changes nothing.
+    head = store.audit_head()
+    with pytest.raises(AlreadyRevoked):
+        repo.revoke_key(second, NOW, entry("certificate.revoked", second))
+    assert store.audit_head() == head
 
 
 def test_concurrent_revocations_of_one_certificate(

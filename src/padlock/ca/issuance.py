@@ -338,11 +338,8 @@ class Issuer:
         sha256 = hashlib.sha256(der).hexdigest()
         issued_at = self._clock()
         expected = reservation.issued(der, sha256, issued_at)
-        record = self._store.complete_certificate(
-            serial,
-            der,
-            sha256,
-            issued_at,
+        record = self._complete(
+            expected,
             AuditEntry(
                 "certificate.issued",
                 request.actor,
@@ -350,10 +347,51 @@ class Issuer:
                 serial_hex,
                 {"profile": profile.name, "request_id": request.request_id},
             ),
-            expected,
             None if also is None else also(expected),
         )
         return self._package(record, signer, certs.certificate_pem(der))
+
+    def _complete(
+        self, expected: CertificateRecord, event: AuditEntry, also: StoreWrite | None
+    ) -> CertificateRecord:
+        """Store the signed certificate, unless its key was revoked as compromised since the
+        reservation (BR 4.9.1.1): asked inside the completing transaction, after the row is
+        locked, so a revocation of the key either sees this certificate issued (and revokes
+        it) or is seen here. A refusal marks the reservation abandoned, with the signed
+        certificate's SHA-256 in the audit event; nothing is stored or answered."""
+        assert expected.der is not None and expected.sha256 is not None
+        assert expected.issued_at is not None
+        if self._blocked_keys is not None:
+            also = _refusing_blocked(self._blocked_keys, expected.key_fingerprint, also)
+        try:
+            return self._store.complete_certificate(
+                expected.serial,
+                expected.der,
+                expected.sha256,
+                expected.issued_at,
+                event,
+                expected,
+                also,
+            )
+        except WeakKey as refusal:
+            try:
+                self._store.abandon_certificate(
+                    expected.serial,
+                    AuditEntry(
+                        "certificate.abandoned",
+                        "system",
+                        "certificate",
+                        expected.serial_hex,
+                        {
+                            "refused": "the key was revoked as compromised (keyCompromise)"
+                            " after the reservation; the signed certificate was not stored",
+                            "signed_sha256": expected.sha256,
+                        },
+                    ),
+                )
+            except PadlockError:
+                raise refusal from None  # the reservation stays visible as reserved
+            raise
 
     def package(self, record: CertificateRecord, signer: Signer | None = None) -> IssuedCertificate:
         if record.der is None:

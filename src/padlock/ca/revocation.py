@@ -15,7 +15,10 @@ again at once when the Revoker was given a :class:`CrlService` and an
 :class:`OcspResponder` (else the servers' refresher does it within seconds).
 
 A keyCompromise revocation blocks that key (its SPKI fingerprint) from ever being
-certified again; it revokes no other certificate automatically.
+certified again and, in the same transaction, revokes every other unexpired certificate
+of that key, each with its own audit event (BR 4.9.1.1: the CA revokes within 24 hours
+when it learns of a key compromise; Let's Encrypt does the same). A certificate of that
+key reserved before and completed after is refused at completion (``Issuer.issue``).
 
 This module talks to storage only through :class:`RevocationStore`, and to keys
 only through the signers of :mod:`padlock.ca.signer`.
@@ -106,9 +109,17 @@ class RevocationStore(Protocol):
         event: AuditEntry,
         block_key: bool,
     ) -> CertificateRecord:
-        """One transaction: issued -> revoked, the key blocked if asked, the serial's OCSP
-        responses dropped, the issuer's generation bumped, the audit event appended.
-        NotFound / AlreadyRevoked / Conflict (reserved, abandoned) otherwise."""
+        """One transaction: issued -> revoked, the key blocked if asked (as
+        :meth:`revoke_key`), the serial's OCSP responses dropped, the issuer's generation
+        bumped, the audit event appended. NotFound / AlreadyRevoked / Conflict (reserved,
+        abandoned) otherwise."""
+
+    def revoke_key(
+        self, serial: int, at: dt.datetime, event: AuditEntry
+    ) -> list[CertificateRecord]:
+        """:meth:`revoke` for keyCompromise with the key blocked, and every other issued,
+        unexpired certificate of the key revoked in the same transaction (each with an audit
+        event like ``event``); the named certificate first."""
 
     def is_key_blocked(self, key_fingerprint: str) -> bool: ...
 
@@ -212,26 +223,32 @@ class Revoker:
                 " there is nothing to revoke (OCSP already answers revoked for it)."
             )
         block = parsed.name == "keyCompromise"
-        revoked = self._store.revoke(
-            serial,
-            parsed.name,
-            now,
-            AuditEntry(
-                "certificate.revoked",
-                actor,
-                "certificate",
-                format(serial, "x"),
-                {
-                    "reason": parsed.name,
-                    "reason_code": parsed.code,
-                    "key_blocked": block,
-                    "key_fingerprint": record.key_fingerprint if block else None,
-                },
-            ),
-            block,
+        event = AuditEntry(
+            "certificate.revoked",
+            actor,
+            "certificate",
+            format(serial, "x"),
+            {
+                "reason": parsed.name,
+                "reason_code": parsed.code,
+                "key_blocked": block,
+                "key_fingerprint": record.key_fingerprint if block else None,
+            },
         )
+        if block:
+            revoked = self._store.revoke_key(serial, now, event)
+            if len(revoked) > 1:
+                log.info(
+                    "key of certificate %x revoked as compromised: %d more certificates of"
+                    " the key revoked (%s)",
+                    serial,
+                    len(revoked) - 1,
+                    ", ".join(r.serial_hex for r in revoked[1:]),
+                )
+        else:
+            revoked = [self._store.revoke(serial, parsed.name, now, event, False)]
         self._publish(revoked, now)
-        return revoked
+        return revoked[0]
 
     @staticmethod
     def check_reason(reason: str | int | None, *, subscriber: bool = False) -> Reason:
@@ -244,18 +261,21 @@ class Revoker:
             )
         return parsed
 
-    def _publish(self, record: CertificateRecord, now: dt.datetime) -> None:
-        """Sign the CRL and the OCSP response again now; on failure the refresher catches up."""
+    def _publish(self, records: Sequence[CertificateRecord], now: dt.datetime) -> None:
+        """Sign the OCSP responses and each CRL again now; on failure the refresher catches
+        up."""
         try:
             if self._ocsp is not None:
-                self._ocsp.refresh(record.serial, now)
-            if self._crls is not None and self._crls.can_sign(record.issuer):
-                self._crls.regenerate(record.issuer, now)
+                for record in records:
+                    self._ocsp.refresh(record.serial, now)
+            for issuer in dict.fromkeys(r.issuer for r in records):
+                if self._crls is not None and self._crls.can_sign(issuer):
+                    self._crls.regenerate(issuer, now)
         except PadlockError as exc:
             log.warning(
                 "certificate %x is revoked; publishing its new status failed (%s);"
                 " the background refresher will retry",
-                record.serial,
+                records[0].serial,
                 exc,
             )
 
@@ -301,7 +321,13 @@ class Revoker:
                 raise AlreadyRevoked("The request's certificate is already revoked.")
             raise NotFound("The request has no issued certificate to revoke.")
         now = now or self._clock()
-        return [self.revoke(r.serial, reason, actor, now, subscriber=True) for r in issued]
+        revoked: list[CertificateRecord] = []
+        for r in issued:
+            try:
+                revoked.append(self.revoke(r.serial, reason, actor, now, subscriber=True))
+            except AlreadyRevoked:  # with an earlier one of the same compromised key
+                continue
+        return revoked
 
     def revoke_with_key_proof(
         self, proof: KeyProof, audience: str, actor: str, now: dt.datetime | None = None

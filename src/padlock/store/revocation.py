@@ -164,52 +164,94 @@ class RevocationRepository:
         event: AuditEntry,
         block_key: bool,
     ) -> CertificateRecord:
+        if block_key:
+            return self.revoke_key(serial, at, event)[0]
         serial_hex = format(serial, "x")
         with base.write(self._store, f"revoking certificate {serial_hex}") as tx:
             # The audit append comes first: it locks the audit head, which serialises
             # revocations on PostgreSQL (SQLite's BEGIN IMMEDIATE already does).
             tx.audit(event, at)
-            changed = tx.conn.execute(
-                update(certificates)
-                .where(_c.serial == serial_hex, _c.state == CertState.ISSUED.value)
-                .values(
-                    state=CertState.REVOKED.value,
-                    revoked_at=self._time(tx.conn, at),
-                    revocation_reason=reason,
-                )
-            ).rowcount
-            row = tx.conn.execute(select(*_RECORD_COLUMNS).where(_c.serial == serial_hex)).first()
-            if row is None:
-                raise NotFound(f"There is no certificate with serial {serial_hex}.")
-            record = _record(row)
-            if changed != 1:
-                if record.state is CertState.REVOKED:
-                    raise AlreadyRevoked(f"Certificate {serial_hex} is already revoked.")
-                raise Conflict(
-                    f"Certificate {serial_hex} is {record.state.value}: only an issued"
-                    " certificate can be revoked."
-                )
-            if block_key:
-                known = tx.conn.execute(
-                    select(_k.key_fingerprint).where(_k.key_fingerprint == record.key_fingerprint)
-                ).first()
-                if known is None:
-                    tx.conn.execute(
-                        insert(blocked_keys).values(
-                            key_fingerprint=record.key_fingerprint,
-                            serial=serial_hex,
-                            blocked_at=at,
-                            actor=event.actor,
-                        )
+            return self._revoke_row(tx.conn, serial_hex, reason, at)
+
+    def revoke_key(
+        self, serial: int, at: dt.datetime, event: AuditEntry
+    ) -> list[CertificateRecord]:
+        """Revoke ``serial`` for keyCompromise, block its key, and revoke every other issued,
+        unexpired certificate of that key (BR 4.9.1.1), each with its own audit event: one
+        transaction. The named certificate's record comes first.
+
+        The key's reservations are locked too (PostgreSQL): a completion that stored its
+        certificate first is waited for and revoked here; one that comes after finds the
+        key blocked and is refused (``Issuer.issue``).
+        """
+        serial_hex = format(serial, "x")
+        with base.write(self._store, f"revoking certificate {serial_hex} and its key") as tx:
+            tx.audit(event, at)
+            conn = tx.conn
+            record = self._revoke_row(conn, serial_hex, "keyCompromise", at)
+            fp = record.key_fingerprint
+            known = conn.execute(select(_k.key_fingerprint).where(_k.key_fingerprint == fp))
+            if known.first() is None:  # else blocked by an earlier revocation
+                conn.execute(
+                    insert(blocked_keys).values(
+                        key_fingerprint=fp, serial=serial_hex, blocked_at=at, actor=event.actor
                     )
-            tx.conn.execute(ocsp_responses.delete().where(_o.serial == serial_hex))
-            bumped = tx.conn.execute(
-                update(revocation_state)
-                .where(_g.issuer == record.issuer)
-                .values(generation=_g.generation + 1)
-            ).rowcount
-            if bumped != 1:
-                tx.conn.execute(insert(revocation_state).values(issuer=record.issuer, generation=1))
+                )
+            # No index on key_fingerprint (migration 0006): a rare act, it scans.
+            same_key = conn.execute(
+                select(_c.serial, _c.state)
+                .where(
+                    _c.key_fingerprint == fp,
+                    _c.serial != serial_hex,
+                    _c.state.in_((CertState.ISSUED.value, CertState.RESERVED.value)),
+                    _c.not_after > self._time(conn, at),
+                )
+                .order_by(_c.serial)
+                .with_for_update()
+            ).all()
+            records = [record]
+            for other, state in same_key:
+                if state != CertState.ISSUED.value:
+                    continue  # a reservation: its completion is refused now the key is blocked
+                details = {**event.details, "key_blocked": True, "same_key_as": serial_hex}
+                tx.audit(
+                    AuditEntry(event.action, event.actor, event.object_type, other, details), at
+                )
+                records.append(self._revoke_row(conn, other, "keyCompromise", at))
+        return records
+
+    def _revoke_row(
+        self, conn: Connection, serial_hex: str, reason: str, at: dt.datetime
+    ) -> CertificateRecord:
+        """issued -> revoked, its OCSP responses dropped, its issuer's generation bumped."""
+        changed = conn.execute(
+            update(certificates)
+            .where(_c.serial == serial_hex, _c.state == CertState.ISSUED.value)
+            .values(
+                state=CertState.REVOKED.value,
+                revoked_at=self._time(conn, at),
+                revocation_reason=reason,
+            )
+        ).rowcount
+        row = conn.execute(select(*_RECORD_COLUMNS).where(_c.serial == serial_hex)).first()
+        if row is None:
+            raise NotFound(f"There is no certificate with serial {serial_hex}.")
+        record = _record(row)
+        if changed != 1:
+            if record.state is CertState.REVOKED:
+                raise AlreadyRevoked(f"Certificate {serial_hex} is already revoked.")
+            raise Conflict(
+                f"Certificate {serial_hex} is {record.state.value}: only an issued"
+                " certificate can be revoked."
+            )
+        conn.execute(ocsp_responses.delete().where(_o.serial == serial_hex))
+        bumped = conn.execute(
+            update(revocation_state)
+            .where(_g.issuer == record.issuer)
+            .values(generation=_g.generation + 1)
+        ).rowcount
+        if bumped != 1:
+            conn.execute(insert(revocation_state).values(issuer=record.issuer, generation=1))
         return record
 
     @staticmethod
