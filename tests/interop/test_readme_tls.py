@@ -1,0 +1,245 @@
+"""README "ACME", as a new user types it: ``padlock serve --tls`` on a fresh data dir (no
+``ca init`` first, the pass phrase generated), then certbot (Debian's) for a dv certificate.
+
+What it shows (issue 14, item 1): the CA made on that first start writes plain http URLs
+(AIA caIssuers, OCSP, CRL DP) from its PKI base URL, so pre-issuance lint accepts dv
+certificates through ACME, REST and ``padlock ca issue`` alike; and ``serve --tls`` answers
+those URLs over plain HTTP on ``--pki-port``, where openssl fetches the issuer, the CRL and
+an OCSP answer as a relying party would. ``localhost`` is the README's host here (the
+machine resolves no public name): pkilint's findings for that internal host are the only
+ones allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import AuthorityInformationAccessOID
+
+from padlock.pki.lint import CertKind, lint_serverauth
+from tests.ca.conftest import build_csr
+from tests.interop.conftest import OPENSSL, PADLOCK, program, run
+from tests.support.dnsserver import TestDNS
+from tests.support.ports import free_port
+
+
+@dataclass
+class Served:
+    cwd: Path
+    port: int
+    pki_port: int
+    http_port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def data(self) -> Path:
+        return self.cwd / "padlock-data"
+
+    @property
+    def base(self) -> str:
+        return f"https://localhost:{self.port}"
+
+    @property
+    def pki(self) -> str:
+        return f"http://127.0.0.1:{self.pki_port}"
+
+    @property
+    def test_root(self) -> Path:
+        return self.data / "ca" / "test" / "root.crt"
+
+
+def _wait(served: Served) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if served.proc.poll() is not None:
+            pytest.fail(f"padlock serve exited:\n{served.log.read_text()[-4000:]}")
+        if served.test_root.exists():
+            try:
+                trusting = ssl.create_default_context(cafile=str(served.test_root))
+                if httpx.get(f"{served.base}/healthz", verify=trusting, timeout=2).is_success:
+                    return
+            except (httpx.HTTPError, ssl.SSLError):
+                pass
+        time.sleep(0.2)
+    pytest.fail(f"padlock serve did not answer in 90 s:\n{served.log.read_text()[-4000:]}")
+
+
+@pytest.fixture
+def served(tmp_path: Path, dns: tuple[TestDNS, Path]) -> Iterator[Served]:
+    port, pki_port, http_port = free_port(), free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PADLOCK_")}
+    env.update(
+        {
+            "PADLOCK_VA_RESOLVER": dns[0].spec,  # the machine resolves no public name
+            "PADLOCK_VA_HTTP_PORT": str(http_port),
+        }
+    )
+    log = tmp_path / "serve.log"
+    args = [PADLOCK, "serve", "--tls", "--port", str(port), "--base-url"]
+    args += [f"https://localhost:{port}", "--pki-port", str(pki_port)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            args, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    server = Served(tmp_path, port, pki_port, http_port, proc, log)
+    try:
+        _wait(server)
+        yield server
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def _urls(cert: x509.Certificate) -> dict[str, str]:
+    aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    crldp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    found = {
+        "ocsp" if d.access_method == AuthorityInformationAccessOID.OCSP else "issuer": str(
+            d.access_location.value
+        )
+        for d in aia
+    }
+    point = next(iter(crldp))
+    assert point.full_name is not None
+    found["crl"] = str(point.full_name[0].value)
+    return found
+
+
+def _plain(served: Served, url: str) -> str:
+    """A URL from a certificate, reached on this machine (localhost is 127.0.0.1 here)."""
+    prefix = f"http://localhost:{served.pki_port}/"
+    assert url.startswith(prefix), url
+    return served.pki + "/" + url[len(prefix) :]
+
+
+def _relying_party_checks(served: Served, cert_path: Path, tmp_path: Path) -> None:
+    """Fetch issuer, CRL and OCSP over plain HTTP as a relying party does; verify with them."""
+    leaf = x509.load_pem_x509_certificates(cert_path.read_bytes())[0]
+    urls = _urls(leaf)
+    issuer_der = httpx.get(_plain(served, urls["issuer"]), timeout=10)
+    assert issuer_der.status_code == 200
+    assert issuer_der.headers["content-type"] == "application/pkix-cert"
+    issuer = x509.load_der_x509_certificate(issuer_der.content)
+    leaf.verify_directly_issued_by(issuer)
+    crl = x509.load_der_x509_crl(httpx.get(_plain(served, urls["crl"]), timeout=10).content)
+    assert crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+    issuer_pem = tmp_path / "issuer.pem"
+    issuer_pem.write_bytes(issuer.public_bytes(Encoding.PEM))
+    status = subprocess.run(
+        [OPENSSL, "ocsp", "-issuer", str(issuer_pem), "-cert", str(cert_path), "-url",
+         _plain(served, urls["ocsp"]), "-CAfile", str(served.data / "ca/trusted/root.crt")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    assert f"{cert_path}: good" in status.stdout, status.stdout + status.stderr
+    assert "Response verify OK" in status.stderr
+
+
+def _lint_only_localhost(cert: x509.Certificate) -> None:
+    report = lint_serverauth(cert.public_bytes(Encoding.DER), CertKind.DV)
+    left = [str(f) for f in report.errors if "localhost" not in str(f)]
+    assert not left, left
+
+
+def test_readme_serve_tls_then_certbot_gets_a_dv_certificate(
+    served: Served, tmp_path: Path
+) -> None:
+    name = f"readme-{secrets.token_hex(4)}.example.com"
+    work = tmp_path / "certbot"
+    run(
+        [program("certbot"), "certonly", "--standalone", "--server",
+         f"{served.base}/acme/directory", "-d", name, "--http-01-port", str(served.http_port),
+         "--non-interactive", "--agree-tos", "--register-unsafely-without-email",
+         "--config-dir", str(work / "config"), "--work-dir", str(work / "work"),
+         "--logs-dir", str(work / "logs")],
+        env={"REQUESTS_CA_BUNDLE": str(served.test_root)},
+    )  # fmt: skip
+    live = work / "config" / "live" / name
+    verify = subprocess.run(
+        [OPENSSL, "verify", "-CAfile", str(served.data / "ca/trusted/root.crt"),
+         "-untrusted", str(live / "chain.pem"), str(live / "cert.pem")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stderr
+    leaf = x509.load_pem_x509_certificate((live / "cert.pem").read_bytes())
+    assert all(u.startswith(f"http://localhost:{served.pki_port}/") for u in _urls(leaf).values())
+    _lint_only_localhost(leaf)
+    _relying_party_checks(served, live / "cert.pem", tmp_path)
+
+
+def test_readme_serve_tls_rest_and_ca_issue_point_at_plain_http(
+    served: Served, tmp_path: Path
+) -> None:
+    csr = build_csr(["www.example.com"])
+    trusting = ssl.create_default_context(cafile=str(served.test_root))
+    answer = httpx.post(
+        f"{served.base}/api/v1/requests",
+        json={"csr": csr.decode(), "kind": "test", "contact": "me@example.com"},
+        verify=trusting,
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    chain = httpx.get(
+        f"{served.base}/api/v1/requests/{answer.json()['id']}/certificate?format=pem",
+        verify=trusting,
+        timeout=30,
+    )
+    test_leaf = x509.load_pem_x509_certificate(chain.content)
+    assert _urls(test_leaf)["ocsp"] == (
+        f"http://localhost:{served.pki_port}/ocsp/test-issuing"
+    )  # nginx staples only from an http responder
+
+    csr_path = tmp_path / "dv.csr"
+    csr_path.write_bytes(build_csr(["dv.example.com"]))
+    issued = subprocess.run(
+        [PADLOCK, "ca", "issue", str(csr_path), "--profile", "dv", "--i-have-validated",
+         "-o", str(tmp_path / "dv.crt")],
+        cwd=served.cwd, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert issued.returncode == 0, issued.stderr
+    _relying_party_checks(served, tmp_path / "dv.crt", tmp_path)
+    doctor = subprocess.run(
+        [PADLOCK, "doctor", "--json"], cwd=served.cwd, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    checks = {c["check"]: c["ok"] for c in json.loads(doctor.stdout)}
+    assert checks["pki-url"] is True and checks["pki-fetch"] is True
+    assert checks["pki-host"] is False  # localhost: internal, and doctor says so
+
+    os.killpg(served.proc.pid, signal.SIGTERM)
+    served.proc.wait(timeout=30)
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", served.pki_port), 2):
+        pass  # the plain-HTTP listener ends with serve
+
+
+def test_serve_tls_with_a_taken_pki_port_is_a_clear_error(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        pki_port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PADLOCK_")}
+        proc = subprocess.run(
+            [PADLOCK, "serve", "--tls", "--port", str(port), "--pki-port", str(pki_port)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert f"Cannot serve the PKI paths over plain HTTP on 127.0.0.1:{pki_port}" in proc.stderr
+    assert "--pki-port" in proc.stderr and "Traceback" not in proc.stderr
