@@ -41,6 +41,9 @@ from padlock.errors import (
 from padlock.site import client
 from padlock.site.client import (
     ACME_CHALLENGE_PATH,
+    ACME_DIRECTORY_HINT,
+    CA_URL_HINT,
+    REQUEST_ID_HINT,
     AcmeClient,
     RestClient,
     Standalone,
@@ -189,7 +192,19 @@ def test_rest_unknown_request(ca: tuple[PadlockServer, int]) -> None:
     with RestClient(server.url) as api, pytest.raises(NotFound) as info:
         api.get("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
     assert info.value.message.startswith("The CA refused to show request AAAA")
-    assert info.value.hint is not None
+    assert info.value.hint == REQUEST_ID_HINT
+
+
+def test_rest_not_found_hint_fits_the_cause(ca: tuple[PadlockServer, int]) -> None:
+    """The same "not found" with a wrong --ca: the hint is about the URL, not the id."""
+    server, _ = ca
+    with RestClient(server.url + "/api/v2") as api:
+        with pytest.raises(NotFound) as on_submit:
+            api.submit(make_csr(["hint.example.com"])[1], "test", "admin@example.com")
+        with pytest.raises(NotFound) as on_get:
+            api.get("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    assert on_submit.value.hint == CA_URL_HINT
+    assert on_get.value.hint == CA_URL_HINT
 
 
 def test_rest_refusal_is_the_cas_words(ca: tuple[PadlockServer, int]) -> None:
@@ -414,8 +429,9 @@ def test_acme_not_a_directory(ca: tuple[PadlockServer, int], tmp_path: Path) -> 
     server, _ = ca
     with pytest.raises(CAError, match="not what ACME"):
         AcmeClient(server.url + "/roots/test.pem", tmp_path / "a")
-    with pytest.raises(NotFound, match="The CA refused the directory request"):
+    with pytest.raises(NotFound, match="The CA refused the directory request") as info:
         AcmeClient(server.url + "/acme/nowhere/directory", tmp_path / "b")
+    assert info.value.hint == ACME_DIRECTORY_HINT
     with pytest.raises(CAUnreachable, match="connection refused"):
         AcmeClient(f"http://127.0.0.1:{free_port()}/directory", tmp_path / "c")
 

@@ -748,6 +748,92 @@ def test_unreachable_acme_directory(cli: CLI, state: Path, tmp_path: Path) -> No
     _nothing_written(state, out)
 
 
+def _hint(result: Result) -> str:
+    lines = [line for line in result.err.splitlines() if line.startswith("hint: ")]
+    assert len(lines) == 1, result.err
+    return lines[0]
+
+
+def test_mistyped_ca_url_hint_says_check_the_url(
+    cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = obtain(
+        cli, "www.example.com", "--ca", webroot_ca.url + "/api/v2", "--test", "--out", out,
+        "--no-encrypt", state=state,
+    )  # fmt: skip
+    assert "The CA refused the request" in _one_error(result)
+    hint = _hint(result)
+    assert hint.startswith("hint: Check --ca: it is the padlock CA's base URL"), hint
+    assert "id" not in hint.split()
+    _nothing_written(state, out)
+
+
+def test_mistyped_acme_directory_hint_says_check_the_directory(
+    cli: CLI, standalone_ca: CA, state: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = obtain(
+        cli, "www.example.com", "--acme", standalone_ca.url + "/acme/directroy", "--out", out,
+        "--no-encrypt", "--standalone-port", str(standalone_ca.va_port), state=state,
+    )  # fmt: skip
+    assert "The CA refused the directory request" in _one_error(result)
+    hint = _hint(result)
+    assert hint.startswith("hint: Check --acme: it is the ACME directory's URL"), hint
+    _nothing_written(state, out)
+
+
+def test_name_without_dns_hint_says_dns(
+    cli: CLI, webroot_ca: CA, dns: TestDNS, state: Path, tmp_path: Path
+) -> None:
+    """The CA's resolver answers NXDOMAIN for the name: the hint is about DNS, not about
+    the web root (which cannot help)."""
+    assert webroot_ca.webroot is not None
+    dns.zone.nxdomain.add("nodns.example.com")
+    result = obtain(
+        cli, "nodns.example.com", "--ca", webroot_ca.url, "--dv", "--out", tmp_path / "out",
+        "--no-encrypt", "--webroot", webroot_ca.webroot, state=state,
+    )  # fmt: skip
+    line = _one_error(result)
+    assert "nodns.example.com: HTTP: nodns.example.com has no A or AAAA record" in line
+    hint = _hint(result)
+    assert hint.startswith("hint: Publish an A or AAAA record for nodns.example.com"), hint
+    assert "well-known" not in hint and "webroot" not in hint
+
+
+def test_reserved_name_refused_without_a_webroot_hint(
+    cli: CLI, webroot_ca: CA, dns: TestDNS, state: Path, tmp_path: Path
+) -> None:
+    """A name that can never resolve (.invalid, RFC 6761 section 6.4): refused at once,
+    in words about the name, with nothing said of web roots or ids."""
+    assert webroot_ca.webroot is not None
+    dns.zone.nxdomain.add("nonexistent.invalid")
+    out = tmp_path / "out"
+    result = obtain(
+        cli, "nonexistent.invalid", "--ca", webroot_ca.url, "--dv", "--out", out,
+        "--no-encrypt", "--webroot", webroot_ca.webroot, state=state,
+    )  # fmt: skip
+    line = _one_error(result)
+    assert line.startswith("error: The CA refused the request: nonexistent.invalid is an"), line
+    assert "top-level domain is not in the public DNS" in line
+    assert "well-known" not in result.err and "Check the id" not in result.err
+    _nothing_written(state, out)
+
+
+def test_acme_name_without_dns_hint_says_dns(
+    cli: CLI, standalone_ca: CA, dns: TestDNS, state: Path, tmp_path: Path
+) -> None:
+    dns.zone.nxdomain.add("nodns-acme.example.com")
+    result = obtain(
+        cli, "nodns-acme.example.com", "--acme", standalone_ca.url + "/acme/directory",
+        "--agree-tos", "--out", tmp_path / "out", "--no-encrypt",
+        "--standalone-port", str(standalone_ca.va_port), state=state,
+    )  # fmt: skip
+    assert "could not confirm that you control nodns-acme.example.com" in _one_error(result)
+    hint = _hint(result)
+    assert hint.startswith("hint: Publish an A or AAAA record for nodns-acme.example.com"), hint
+
+
 def test_wrong_ca_root_writes_nothing_then_resume(
     cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path
 ) -> None:

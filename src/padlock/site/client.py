@@ -132,14 +132,46 @@ def _error_classes() -> dict[str, type[PadlockError]]:
     return out
 
 
+# What a "not found" means depends on what was asked for: a path padlock builds from --ca
+# or --acme alone can only be missing when that URL is wrong; one with a request id, when
+# the id is (or, if the CA's API is not there either, the URL).
+CA_URL_HINT = (
+    "Check --ca: it is the padlock CA's base URL, e.g. https://ca.example.com, as the CA"
+    " was set up with (padlock serve --base-url), without /api/..."
+)
+ACME_DIRECTORY_HINT = (
+    "Check --acme: it is the ACME directory's URL, e.g. https://ca.example.com/acme/directory"
+    " (padlock's test certificates: .../acme/test/directory)."
+)
+REQUEST_ID_HINT = "Check the id; a request id is shown by padlock obtain and on the status page."
+ACME_GONE_HINT = (
+    "The CA no longer knows what padlock asked for; run padlock obtain again without"
+    " --resume (a new order)."
+)
+
+
+def dns_failure(error: str | None, problem_type: str | None = None) -> bool:
+    """Whether a failed domain check failed at DNS (the name has no address), not at the
+    web server: ACME's ``dns`` problem (RFC 8555 section 6.7), or padlock's words for it."""
+    if problem_type and problem_type.rsplit(":", 1)[-1] == "dns":
+        return True
+    text = (error or "").lower()
+    return any(marker in text for marker in ("no a or aaaa record", "dns lookup of", "nxdomain"))
+
+
 # Problems that describe the CA's own failure, not something the applicant can fix.
 _SERVER_SIDE = {"serverInternal", "config", "storage", "lint", "caError", "caUnreachable"}
 
 
 def error_from_problem(
-    doc: Mapping[str, Any] | None, status: int, what: str, url: str
+    doc: Mapping[str, Any] | None,
+    status: int,
+    what: str,
+    url: str,
+    not_found_hint: str = CA_URL_HINT,
 ) -> PadlockError:
-    """The PadlockError for a CA's problem document (RFC 7807 / RFC 8555 section 6.7)."""
+    """The PadlockError for a CA's problem document (RFC 7807 / RFC 8555 section 6.7);
+    ``not_found_hint`` says what a "not found" means for what was asked."""
     if not isinstance(doc, Mapping):
         return CAError(
             f"The CA at {url} answered {what} with HTTP {status} and no problem document.",
@@ -166,8 +198,8 @@ def error_from_problem(
     if code in _SERVER_SIDE or status >= 500:
         cls = CAError
     hint = None
-    if code == "notFound":
-        hint = "Check the id; a request id is shown by padlock obtain and on the status page."
+    if code == "notFound" or status == 404:
+        hint = not_found_hint
     return cls(f"The CA refused {what}: {_sentence(detail)}", hint=hint)
 
 
@@ -381,6 +413,7 @@ class RestClient:
         json_body: Mapping[str, Any] | None = None,
         files: Mapping[str, tuple[str, bytes]] | None = None,
         params: Mapping[str, str] | None = None,
+        request_id: str | None = None,
     ) -> httpx.Response:
         url = self.base_url + path
         for attempt in range(_RETRIES):
@@ -399,8 +432,25 @@ class RestClient:
                 doc = resp.json()
             except ValueError:
                 doc = None
-            raise error_from_problem(doc, resp.status_code, what, url)
+            hint = CA_URL_HINT
+            if (
+                resp.status_code == 404
+                and request_id is not None
+                and isinstance(doc, Mapping)
+                and self._api_here()
+            ):
+                hint = REQUEST_ID_HINT
+            raise error_from_problem(doc, resp.status_code, what, url, hint)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _api_here(self) -> bool:
+        """Whether --ca leads to padlock's enrollment API: its collection answers anything
+        but 404 to a GET (it takes POST only), so a 404 for an id means the id is wrong."""
+        try:
+            resp = self._http.get("/api/v1/requests")
+        except httpx.HTTPError:
+            return False
+        return resp.status_code != 404
 
     def _request(self, resp: httpx.Response) -> RestRequest:
         try:
@@ -434,7 +484,10 @@ class RestClient:
 
     def get(self, request_id: str) -> RestRequest:
         resp = self._call(
-            "GET", f"/api/v1/requests/{self._id(request_id)}", f"to show request {request_id}"
+            "GET",
+            f"/api/v1/requests/{self._id(request_id)}",
+            f"to show request {request_id}",
+            request_id=request_id,
         )
         return self._request(resp)
 
@@ -443,6 +496,7 @@ class RestClient:
             "POST",
             f"/api/v1/requests/{self._id(request_id)}/validate",
             "the domain checks",
+            request_id=request_id,
         )
         return self._request(resp)
 
@@ -453,6 +507,7 @@ class RestClient:
             f"/api/v1/requests/{self._id(request_id)}/documents",
             f"the document {path.name}",
             files={"file": (path.name, content)},
+            request_id=request_id,
         )
 
     def certificate_chain(self, request_id: str) -> bytes:
@@ -462,6 +517,7 @@ class RestClient:
             f"/api/v1/requests/{self._id(request_id)}/certificate",
             "to hand out the certificate",
             params={"format": "chain"},
+            request_id=request_id,
         )
         return resp.content
 
@@ -476,6 +532,7 @@ class AcmeChallenge:
     status: str
     token: str | None
     error: str | None
+    error_type: str | None = None  # the problem's type, e.g. urn:ietf:params:acme:error:dns
 
 
 @dataclass(frozen=True)
@@ -492,6 +549,10 @@ class AcmeAuthorization:
     @property
     def error(self) -> str | None:
         return next((c.error for c in self.challenges if c.error), None)
+
+    @property
+    def error_type(self) -> str | None:
+        return next((c.error_type for c in self.challenges if c.error), None)
 
 
 @dataclass(frozen=True)
@@ -578,7 +639,8 @@ class AcmeClient:
         except PadlockError:
             raise
         except messages.Error as exc:
-            raise error_from_problem(exc.to_partial_json(), 400, what, url) from exc
+            hint = ACME_DIRECTORY_HINT if what == "the directory request" else ACME_GONE_HINT
+            raise error_from_problem(exc.to_partial_json(), 400, what, url, hint) from exc
         except requests.exceptions.RequestException as exc:
             raise unreachable(url, exc, self.timeout) from exc
         except acme_errors.ValidationError as exc:
@@ -741,6 +803,9 @@ class AcmeClient:
                     status=str(c.get("status", "pending")),
                     token=str(c["token"]) if c.get("token") else None,
                     error=_problem_text(err) if err else None,
+                    error_type=str(err.get("type") or "") or None
+                    if isinstance(err, Mapping)
+                    else None,
                 )
             )
         return AcmeAuthorization(
@@ -1040,6 +1105,7 @@ __all__ = [
     "Webroot",
     "cert_id",
     "check_ca_url",
+    "dns_failure",
     "error_from_problem",
     "responder",
     "retry_after_seconds",

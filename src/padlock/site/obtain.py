@@ -775,6 +775,16 @@ def _write_set(files: Mapping[Path, tuple[bytes, int]]) -> None:
                 tmp_path.unlink()
 
 
+def _dns_hint(names: Sequence[str], resume: str) -> str:
+    """The CA found no address for the names: no web server can help until DNS has one
+    (BR 3.2.2.4.18/19: the CA connects to the name itself)."""
+    listed = ", ".join(names)
+    return (
+        f"Publish an A or AAAA record for {listed} pointing at this web server (and check it"
+        f" with: dig {names[0]} A), then run padlock obtain --resume {resume}."
+    )
+
+
 class _Run:
     """One pass of the state machine over a lineage: start or continue its request, and
     deliver the certificate."""
@@ -972,18 +982,21 @@ class _Run:
             req = api.validate(req.id)
         self._save(state=req.state)
         if req.state in ("submitted", "validating"):
-            failed = [f"{c.name}: {c.error}" for c in req.challenges if c.state != "valid"]
+            unproven = [c for c in req.challenges if c.state != "valid"]
+            failed = [f"{c.name}: {c.error}" for c in unproven]
+            no_dns = [c.name for c in unproven if ca_client.dns_failure(c.error)]
+            hint = (
+                _dns_hint(no_dns, req.id)
+                if no_dns
+                else "Check that http://NAME/.well-known/pki-validation/ is served from "
+                + self._how()
+                + f" on port 80, then run padlock obtain --resume {req.id}."
+            )
             raise ValidationFailed(
                 "The CA could not confirm that you control "
                 + "; ".join(failed or ["every name"]).rstrip(".")
                 + ".",
-                hint="Check that http://NAME/.well-known/pki-validation/ is served from "
-                + (
-                    f"--webroot {self.settings.webroot}"
-                    if self.settings.webroot
-                    else f"port {self.settings.standalone_port}"
-                )
-                + f" on port 80, then run padlock obtain --resume {req.id}.",
+                hint=hint,
             )
         self.say(f"Every name is proven; request {req.id} is {req.state.replace('_', ' ')}")
         return req
@@ -1118,12 +1131,15 @@ class _Run:
                         hint=f"Run padlock obtain --resume {self.settings.name} to keep waiting.",
                     )
                 self._save(order_url=None, state="new")
+                hint = f"Check that http://{done.identifier}/.well-known/acme-challenge/ is"
+                hint += f" served by {self._how()} on port 80, then run padlock obtain --resume"
+                hint += f" {self.settings.name}."
+                if ca_client.dns_failure(done.error, done.error_type):
+                    hint = _dns_hint([done.identifier], self.settings.name)
                 raise ValidationFailed(
                     f"The CA could not confirm that you control {done.identifier}:"
                     f" {(done.error or done.status).rstrip('.')}.",
-                    hint=f"Check that http://{done.identifier}/.well-known/acme-challenge/ is"
-                    f" served by {self._how()} on port 80, then run padlock obtain --resume"
-                    f" {self.settings.name}.",
+                    hint=hint,
                 )
 
     # -- delivery ------------------------------------------------------------------------
