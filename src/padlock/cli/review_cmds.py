@@ -117,8 +117,25 @@ def add_user(
     common.say(
         f"Added {added.role} {added.name!r} ({added.display_name}"
         + (f", {added.email}" if added.email else "")
-        + f"). Log in at {settings.base_url}/review/login"
+        + f"). Log in at {_console_base_url(settings)}/review/login"
     )
+
+
+def _console_base_url(settings: Settings) -> str:
+    """Where this CA's console is: PADLOCK_BASE_URL when set (what serve uses), else the
+    base URL the CA was made with (ca.json), not the laptop default."""
+    import os
+
+    from padlock.ca.signer import read_meta
+    from padlock.errors import ConfigError
+
+    if os.environ.get("PADLOCK_BASE_URL"):
+        return settings.base_url
+    try:
+        made_with = read_meta(settings.ca_dir).get("base_url") or ""
+    except ConfigError:
+        made_with = ""
+    return made_with.rstrip("/") or settings.base_url
 
 
 def _user_row(r: Any) -> dict[str, Any]:
