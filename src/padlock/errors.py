@@ -34,12 +34,14 @@ def _ours(code: str, title: str, status: int) -> ProblemType:
     return ProblemType(code, PADLOCK_URN + code, title, status)
 
 
-# RFC 8555 section 6.7 for the ACME types; RFC 9773 adds none we use here.
+# RFC 8555 section 6.7 for the ACME types, with alreadyReplaced (RFC 9773 section 7.4) and
+# invalidProfile (draft-ietf-acme-profiles).
 PROBLEMS: dict[str, ProblemType] = {
     p.code: p
     for p in (
         _acme("accountDoesNotExist", "The account does not exist", 400),
         _acme("alreadyRevoked", "The certificate is already revoked", 400),
+        _acme("alreadyReplaced", "The certificate was already replaced", 409),  # RFC 9773 7.4
         _acme("badCSR", "The CSR is unacceptable", 400),
         _acme("badNonce", "The nonce is unacceptable", 400),
         _acme("badPublicKey", "The public key is unacceptable", 400),
@@ -52,6 +54,7 @@ PROBLEMS: dict[str, ProblemType] = {
         _acme("externalAccountRequired", "An external account binding is required", 400),
         _acme("incorrectResponse", "The challenge response was wrong", 403),
         _acme("invalidContact", "The contact URL is invalid", 400),
+        _acme("invalidProfile", "The profile is not offered", 400),  # draft-ietf-acme-profiles
         _acme("malformed", "The request message was malformed", 400),
         _acme("orderNotReady", "The order is not ready to be finalized", 403),
         _acme("rateLimited", "The request exceeds a rate limit", 429),
@@ -308,6 +311,18 @@ class UnsupportedIdentifier(PadlockError):
 
 class UserActionRequired(PadlockError):
     problem = "userActionRequired"
+
+
+class AlreadyReplaced(PadlockError):
+    """RFC 9773 section 7.4: clients retry without ``replaces`` when they see it."""
+
+    problem = "alreadyReplaced"
+
+
+class InvalidProfile(PadlockError):
+    """draft-ietf-acme-profiles: a newOrder naming a profile the directory does not offer."""
+
+    problem = "invalidProfile"
 
 
 # --- the site owner's client of a CA (padlock obtain / renew) --------------------------------

@@ -155,7 +155,7 @@ def test_account_deactivation(client: Client, va: VA) -> None:
     resp = client.post(client.kid, {"status": "deactivated"})
     assert resp.status_code == 200 and resp.json()["status"] == "deactivated"
     resp = client.get(order["authorizations"][0])
-    assert resp.status_code == 403 and problem_type(resp) == "unauthorized"
+    assert resp.status_code == 401 and problem_type(resp) == "unauthorized"  # RFC 8555 7.3.6
 
 
 def test_key_change_rollover(http: httpx.Client, server: Server, client: Client) -> None:
@@ -277,17 +277,65 @@ def test_ip_identifier_http01(make_server: Any, http: httpx.Client, va: VA) -> N
 
 
 def test_certificate_download_links(client: Client, server: Server, va: VA) -> None:
+    """Each download holds its whole chain, so no rel="up"; the other chain is rel="alternate"
+    at a POST-as-GET URL, both ways (RFC 8555 7.4.2)."""
     order, _url, _pem = obtain(client, va, [_name()])
     resp = client.get(order["certificate"])
     assert resp.headers["Content-Type"] == "application/pem-certificate-chain"
-    links = resp.headers["Link"]
-    assert f"<{server.base}/ca/" in links and 'rel="up"' in links
-    alternate = f'<{order["certificate"]}/1>;rel="alternate"'
-    assert alternate in links
+    links = resp.headers.get_list("Link")
+    assert not [link for link in links if 'rel="up"' in link]
+    assert f'<{order["certificate"]}/1>;rel="alternate"' in links
+    chain = _chain(resp.text)
+    assert len(chain) == 2 and chain[0].issuer == chain[1].subject
     alt = client.get(f"{order['certificate']}/1")
     assert alt.status_code == 200
+    assert f'<{order["certificate"]}>;rel="alternate"' in alt.headers.get_list("Link")
+    assert not [link for link in alt.headers.get_list("Link") if 'rel="up"' in link]
     assert _chain(alt.text)[-1] == _root(server, "trusted")
-    assert len(_chain(alt.text)) == len(_chain(resp.text)) + 1
+    assert _chain(alt.text)[:-1] == chain
+
+
+def _links(resp: httpx.Response) -> list[str]:
+    """The URLs of the response's Link headers, every relation."""
+    return [
+        part.split(">", 1)[0].strip().lstrip("<")
+        for header in resp.headers.get_list("Link")
+        for part in header.split(",")
+    ]
+
+
+def test_every_link_answers_post_as_get(server: Server, va: VA) -> None:
+    """Every URL padlock puts in a Link or Location header of an ACME response can be fetched
+    with POST-as-GET by the account (RFC 8555 6.3, 7.4.2): what mod_md and other clients that
+    follow rel="up" and rel="alternate" do."""
+    seen: set[str] = set()
+
+    def record(resp: httpx.Response) -> None:
+        seen.update(_links(resp))
+        if "Location" in resp.headers:
+            seen.add(resp.headers["Location"])
+
+    with httpx.Client(timeout=30, event_hooks={"response": [record]}) as http:
+        client = Client(http, server.trusted)
+        assert client.register().status_code == 201
+        order, order_url, _pem = obtain(client, va, [_name("links")])
+        for _ in range(100):  # a second page of the account's orders: rel="next"
+            assert client.new_order([_name("page")]).status_code == 201
+        assert client.kid is not None
+        client.get(f"{client.kid}/orders")
+        client.get(order_url)
+        client.get(order["authorizations"][0])
+        client.get(order["certificate"])
+        client.get(f"{order['certificate']}/1")
+        assert server.trusted in seen  # rel="index"
+        assert f"{order['certificate']}/1" in seen and order["authorizations"][0] in seen
+        assert any("?after=" in url for url in seen)
+        fetched: set[str] = set()
+        while seen - fetched:  # and the links of what they answer, until nothing is new
+            for url in sorted(seen - fetched):
+                fetched.add(url)
+                resp = client.get(url)
+                assert resp.status_code == 200, (url, resp.status_code, resp.text)
 
 
 def test_orders_list(client: Client, va: VA) -> None:
@@ -442,7 +490,48 @@ def test_order_replaces(client: Client, va: VA) -> None:
     order, _u, _p = obtain(client, va, [name], replaces=cid)
     assert order["replaces"] == cid
     resp = client.new_order([name], replaces=cid)
-    assert resp.status_code == 409
+    assert resp.status_code == 409 and problem_type(resp) == "alreadyReplaced"  # RFC 9773 7.4
+    assert client.new_order([name]).status_code == 201  # what a client does next
+
+
+def test_order_replaces_pending_already_replaced(client: Client, server: Server, va: VA) -> None:
+    """Two live orders cannot replace one certificate (RFC 9773 section 5); an order that
+    expired unfinished no longer holds it."""
+    name = _name("repl2")
+    _order, _url, pem = obtain(client, va, [name])
+    cid = _cert_id(_chain(pem)[0])
+    first = client.new_order([name], replaces=cid)
+    assert first.status_code == 201
+    again = client.new_order([name], replaces=cid)
+    assert again.status_code == 409 and problem_type(again) == "alreadyReplaced"
+    server.sql(
+        "UPDATE acme_orders SET expires = :past WHERE id = :id",
+        past="2020-01-01 00:00:00.000000",
+        id=first.headers["Location"].rsplit("/", 1)[1],
+    )
+    assert client.new_order([name], replaces=cid).status_code == 201
+
+
+def test_order_replaces_needs_shared_identifier(client: Client, va: VA) -> None:
+    _order, _url, pem = obtain(client, va, [_name("repl3")])
+    cid = _cert_id(_chain(pem)[0])
+    resp = client.new_order([_name("other")], replaces=cid)
+    assert problem_type(resp) == "malformed" and "shares no identifier" in resp.json()["detail"]
+
+
+def test_renewal_info_revoked_window_open(client: Client, va: VA) -> None:
+    """RFC 9773 4.2: once revoked, the window is already open (and over) for a client asking
+    at once, so that it renews now."""
+    _order, _url, pem = obtain(client, va, [_name("ari-rev")])
+    leaf = _chain(pem)[0]
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    assert client.post(client.directory["revokeCert"], {"certificate": b64(der)}).is_success
+    asked = dt.datetime.now(dt.UTC)
+    resp = client.http.get(f"{client.directory['renewalInfo']}/{_cert_id(leaf)}")
+    window = resp.json()["suggestedWindow"]
+    start = dt.datetime.fromisoformat(window["start"])
+    end = dt.datetime.fromisoformat(window["end"])
+    assert start < end <= asked
 
 
 # --- external account binding --------------------------------------------------------------------
@@ -499,9 +588,11 @@ def test_ov_order_rejected(client: Client, server: Server, va: VA) -> None:
     assert final["status"] == "invalid" and "no such company" in final["error"]["detail"]
 
 
-def test_unknown_profile_malformed(client: Client) -> None:
+def test_unknown_profile_invalid_profile(client: Client) -> None:
+    """draft-ietf-acme-profiles registers invalidProfile for a profile the server lacks."""
     resp = client.new_order([_name()], profile="gold")
-    assert problem_type(resp) == "malformed" and "gold" in resp.json()["detail"]
+    assert resp.status_code == 400
+    assert problem_type(resp) == "invalidProfile" and "gold" in resp.json()["detail"]
 
 
 # --- limits and the insecure switch ---------------------------------------------------------

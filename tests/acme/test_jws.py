@@ -170,6 +170,33 @@ def test_payload_not_object_malformed() -> None:
         parsed.payload_json()
 
 
+@pytest.mark.parametrize("depth", [40, 1_000, 30_000])
+def test_parse_deep_nesting_malformed(depth: int) -> None:
+    """Deeply nested JSON anywhere in a JWS (body, protected header, payload, an inner JWS) is
+    malformed, never a RecursionError."""
+    deep = b"[" * depth + b"]" * depth
+    key = ec.generate_private_key(ec.SECP256R1())
+    header = {"alg": "ES256", "nonce": "n", "url": URL, "kid": "k"}
+    with pytest.raises(Malformed):
+        jwslib.parse(b"[" * depth)
+    with pytest.raises(Malformed):
+        jwslib.parse(b'{"protected": ' + deep + b"}")
+    with pytest.raises(Malformed):
+        jwslib.parse(_body({"protected": b64(deep), "payload": "", "signature": ""}))
+    with pytest.raises(Malformed):
+        jwslib.parse(
+            _body({"protected": b64(b'{"a":' + deep + b"}"), "payload": "", "signature": ""})
+        )
+    parsed = jwslib.parse(_body(jws(key, header, b'{"identifiers": ' + deep + b"}")))
+    with pytest.raises(Malformed):
+        parsed.payload_json()
+    inner = jws(key, header, {})
+    inner["payload"] = b64(deep)
+    outer = jwslib.parse(_body(jws(key, header, inner)))
+    with pytest.raises(Malformed):
+        jwslib.parse(outer.payload_json(), need_nonce=False).payload_json()
+
+
 # --- signatures ------------------------------------------------------------------------------
 
 

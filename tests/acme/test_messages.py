@@ -192,10 +192,12 @@ def test_renewal_window_last_third() -> None:
     assert end == T0 + dt.timedelta(days=75)
 
 
-def test_renewal_window_revoked_is_at_revocation() -> None:
-    revoked = T0 + dt.timedelta(days=3)
+def test_renewal_window_revoked_is_already_open() -> None:
+    revoked = T0 + dt.timedelta(days=3, microseconds=999_999)
     start, end = m.renewal_window(T0, T0 + dt.timedelta(days=90), revoked)
-    assert start == revoked and end < T0 + dt.timedelta(days=4)
+    # open (and over) at the revocation itself, whatever minute a client asks in
+    assert start < end <= revoked
+    assert end == T0 + dt.timedelta(days=3) and start == end - dt.timedelta(hours=1)
 
 
 # --- challenges ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from padlock.ca import acme as acme_ca
 from tests.acme.acme_client import JOSE, Client, b64, jwk_of, jws, make_csr, problem_type
 from tests.acme.conftest import VA, Server, obtain, prove
 
@@ -150,10 +151,23 @@ def test_wrong_content_type_malformed_415(client: Client, ctype: str) -> None:
 
 
 def test_get_instead_of_post_as_get_malformed(http: httpx.Client, client: Client) -> None:
-    order = client.new_order([_name()]).json()
-    resp = http.get(order["authorizations"][0])
-    _refused(resp, "malformed", 400)
-    assert "POST-as-GET" in resp.json()["detail"]
+    """RFC 8555 6.3: resources are read with POST-as-GET; a GET is malformed with 405."""
+    resp = client.new_order([_name()])
+    order, order_url = resp.json(), resp.headers["Location"]
+    for url in (order_url, order["authorizations"][0], order["finalize"], client.kid):
+        assert url is not None
+        got = http.get(url)
+        _refused(got, "malformed", 405)
+        assert got.headers["Allow"] == "POST"
+        assert "POST-as-GET" in got.json()["detail"]
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_directory_other_method_405(http: httpx.Client, server: Server, method: str) -> None:
+    for url in (server.trusted, f"{server.base}/acme/new-nonce"):
+        resp = http.request(method, url)
+        _refused(resp, "malformed", 405)
+        assert resp.headers["Allow"] == "GET, HEAD, POST"
 
 
 def test_unknown_resource_not_found(http: httpx.Client, server: Server) -> None:
@@ -216,6 +230,57 @@ def test_csr_weak_key_bad_csr(client: Client, va: VA) -> None:
     order = _ready_order(client, va, [name])
     weak = ec.generate_private_key(ec.SECP256K1())
     _refused(client.finalize(order, make_csr([name], weak)), "badCSR", 400)
+
+
+def test_finalize_authenticates_before_reading_csr(
+    client: Client, server: Server, va: VA, http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Signature, nonce, account and the order's owner are checked before the CSR is read:
+    a CSR that would be badCSR gets the request's own error, and the parser never runs."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    name = _name()
+    order = _ready_order(client, va, [name])
+    url = str(order["finalize"])
+    read: list[bytes] = []
+    real = acme_ca.load_csr
+
+    def counting(der: bytes) -> object:
+        read.append(der)
+        return real(der)
+
+    monkeypatch.setattr(acme_ca, "load_csr", counting)
+    garbage = {"csr": b64(b"not a csr, would be badCSR")}
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    doc = _refused(client.post(url, garbage, key=stranger), "malformed", 400)
+    assert "signature" in str(doc["detail"])
+    _refused(client.post(url, garbage, nonce=b64(secrets.token_bytes(26))), "badNonce", 400)
+    used = client.take_nonce()
+    assert client.post(client.kid or "", None, nonce=used).status_code == 200
+    _refused(client.post(url, garbage, nonce=used), "badNonce", 400)
+    thief = Client(http, server.trusted)
+    thief.register()
+    _refused(thief.post(url, garbage), "unauthorized", 403)
+    assert read == []
+    assert client.finalize(order, make_csr([name])).json()["status"] == "valid"
+    assert len(read) == 1
+
+
+@pytest.mark.parametrize("resource", ["newOrder", "keyChange", "revokeCert"])
+def test_unauthenticated_payload_never_read(client: Client, resource: str) -> None:
+    """A request whose signature does not verify gets that error, not one about its payload
+    (an unknown profile, an inner JWS with alg none, a certificate that is not DER)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    url = client.directory[resource]
+    payloads: dict[str, object] = {
+        "newOrder": {"identifiers": [{"type": "dns", "value": _name()}], "profile": "gold"},
+        "keyChange": jws(None, {"alg": "none", "url": url, "jwk": {}}, {}),
+        "revokeCert": {"certificate": b64(b"not a certificate")},
+    }
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    doc = _refused(client.post(url, payloads[resource], key=stranger), "malformed", 400)
+    assert "signature does not verify" in str(doc["detail"])
 
 
 def test_expired_order(client: Client, server: Server, va: VA) -> None:
@@ -303,10 +368,22 @@ def test_other_accounts_resources_unauthorized(
 
 
 def test_deactivated_account_unauthorized(client: Client) -> None:
+    """RFC 8555 7.3.6: every request from a deactivated account is unauthorized with 401."""
     assert client.kid is not None
     client.post(client.kid, {"status": "deactivated"})
-    _refused(client.new_order([_name()]), "unauthorized", 403)
-    _refused(client.get(client.kid), "unauthorized", 403)
+    _refused(client.new_order([_name()]), "unauthorized", 401)
+    _refused(client.get(client.kid), "unauthorized", 401)
+
+
+def test_deactivated_account_new_account_unauthorized(client: Client) -> None:
+    """newAccount with a deactivated account's key opens nothing and finds nothing (401)."""
+    assert client.kid is not None
+    client.post(client.kid, {"status": "deactivated"})
+    url = client.directory["newAccount"]
+    for payload in ({"termsOfServiceAgreed": True}, {"onlyReturnExisting": True}):
+        resp = client.post(url, payload, use_jwk=True)
+        doc = _refused(resp, "unauthorized", 401)
+        assert "deactivated" in str(doc["detail"]) and "Location" not in resp.headers
 
 
 def test_revoke_unknown_certificate_not_found(client: Client, server: Server) -> None:

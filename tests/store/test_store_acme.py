@@ -4,6 +4,7 @@ rate windows, the audit chain, and parallel finalization of one order (one certi
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import datetime as dt
 import json
 import threading
@@ -147,6 +148,25 @@ def test_acme_order_round_trip_and_move(acme: SqlAcmeStore) -> None:
         assert got is not None and got.status == m.VALID and got.cert_serial == "abc"
         assert tx.order_csr("o1") == b"\x30csr"
         assert tx.order_by_cert("abc") == got
+
+
+def test_acme_replacement_exists_while_live(acme: SqlAcmeStore) -> None:
+    """RFC 9773 section 5: a pending, ready, processing or valid order replaces its
+    certificate; one that expired unfinished or failed does not."""
+    order, authzs = _order()
+    with acme.transaction() as tx:
+        tx.insert_account(_account())
+        tx.insert_order(dataclasses.replace(order, replaces="aki.serial"), authzs, NOW)
+        assert not tx.replacement_exists("aki.other", NOW)
+        assert tx.replacement_exists("aki.serial", NOW)
+        assert not tx.replacement_exists("aki.serial", order.expires)  # expired pending
+        steps = [(m.PENDING, m.READY), (m.READY, m.PROCESSING), (m.PROCESSING, m.VALID)]
+        for before, after in steps:
+            assert tx.move_order("o1", before, after, NOW)
+            # past the order's expiry only processing and valid orders still hold it
+            assert tx.replacement_exists("aki.serial", order.expires) == (after != m.READY)
+        assert tx.move_order("o1", m.VALID, m.INVALID, NOW)
+        assert not tx.replacement_exists("aki.serial", NOW)
 
 
 def test_acme_orders_of_account_pages(acme: SqlAcmeStore) -> None:

@@ -515,11 +515,15 @@ def parse_cert_id(text: str) -> tuple[bytes, int]:
 def renewal_window(
     not_before: dt.datetime, not_after: dt.datetime, revoked_at: dt.datetime | None
 ) -> tuple[dt.datetime, dt.datetime]:
-    """The suggested renewal window: the middle of the last third of the validity period;
-    for a revoked certificate a short window at revocation, which is in the past by the
-    time a client asks, so that it renews at once (RFC 9773 section 4.2)."""
+    """The suggested renewal window: the middle of the last third of the validity period.
+
+    For a revoked certificate, the hour that ends at the revocation (to the second, rounded
+    down): a window wholly in the past from the moment of revocation, so that a client
+    asking at once (or with a clock a little behind) renews at once (RFC 9773 section 4.2).
+    """
     if revoked_at is not None:
-        return revoked_at, revoked_at + dt.timedelta(minutes=1)
+        end = revoked_at.replace(microsecond=0)
+        return end - dt.timedelta(hours=1), end
     lifetime = not_after - not_before
     start = not_after - lifetime / 3
     end = not_after - lifetime / 6

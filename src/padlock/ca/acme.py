@@ -42,10 +42,12 @@ from padlock.ca.issuance import IssuedCertificate, Issuer, IssueRequest, utcnow
 from padlock.ca.ports import AuditEntry, CertificateRecord, CertState
 from padlock.errors import (
     AccountDoesNotExist,
+    AlreadyReplaced,
     BadCSR,
     BadNonce,
     Conflict,
     ExternalAccountRequired,
+    InvalidProfile,
     Malformed,
     NotFound,
     OrderNotReady,
@@ -155,6 +157,20 @@ class AcmeRateLimited(RateLimited):
         self.retry_after = retry_after
 
 
+class AccountDeactivated(Unauthorized):
+    """Any request signed by a deactivated account's key: unauthorized with HTTP 401, not the
+    403 the problem table gives unauthorized elsewhere (RFC 8555 section 7.3.6)."""
+
+    def __init__(self, account: m.Account) -> None:
+        super().__init__(
+            f"The account is {account.status}; it can no longer be used (RFC 8555 section 7.3.6).",
+            hint="Make a new account with a new key.",
+        )
+
+    def to_problem(self, **extra: Any) -> dict[str, Any]:
+        return super().to_problem(**{"status": 401, **extra})
+
+
 class KeyInUse(Conflict):
     """keyChange to a key another account holds: 409 with that account's URL (RFC 8555 7.3.5)."""
 
@@ -226,8 +242,9 @@ class AcmeTx(Protocol):
     ) -> bool:
         """UPDATE ... WHERE status = from_status; whether this call moved it."""
 
-    def replacement_exists(self, cert_id: str) -> bool:
-        """Whether a valid order already replaced that certificate (RFC 9773)."""
+    def replacement_exists(self, cert_id: str, now: dt.datetime) -> bool:
+        """Whether another order replaces that certificate (RFC 9773 section 5): a valid one,
+        or one still pending, ready or processing that has not expired at ``now``."""
 
     def authorization(self, authz_id: str) -> m.Authorization | None:
         """With its challenges."""
@@ -361,11 +378,17 @@ class ChallengeResult:
     started: concurrent.futures.Future[m.Challenge] | None = None
 
 
+# The chains a certificate is served with (RFC 8555 7.4.2): 0 the leaf and its issuer, 1 the
+# same with the root. Each download holds its whole chain, so no Link rel="up" is sent (a
+# client following one would POST-as-GET a URL that is not an ACME resource); the others
+# are offered as rel="alternate" at their own POST-as-GET URLs.
+CHAINS = (0, 1)
+
+
 @dataclass(frozen=True)
 class CertificateResult:
     issued: IssuedCertificate
-    alternates: int  # how many alternate chains exist (Link rel="alternate")
-    issuer_url: str  # Link rel="up"
+    alternates: tuple[int, ...]  # the other chains (Link rel="alternate")
 
 
 def _new_id() -> str:
@@ -504,16 +527,23 @@ class AcmeService:
             raise AccountDoesNotExist(f"There is no account {jws.kid} in this directory.")
         jwslib.verify(jws, self._key(account))
         if account.status != m.VALID:
-            raise Unauthorized(f"The account is {account.status}; it can no longer be used.")
+            raise AccountDeactivated(account)
         self._use_nonce(tx, nonce_key, now)
         return account
 
     def _run(
-        self, jws: jwslib.JWS, url: str, work: Callable[[AcmeTx, str, dt.datetime], Any]
+        self,
+        jws: jwslib.JWS,
+        url: str,
+        work: Callable[[AcmeTx, str, dt.datetime], Any],
+        *,
+        nonce_key: str | None = None,
     ) -> Any:
-        """One request step in one transaction: the nonce is used with the change it allows."""
+        """One request step in one transaction: the nonce is used with the change it allows.
+        ``nonce_key``: the caller ran :meth:`_precheck` already."""
         now = self.clock()
-        nonce_key = self._precheck(jws, url, now)
+        if nonce_key is None:
+            nonce_key = self._precheck(jws, url, now)
         with self.store.transaction() as tx:
             return work(tx, nonce_key, now)
 
@@ -535,6 +565,8 @@ class AcmeService:
     def new_account(self, d: Directory, jws: jwslib.JWS, url: str) -> AccountResult:
         if jws.jwk is None:
             raise Malformed("newAccount must be signed with 'jwk' (the new account's key).")
+        # The url and the nonce's MAC first (no signature work for a made-up request).
+        prechecked = self._precheck(jws, url, self.clock())
         key = jwslib.public_key_from_jwk(jws.jwk)
         jwslib.verify(jws, key)
         req = m.parse_new_account(jws.payload_json())
@@ -544,6 +576,8 @@ class AcmeService:
         def work(tx: AcmeTx, nonce_key: str, now: dt.datetime) -> AccountResult:
             self._use_nonce(tx, nonce_key, now)
             existing = tx.account_by_thumbprint(d.name, thumb)
+            if existing is not None and existing.status != m.VALID:
+                raise AccountDeactivated(existing)
             if existing is not None:
                 return AccountResult(existing, created=False)
             if req.only_return_existing:
@@ -579,7 +613,7 @@ class AcmeService:
             )
             return AccountResult(account, created=True)
 
-        result: AccountResult = self._run(jws, url, work)
+        result: AccountResult = self._run(jws, url, work, nonce_key=prechecked)
         return result
 
     def _check_eab(
@@ -645,20 +679,20 @@ class AcmeService:
         return result
 
     def key_change(self, d: Directory, jws: jwslib.JWS, url: str) -> m.Account:
-        """RFC 8555 7.3.5: the outer JWS by the old key, the inner by the new one."""
-        inner = jwslib.parse(jws.payload_json(), need_nonce=False)
-        if inner.jwk is None:
-            raise Malformed("The inner keyChange JWS must carry the new key as 'jwk'.")
-        if inner.url != jws.url:
-            raise Malformed("The inner keyChange JWS must have the same url as the outer one.")
-        new_key = jwslib.public_key_from_jwk(inner.jwk)
-        jwslib.verify(inner, new_key)
-        change = m.parse_key_change(inner.payload_json())
-        new_thumb = jwslib.thumbprint(inner.jwk)
-        canonical = json.loads(jwslib.canonical_jwk(inner.jwk))
+        """RFC 8555 7.3.5: the outer JWS by the old key, the inner by the new one. The inner
+        JWS is read only once the outer one is authenticated."""
 
         def work(tx: AcmeTx, nonce_key: str, now: dt.datetime) -> m.Account:
             account = self._authenticate(tx, d, jws, nonce_key, now)
+            inner = jwslib.parse(jws.payload_json(), need_nonce=False)
+            if inner.jwk is None:
+                raise Malformed("The inner keyChange JWS must carry the new key as 'jwk'.")
+            if inner.url != jws.url:
+                raise Malformed("The inner keyChange JWS must have the same url as the outer one.")
+            jwslib.verify(inner, jwslib.public_key_from_jwk(inner.jwk))
+            change = m.parse_key_change(inner.payload_json())
+            new_thumb = jwslib.thumbprint(inner.jwk)
+            canonical = json.loads(jwslib.canonical_jwk(inner.jwk))
             if change.account != jws.kid:
                 raise Unauthorized("The inner keyChange payload names another account.")
             if jwslib.thumbprint(change.old_key) != account.thumbprint:
@@ -735,22 +769,29 @@ class AcmeService:
             m.Identifier("ip", a) for a in good_ips
         ]
 
-    def new_order(self, d: Directory, jws: jwslib.JWS, url: str) -> m.Order:
-        req = m.parse_new_order(jws.payload_json())
+    @staticmethod
+    def _profile(d: Directory, req: m.NewOrder) -> str:
         profile = req.profile or d.default_profile
         if profile not in d.profiles:
-            raise Malformed(
+            raise InvalidProfile(
                 f"This directory has no profile {profile!r}; it offers "
                 + ", ".join(d.profiles)
-                + "."
+                + " (draft-ietf-acme-profiles).",
+                hint="Leave 'profile' out for the default, or pick one of the directory's"
+                " meta.profiles.",
             )
-        identifiers = self._identifiers(d, profile, req)
+        return profile
 
+    def new_order(self, d: Directory, jws: jwslib.JWS, url: str) -> m.Order:
         def work(tx: AcmeTx, nonce_key: str, now: dt.datetime) -> m.Order:
             account = self._authenticate(tx, d, jws, nonce_key, now)
+            # What the request carries is read only once it is authenticated.
+            req = m.parse_new_order(jws.payload_json())
+            profile = self._profile(d, req)
+            identifiers = self._identifiers(d, profile, req)
             self._rate_limit(tx, account, now)
             if req.replaces is not None:
-                self._check_replaces(tx, account, req.replaces)
+                self._check_replaces(tx, account, req.replaces, identifiers, now)
             ids = _Randomness()
             order_id = ids.id()
             expires = now + self.settings.order_lifetime
@@ -812,15 +853,32 @@ class AcmeService:
         result: m.Order = self._run(jws, url, work)
         return result
 
-    def _check_replaces(self, tx: AcmeTx, account: m.Account, cert_id: str) -> None:
+    @staticmethod
+    def _check_replaces(
+        tx: AcmeTx,
+        account: m.Account,
+        cert_id: str,
+        identifiers: Sequence[m.Identifier],
+        now: dt.datetime,
+    ) -> None:
+        """RFC 9773 section 5: the replaced certificate is the account's, shares an identifier
+        with the new order, and no other live order replaces it (alreadyReplaced, 7.4)."""
         _aki, serial = m.parse_cert_id(cert_id)
         order = tx.order_by_cert(format(serial, "x"))
         if order is None or order.account_id != account.id:
             raise Malformed("'replaces' names no certificate this account ordered (RFC 9773).")
-        if tx.replacement_exists(cert_id):
-            raise Conflict(
-                "That certificate was already replaced by another finalized order (RFC 9773"
-                " alreadyReplaced)."
+        if not {(i.type, i.value) for i in order.identifiers} & {
+            (i.type, i.value) for i in identifiers
+        }:
+            raise Malformed(
+                "The order shares no identifier with the certificate it replaces"
+                " (RFC 9773 section 5).",
+                hint="Leave 'replaces' out for a certificate for other names.",
+            )
+        if tx.replacement_exists(cert_id, now):
+            raise AlreadyReplaced(
+                "Another order already replaces that certificate (RFC 9773 section 5).",
+                hint="Order again without 'replaces'.",
             )
 
     def order(self, d: Directory, jws: jwslib.JWS, url: str, order_id: str) -> m.Order:
@@ -899,11 +957,11 @@ class AcmeService:
     ) -> ChallengeResult:
         """POST-as-GET reads the challenge; ``{}`` asks the server to validate it (8.3-8.4)."""
         respond = not jws.is_post_as_get
-        if respond:
-            jws.payload_json()  # must be a JSON object; "{}" by the RFC, extra members ignored
 
         def work(tx: AcmeTx, nonce_key: str, now: dt.datetime) -> ChallengeResult:
             account = self._authenticate(tx, d, jws, nonce_key, now)
+            if respond:
+                jws.payload_json()  # a JSON object; "{}" by the RFC, extra members ignored
             challenge = tx.challenge(challenge_id)
             if challenge is None:
                 raise NotFound(f"There is no challenge {challenge_id}.")
@@ -1104,10 +1162,10 @@ class AcmeService:
         return BadCSR(exc.message, hint=exc.hint)
 
     def finalize(self, d: Directory, jws: jwslib.JWS, url: str, order_id: str) -> m.Order:
-        csr_der = m.parse_finalize(jws.payload_json())
-        csr_key, asked = self._read_csr(csr_der)
+        """The CSR is read only after the request is authenticated (signature, nonce, account,
+        the order's owner) and the order is ready: nobody else can make the server parse one."""
 
-        def work(tx: AcmeTx, nonce_key: str, now: dt.datetime) -> tuple[m.Order, m.Account]:
+        def work(tx: AcmeTx, nonce_key: str, now: dt.datetime) -> tuple[m.Order, m.Account, bytes]:
             account = self._authenticate(tx, d, jws, nonce_key, now)
             order = self._own_order(tx, d, account, order_id)
             status = m.order_status(order, now)
@@ -1123,14 +1181,16 @@ class AcmeService:
                     )
                 )
                 raise OrderNotReady(why)
-            self._match_csr(order, account, csr_key, asked)
+            csr_der = m.parse_finalize(jws.payload_json())
+            self._match_csr(order, account, *self._read_csr(csr_der))
             if not tx.move_order(order.id, m.READY, m.PROCESSING, now, csr=csr_der):
                 raise OrderNotReady("The order is being finalized already.")
-            return replace(order, status=m.PROCESSING), account
+            return replace(order, status=m.PROCESSING), account, csr_der
 
         order: m.Order
         account: m.Account
-        order, account = self._run(jws, url, work)
+        csr_der: bytes
+        order, account, csr_der = self._run(jws, url, work)
         actor = f"acme:{account.id}"
         if not PROFILES[order.profile].needs_organization:
             return self._issue(order, csr_der, actor, None)
@@ -1261,16 +1321,12 @@ class AcmeService:
         record = self.certificates.get_certificate(int(serial_hex, 16))
         if record is None or record.der is None:
             raise NotFound(f"There is no certificate {serial_hex} here.")
-        if alternate not in (0, 1):
+        if alternate not in CHAINS:
             raise NotFound(f"There is no alternate chain {alternate}.")
         issued = self.issuer.package(record)
         if alternate == 1:  # the same chain with the root: for pinning and stapling setups
             issued = replace(issued, chain_pem=issued.chain_pem + issued.root_pem)
-        signer = self.issuer.signer_for(Hierarchy(record.hierarchy))
-        issuer_url = f"{self.issuer_base_url}/ca/{signer.issuer}.der"
-        return CertificateResult(
-            issued, alternates=1 if alternate == 0 else 0, issuer_url=issuer_url
-        )
+        return CertificateResult(issued, alternates=tuple(c for c in CHAINS if c != alternate))
 
     @property
     def issuer_base_url(self) -> str:
@@ -1278,50 +1334,60 @@ class AcmeService:
 
     # -- revocation -------------------------------------------------------------------------
 
-    def revoke(self, d: Directory, jws: jwslib.JWS, url: str) -> CertificateRecord:
-        req = m.parse_revocation(jws.payload_json())
+    def _revocable(
+        self, d: Directory, req: m.Revocation
+    ) -> tuple[x509.Certificate, CertificateRecord]:
+        """The certificate a revokeCert names, issued by this CA under this directory."""
         try:
             cert = x509.load_der_x509_certificate(req.certificate_der)
         except ValueError:
             raise Malformed("'certificate' is not a DER certificate.") from None
-        serial = cert.serial_number
-        record = self.certificates.get_certificate(serial)
+        record = self.certificates.get_certificate(cert.serial_number)
         if record is None or record.der != req.certificate_der:
             raise NotFound("This CA did not issue that certificate.")
         if Hierarchy(record.hierarchy) is not d.hierarchy:
             raise NotFound("That certificate was issued under the other directory.")
-        if jws.jwk is not None:
-            key = jwslib.public_key_from_jwk(jws.jwk)
-            jwslib.verify(jws, key)
-            if _spki(key) != _spki(cert.public_key()):
-                raise Unauthorized("The JWS key is not the certificate's key.")
+        return cert, record
 
-            def by_key(tx: AcmeTx, nonce_key: str, now: dt.datetime) -> str:
+    def revoke(self, d: Directory, jws: jwslib.JWS, url: str) -> CertificateRecord:
+        """RFC 8555 7.6: by the certificate's key (jwk) or by an account (kid). The request is
+        authenticated (signature, nonce, account) before its certificate is read."""
+
+        def work(
+            tx: AcmeTx, nonce_key: str, now: dt.datetime
+        ) -> tuple[str, int, CertificateRecord]:
+            if jws.jwk is not None:
+                key = jwslib.public_key_from_jwk(jws.jwk)
+                jwslib.verify(jws, key)
                 self._use_nonce(tx, nonce_key, now)
-                return "acme:certificate-key"
+                req = m.parse_revocation(jws.payload_json())
+                cert, record = self._revocable(d, req)
+                if _spki(key) != _spki(cert.public_key()):
+                    raise Unauthorized("The JWS key is not the certificate's key.")
+                return "acme:certificate-key", req.reason, record
+            account = self._authenticate(tx, d, jws, nonce_key, now)
+            req = m.parse_revocation(jws.payload_json())
+            _cert, record = self._revocable(d, req)
+            actor = f"acme:{account.id}"
+            order = tx.order_by_cert(record.serial_hex)
+            if order is not None and order.account_id == account.id:
+                return actor, req.reason, record
+            names = {n.removeprefix("*.") for n in record.names}
+            if tx.valid_identifiers(account.id, sorted(names), now) >= names:
+                return actor, req.reason, record
+            raise Unauthorized(
+                "The account neither ordered this certificate nor holds valid"
+                " authorizations for all its names."
+            )
 
-            actor: str = self._run(jws, url, by_key)
-        else:
-            names = list(record.names)
-
-            def by_account(tx: AcmeTx, nonce_key: str, now: dt.datetime) -> str:
-                account = self._authenticate(tx, d, jws, nonce_key, now)
-                order = tx.order_by_cert(record.serial_hex)
-                if order is not None and order.account_id == account.id:
-                    return f"acme:{account.id}"
-                held = tx.valid_identifiers(account.id, [n.removeprefix("*.") for n in names], now)
-                if held >= {n.removeprefix("*.") for n in names}:
-                    return f"acme:{account.id}"
-                raise Unauthorized(
-                    "The account neither ordered this certificate nor holds valid"
-                    " authorizations for all its names."
-                )
-
-            actor = self._run(jws, url, by_account)
-        result = self._revoke(serial, req.reason, actor, self.clock())
+        actor: str
+        reason: int
+        record: CertificateRecord
+        actor, reason, record = self._run(jws, url, work)
+        result = self._revoke(record.serial, reason, actor, self.clock())
         if isinstance(result, CertificateRecord):
             return result
-        return self.certificates.get_certificate(serial) or record
+        return self.certificates.get_certificate(record.serial) or record
 
     # -- renewal information (RFC 9773) -----------------------------------------------------
 

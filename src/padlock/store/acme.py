@@ -76,7 +76,8 @@ _SQL: dict[str, str] = {
     " identifiers, authz_ids, expires, created_at, cert_serial, error, replaces FROM acme_orders"
     " WHERE status = 'processing' AND profile = :profile ORDER BY created_at",
     "replacement_exists": "SELECT 1 FROM acme_orders WHERE replaces = :cert_id"
-    " AND status = 'valid' LIMIT 1",
+    " AND (status IN ('valid', 'processing') OR (status IN ('pending', 'ready')"
+    " AND expires > :now)) LIMIT 1",
     "authz": "SELECT id, order_id, account_id, identifier_type, identifier_value, wildcard,"
     " status, expires FROM acme_authorizations WHERE id = :id",
     "authz_challenges": "SELECT id, authz_id, type, token, status, validated_at, error,"
@@ -437,8 +438,9 @@ class _Tx:
         self._c.execute(sql, {**sets, "id": order_id, "from_status": from_status})
         return bool(self._c.rowcount == 1)
 
-    def replacement_exists(self, cert_id: str) -> bool:
-        return self._one("replacement_exists", {"cert_id": cert_id}) is not None
+    def replacement_exists(self, cert_id: str, now: dt.datetime) -> bool:
+        params = {"cert_id": cert_id, "now": self._s.out(now)}
+        return self._one("replacement_exists", params) is not None
 
     # -- authorizations and challenges ---------------------------------------------------------
 

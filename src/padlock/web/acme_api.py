@@ -276,6 +276,8 @@ def problem_reply(exc: PadlockError) -> Reply:
     status = int(doc["status"])
     if isinstance(exc, WrongMediaType):
         status = doc["status"] = 415  # RFC 8555 6.2: malformed, with 415
+    if isinstance(exc, MethodNotAllowed):
+        status = doc["status"] = 405
     if isinstance(exc, BadSignatureAlgorithm):
         doc["algorithms"] = list(jwslib.ALGORITHMS)  # RFC 8555 6.2
     headers: list[tuple[bytes, bytes]] = []
@@ -285,6 +287,9 @@ def problem_reply(exc: PadlockError) -> Reply:
     location = getattr(exc, "location", None)
     if location:
         headers.append(_location(location))
+    allow = getattr(exc, "allow", None)
+    if allow:
+        headers.append((b"allow", allow.encode()))
     return Reply(status, _json(doc).encode(), PROBLEM, headers)
 
 
@@ -293,7 +298,13 @@ class WrongMediaType(Malformed):
 
 
 class MethodNotAllowed(Malformed):
-    pass
+    """A method the resource does not take: malformed with HTTP 405 and ``Allow`` (RFC 9110
+    section 15.5.6); ACME resources other than the directory and newNonce take POST only
+    (RFC 8555 section 6.3)."""
+
+    def __init__(self, message: str, allow: str = "POST") -> None:
+        super().__init__(message)
+        self.allow = allow
 
 
 # --- the endpoint ------------------------------------------------------------------------------
@@ -384,21 +395,25 @@ class AcmeEndpoint:
         head = parts[0]
         service = front.service
         # --- unauthenticated GETs ---
+        # The directory and newNonce take POST-as-GET as well (RFC 8555 section 6.3): the
+        # answer is public, so the JWS is neither read nor checked.
         if head == "directory" and len(parts) == 1:
-            if method not in ("GET", "HEAD"):
-                raise MethodNotAllowed("The directory is read with GET.")
+            if method not in ("GET", "HEAD", "POST"):
+                raise MethodNotAllowed("The directory is read with GET.", _READ)
             return _doc(200, m.render_directory(d.urls, front.settings.meta(d)))
         if head == "new-nonce" and len(parts) == 1:
-            if method == "HEAD":
+            if method in ("HEAD", "POST"):
                 return Reply(200, ctype=None)
             if method == "GET":
                 return Reply(204, ctype=None)
-            raise MethodNotAllowed("Get a nonce with HEAD or GET.")
+            raise MethodNotAllowed("Get a nonce with HEAD or GET.", _READ)
         if head == "terms" and len(parts) == 1:
             return Reply(200, TERMS.encode(), b"text/plain; charset=utf-8")
         if head == "renewal-info" and len(parts) == 2:
             if method not in ("GET", "HEAD"):
-                raise MethodNotAllowed("Renewal information is read with GET (RFC 9773).")
+                raise MethodNotAllowed(
+                    "Renewal information is read with GET (RFC 9773).", "GET, HEAD"
+                )
             start, end, retry = service.renewal_info(parts[1])
             return _doc(
                 200,
@@ -481,11 +496,7 @@ class AcmeEndpoint:
             if not serial_hex or any(c not in "0123456789abcdef" for c in serial_hex):
                 raise NotFound("There is no such certificate.")
             res = await call(front, lambda: service.certificate(d, jws, url, serial_hex, alternate))
-            headers = [_link(res.issuer_url, "up")]
-            headers += [
-                _link(urls.certificate(serial_hex, i), "alternate")
-                for i in range(1, res.alternates + 1)
-            ]
+            headers = [_link(urls.certificate(serial_hex, i), "alternate") for i in res.alternates]
             return Reply(200, res.issued.fullchain_pem, PEM_CHAIN, headers)
         if head == "revoke-cert" and n == 1:
             await call(front, lambda: service.revoke(d, jws, url))
@@ -526,6 +537,7 @@ class AcmeEndpoint:
         return _doc(200, doc, headers)
 
 
+_READ = "GET, HEAD, POST"
 _POST_RESOURCES = frozenset(
     {
         "new-account",
