@@ -1328,10 +1328,6 @@ class AcmeService:
             issued = replace(issued, chain_pem=issued.chain_pem + issued.root_pem)
         return CertificateResult(issued, alternates=tuple(c for c in CHAINS if c != alternate))
 
-    @property
-    def issuer_base_url(self) -> str:
-        return self.directories["acme"].urls.base
-
     # -- revocation -------------------------------------------------------------------------
 
     def _revocable(
