@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,7 +24,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from padlock.ca.ports import AuditEntry, CertificateRecord, Reservation, Store, StoreWrite
 from padlock.ca.signer import Signer, ca_urls
-from padlock.errors import Conflict, LintFailed, PadlockError, PolicyError, WeakKey
+from padlock.errors import (
+    ConfigError,
+    Conflict,
+    LintFailed,
+    PadlockError,
+    PolicyError,
+    WeakKey,
+)
 from padlock.pki import certcheck, certs, keypolicy, policy
 from padlock.pki.csr import load_csr
 from padlock.pki.profiles import PROFILES, Hierarchy, Profile, get_profile, validity
@@ -32,6 +40,7 @@ if TYPE_CHECKING:
     from padlock.pki.lint import Finding
 
 Clock = Callable[[], dt.datetime]
+log = logging.getLogger("padlock.issuance")
 
 
 def utcnow() -> dt.datetime:
@@ -91,7 +100,7 @@ class IssuedCertificate:
 
 @dataclass(frozen=True)
 class IssuancePolicy:
-    base_url: str
+    base_url: str  # the PKI base URL: AIA, CRL DP and OCSP in every certificate
     allow_internal_in_test: bool = False
 
 
@@ -133,6 +142,7 @@ class Issuer:
         self._clock = clock
         self._blocked_keys = blocked_keys
         host = urlsplit(settings.base_url).hostname
+        self._pki_http = urlsplit(settings.base_url).scheme == "http"
         self._internal_host = host if host and not policy.is_public_host(host) else None
         self._urls = {h: ca_urls(settings.base_url, s.issuer) for h, s in self._signers.items()}
         # Made once, not per certificate: what every certificate of a profile shares,
@@ -158,16 +168,22 @@ class Issuer:
     def _tolerated(self, finding: Finding) -> bool:
         """A CA run on a private base URL (a laptop, a lab) puts that host in AIA and CRL DP.
 
-        pkilint rightly calls it an internal name; it is the operator's choice, made once
-        at ``ca init`` and reported by ``padlock doctor``, so only that finding, for that
-        host, in those two extensions, is let through.
+        pkilint rightly calls it an internal name (and a single-label host such as
+        ``localhost`` an invalid URI); it is the operator's choice, made once at ``ca init``
+        and reported by ``padlock doctor``, so only those findings, for that host, in those
+        two extensions, are let through.
         """
-        return (
-            self._internal_host is not None
-            and finding.code == "cabf.internal_domain_name"
-            and f'"{self._internal_host}"' in finding.message
-            and ("authorityInfoAccess" in finding.where or "cRLDistributionPoints" in finding.where)
-        )
+        host = self._internal_host
+        if host is None or not (
+            "authorityInfoAccess" in finding.where or "cRLDistributionPoints" in finding.where
+        ):
+            return False
+        if finding.code == "cabf.internal_domain_name":
+            return f'"{host}"' in finding.message
+        if finding.code == "pkix.invalid_uri_syntax":
+            prefixes = (f'"http://{host}/', f'"http://{host}:')
+            return any(p in finding.message for p in prefixes)
+        return False
 
     def signer_for(self, hierarchy: Hierarchy) -> Signer:
         return self._signers[hierarchy]
@@ -189,6 +205,8 @@ class Issuer:
         """The checks; ``blocked_keys`` False leaves the blocked-key lookup to the caller
         (issue() makes it inside the reservation's transaction)."""
         profile = get_profile(request.profile)
+        if profile.pkilint and not self._pki_http:
+            raise _pki_url_fault(self._settings.base_url)
         csr = load_csr(request.csr)
         public_key = keypolicy.public_key_from_csr(csr)
         spki = keypolicy.public_key_info(csr, public_key)
@@ -318,6 +336,13 @@ class Issuer:
             report = lint.lint_serverauth(draft_der, kind)
             problems = [str(f) for f in report.errors if not self._tolerated(f)]
         if problems:
+            log.error(
+                "pre-issuance lint refused certificate %s (%s, request %s): %s",
+                serial_hex,
+                profile.name,
+                request.request_id,
+                "; ".join(problems),
+            )
             self._store.abandon_certificate(
                 serial,
                 AuditEntry(
@@ -408,6 +433,20 @@ class Issuer:
             pems = _chain_pems(signer)
         chain, root = pems
         return IssuedCertificate(record, certificate_pem, chain, root)
+
+
+def _pki_url_fault(pki_base_url: str) -> ConfigError:
+    """Why trusted certificates cannot carry this (not http) PKI base URL.
+
+    BR 7.1.2.7.7 and 7.1.2.11.2 allow only http:// in AIA and CRL DP, so pkilint would
+    refuse every certificate: say what to run instead, before anything is reserved."""
+    return ConfigError(
+        f"This CA writes {pki_base_url} into its certificates (AIA, CRL DP, OCSP), and the"
+        " Baseline Requirements allow only http:// there, so it cannot issue trusted"
+        " certificates.",
+        hint="Point them at plain http: padlock ca set-pki-url http://HOST (then padlock"
+        " serve --tls answers those paths over HTTP on --pki-port).",
+    )
 
 
 def _refusing_blocked(

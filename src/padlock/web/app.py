@@ -26,6 +26,7 @@ from padlock.ca.issuance import utcnow
 from padlock.config import Settings
 from padlock.errors import PadlockError
 from padlock.web import balance
+from padlock.web.limits import LimitBodies
 from padlock.web.problems import (
     http_problem,
     problem_response,
@@ -68,12 +69,14 @@ def ensure_authority(settings: Settings) -> bytes:
         passphrase=passphrase,
         now=utcnow(),
         base_url=settings.base_url,
+        pki_base_url=settings.effective_pki_base_url,
     )
     log.warning(
-        "made a new CA %r in %s: test root %s, trusted root %s; the trusted root's key is in %s"
-        " (take it offline)",
+        "made a new CA %r in %s (certificates point at %s): test root %s, trusted root %s;"
+        " the trusted root's key is in %s (take it offline)",
         info.name,
         settings.data_dir,
+        info.pki_base_url,
         info.roots["test"],
         info.roots["trusted"],
         info.offline_root_key,
@@ -180,6 +183,7 @@ def create_app(settings: Settings, passphrase: bytes | None = None) -> FastAPI:
     _install_error_handlers(app)
 
     app.add_middleware(_CountRequests, counters=services.counters)
+    app.add_middleware(LimitBodies)  # outermost: every body is bounded (web/limits.py)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
