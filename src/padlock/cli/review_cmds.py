@@ -243,7 +243,8 @@ def list_queue(
     from rich.table import Table
 
     table = Table(title="Review queue (" + ", ".join(state) + ")")
-    for column in ("id", "kind", "state", "names", "organization (claimed)", "reviewer", "docs"):
+    table.add_column("id", no_wrap=True, min_width=max((len(r.id) for r in rows), default=2))
+    for column in ("kind", "state", "names", "organization (claimed)", "reviewer", "docs"):
         table.add_column(column)
     for r in rows:
         table.add_row(
@@ -255,7 +256,11 @@ def list_queue(
             r.reviewer.name if r.reviewer else "",
             str(r.documents),
         )
-    Console().print(table)
+    # Ids are what a reviewer copies into approve/reject: whole on a terminal, and a pipe
+    # (no width to fit) gets every column whole.
+    import sys
+
+    Console(width=None if sys.stdout.isatty() else 10_000).print(table)
     if not rows:
         common.say("Nothing waiting.")
 
