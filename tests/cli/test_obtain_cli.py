@@ -63,7 +63,14 @@ def test_help_lists_the_options(padlock_proc: Proc) -> None:
         assert option in result.out, option
     renew = padlock_proc("renew", "--help")
     assert renew.rc == 0
-    for option in ("--state-dir", "--dry-run", "--reuse-key", "--renew-before", "--json"):
+    for option in (
+        "--state-dir",
+        "--dry-run",
+        "--reuse-key",
+        "--renew-before",
+        "--force",
+        "--json",
+    ):
         assert option in renew.out, option
     assert "obtain" in padlock_proc("--help").out
 
@@ -122,6 +129,28 @@ def test_renew_table_and_json(
     assert renewed.rc == 0, renewed.err
     row = json.loads(renewed.out)["renewals"][0]
     assert row["action"] == "renewed" and row["new_serial"] != row["old_serial"]
+
+
+def test_renew_force_renews_now_whatever_the_window(
+    padlock_proc: Proc, ca: tuple[PadlockServer, Path]
+) -> None:
+    """What certbot users type (certbot renew --force-renewal): renewed now, not due or not."""
+    server, root = ca
+    made = padlock_proc(
+        "obtain", "force.example.com", "--ca", server.url, "--test", "--out", "certs",
+        "--contact", "admin@example.com", "--ca-root", root, "--state-dir", "state",
+        "--no-encrypt", "--json",
+    )  # fmt: skip
+    assert made.rc == 0, made.err
+    first = json.loads(made.out)["serial"]
+    assert "not due" in padlock_proc("renew", "--state-dir", "state").out
+    dry = padlock_proc("renew", "--state-dir", "state", "--force", "--dry-run", "--json")
+    assert json.loads(dry.out)["renewals"][0]["action"] == "would renew"
+    forced = padlock_proc("renew", "--state-dir", "state", "--force", "--json")
+    assert forced.rc == 0, forced.err
+    row = json.loads(forced.out)["renewals"][0]
+    assert row["action"] == "renewed" and "forced" in row["reason"]
+    assert row["old_serial"] == first and row["new_serial"] != first
 
 
 @pytest.mark.parametrize(

@@ -308,6 +308,12 @@ def register(app: typer.Typer) -> None:
             metavar="DAYS",
             help="Also renew whatever has fewer than DAYS days left.",
         ),
+        force: bool = typer.Option(
+            False,
+            "--force",
+            help="Renew every certificate now, whatever its renewal window (certbot's"
+            " --force-renewal).",
+        ),
         passphrase_file: Path | None = typer.Option(
             None,
             "--passphrase-file",
@@ -332,6 +338,7 @@ def register(app: typer.Typer) -> None:
                 dry_run=dry_run,
                 reuse_key=reuse_key,
                 renew_before=dt.timedelta(days=renew_before) if renew_before is not None else None,
+                force=force,
                 progress=step,
             )
         _render_renewals(rows, json_out)

@@ -52,6 +52,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import verification
 
 from padlock.errors import (
+    AlreadyReplaced,
     BadPassphrase,
     CAError,
     Conflict,
@@ -1030,10 +1031,11 @@ class _Run:
             try:
                 try:
                     order = acme.new_order(csr_pem, profile, self.pending.replaces)
-                except Malformed:
+                except (Malformed, AlreadyReplaced):
                     if not self.pending.replaces:
                         raise
-                    order = acme.new_order(csr_pem, profile, None)  # 'replaces' refused
+                    # 'replaces' refused, or another order replaced it (RFC 9773 7.4)
+                    order = acme.new_order(csr_pem, profile, None)
             except PadlockError:
                 if self.pending.order_url is None:
                     self._drop_pending()
@@ -1406,14 +1408,18 @@ def is_due(
     renew_before: dt.timedelta | None = None,
     wake_interval: dt.timedelta = WAKE_INTERVAL,
     rng: random.Random | None = None,
+    force: bool = False,
 ) -> Due:
-    """Whether the current certificate is due: expired; fewer than ``renew_before`` left;
+    """Whether the current certificate is due: forced (``renew --force``, certbot's
+    ``--force-renewal``); expired; fewer than ``renew_before`` left;
     the CA's renewal window (ACME, RFC 9773 section 4.2: a uniform random time in the
     window, due when it comes before the next run); revoked at the CA (REST); else when a
     third of its lifetime is left."""
     cur = lineage.current
     if cur is None:
         return Due(True, "no certificate yet")
+    if force:
+        return Due(True, "forced (--force), whatever the renewal window")
     end = _time(cur.not_after)
     if now >= end:
         return Due(True, f"expired on {_day(end)}")
@@ -1456,6 +1462,7 @@ def renew(
     dry_run: bool = False,
     reuse_key: bool = False,
     renew_before: dt.timedelta | None = None,
+    force: bool = False,
     progress: Progress = _quiet,
     now: Callable[[], dt.datetime] = _utcnow,
 ) -> list[Renewal]:
@@ -1472,6 +1479,7 @@ def renew(
                     dry_run=dry_run,
                     reuse_key=reuse_key,
                     renew_before=renew_before,
+                    force=force,
                     progress=progress,
                     now=now,
                 )
@@ -1489,6 +1497,7 @@ def _renew_one(
     renew_before: dt.timedelta | None,
     progress: Progress,
     now: Callable[[], dt.datetime],
+    force: bool = False,
 ) -> Renewal:
     name = lineage.name
     old = lineage.current.serial if lineage.current else None
@@ -1507,7 +1516,7 @@ def _renew_one(
                 run.start(reuse_key=reuse_key, previous=lineage.current)
             outcome = _finish(run)
         else:
-            due = is_due(lineage, now(), state, renew_before=renew_before)
+            due = is_due(lineage, now(), state, renew_before=renew_before, force=force)
             if not due.due:
                 return Renewal(name, "not due", due.reason, old, not_after=_not_after(lineage))
             if dry_run:
