@@ -210,7 +210,19 @@ class ConfigError(PadlockError):
 
 
 class StorageError(PadlockError):
+    """A database failure. The message names the database for the operator (the CLI, the
+    server's log); an HTTP answer says only that the database is unavailable, never its URL,
+    host or user, with the incident id the server logged it under and ``Retry-After``."""
+
     problem = "storage"
+    retry_after: ClassVar[int] = 5  # seconds: a restarting database is usually back by then
+    incident: str | None = None  # set where store/ translates the failure and logs it
+
+    def to_problem(self, **extra: Any) -> dict[str, Any]:
+        doc = super().to_problem(**extra)
+        logged = f" (incident {self.incident} in the server's log)" if self.incident else ""
+        doc["detail"] = f"The database is unavailable{logged}; try again in a few seconds."
+        return doc
 
 
 class Malformed(PadlockError):

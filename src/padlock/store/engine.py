@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -99,14 +100,51 @@ def make_engine(url: str) -> Engine:
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
-    return create_engine(
+    engine = create_engine(
         parsed,
         pool_size=POOL_SIZE,
         max_overflow=-1,
         pool_pre_ping=True,
         # Prepare statements run more than twice on the server (psycopg's default is 5).
-        connect_args={"prepare_threshold": 2, "connect_timeout": 10},
+        connect_args={"prepare_threshold": 2, "connect_timeout": 10, **PG_KEEPALIVES},
     )
+    event.listen(engine, "connect", _pg_session_limits)
+    return engine
+
+
+# PostgreSQL session limits, so that one hung host cannot stop the others (several hosts
+# share one database). A writer waits at most PG_LOCK_TIMEOUT for a row lock (the audit
+# head's, above all) and then fails with a StorageError (503, Retry-After) instead of
+# waiting for ever; a session left idle inside a transaction (a paused or wedged process
+# holding that lock) is ended by the server after PG_IDLE_IN_TRANSACTION_TIMEOUT, which
+# lets its locks go; no statement runs longer than PG_STATEMENT_TIMEOUT (migrations lift
+# it). TCP keepalives (libpq's parameters) find a peer that vanished without closing.
+PG_LOCK_TIMEOUT = "5s"
+PG_IDLE_IN_TRANSACTION_TIMEOUT = "10s"
+PG_STATEMENT_TIMEOUT = "60s"
+PG_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+PG_SESSION_SETTINGS = {
+    "lock_timeout": PG_LOCK_TIMEOUT,
+    "idle_in_transaction_session_timeout": PG_IDLE_IN_TRANSACTION_TIMEOUT,
+    "statement_timeout": PG_STATEMENT_TIMEOUT,
+}
+
+
+def _pg_session_limits(dbapi_connection: Any, _record: Any) -> None:
+    """Every new PostgreSQL connection gets padlock's session limits (PG_SESSION_SETTINGS)."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        with dbapi_connection.cursor() as cursor:
+            for name, value in PG_SESSION_SETTINGS.items():
+                cursor.execute(f"SET {name} = '{value}'")
+    finally:
+        dbapi_connection.autocommit = autocommit
 
 
 def _sqlite_engine(parsed: URL) -> Engine:
@@ -304,7 +342,12 @@ def storage_error(err: BaseException, url: URL | str, doing: str) -> StorageErro
     said = (str(original).strip().splitlines() or [type(original).__name__])[0]
     where = safe_url(url)
     hint = _hint(said.lower(), where)
-    return StorageError(f"The database {where} failed while {doing}: {said}", hint=hint)
+    error = StorageError(f"The database {where} failed while {doing}: {said}", hint=hint)
+    # Logged here, where every front end's failures pass: the public answer names only the
+    # incident (StorageError.to_problem), the log says which database failed and how.
+    error.incident = secrets.token_hex(6)
+    log.warning("storage failure, incident %s: %s", error.incident, error.message)
+    return error
 
 
 def _hint(said: str, where: str) -> str:

@@ -55,6 +55,9 @@ def upgrade_engine(engine: Engine) -> None:
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
+                # A second host waits for the first one's upgrade however long it takes.
+                conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
             command.upgrade(alembic_config(conn), "head")
     except exc.SQLAlchemyError as err:

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from padlock.errors import PROBLEMS, PadlockError
+from padlock.errors import PROBLEMS, PadlockError, StorageError
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -20,6 +20,8 @@ log = logging.getLogger("padlock")
 
 
 def problem_response(exc: PadlockError, instance: str | None = None) -> JSONResponse:
+    if isinstance(exc, StorageError):  # the database's own words are in the log, not the answer
+        log.warning("%s answered 503: storage failure, incident %s", instance, exc.incident)
     doc = exc.to_problem(**({"instance": instance} if instance else {}))
     headers = {}
     retry = getattr(exc, "retry_after", None)
