@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +19,7 @@ from padlock.ca.validation import (
 from padlock.errors import CAAForbidden
 from tests.support.dnsserver import TestDNS
 from tests.support.httpfiles import FileServer
+from tests.support.rawhttp import RawServer, body, drip, redirect, silent
 from tests.support.tlsalpn import ALPNResponder
 
 PATH = "/.well-known/pki-validation/token123"
@@ -169,3 +171,128 @@ def test_caa_lookup_failure_stops_issuance(cfg: VAConfig, dns: TestDNS) -> None:
     dns.zone.servfail.add("www.example.com")
     with pytest.raises(CAAForbidden, match="failed"):
         check_caa(cfg, "www.example.com")
+
+
+# --------------------------------------------------------------------------- hostile servers
+
+DEADLINE = 1.5
+SLACK = 3.0  # thread start-up and DNS on a busy machine; the hostile servers go on for 60 s
+
+
+@pytest.fixture
+def raw() -> Iterator[RawServer]:
+    server = RawServer({}).start()
+    yield server
+    server.stop()
+
+
+def _raw_cfg(dns: TestDNS, raw: RawServer, timeout: float = 1.0) -> VAConfig:
+    return VAConfig(
+        resolver=dns.address,
+        http_port=raw.port,
+        tls_port=raw.port,
+        timeout=timeout,
+        deadline=DEADLINE,
+    )
+
+
+def _failed_http(cfg: VAConfig, match: str) -> ProbeFailed:
+    started = time.monotonic()
+    with pytest.raises(ProbeFailed, match=match) as info:
+        check_http(cfg, "www.example.com", PATH, "v", exact=False)
+    assert time.monotonic() - started < DEADLINE + SLACK  # the worker is free again
+    evidence = info.value.evidence
+    assert evidence.ok is False and evidence.method == "http" and evidence.detail
+    assert evidence.as_dict()["hops"] is not None
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("location", "match"),
+    [
+        ("http://127.0.0.1:99999/x", "not a URL"),
+        ("http://www.example.com:0x50/x", "not a URL"),
+        ("http://[::1/x", "not a URL"),
+        ("http://www.example.com:8080/x", "only ports 80 and 443"),
+        ("http:///no-host", "names no host"),
+        ("ftp://www.example.com/x", "only http and https"),
+        ("javascript:alert(1)", "only http and https"),
+        ("file:///etc/passwd", "only http and https"),
+        ("/" + "a" * 3000, "over 2048 characters"),
+        (PATH, "loop"),
+        ("/", "HTTP 404"),
+    ],
+)
+def test_http_bad_redirect_is_a_failed_check(
+    dns: TestDNS, raw: RawServer, location: str, match: str
+) -> None:
+    raw.answers[PATH] = redirect(302, location)
+    failed = _failed_http(_raw_cfg(dns, raw), match)
+    assert failed.evidence.extra["hops"][0].endswith("-> 302")
+
+
+def test_http_redirect_chain_too_long_is_a_failed_check(dns: TestDNS, raw: RawServer) -> None:
+    for i in range(12):
+        raw.answers[f"/hop{i}"] = redirect(301, f"/hop{i + 1}")
+    raw.answers[PATH] = redirect(301, "/hop0")
+    failed = _failed_http(_raw_cfg(dns, raw), "More than 10 redirects")
+    assert len(failed.evidence.extra["hops"]) == 11
+
+
+@pytest.mark.parametrize("code", [301, 302, 307, 308])
+def test_http_redirect_statuses_followed(dns: TestDNS, raw: RawServer, code: int) -> None:
+    raw.answers[PATH] = redirect(code, "/moved")
+    raw.answers["/moved"] = body(b"v")
+    evidence = check_http(_raw_cfg(dns, raw), "www.example.com", PATH, "v", exact=False)
+    assert evidence.ok and evidence.target.endswith("/moved")
+    assert evidence.extra["hops"][0].endswith(f"-> {code}")
+
+
+@pytest.mark.parametrize("code", [300, 303, 304, 305, 306, 399])
+def test_http_other_redirects_not_followed(dns: TestDNS, raw: RawServer, code: int) -> None:
+    raw.answers[PATH] = redirect(code, "/moved")
+    raw.answers["/moved"] = body(b"v")
+    failed = _failed_http(_raw_cfg(dns, raw), f"HTTP {code}, not 200")
+    assert "BR 3.2.2.4.19" in (failed.hint or "")
+    assert not any(b"/moved" in r for r in raw.requests)
+
+
+@pytest.mark.parametrize("head_too", [False, True], ids=["body", "head"])
+def test_http_dripping_server_fails_by_the_deadline(
+    dns: TestDNS, raw: RawServer, head_too: bool
+) -> None:
+    raw.answers[PATH] = drip(0.2, head_too=head_too)
+    failed = _failed_http(_raw_cfg(dns, raw), r"took longer than 1\.5 s")
+    assert failed.problem == "connection"
+
+
+def test_http_silent_server_fails_by_the_deadline(dns: TestDNS, raw: RawServer) -> None:
+    raw.answers[PATH] = silent
+    _failed_http(_raw_cfg(dns, raw, timeout=30), r"took longer than 1\.5 s")
+
+
+def test_http_oversized_answer_is_a_failed_check(dns: TestDNS, raw: RawServer) -> None:
+    raw.answers[PATH] = body(b"v" + b"x" * 200_000)
+    failed = _failed_http(_raw_cfg(dns, raw), "more than 64 KiB")
+    assert failed.problem == "incorrectResponse"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"not http at all\r\n\r\n", b"HTTP/1.1 abc\r\n\r\n", b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70000],
+    ids=["garbage", "bad-status", "long-header"],
+)
+def test_http_answer_that_is_not_http_is_a_failed_check(
+    dns: TestDNS, raw: RawServer, answer: bytes
+) -> None:
+    raw.answers[PATH] = lambda conn, _stop: conn.sendall(answer)
+    _failed_http(_raw_cfg(dns, raw), "not HTTP")
+
+
+def test_tls_alpn_silent_server_fails_by_the_deadline(dns: TestDNS, raw: RawServer) -> None:
+    raw.answers["*"] = silent
+    started = time.monotonic()
+    with pytest.raises(ProbeFailed, match=r"took longer than 1\.5 s") as info:
+        check_tls_alpn(_raw_cfg(dns, raw, timeout=30), "www.example.com", "tok.thumb")
+    assert time.monotonic() - started < DEADLINE + SLACK
+    assert info.value.evidence.ok is False and info.value.problem == "connection"

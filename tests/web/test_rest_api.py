@@ -273,6 +273,25 @@ def test_rest_failed_checks_never_issue(
     assert client.get(f"/api/v1/requests/{doc['id']}/certificate").status_code == 409
 
 
+def test_rest_validate_bad_redirect_is_a_failed_check(
+    client: httpx.Client, va_web: FileServer, va_dns: TestDNS
+) -> None:
+    """A Location with port 99999 once answered 500 with a traceback (issue 14)."""
+    _key, csr = make_csr(["redirects.example.com"])
+    doc = _submit(client, csr, "dv").json()
+    ch = doc["challenges"][0]
+    path = f"/.well-known/pki-validation/{ch['token']}.txt"
+    va_dns.zone.servfail.add(ch["dns_record"])
+    for location in ("http://127.0.0.1:99999/x", "http:///no-host", "gopher://x.example.com/"):
+        va_web.redirects[path] = location
+        resp = client.post(f"/api/v1/requests/{doc['id']}/validate")
+        assert resp.status_code == 200, resp.text
+        got = resp.json()
+        assert got["state"] == "validating" and got["certificate"] is None
+        assert "redirects to" in got["challenges"][0]["error"]
+        assert any(v["method"] == "http" and v["problem"] for v in got["validations"])
+
+
 def test_rest_caa_for_another_ca_stops_issuance(
     client: httpx.Client, va_web: FileServer, va_dns: TestDNS, padlock_server: PadlockServer
 ) -> None:

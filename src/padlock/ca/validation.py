@@ -6,18 +6,28 @@ BR 3.2.2.4.7 TXT at ``_pki-validation``) and by ACME (RFC 8555 section 8.3 http-
 of :class:`VAConfig` (``PADLOCK_VA_RESOLVER``, ``PADLOCK_VA_HTTP_PORT``,
 ``PADLOCK_VA_TLS_PORT``) so tests point them at loopback servers; nothing is skipped.
 
-Foreign failures (socket, ``ssl.SSLError``, DNS timeouts) become padlock errors here,
-each with the ACME problem type that names it (connection, dns, tls, incorrectResponse,
-caa), and every probe returns or carries its :class:`Evidence`.
+Foreign failures (socket, ``ssl.SSLError``, DNS timeouts, unparsable answers) become
+padlock errors here, each with the ACME problem type that names it (connection, dns, tls,
+incorrectResponse, caa), and every probe returns or carries its :class:`Evidence`.
+
+Each HTTP or TLS probe has an overall deadline (``VAConfig.deadline``,
+``PADLOCK_VA_DEADLINE``, 10 s by default) besides the per-read timeout: when it passes, a
+watchdog shuts the socket down, so a server that drips its answer a byte at a time fails
+the check instead of holding a worker. Redirects are followed only as BR 3.2.2.4.19 allows
+them: 301, 302, 307 and 308, to http or https on port 80 or 443, at most 10.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import http.client
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +42,9 @@ ACME_TLS_ALPN = "acme-tls/1"
 OID_ACME_IDENTIFIER = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31")
 MAX_REDIRECTS = 10
 MAX_BODY = 64 * 1024
+MAX_LOCATION = 2048  # characters of a redirect's Location
+DEADLINE = 10.0  # seconds for one probe (all its redirects); PADLOCK_VA_DEADLINE
+REDIRECTS = (301, 302, 307, 308)  # BR 3.2.2.4.19; a 303 or 300 is an answer, not followed
 
 
 class ConnectionProblem(PadlockError):
@@ -57,18 +70,26 @@ class VAConfig:
     resolver: tuple[str, int] | None = None
     http_port: int = 80
     tls_port: int = 443
-    timeout: float = 5.0
+    timeout: float = 5.0  # per connect and per read
     caa_identities: tuple[str, ...] = ()
+    deadline: float = DEADLINE  # per probe, whatever it waits for
 
     @classmethod
     def from_settings(
-        cls, resolver: str | None, http_port: int, tls_port: int, caa_identities: Sequence[str]
+        cls,
+        resolver: str | None,
+        http_port: int,
+        tls_port: int,
+        caa_identities: Sequence[str],
+        deadline: float = DEADLINE,
     ) -> VAConfig:
         parsed = None
         if resolver:
             host, _, port = resolver.rpartition(":")
             parsed = (host.strip("[]") or "127.0.0.1", int(port or 53))
-        return cls(parsed, http_port, tls_port, caa_identities=tuple(caa_identities))
+        return cls(
+            parsed, http_port, tls_port, caa_identities=tuple(caa_identities), deadline=deadline
+        )
 
 
 @dataclass(frozen=True)
@@ -193,36 +214,146 @@ def check_dns_txt(cfg: VAConfig, name: str, qname: str, expected: str) -> Eviden
 # --- HTTP -----------------------------------------------------------------------------------
 
 
+class _Watchdog:
+    """Shuts a probe's socket down once its deadline passes, whatever the probe waits for
+    (a connect, a TLS handshake, headers or a body sent a byte at a time)."""
+
+    def __init__(self, until: float) -> None:
+        self.until = until
+        self.expired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, until - time.monotonic()), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def left(self, timeout: float) -> float:
+        """The per-operation timeout, never past the deadline."""
+        return max(0.01, min(timeout, self.until - time.monotonic()))
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sock = sock
+            if self.expired:
+                _shut(sock)
+        return sock
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.expired = True
+            if self._sock is not None:
+                _shut(self._sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)  # a blocked recv() in the probe's thread returns
+
+
+def _connect(
+    cfg: VAConfig, dog: _Watchdog, address: str, port: int, tls_host: str | None, alpn: str = ""
+) -> socket.socket:
+    """A socket to ``address:port`` (TLS with SNI ``tls_host`` if given) under ``dog``."""
+    sock = dog.watch(socket.create_connection((address, port), timeout=dog.left(cfg.timeout)))
+    if tls_host is None:
+        return sock
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    # RFC 8555 8.3: https redirects are followed without verifying the certificate;
+    # RFC 8737 3: the tls-alpn-01 certificate is self-signed by design.
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if alpn:
+        ctx.set_alpn_protocols([alpn])
+    try:
+        return dog.watch(ctx.wrap_socket(sock, server_hostname=tls_host))
+    except BaseException:
+        sock.close()
+        raise
+
+
 def _http_get(
-    cfg: VAConfig, url: str, host: str, address: str
+    cfg: VAConfig, dog: _Watchdog, url: str, host: str, address: str
 ) -> tuple[int, dict[str, str], bytes]:
     """GET ``url`` from ``address`` with Host ``host``: one hop, no redirect following."""
-    import httpx
-
     parts = urlsplit(url)
     port = parts.port or (cfg.http_port if parts.scheme == "http" else cfg.tls_port)
-    ip_host = f"[{address}]" if ":" in address else address
-    target = f"{parts.scheme}://{ip_host}:{port}{parts.path or '/'}"
-    if parts.query:
-        target += "?" + parts.query
-    headers = {"Host": host if port in (80, 443) else f"{host}:{port}", "User-Agent": "padlock-va"}
-    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        # https redirects (RFC 8555 8.3) are followed without verifying the certificate.
-        with (
-            httpx.Client(verify=False, timeout=cfg.timeout, trust_env=False) as client,  # noqa: S501
-            client.stream("GET", target, headers=headers, extensions=extensions) as resp,
-        ):
-            body = b""
-            for chunk in resp.iter_bytes():
-                body += chunk
-                if len(body) > MAX_BODY:
-                    break
-            return resp.status_code, dict(resp.headers), body[:MAX_BODY]
-    except httpx.TimeoutException as exc:
-        raise ConnectionProblem(f"Fetching {url} from {address} timed out.") from exc
-    except httpx.HTTPError as exc:
-        raise ConnectionProblem(f"Fetching {url} from {address} failed: {exc}.") from exc
+        sock = _connect(cfg, dog, address, port, host if parts.scheme == "https" else None)
+        conn = http.client.HTTPConnection(address, port, timeout=cfg.timeout)
+        conn.sock = sock
+        try:
+            conn.putrequest("GET", target, skip_host=True, skip_accept_encoding=True)
+            conn.putheader("Host", host if port in (80, 443) else f"{host}:{port}")
+            conn.putheader("User-Agent", "padlock-va")
+            conn.putheader("Connection", "close")
+            conn.endheaders()
+            resp = conn.getresponse()
+            body = resp.read(MAX_BODY + 1)
+            headers = {k.lower(): v for k, v in resp.getheaders()}
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        if dog.expired:
+            raise _late(cfg, url) from exc
+        if isinstance(exc, TimeoutError | socket.timeout):
+            raise ConnectionProblem(f"Fetching {url} from {address} timed out.") from exc
+        if isinstance(exc, ssl.SSLError):
+            raise TLSProblem(f"TLS with {address}:{port} failed: {exc.reason or exc}.") from exc
+        if isinstance(exc, OSError):
+            why = exc.strerror or exc
+            raise ConnectionProblem(f"Fetching {url} from {address} failed: {why}.") from exc
+        raise IncorrectResponse(
+            f"{url} (from {address}) answered with something that is not HTTP: {exc!r:.120}."
+        ) from exc
+    if dog.expired:  # the watchdog cut the answer short
+        raise _late(cfg, url)
+    return resp.status, headers, body
+
+
+def _late(cfg: VAConfig, target: str) -> ConnectionProblem:
+    return ConnectionProblem(
+        f"The check of {target} took longer than {cfg.deadline:g} s, its deadline.",
+        hint="The server must answer the check promptly and in full.",
+    )
+
+
+def _redirect_target(url: str, location: str) -> str:
+    """Where a redirect leads, if BR 3.2.2.4.19 lets us follow it; IncorrectResponse if not."""
+    if len(location) > MAX_LOCATION:
+        raise IncorrectResponse(f"{url} redirects to a Location of over {MAX_LOCATION} characters.")
+    try:
+        ref = urlsplit(location.strip())
+        absolute = ref.scheme in ("http", "https") or location.strip().startswith("//")
+        if absolute and not ref.hostname:
+            raise IncorrectResponse(f"{url} redirects to {location[:200]!r}, which names no host.")
+        nxt = urljoin(url, location.strip())
+        parts = urlsplit(nxt)
+        port = parts.port
+    except ValueError as exc:
+        raise IncorrectResponse(
+            f"{url} redirects to {location[:200]!r}, not a URL: {exc}."
+        ) from None
+    if parts.scheme not in ("http", "https"):
+        raise IncorrectResponse(
+            f"{url} redirects to {nxt[:200]}, which is not allowed: only http and https"
+            " (BR 3.2.2.4.19)."
+        )
+    if not parts.hostname:
+        raise IncorrectResponse(f"{url} redirects to {nxt[:200]}, which names no host.")
+    if port not in (None, 80, 443):
+        raise IncorrectResponse(
+            f"{url} redirects to {nxt[:200]}, which is not allowed: only ports 80 and 443"
+            " (BR 3.2.2.4.19)."
+        )
+    return nxt
 
 
 def check_http(cfg: VAConfig, name: str, path: str, expected: str, *, exact: bool) -> Evidence:
@@ -231,59 +362,86 @@ def check_http(cfg: VAConfig, name: str, path: str, expected: str, *, exact: boo
     url = f"http://{name}{path}"
     seen: list[str] = []
     try:
-        for _hop in range(MAX_REDIRECTS + 1):
-            parts = urlsplit(url)
-            host = parts.hostname or name
-            addresses = resolve_addresses(cfg, host)
-            status, headers, body = _http_get(cfg, url, host, addresses[0])
-            seen.append(f"{url} -> {status}")
-            if status in (301, 302, 303, 307, 308) and "location" in headers:
-                nxt = urljoin(url, headers["location"])
-                scheme = urlsplit(nxt).scheme
-                nport = urlsplit(nxt).port
-                if scheme not in ("http", "https") or nport not in (None, 80, 443):
-                    raise IncorrectResponse(f"{url} redirects to {nxt}, which is not allowed.")
-                url = nxt
-                continue
-            break
-        else:
-            raise IncorrectResponse(
-                f"More than {MAX_REDIRECTS} redirects from http://{name}{path}."
-            )
-        text = body.decode("utf-8", "replace")
-        found = text.strip() == expected if exact else expected in text
-        evidence = Evidence(
-            "http",
-            name,
-            url,
-            at,
-            status == 200 and found,
-            tuple(addresses),
-            detail=f"HTTP {status}",
-            extra={"hops": seen, "body_start": text[:200]},
-        )
-        if status != 200:
-            raise ProbeFailed(
-                IncorrectResponse(
-                    f"{url} answered HTTP {status}, not 200.",
-                    hint=f"Put the file at {path} on the server that answers for {name}.",
-                ),
-                evidence,
-            )
-        if not found:
-            raise ProbeFailed(
-                IncorrectResponse(
-                    f"{url} does not hold the expected content (it starts: {text[:60]!r}).",
-                    hint=f"The file at {path} must contain exactly: {expected}",
-                ),
-                evidence,
-            )
-        return evidence
+        with _Watchdog(time.monotonic() + cfg.deadline) as dog:
+            status, addresses, body, url = _follow(cfg, dog, name, url, seen)
+        return _judge_http(name, path, url, at, status, addresses, body, expected, exact, seen)
     except ProbeFailed:
         raise
     except PadlockError as exc:
         evidence = Evidence("http", name, url, at, False, detail=exc.message, extra={"hops": seen})
         raise ProbeFailed(exc, evidence) from None
+
+
+def _follow(
+    cfg: VAConfig, dog: _Watchdog, name: str, url: str, seen: list[str]
+) -> tuple[int, list[str], bytes, str]:
+    """Fetch ``url``, following allowed redirects; each hop is written to ``seen``."""
+    visited: set[str] = set()
+    for _hop in range(MAX_REDIRECTS + 1):
+        if url in visited:
+            raise IncorrectResponse(f"The redirects from http://{name} loop back to {url}.")
+        visited.add(url)
+        if dog.expired or dog.until <= time.monotonic():
+            raise _late(cfg, url)
+        host = urlsplit(url).hostname or name
+        addresses = resolve_addresses(cfg, host)
+        status, headers, body = _http_get(cfg, dog, url, host, addresses[0])
+        seen.append(f"{url} -> {status}")
+        if status not in REDIRECTS or "location" not in headers:
+            return status, addresses, body, url
+        url = _redirect_target(url, headers["location"])
+    raise IncorrectResponse(f"More than {MAX_REDIRECTS} redirects from http://{name}.")
+
+
+def _judge_http(
+    name: str,
+    path: str,
+    url: str,
+    at: dt.datetime,
+    status: int,
+    addresses: list[str],
+    body: bytes,
+    expected: str,
+    exact: bool,
+    seen: list[str],
+) -> Evidence:
+    """The evidence of a fetched answer, or ProbeFailed carrying it."""
+    text = body[:MAX_BODY].decode("utf-8", "replace")
+    found = len(body) <= MAX_BODY and (text.strip() == expected if exact else expected in text)
+    evidence = Evidence(
+        "http",
+        name,
+        url,
+        at,
+        status == 200 and found,
+        tuple(addresses),
+        detail=f"HTTP {status}",
+        extra={"hops": seen, "body_start": text[:200]},
+    )
+    if status != 200:
+        hint = f"Put the file at {path} on the server that answers for {name}."
+        if 300 <= status < 400:
+            hint = "Only 301, 302, 307 and 308 redirects are followed (BR 3.2.2.4.19)."
+        raise ProbeFailed(
+            IncorrectResponse(f"{url} answered HTTP {status}, not 200.", hint=hint), evidence
+        )
+    if len(body) > MAX_BODY:
+        raise ProbeFailed(
+            IncorrectResponse(
+                f"{url} answered more than {MAX_BODY // 1024} KiB.",
+                hint=f"The file at {path} holds only the expected value.",
+            ),
+            evidence,
+        )
+    if not found:
+        raise ProbeFailed(
+            IncorrectResponse(
+                f"{url} does not hold the expected content (it starts: {text[:60]!r}).",
+                hint=f"The file at {path} must contain exactly: {expected}",
+            ),
+            evidence,
+        )
+    return evidence
 
 
 # --- TLS-ALPN-01 ----------------------------------------------------------------------------
@@ -297,22 +455,20 @@ def check_tls_alpn(cfg: VAConfig, name: str, key_authorization: str) -> Evidence
     target = f"{name}:{cfg.tls_port}"
     try:
         addresses = resolve_addresses(cfg, name)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE  # RFC 8737 3: the certificate is self-signed by design
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.set_alpn_protocols([ACME_TLS_ALPN])
-        try:
-            with (
-                socket.create_connection((addresses[0], cfg.tls_port), timeout=cfg.timeout) as raw,
-                ctx.wrap_socket(raw, server_hostname=name) as tls,
-            ):
-                alpn = tls.selected_alpn_protocol()
-                der = tls.getpeercert(binary_form=True)
-        except ssl.SSLError as exc:
-            raise TLSProblem(f"TLS handshake with {target} failed: {exc.reason or exc}.") from exc
-        except OSError as exc:
-            raise ConnectionProblem(f"Cannot connect to {target}: {exc.strerror or exc}.") from exc
+        with _Watchdog(time.monotonic() + cfg.deadline) as dog:
+            try:
+                tls = _connect(cfg, dog, addresses[0], cfg.tls_port, name, ACME_TLS_ALPN)
+                with tls:
+                    alpn = tls.selected_alpn_protocol()  # type: ignore[attr-defined]
+                    der = tls.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+            except OSError as exc:
+                if dog.expired:
+                    raise _late(cfg, target) from exc
+                if isinstance(exc, ssl.SSLError):
+                    reason = exc.reason or exc
+                    raise TLSProblem(f"TLS handshake with {target} failed: {reason}.") from exc
+                why = exc.strerror or exc
+                raise ConnectionProblem(f"Cannot connect to {target}: {why}.") from exc
         if alpn != ACME_TLS_ALPN:
             raise TLSProblem(f"{target} did not negotiate ALPN {ACME_TLS_ALPN} (got {alpn!r}).")
         if not der:
