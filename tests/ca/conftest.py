@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -47,6 +48,21 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s = open_store(f"sqlite:///{tmp_path / 'padlock.db'}")
     yield s
     s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on SQLite, then on PostgreSQL (a schema of its own, dropped after)."""
+    from tests.ca import issue_loop
+
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'any.db'}"
+        else:
+            url = stack.enter_context(issue_loop.pg_schema("padlock_ca_any"))
+        s = open_store(url)
+        stack.callback(s.close)
+        yield s
 
 
 @pytest.fixture

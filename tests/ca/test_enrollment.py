@@ -38,9 +38,10 @@ from padlock.ca.enrollment import (
     sniff_document,
     still_reusable,
 )
-from padlock.ca.issuance import Issuer
+from padlock.ca.issuance import IssuancePolicy, Issuer
 from padlock.ca.notify import SmtpConfig, SmtpMailer, deliver
-from padlock.ca.ports import CertState, Store
+from padlock.ca.ports import CertState, GuardedWrite, Store
+from padlock.ca.signer import Signer
 from padlock.ca.validation import VAConfig
 from padlock.errors import (
     BadCSR,
@@ -57,9 +58,11 @@ from padlock.errors import (
     UnsupportedMediaType,
 )
 from padlock.pki.certs import Organization
+from padlock.pki.keypolicy import builtin_blocklist
+from padlock.pki.profiles import Hierarchy
 from padlock.store.enrollment import SqlEnrollmentStore
 from padlock.store.repositories import SqlStore
-from tests.ca.conftest import CSRMaker
+from tests.ca.conftest import BASE_URL, CSRMaker
 from tests.support.dnsserver import TestDNS
 from tests.support.httpfiles import FileServer
 from tests.support.smtpserver import TestSMTP
@@ -137,6 +140,18 @@ def outbox() -> Outbox:
 
 @pytest.fixture
 def svc(
+    store: Store,
+    issuer: Issuer,
+    dns: TestDNS,
+    web: FileServer,
+    tmp_path: Path,
+    clock: Clock,
+    outbox: Outbox,
+) -> EnrollmentService:
+    return _service(store, issuer, dns, web, tmp_path, clock, outbox)
+
+
+def _service(
     store: Store,
     issuer: Issuer,
     dns: TestDNS,
@@ -567,6 +582,7 @@ def test_enrollment_dv_on_submission_keeps_the_certificate_when_the_claim_is_los
     store: Store,
     dns: TestDNS,
     make_csr: CSRMaker,
+    clock: Clock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Another process took the request over (its claim had gone stale) while this one
@@ -591,10 +607,98 @@ def test_enrollment_dv_on_submission_keeps_the_certificate_when_the_claim_is_los
     with pytest.raises(Conflict, match="no longer holds"):
         svc.submit(make_csr(["www.example.com"]), "dv", "o@example.com", previous_request=first.id)
     (request_id,) = taken
-    assert len(_certs_for(store, request_id)) == 1
+    (serial,) = _certs_for(store, request_id)
     got = svc.get(request_id)
     assert got.state is RequestState.VALIDATING and got.certificate_serial is None
     assert _reserved_or_abandoned(store) == []
+    # The other claim goes stale: the next check records the certificate, issues none.
+    clock.advance(minutes=11)
+    done = svc.validate(request_id)
+    assert done.state is RequestState.ISSUED and done.certificate_serial == serial
+    assert _certs_for(store, request_id) == [serial]
+    assert store.verify_audit().ok
+
+
+@pytest.fixture
+def any_svc(
+    any_store: Store,
+    signers: dict[Hierarchy, Signer],
+    dns: TestDNS,
+    web: FileServer,
+    tmp_path: Path,
+    clock: Clock,
+    outbox: Outbox,
+) -> tuple[EnrollmentService, Store]:
+    """The service on SQLite, then on PostgreSQL."""
+    issuer = Issuer(any_store, signers, IssuancePolicy(base_url=BASE_URL), builtin_blocklist())
+    return _service(any_store, issuer, dns, web, tmp_path, clock, outbox), any_store
+
+
+def _last_step_fails(svc: EnrollmentService, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The request's last step (recorded with its certificate) fails: the certificate is
+    stored, the request is not marked issued and its claim is left behind."""
+    failed: list[str] = []
+
+    def failing(request_id: str, update: RequestUpdate, at: dt.datetime) -> GuardedWrite:
+        failed.append(request_id)
+        return GuardedWrite(lambda _cursor: Conflict("injected: the last step failed"))
+
+    monkeypatch.setattr(svc._store, "update_writes", failing)
+    return failed
+
+
+def test_enrollment_failed_last_step_never_issues_twice(
+    any_svc: tuple[EnrollmentService, Store],
+    web: FileServer,
+    clock: Clock,
+    make_csr: CSRMaker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One request, at most one certificate: once the left claim goes stale, a later check
+    completes the request with the certificate already issued for it."""
+    svc, store = any_svc
+    req = svc.submit(make_csr(["www.example.com"]), "dv", "owner@example.com")
+    _serve_file(web, req)
+    failed = _last_step_fails(svc, monkeypatch)
+    with pytest.raises(Conflict, match="injected"):
+        svc.validate(req.id)
+    monkeypatch.undo()
+    assert failed == [req.id]
+    (serial,) = _certs_for(store, req.id)
+    assert svc.get(req.id).state is RequestState.VALIDATING
+    assert svc.validate(req.id).state is RequestState.VALIDATING  # the claim is still fresh
+    clock.advance(minutes=11)
+    done = svc.validate(req.id)
+    assert done.state is RequestState.ISSUED and done.certificate_serial == serial
+    assert _certs_for(store, req.id) == [serial]  # not issued again
+    assert done.timeline[-1].action == "issued" and "earlier step" in done.timeline[-1].note
+    assert svc.certificate(req.id).record.serial_hex == serial
+    clock.advance(minutes=11)
+    assert svc.validate(req.id).state is RequestState.ISSUED
+    assert _certs_for(store, req.id) == [serial]
+    assert store.verify_audit().ok
+
+
+def test_enrollment_failed_last_step_of_an_approval_never_issues_twice(
+    svc: EnrollmentService,
+    store: Store,
+    dns: TestDNS,
+    clock: Clock,
+    make_csr: CSRMaker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    req = _ov_in_review(svc, dns, make_csr)
+    _last_step_fails(svc, monkeypatch)
+    with pytest.raises(Conflict, match="injected"):
+        svc.approve(req.id, ALICE, ORG)
+    monkeypatch.undo()
+    (serial,) = _certs_for(store, req.id)
+    with pytest.raises(Conflict, match="being issued"):
+        svc.approve(req.id, ALICE, ORG)  # the left claim is still fresh
+    clock.advance(minutes=11)
+    done = svc.approve(req.id, ALICE, ORG)
+    assert done.state is RequestState.ISSUED and done.certificate_serial == serial
+    assert _certs_for(store, req.id) == [serial]
     assert store.verify_audit().ok
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +34,7 @@ from padlock.errors import (
 from padlock.pki import crl_ocsp, lint
 from padlock.pki.keypolicy import builtin_blocklist
 from padlock.pki.profiles import Hierarchy
-from padlock.store import open_store
 from padlock.store.revocation import RevocationRepository
-from tests.ca import issue_loop
 
 from .conftest import BASE_URL, CA_PASSPHRASE, build_csr
 
@@ -165,22 +161,10 @@ def test_key_compromise_blocks_the_key_and_only_that_key(world: World) -> None:
     world.issue(other)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_world(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    signers: dict[Hierarchy, Signer],
-    ca_dir: Path,
-) -> Iterator[World]:
-    """A World on SQLite, then on PostgreSQL (a schema of its own)."""
-    with contextlib.ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / 'padlock.db'}"
-        else:
-            url = stack.enter_context(issue_loop.pg_schema("padlock_revoke"))
-        store = open_store(url)
-        stack.callback(store.close)
-        yield World(store, signers, ca_dir)
+@pytest.fixture
+def any_world(any_store: Store, signers: dict[Hierarchy, Signer], ca_dir: Path) -> World:
+    """A World on SQLite, then on PostgreSQL."""
+    return World(any_store, signers, ca_dir)
 
 
 def _revoke_as(

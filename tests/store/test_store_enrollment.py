@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from store_helpers import NOW
+from store_helpers import NOW, issue, reserve
 
 from padlock.ca.enrollment import (
     CLAIM_STALE_AFTER,
@@ -26,6 +26,7 @@ from padlock.ca.enrollment import (
     new_request_id,
     new_token,
 )
+from padlock.ca.ports import CertState
 from padlock.errors import Conflict, NotFound
 from padlock.pki.certs import Organization
 from padlock.store import SqlStore
@@ -148,7 +149,10 @@ def test_store_enrollment_update_is_compare_and_set(
 def test_store_enrollment_claims(repo: SqlEnrollmentStore) -> None:
     req = _submitted(repo)
     validating = frozenset({RequestState.SUBMITTED})
-    repo.update_request(req.id, RequestUpdate(validating, "issued", take_claim="one"), NOW)
+    # Taking a free claim is no take-over.
+    assert not repo.update_request(
+        req.id, RequestUpdate(validating, "issued", take_claim="one"), NOW
+    )
     with pytest.raises(Conflict, match="being issued"):
         repo.update_request(req.id, RequestUpdate(validating, "issued", take_claim="two"), NOW)
     with pytest.raises(Conflict, match="being issued"):
@@ -157,7 +161,9 @@ def test_store_enrollment_claims(repo: SqlEnrollmentStore) -> None:
         repo.update_request(req.id, RequestUpdate(validating, "issued", holder="two"), NOW)
     # A claim left by a crash goes stale and can be taken over; then the old holder is out.
     later = NOW + CLAIM_STALE_AFTER + dt.timedelta(seconds=1)
-    repo.update_request(req.id, RequestUpdate(validating, "issued", take_claim="three"), later)
+    assert repo.update_request(
+        req.id, RequestUpdate(validating, "issued", take_claim="three"), later
+    )  # a take-over: the caller looks for a certificate the old holder stored
     with pytest.raises(Conflict):
         repo.update_request(req.id, RequestUpdate(validating, "issued", holder="one"), later)
     repo.update_request(
@@ -176,6 +182,19 @@ def test_store_enrollment_claims(repo: SqlEnrollmentStore) -> None:
     assert got is not None and got.state is RequestState.ISSUED
     assert got.certificate_serial == "abc123"
     assert got.verified_organization == Organization("W", None, "Kent", "GB")
+
+
+def test_store_enrollment_issued_serial_of_a_request(
+    repo: SqlEnrollmentStore, store: SqlStore
+) -> None:
+    req = _submitted(repo)
+    assert repo.issued_serial(req.id) is None
+    reserved = reserve(store, request_id=req.id)  # reserved only: no certificate yet
+    assert repo.issued_serial(req.id) is None
+    issued = issue(store, request_id=req.id)
+    issue(store, request_id=new_request_id())  # another request's
+    assert repo.issued_serial(req.id) == issued.serial
+    assert store.get_certificate(reserved.serial).state is CertState.RESERVED  # type: ignore[union-attr]
 
 
 def test_store_enrollment_one_claim_among_threads(repo: SqlEnrollmentStore) -> None:

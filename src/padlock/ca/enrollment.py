@@ -416,8 +416,14 @@ class EnrollmentStore(Protocol):
     def get_request(self, request_id: str) -> EnrollmentRequest | None:
         """The request with challenges, documents, validations and timeline."""
 
-    def update_request(self, request_id: str, update: RequestUpdate, at: dt.datetime) -> None:
-        """Apply one step; NotFound, or Conflict when the state or a claim forbids it."""
+    def update_request(self, request_id: str, update: RequestUpdate, at: dt.datetime) -> bool:
+        """Apply one step; NotFound, or Conflict when the state or a claim forbids it.
+        True when the step took over an issuing claim another step had left (gone stale)."""
+
+    def issued_serial(self, request_id: str) -> int | None:
+        """The serial of a certificate issued for the request (its reservation names the
+        request), the first if several; None if none. Reads the certificates table whole
+        (no index on request_id): asked only after a claim was taken over."""
 
     def update_writes(
         self, request_id: str, update: RequestUpdate, at: dt.datetime
@@ -941,7 +947,7 @@ class EnrollmentService:
             if fresh.state is RequestState.VALIDATING and fresh.all_validated:
                 claim = secrets.token_hex(16)
                 try:
-                    self._store.update_request(
+                    took_over = self._store.update_request(
                         request_id,
                         RequestUpdate(
                             frozenset({RequestState.VALIDATING}), "issued", take_claim=claim
@@ -950,7 +956,7 @@ class EnrollmentService:
                     )
                 except Conflict:
                     return self.get(request_id)  # another worker is issuing it
-                return self._issue(fresh, claim, actor=actor)
+                return self._issue(fresh, claim, actor=actor, took_over=took_over)
         return self.get(request_id)
 
     @staticmethod
@@ -1046,9 +1052,15 @@ class EnrollmentService:
         caa: list[ValidationRecord] | None = None,
         create: tuple[Event, ...] | None = None,
         checked: CheckedRequest | None = None,
+        took_over: bool = False,
     ) -> EnrollmentRequest:
         """CAA for every name, right before issuance (unless looked up just now: ``caa``);
         then issue, and record the outcome with the certificate. Holds ``claim``.
+
+        ``took_over``: the claim was taken over from an earlier step that never finished.
+        That step may have stored a certificate and failed to record it (its last update
+        refused, the process gone): the request is then completed with that certificate,
+        never issued again (one request, at most one certificate).
 
         ``create``, when given, are the events of a request issued on submission: the
         request itself is then recorded with the certificate's reservation (until then
@@ -1068,6 +1080,11 @@ class EnrollmentService:
 
         finished = False
         try:
+            earlier = self._store.issued_serial(request.id) if took_over else None
+            if earlier is not None:
+                done = self._complete_with(request, claim, earlier, organization, reviewer, before)
+                finished = True
+                return done
             if caa is None:
                 caa = self._run_parallel(self._caa, list(request.names))
             refused = [r for r in caa if not r.ok]
@@ -1087,28 +1104,7 @@ class EnrollmentService:
             outcome: list[tuple[GuardedWrite, RequestUpdate, dt.datetime]] = []
 
             def record_issued(record: CertificateRecord) -> StoreWrite:
-                serial = record.serial_hex
-                step = RequestUpdate(
-                    frozenset({state}),
-                    "issued",
-                    holder=claim,
-                    state=RequestState.ISSUED,
-                    certificate_serial=serial,
-                    verified_organization=organization,
-                    reviewer=reviewer,
-                    validations=tuple(caa),
-                    clear_problem=True,
-                    events=(
-                        *before,
-                        Event(
-                            "issued",
-                            "system",
-                            RequestState.ISSUED,
-                            f"{request.profile} certificate {serial}",
-                            {"serial": serial, "profile": request.profile},
-                        ),
-                    ),
-                )
+                step = _issued(state, claim, record, organization, reviewer, before, tuple(caa))
                 at = self._clock()
                 write = self._store.update_writes(request.id, step, at)
                 outcome.append((write, step, at))
@@ -1178,6 +1174,25 @@ class EnrollmentService:
             ),
             certificate=CertificateStatus.of(issued.record),
         )
+
+    def _complete_with(
+        self,
+        request: EnrollmentRequest,
+        claim: str,
+        serial: int,
+        organization: Organization | None,
+        reviewer: Reviewer | None,
+        before: tuple[Event, ...],
+    ) -> EnrollmentRequest:
+        """Record the request as issued with the certificate an earlier step stored for it."""
+        record = self._certs.get_certificate(serial)
+        if record is None:  # pragma: no cover - issued_serial read it a moment ago
+            raise NotFound(f"The certificate {serial:x} is missing.")
+        step = _issued(request.state, claim, record, organization, reviewer, before, earlier=True)
+        self._store.update_request(request.id, step, self._clock())
+        log.warning("request %s…: %s", request.id[:8], step.events[-1].note)
+        self._notify(request.id, request.contact, RequestState.ISSUED)
+        return self.get(request.id)
 
     def _release(self, request_id: str, state: RequestState, claim: str) -> None:
         try:
@@ -1315,7 +1330,7 @@ class EnrollmentService:
             self._notify(request_id, request.contact, RequestState.VALIDATING)
             raise Conflict(note, hint="The request went back to validation.")
         claim = secrets.token_hex(16)
-        self._store.update_request(
+        took_over = self._store.update_request(
             request_id,
             RequestUpdate(frozenset({RequestState.IN_REVIEW}), "approved", take_claim=claim),
             now,
@@ -1334,6 +1349,7 @@ class EnrollmentService:
             organization=verified,
             reviewer=reviewer if request.reviewer is None else None,
             before=(approved,),
+            took_over=took_over,
         )
 
     def reject(self, request_id: str, reviewer: Reviewer, reason: str) -> EnrollmentRequest:
@@ -1407,6 +1423,38 @@ def _blocked(
         problem=problem,
         validations=tuple(caa),
         events=(*before, Event("blocked", "system", None, problem if note is None else note)),
+    )
+
+
+def _issued(
+    state: RequestState,
+    claim: str,
+    record: CertificateRecord,
+    organization: Organization | None,
+    reviewer: Reviewer | None,
+    before: tuple[Event, ...],
+    validations: tuple[ValidationRecord, ...] = (),
+    *,
+    earlier: bool = False,
+) -> RequestUpdate:
+    """The step that records the request issued with ``record``, letting go of ``claim``;
+    ``earlier``: a certificate an earlier step stored and could not record."""
+    note = f"{record.profile} certificate {record.serial_hex}"
+    details: dict[str, Any] = {"serial": record.serial_hex, "profile": record.profile}
+    if earlier:
+        note += ", issued for this request by an earlier step that could not record it"
+        details["earlier"] = True
+    return RequestUpdate(
+        frozenset({state}),
+        "issued",
+        holder=claim,
+        state=RequestState.ISSUED,
+        certificate_serial=record.serial_hex,
+        verified_organization=organization,
+        reviewer=reviewer,
+        validations=validations,
+        clear_problem=True,
+        events=(*before, Event("issued", "system", RequestState.ISSUED, note, details)),
     )
 
 

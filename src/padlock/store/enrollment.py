@@ -45,6 +45,7 @@ from padlock.ca.ports import AuditEntry, GuardedWrite, StoreWrite
 from padlock.errors import ConfigError, Conflict, NotFound, PadlockError
 from padlock.pki.certs import Organization
 from padlock.store import base
+from padlock.store.tables import certificates
 from padlock.store.tables_enrollment import enrollment_challenges as challenges_t
 from padlock.store.tables_enrollment import enrollment_documents as documents_t
 from padlock.store.tables_enrollment import enrollment_events as events_t
@@ -61,6 +62,7 @@ _ch = challenges_t.c
 _v = validations_t.c
 _d = documents_t.c
 _ev = events_t.c
+_c = certificates.c
 
 
 def _org_json(org: Organization | None) -> str | None:
@@ -440,7 +442,7 @@ class SqlEnrollmentStore:
             raise NotFound("There is no request with that id.")
         return row
 
-    def update_request(self, request_id: str, update_: RequestUpdate, at: dt.datetime) -> None:
+    def update_request(self, request_id: str, update_: RequestUpdate, at: dt.datetime) -> bool:
         with base.write(self._s, f"recording that a request was {update_.doing}") as tx:
             conn = tx.conn
             row = self._lock(conn, request_id)
@@ -457,6 +459,18 @@ class SqlEnrollmentStore:
                     [_validation_row(request_id, v) for v in update_.validations],
                 )
             self._events(tx, request_id, update_.events, update_.state or state, at)
+        # A claim still set when another is taken was left by a step that never finished.
+        return update_.take_claim is not None and row.claim_token is not None
+
+    def issued_serial(self, request_id: str) -> int | None:
+        with base.read(self._s, "reading a request's certificate") as conn:
+            row = conn.execute(
+                select(_c.serial)
+                .where(_c.request_id == request_id, _c.der.is_not(None))
+                .order_by(_c.issued_at, _c.serial)
+                .limit(1)
+            ).first()
+        return None if row is None else int(row[0], 16)
 
     def update_writes(
         self, request_id: str, update_: RequestUpdate, at: dt.datetime
