@@ -26,6 +26,7 @@ class Settings:
     va_resolver: str | None = None  # HOST:PORT for every validation DNS lookup
     va_http_port: int = 80
     va_tls_port: int = 443
+    va_deadline: float = 10.0  # seconds one HTTP or TLS-ALPN validation probe may take
     caa_identities: tuple[str, ...] = ()  # issuer domain names CAA records may name for us
     host: str = "127.0.0.1"
     port: int = 8080
@@ -87,6 +88,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         va_resolver=e.get("PADLOCK_VA_RESOLVER") or None,
         va_http_port=int(e.get("PADLOCK_VA_HTTP_PORT", "80")),
         va_tls_port=int(e.get("PADLOCK_VA_TLS_PORT", "443")),
+        va_deadline=float(e.get("PADLOCK_VA_DEADLINE", "10")),
         caa_identities=tuple(
             i.strip() for i in e.get("PADLOCK_CAA_IDENTITIES", "").split(",") if i.strip()
         ),

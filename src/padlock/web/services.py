@@ -31,5 +31,9 @@ class Services:
 def va_config(settings: Settings) -> VAConfig:
     identities = settings.caa_identities or (urlsplit(settings.base_url).hostname or "padlock",)
     return VAConfig.from_settings(
-        settings.va_resolver, settings.va_http_port, settings.va_tls_port, identities
+        settings.va_resolver,
+        settings.va_http_port,
+        settings.va_tls_port,
+        identities,
+        deadline=settings.va_deadline,
     )
