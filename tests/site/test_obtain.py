@@ -646,6 +646,39 @@ def test_renew_in_the_acme_renewal_window(
     openssl_verify(standalone_ca.test_root, files)
 
 
+def test_renew_when_the_certificate_was_already_replaced(
+    cli: CLI, standalone_ca: CA, state: Path, tmp_path: Path
+) -> None:
+    """RFC 9773 7.4: the CA answers alreadyReplaced (another order replaced the certificate);
+    renew orders again without 'replaces', as clients are meant to."""
+    import sqlite3
+
+    from padlock.site.client import cert_id
+
+    common = [
+        "--acme", standalone_ca.url + "/acme/test/directory", "--agree-tos",
+        "--out", tmp_path / "out", "--no-encrypt",
+        "--standalone-port", str(standalone_ca.va_port), "--standalone-address", "127.0.0.1",
+        "--ca-root", standalone_ca.test_root, "--json",
+    ]  # fmt: skip
+    first = obtained(obtain(cli, "replaced.example.com", *common, state=state))
+    files = first["files"]
+    assert isinstance(files, dict)
+    cert = cert_of(files)
+    db = sqlite3.connect(standalone_ca.server.data_dir / "padlock.db")
+    with db:  # the order that issued it now "replaces" it: another order took the certificate
+        db.execute(
+            "UPDATE acme_orders SET replaces = ? WHERE cert_serial = ?",
+            (cert_id(cert), format(cert.serial_number, "x")),
+        )
+    db.close()
+    rc, rows = _renew(cli, state, "--renew-before", "30")
+    row = rows["replaced.example.com"]
+    assert rc == 0, row
+    assert row["action"] == "renewed", row
+    assert cert_of(files).serial_number != cert.serial_number
+
+
 def test_renew_before_dry_run_and_reuse_key(
     cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path
 ) -> None:

@@ -763,7 +763,16 @@ class AcmeClient:
             fields["replaces"] = replaces
         body = _NewOrder(**fields)
         with self._translate("the new order"):
-            resp = self._net.post(self._client.directory["newOrder"], body)
+            try:
+                resp = self._net.post(self._client.directory["newOrder"], body)
+            except acme_errors.ConflictError:
+                # The acme library makes every 409 a ConflictError and drops the problem
+                # document; a newOrder's 409 is RFC 9773's alreadyReplaced (section 7.4).
+                if not replaces:
+                    raise
+                raise errors.AlreadyReplaced(
+                    "The CA says another order already replaces the certificate being renewed."
+                ) from None
             return self._order(resp, resp.headers.get("Location"))
 
     def _order(self, resp: Any, url: str | None) -> AcmeOrder:
