@@ -33,7 +33,7 @@ from tests.support.httpfiles import FileServer
 from tests.support.ports import free_port
 from tests.web.conftest import PadlockServer, start_padlock_server
 
-from padlock.pki import keys
+from padlock.pki import keys, serials
 
 CLI = Callable[..., Result]
 PASSPHRASE = "obtain tests pass phrase"
@@ -217,7 +217,7 @@ def test_test_profile_rest_out_dir(
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["www.example.com", "example.com"]
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "www.example.com"
-    assert format(cert.serial_number, "x") == doc["serial"]
+    assert serials.display(cert.serial_number) == doc["serial"]  # as openssl x509 -serial
     assert Path(files["fullchain"]).read_bytes() == (
         Path(files["cert"]).read_bytes() + Path(files["chain"]).read_bytes()
     )
@@ -603,7 +603,7 @@ def test_renew_when_the_ca_revoked_it(
     assert row["action"] == "renewed" and row["reason"] == "the CA reports it revoked"
     assert row["old_serial"] == first["serial"] and row["new_serial"] != first["serial"]
     # Same files, new contents: a new key (the default) and a certificate that verifies.
-    assert format(cert_of(files).serial_number, "x") == row["new_serial"]
+    assert serials.display(cert_of(files).serial_number) == row["new_serial"]
     assert key_fingerprint(files["key"]) != old_key
     assert key_fingerprint(files["key"]) == keys.fingerprint(cert_of(files).public_key())
     assert mode(files["key"]) == 0o600
@@ -611,17 +611,22 @@ def test_renew_when_the_ca_revoked_it(
     assert lineage(state, "www.example.net")["current"]["serial"] == row["new_serial"]  # type: ignore[index]
 
 
-def test_renew_in_the_acme_renewal_window(
-    cli: CLI, padlock_proc: CLI, standalone_ca: CA, state: Path, tmp_path: Path
-) -> None:
-    """RFC 9773: a fresh certificate's window is weeks away; once the CA revokes it the window
-    is now, and renew (with the saved settings: ACME, standalone port) renews it."""
-    common = [
+def _acme_standalone(standalone_ca: CA, tmp_path: Path) -> list[str | Path]:
+    """obtain's arguments for the test directory of ``standalone_ca`` with --standalone."""
+    return [
         "--acme", standalone_ca.url + "/acme/test/directory", "--agree-tos",
         "--out", tmp_path / "out", "--no-encrypt",
         "--standalone-port", str(standalone_ca.va_port), "--standalone-address", "127.0.0.1",
         "--ca-root", standalone_ca.test_root, "--json",
     ]  # fmt: skip
+
+
+def test_renew_in_the_acme_renewal_window(
+    cli: CLI, padlock_proc: CLI, standalone_ca: CA, state: Path, tmp_path: Path
+) -> None:
+    """RFC 9773: a fresh certificate's window is weeks away; once the CA revokes it the window
+    is now, and renew (with the saved settings: ACME, standalone port) renews it."""
+    common = _acme_standalone(standalone_ca, tmp_path)
     first = obtained(obtain(cli, "ari.example.com", *common, state=state))
     rc, rows = _renew(cli, state)
     assert rc == 0
@@ -655,12 +660,7 @@ def test_renew_when_the_certificate_was_already_replaced(
 
     from padlock.site.client import cert_id
 
-    common = [
-        "--acme", standalone_ca.url + "/acme/test/directory", "--agree-tos",
-        "--out", tmp_path / "out", "--no-encrypt",
-        "--standalone-port", str(standalone_ca.va_port), "--standalone-address", "127.0.0.1",
-        "--ca-root", standalone_ca.test_root, "--json",
-    ]  # fmt: skip
+    common = _acme_standalone(standalone_ca, tmp_path)
     first = obtained(obtain(cli, "replaced.example.com", *common, state=state))
     files = first["files"]
     assert isinstance(files, dict)
