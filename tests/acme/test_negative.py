@@ -411,3 +411,20 @@ def test_jose_content_type_with_parameters_accepted(client: Client) -> None:
 def test_account_key_jwk_is_the_registered_one(client: Client) -> None:
     assert client.kid is not None
     assert client.get(client.kid).json()["key"] == jwk_of(client.key)
+
+
+@pytest.mark.parametrize("directory", ["trusted", "test"])
+def test_reverse_zone_names_refused_in_every_directory(
+    http: httpx.Client, server: Server, directory: str
+) -> None:
+    c = Client(http, server.trusted if directory == "trusted" else server.test)
+    assert c.register().status_code == 201
+    for name in ("1.0.0.127.in-addr.arpa", "8.b.d.0.1.0.0.2.ip6.arpa"):
+        doc = _refused(c.new_order([name]), "rejectedIdentifier", 400)
+        assert "reverse-mapping zone" in str(doc["detail"])
+
+
+@pytest.mark.parametrize("name", ["nas.home.arpa", "hidden.onion", "service.alt", "db.internal"])
+def test_special_use_names_refused_for_trusted(client: Client, name: str) -> None:
+    doc = _refused(client.new_order([name]), "rejectedIdentifier", 400)
+    assert "special-use" in str(doc["detail"]) or "internal name" in str(doc["detail"])

@@ -78,6 +78,55 @@ def test_internal_name_allowed_only_with_allow_internal(name: str) -> None:
     assert check_identifiers([name], [], TEST_WITH_INTERNAL) == ([name], [])
 
 
+SPECIAL = [
+    "nas.home.arpa",
+    "home.arpa",
+    "*.lan.home.arpa",
+    "duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion",
+    "service.alt",
+    "db.internal",
+    "printer.local",
+    "www.example",
+    "site.test",
+    "a.localhost",
+    "x.invalid",
+    "ipv4only.arpa",
+    "resolver.arpa",
+]
+REVERSE = ["1.0.0.127.in-addr.arpa", "in-addr.arpa", "*.168.192.in-addr.arpa", "b.a.ip6.arpa"]
+
+
+@pytest.mark.parametrize("name", SPECIAL)
+def test_special_use_name_refused_for_trusted(name: str) -> None:
+    message = _refusal([name])
+    assert "internal name" in message or "public suffix" in message
+    assert not is_public_host(name.removeprefix("*."))
+
+
+@pytest.mark.parametrize("name", ["nas.home.arpa", "hidden.onion", "service.alt", "x.internal"])
+def test_special_use_name_cites_where_it_is_reserved(name: str) -> None:
+    message = _refusal([name])
+    assert "special-use" in message
+    assert "RFC" in message or "ICANN" in message
+
+
+@pytest.mark.parametrize("name", ["nas.home.arpa", "hidden.onion", "service.alt", "www.example"])
+def test_special_use_name_allowed_only_with_allow_internal(name: str) -> None:
+    assert check_identifiers([name], [], TEST_WITH_INTERNAL) == ([name], [])
+
+
+@pytest.mark.parametrize("name", REVERSE)
+@pytest.mark.parametrize("policy", [TRUSTED, TEST_WITH_INTERNAL], ids=["trusted", "internal-ok"])
+def test_reverse_zone_name_refused_in_every_profile(name: str, policy: NamePolicy) -> None:
+    message = _refusal([name], policy=policy)
+    assert "reverse-mapping zone" in message and "names an address" in message
+
+
+@pytest.mark.parametrize("name", ["in-addr.example.com", "arpa-x.example.com", "home.arpa.example"])
+def test_special_use_only_by_whole_labels(name: str) -> None:
+    assert check_identifiers([name], [], TEST_WITH_INTERNAL) == ([name], [])
+
+
 def test_default_policy_refuses_internal_names() -> None:
     assert NamePolicy().allow_internal is False
     _refusal(["intranet"], policy=NamePolicy())

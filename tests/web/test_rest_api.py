@@ -292,6 +292,24 @@ def test_rest_validate_bad_redirect_is_a_failed_check(
         assert any(v["method"] == "http" and v["problem"] for v in got["validations"])
 
 
+@pytest.mark.parametrize(
+    ("kind", "name", "says"),
+    [
+        ("test", "1.0.0.127.in-addr.arpa", "reverse-mapping zone"),
+        ("dv", "4.3.2.1.ip6.arpa", "reverse-mapping zone"),
+        ("dv", "nas.home.arpa", "special-use"),
+        ("dv", "hidden.onion", "special-use"),
+        ("dv", "printer.internal", "special-use"),
+    ],
+)
+def test_rest_reverse_zone_and_special_use_names_refused(
+    client: httpx.Client, kind: str, name: str, says: str
+) -> None:
+    _key, csr = make_csr([name])
+    doc = _problem(_submit(client, csr, kind), 400)
+    assert doc["type"].endswith(":rejectedIdentifier") and says in doc["detail"]
+
+
 def test_rest_caa_for_another_ca_stops_issuance(
     client: httpx.Client, va_web: FileServer, va_dns: TestDNS, padlock_server: PadlockServer
 ) -> None:

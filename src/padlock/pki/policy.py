@@ -5,13 +5,21 @@
   public DNS root, single labels, ``.local``, ``.test``) and no Reserved IP
   addresses in publicly trusted certificates. The test hierarchy may allow them
   when the operator turns that on.
+- Special-use names (:data:`SPECIAL_USE`: RFC 6761, 6762, 7686, 8375, 8880, 9462,
+  9476, ``.internal``) are Internal Names whatever the public suffix list says
+  (``home.arpa`` is under ``arpa``, which is in it).
+- Reverse-zone names (``in-addr.arpa``, ``ip6.arpa``; RFC 1035 3.5, RFC 3596 2.5)
+  name addresses, not hosts: refused in every profile, the test profile included.
+
+:func:`check_identifiers` is the one rule every entry point uses (``ca issue``, the
+REST API and the portal through the issuer, ACME's newOrder).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -21,6 +29,24 @@ from padlock.errors import InvalidName, RejectedIdentifier, Subproblem
 from padlock.pki import names
 
 MAX_NAMES = 100  # as Let's Encrypt; the BR sets no number, big SAN lists are abuse
+
+# Domains whose names are never publicly trusted (IANA's Special-Use Domain Names
+# registry and ICANN's reserved private-use TLD), with where each is reserved.
+SPECIAL_USE: dict[str, str] = {
+    "test": "RFC 6761 section 6.2",
+    "localhost": "RFC 6761 section 6.3",
+    "invalid": "RFC 6761 section 6.4",
+    "example": "RFC 6761 section 6.5",
+    "local": "RFC 6762 (Multicast DNS)",
+    "onion": "RFC 7686 (Tor)",
+    "home.arpa": "RFC 8375 (home networks)",
+    "ipv4only.arpa": "RFC 8880",
+    "resolver.arpa": "RFC 9462",
+    "alt": "RFC 9476 (non-DNS names)",
+    "internal": "ICANN's private-use TLD (2024)",
+}
+# Reverse-mapping zones: their names stand for addresses (RFC 1035 3.5, RFC 3596 2.5).
+REVERSE_ZONES = frozenset({"in-addr.arpa", "ip6.arpa"})
 
 
 @cache
@@ -151,8 +177,20 @@ def _check_dns(name: str, policy: NamePolicy) -> str | None:
             f"{name} is a wildcard over the public suffix {base}; nobody controls all"
             " names under it (BR 3.2.2.6)."
         )
+    reverse = _under_any(base, REVERSE_ZONES)
+    if reverse:
+        return (
+            f"{name} is in the reverse-mapping zone {reverse}: it names an address, not a"
+            " host (RFC 1035 3.5, RFC 3596 2.5), and no profile certifies such names."
+        )
     if policy.allow_internal:
         return None
+    special = _under_any(base, SPECIAL_USE)
+    if special:
+        return (
+            f"{name} is a special-use name under .{special} ({SPECIAL_USE[special]}), an"
+            " internal name that publicly trusted certificates cannot hold (BR 4.2.2)."
+        )
     if suffix is None:
         return (
             f"{name} is an internal name: its top-level domain is not in the public DNS"
@@ -161,6 +199,15 @@ def _check_dns(name: str, policy: NamePolicy) -> str | None:
     if public:
         return f"{name} is a public suffix, not a name anyone can prove control of."
     return None
+
+
+def _under_any(name: str, domains: Collection[str]) -> str | None:
+    """The one of ``domains`` (of one or two labels) that ``name`` is or is under, if any."""
+    last = name.rpartition(".")[2]
+    if last in domains:
+        return last
+    two = ".".join(name.rsplit(".", 2)[-2:])
+    return two if two in domains else None
 
 
 def _check_ip(text: str, policy: NamePolicy) -> str | None:
