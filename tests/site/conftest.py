@@ -32,7 +32,7 @@ from tests.support.ports import free_port
 
 from padlock.ca.issuance import IssuancePolicy, Issuer, IssueRequest
 from padlock.ca.signer import Signer, create_authority, load_issuing_signers
-from padlock.pki import keys
+from padlock.pki import keys, serials
 from padlock.pki.keypolicy import builtin_blocklist
 from padlock.pki.profiles import Hierarchy
 from padlock.store import open_store
@@ -139,7 +139,7 @@ class SiteCA:
         key_path = directory / f"{tag}.key"
         key_path.write_bytes(keys.private_key_pem(key, passphrase.encode() if passphrase else None))
         os.chmod(key_path, 0o600)
-        serial = format(x509.load_pem_x509_certificate(out.certificate_pem).serial_number, "x")
+        serial = serials.display(x509.load_pem_x509_certificate(out.certificate_pem).serial_number)
         return Issued(cert, key_path, chain, root, serial, tuple(names))
 
 
@@ -206,7 +206,7 @@ def served_serial(port: int, name: str, root_pem: bytes, host: str = "127.0.0.1"
     ):
         der = tls.getpeercert(binary_form=True)
     assert der is not None
-    return format(x509.load_der_x509_certificate(der).serial_number, "x")
+    return serials.display(x509.load_der_x509_certificate(der).serial_number)
 
 
 def eventually_serial(

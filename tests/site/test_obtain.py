@@ -847,8 +847,8 @@ def test_reserved_name_refused_without_a_webroot_hint(
         "--no-encrypt", "--webroot", webroot_ca.webroot, state=state,
     )  # fmt: skip
     line = _one_error(result)
-    assert line.startswith("error: The CA refused the request: nonexistent.invalid is an"), line
-    assert "top-level domain is not in the public DNS" in line
+    assert line.startswith("error: The CA refused the request: nonexistent.invalid is a"), line
+    assert "internal name" in line
     assert "well-known" not in result.err and "Check the id" not in result.err
     _nothing_written(state, out)
 

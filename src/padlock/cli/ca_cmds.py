@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from padlock.cli import common
+from padlock.pki import serials
 
 if TYPE_CHECKING:
     from padlock.ca.ports import CertificateRecord
@@ -31,7 +32,7 @@ def settings_for(data_dir: Path | None) -> Settings:
 
 def _record_row(r: CertificateRecord) -> dict[str, object]:
     return {
-        "serial": r.serial_hex,
+        "serial": serials.display(r.serial),  # as openssl x509 -serial prints it
         "state": r.state.value,
         "profile": r.profile,
         "hierarchy": r.hierarchy,
@@ -185,7 +186,7 @@ def ca_issue(
     if out is None:
         print(pem.decode(), end="")
     common.say(
-        f"Issued {profile} certificate {issued.record.serial_hex} for"
+        f"Issued {profile} certificate {serials.display(issued.record.serial)} for"
         f" {', '.join(issued.record.names)},"
         f" valid until {issued.record.not_after:%Y-%m-%d %H:%M} UTC."
     )
@@ -264,7 +265,11 @@ def ca_list(
         table.add_column(column)
     for r in records:
         table.add_row(
-            r.serial_hex, r.state.value, r.profile, ", ".join(r.names), f"{r.not_after:%Y-%m-%d}"
+            serials.display(r.serial),
+            r.state.value,
+            r.profile,
+            ", ".join(r.names),
+            f"{r.not_after:%Y-%m-%d}",
         )
     Console().print(table)
     if not records:
@@ -284,14 +289,11 @@ def ca_show(
 
     from padlock import wiring
     from padlock.ca.signer import read_meta
-    from padlock.errors import NotFound, PolicyError
+    from padlock.errors import NotFound
 
     settings = settings_for(data_dir)
     read_meta(settings.ca_dir)
-    try:
-        number = int(serial.replace(":", ""), 16)
-    except ValueError:
-        raise PolicyError(f"{serial!r} is not a hexadecimal serial number.") from None
+    number = serials.parse(serial)
     store = wiring.open_store(settings)
     try:
         record = store.get_certificate(number)

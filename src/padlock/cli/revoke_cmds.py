@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from padlock.cli import ca_cmds, common
+from padlock.pki import serials
 
 REASON_HELP = (
     "unspecified | keyCompromise | superseded | cessationOfOperation | affiliationChanged"
@@ -59,7 +60,7 @@ def _revoke_local(
     from padlock import wiring
     from padlock.ca.revocation import Revoker
     from padlock.ca.signer import read_meta
-    from padlock.errors import PolicyError
+    from padlock.errors import Malformed, PolicyError
     from padlock.fileio import read_bytes
     from padlock.store.revocation import RevocationRepository
 
@@ -71,10 +72,11 @@ def _revoke_local(
     serial = None
     if cert_bytes is None:
         try:
-            serial = int(target.replace(":", ""), 16)
-        except ValueError:
+            serial = serials.parse(target)
+        except Malformed:
             raise PolicyError(
-                f"{target!r} is neither a certificate file nor a hexadecimal serial number."
+                f"{target!r} is neither a certificate file nor a hexadecimal serial number.",
+                hint="Give the file, or the serial as openssl x509 -serial prints it.",
             ) from None
     passphrase = wiring.ca_passphrase(settings, passphrase_file)
     published = passphrase is not None
@@ -95,7 +97,7 @@ def _revoke_local(
     finally:
         close()
     row = {
-        "serial": record.serial_hex,
+        "serial": serials.display(record.serial),
         "state": record.state.value,
         "reason": record.revocation_reason,
         "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
@@ -106,7 +108,8 @@ def _revoke_local(
         common.print_json(row)
         return
     print(
-        f"Revoked {record.serial_hex} ({', '.join(record.names)}) for {record.revocation_reason}."
+        f"Revoked {serials.display(record.serial)} ({', '.join(record.names)})"
+        f" for {record.revocation_reason}."
     )
     if record.revocation_reason == "keyCompromise":
         common.say("Its key is blocked: this CA will never certify that key again.")

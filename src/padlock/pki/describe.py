@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from padlock.pki import keys
+from padlock.pki import keys, serials
 from padlock.pki.objects import Kind, Loaded
 
 Info = dict[str, Any]
@@ -157,7 +157,7 @@ def describe_certificate(cert: x509.Certificate, now: dt.datetime | None = None)
         "kind": Kind.CERTIFICATE.value,
         "subject": _name(cert.subject),
         "issuer": _name(cert.issuer),
-        "serial": format(cert.serial_number, "x"),
+        "serial": serials.display(cert.serial_number),
         "not_before": _iso(cert.not_valid_before_utc),
         "not_after": _iso(cert.not_valid_after_utc),
         "names": _sans(exts),

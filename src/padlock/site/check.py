@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from padlock.errors import FileProblem, InvalidName, SiteUnreachable
 from padlock.pki import names as pki_names
+from padlock.pki import serials
 from padlock.pki.describe import describe_certificate
 
 WARN_DAYS = 14
@@ -57,7 +58,7 @@ class PresentedCertificate:
 
     subject: str
     issuer: str
-    serial: str  # lower-case hex, as ``padlock show`` prints it
+    serial: str  # as openssl x509 -serial prints it (pki.serials.display)
     not_before: dt.datetime
     not_after: dt.datetime
     names: tuple[str, ...]
@@ -512,5 +513,5 @@ def judge(
         name_matches=matches,
         days_left=days_left,
         ocsp_staple=staple,
-        serial=format(leaf.serial_number, "x"),
+        serial=serials.display(leaf.serial_number),
     )

@@ -25,7 +25,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from padlock.errors import InstallRefused, KeyMismatch, PadlockError, WrongFileKind
 from padlock.fileio import read_bytes
-from padlock.pki import keys
+from padlock.pki import keys, serials
 from padlock.pki.describe import chain_in_order, describe_certificate
 from padlock.pki.objects import Kind, load_any
 from padlock.site.check import WARN_DAYS, name_matches
@@ -38,7 +38,10 @@ def refuse(message: str, hint: str | None = None) -> InstallRefused:
 
 
 def _who(cert: x509.Certificate) -> str:
-    return str(describe_certificate(cert)["subject"]) or f"serial {cert.serial_number:x}"
+    return (
+        str(describe_certificate(cert)["subject"])
+        or f"serial {serials.display(cert.serial_number)}"
+    )
 
 
 def _pem(certs: Sequence[x509.Certificate]) -> bytes:
@@ -60,7 +63,7 @@ class Material:
 
     @property
     def serial(self) -> str:
-        return format(self.leaf.serial_number, "x")
+        return serials.display(self.leaf.serial_number)
 
     @property
     def fullchain_pem(self) -> bytes:

@@ -71,6 +71,7 @@ from padlock.fileio import read_bytes, write_atomic
 from padlock.pki import csr as pki_csr
 from padlock.pki import keys as pki_keys
 from padlock.pki import names as pki_names
+from padlock.pki import serials
 from padlock.site import client as ca_client
 from padlock.site.check import CheckResult
 
@@ -665,7 +666,7 @@ def _common_name(name: x509.Name) -> str:
 
 
 def _serial(cert: x509.Certificate) -> str:
-    return format(cert.serial_number, "x")
+    return serials.display(cert.serial_number)
 
 
 def _pem(certs: Sequence[x509.Certificate]) -> bytes:
