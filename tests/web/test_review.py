@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from fastapi.routing import APIRoute
 
+from padlock.ca.reviewers import LoginPolicy
 from padlock.store import open_store
 from padlock.web import review
 from tests.conftest import PADLOCK_BIN
@@ -251,6 +252,31 @@ def test_login_throttled_after_failures(console: Console, padlock_server: Padloc
     assert "logins are paused" in _text(locked.text)
     # Another account is not affected.
     assert console.login("alice").status_code == 303
+
+
+def test_login_throttled_per_address_across_names(tmp_path: Path) -> None:
+    """Many names from one address: the address is paused, even for a right password."""
+    server = start_padlock_server(tmp_path)
+    try:
+        secret = tmp_path / "password"
+        secret.write_text(PASSWORD + "\n")
+        padlock_cli(server, "review", "add-user", "carol", "--password-file", str(secret))
+        with server.client(follow_redirects=False) as client:
+            console = Console(client)
+            limit = LoginPolicy().max_failures_per_address
+            # A different name each time: no name reaches its own limit of five.
+            codes = {
+                console.login(f"guess{i}", "wrong wrong wrong").status_code for i in range(limit)
+            }
+            assert codes == {401}
+            paused = console.login("carol", PASSWORD)
+            assert paused.status_code == 429
+            assert int(paused.headers["retry-after"]) > 0
+            assert "from your address" in _text(paused.text)
+        events = [e for e in _audit(server) if e[0] == "reviewer.login_failures_counted"]
+        assert len(events) == limit and {e[2] for e in events} == {"@127.0.0.1"}
+    finally:
+        server.stop()
 
 
 def test_login_sets_safe_cookie_and_logout_ends_it(console: Console) -> None:

@@ -13,6 +13,8 @@ implemented in ``padlock.store.review``):
   after ``max_failures`` in a row the name is locked for a while, doubling each time,
   and a right password is refused too while it is locked. Unknown names are counted
   and answered exactly like known ones, so the console does not tell which exist.
+  Failures are counted per client address as well (a row ``@ADDRESS``), so one
+  address trying many names is slowed too, after ``max_failures_per_address``.
 
 Every change is an audit event, written in the same transaction as the change.
 """
@@ -119,6 +121,7 @@ class NewSession:
 @dataclass(frozen=True)
 class LoginPolicy:
     max_failures: int = 5  # failures in a row before the name is locked
+    max_failures_per_address: int = 20  # failures from one address, whatever the names
     window: dt.timedelta = dt.timedelta(minutes=15)  # failures further apart start again
     lockout: dt.timedelta = dt.timedelta(minutes=5)  # first lock; doubles with each failure
     max_lockout: dt.timedelta = dt.timedelta(hours=1)
@@ -126,8 +129,12 @@ class LoginPolicy:
     idle_timeout: dt.timedelta = dt.timedelta(hours=1)
     touch_every: dt.timedelta = dt.timedelta(minutes=1)
 
-    def after_failure(self, previous: Throttle | None, login: str, at: dt.datetime) -> Throttle:
-        """The throttle row after one more failure (pure; the store calls it in its tx)."""
+    def after_failure(
+        self, previous: Throttle | None, login: str, at: dt.datetime, limit: int | None = None
+    ) -> Throttle:
+        """The throttle row after one more failure (pure; the store calls it in its tx);
+        ``limit`` failures lock it (``max_failures`` if None)."""
+        limit = self.max_failures if limit is None else limit
         failures = 1
         if previous is not None:
             locked = previous.locked_until is not None and previous.locked_until > at
@@ -135,8 +142,8 @@ class LoginPolicy:
             if locked or recent:
                 failures = previous.failures + 1
         locked_until = None
-        if failures >= self.max_failures:
-            doublings = min(failures - self.max_failures, 16)
+        if failures >= limit:
+            doublings = min(failures - limit, 16)
             locked_until = at + min(self.lockout * (2**doublings), self.max_lockout)
         return Throttle(login, failures, at, locked_until)
 
@@ -384,12 +391,12 @@ class Reviewers:
 
     # -- logins --------------------------------------------------------------------------------
 
-    def _throttled(self, login: str, now: dt.datetime) -> None:
+    def _throttled(self, login: str, now: dt.datetime, whose: str = "for this name") -> None:
         throttle = self._store.get_throttle(login)
         if throttle and throttle.locked_until and throttle.locked_until > now:
             wait = int((throttle.locked_until - now).total_seconds()) + 1
             raise LoginThrottled(
-                "Too many failed logins for this name; logins are paused.",
+                f"Too many failed logins {whose}; logins are paused.",
                 f"Try again in {_minutes(wait)}.",
                 retry_after=wait,
             )
@@ -406,7 +413,10 @@ class Reviewers:
         except Malformed:
             login = ""
         throttle_key = login or "(invalid)"
+        address_key = _address_key(client)
         self._throttled(throttle_key, now)
+        if address_key is not None:
+            self._throttled(address_key, now, "from your address")
         stored = self._store.get_reviewer(login) if login else None
         ok = False
         try:
@@ -434,6 +444,8 @@ class Reviewers:
                     {"reason": reason, "client": client},
                 ),
             )
+            if address_key is not None:
+                self._count_address(address_key, client, now)
             hint = "Check the login name and the password."
             if after.locked_until is not None:
                 hint = (
@@ -444,6 +456,17 @@ class Reviewers:
         if self._hasher.check_needs_rehash(stored.password_hash):
             self._store.rehash_password(login, self._hasher.hash(password), now)
         return stored.reviewer
+
+    def _count_address(self, key: str, client: str | None, now: dt.datetime) -> None:
+        """One more failure from ``client``; its row is never cleared by a login, so a
+        right password for one name does not reset the count of the names tried."""
+        limit = self.policy.max_failures_per_address
+        self._store.record_login_failure(
+            key,
+            now,
+            lambda previous: self.policy.after_failure(previous, key, now, limit),
+            AuditEntry("reviewer.login_failures_counted", "anonymous", "client", key, {}),
+        )
 
     def login(self, name: str, password: str, client: str | None = None) -> NewSession:
         reviewer = self.verify_password(name, password, client)
@@ -513,6 +536,11 @@ class Reviewers:
             raise Forbidden(
                 "Only an admin may do this.", hint="Ask an admin of the console to do it."
             )
+
+
+def _address_key(client: str | None) -> str | None:
+    """The throttle row of a client address ('@' cannot begin a login name)."""
+    return f"@{client}"[:64] if client else None
 
 
 def _minutes(seconds: int) -> str:
