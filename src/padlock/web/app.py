@@ -26,6 +26,7 @@ from padlock.ca.issuance import utcnow
 from padlock.config import Settings
 from padlock.errors import PadlockError
 from padlock.web import balance
+from padlock.web.hsts import StrictTransport
 from padlock.web.limits import LimitBodies
 from padlock.web.problems import (
     http_problem,
@@ -184,6 +185,7 @@ def create_app(settings: Settings, passphrase: bytes | None = None) -> FastAPI:
 
     app.add_middleware(_CountRequests, counters=services.counters)
     app.add_middleware(LimitBodies)  # outermost: every body is bounded (web/limits.py)
+    app.add_middleware(StrictTransport)  # HSTS on answers over TLS (web/hsts.py)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from padlock.web.hsts import secure
 from padlock.web.limits import bound
 
 Picker = Callable[[Scope], ASGIApp | None]
@@ -39,6 +40,7 @@ def install(app: Any, pick: Picker, *, timed: bool = False) -> None:
         endpoint = pick(scope) if scope["type"] == "http" else None
         if scope["type"] == "http":
             receive = bound(scope, receive)  # every body, these endpoints' too (web/limits.py)
+            send = secure(scope, send)  # HSTS over TLS (web/hsts.py)
         if endpoint is None:
             await inner(scope, receive, send)
             return
