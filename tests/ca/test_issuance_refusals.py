@@ -51,9 +51,10 @@ def test_issuer_lint_refusal_is_logged_with_serial_and_request_id(
 ) -> None:
     issuer = _issuer(store, signers, "http://ca.example.com/a b")  # a space: not a URI
     request = IssueRequest(build_csr(), "dv", domain_control_shown=True, request_id="order-7")
-    with caplog.at_level(logging.ERROR, logger="padlock.issuance"), pytest.raises(
-        LintFailed
-    ) as raised:
+    with (
+        caplog.at_level(logging.ERROR, logger="padlock.issuance"),
+        pytest.raises(LintFailed) as raised,
+    ):
         issuer.issue(request)
     assert raised.value.problem_type.urn == "urn:padlock:error:lint"
     assert "invalid_uri_syntax" in raised.value.message  # the finding is named

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -237,6 +238,17 @@ def padlock(
         yield server
     finally:
         stop_padlock(server)
+
+
+@pytest.fixture(scope="session")
+def readme_padlock(
+    tmp_path_factory: pytest.TempPathFactory, dns: tuple[TestDNS, Path]
+) -> Iterator[Any]:
+    """One ``padlock serve --tls`` made as README "ACME" says (tests.interop.readme_server)."""
+    from tests.interop.readme_server import readme_serve
+
+    with readme_serve(tmp_path_factory.mktemp("readme"), dns[0]) as served:
+        yield served
 
 
 def check_certificate(
