@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
+from padlock.pki import serials
 from padlock.pki.keys import fingerprint
 from tests.support.httpfiles import FileServer
 from tests.web.conftest import PadlockServer, key_pem, make_csr, server_enrollment
@@ -272,6 +273,8 @@ def test_test_certificate_flow_and_fetch_every_format(web: httpx.Client) -> None
     assert leaf.public_key().public_numbers() == key.public_key().public_numbers()
     sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sans.get_values_for_type(x509.DNSName) == ["www.example.com", "example.com"]
+    shown = serials.display(leaf.serial_number)  # as openssl x509 -serial prints it
+    assert f'Serial <span class="mono">{shown}</span>' in page.text
 
     chain = x509.load_pem_x509_certificates(
         web.get(f"/status/{request_id}/certificate.chain").content
@@ -289,6 +292,7 @@ def test_test_certificate_flow_and_fetch_every_format(web: httpx.Client) -> None
 
     status = _text(web.get(f"/status/{request_id}").text)
     assert "Your certificate is issued." in status
+    assert shown in status
     assert "Fetch certificate" in status
     assert "handled automatically" in status  # no contact person for a test certificate
 

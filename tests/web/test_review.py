@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 from fastapi.routing import APIRoute
 
 from padlock.ca.reviewers import LoginPolicy
+from padlock.pki import serials
 from padlock.store import open_store
 from padlock.web import review
 from tests.conftest import PADLOCK_BIN
@@ -548,6 +549,11 @@ def test_admin_adds_reviewer_and_revokes(console: Console, padlock_server: Padlo
         )
     found = console.client.get("/review/certificates", params={"serial": serial})
     assert "revoke-me.example.com" in found.text and 'id="revoke-button"' in found.text
+    shown = serials.display(int(serial, 16))
+    assert f'<span class="mono">{shown}</span>' in found.text  # as openssl x509 -serial shows it
+    colons = ":".join(shown[i : i + 2] for i in range(0, len(shown), 2)).lower()  # -text's form
+    by_colons = console.client.get("/review/certificates", params={"serial": colons})
+    assert "revoke-me.example.com" in by_colons.text
     unconfirmed = console.post(f"/review/certificates/{serial}/revoke", {"reason": "superseded"})
     assert unconfirmed.status_code == 400
     revoked = console.post(

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from padlock.errors import PadlockError
+from padlock.pki import serials
 from padlock.web.services import Services
 
 HERE = Path(__file__).resolve().parent
@@ -49,7 +50,14 @@ def environment() -> jinja2.Environment:
     env.filters["when"] = _when
     env.filters["size"] = _size
     env.filters["org"] = _org
+    env.filters["serial"] = _serial
     return env
+
+
+def _serial(value: str | int) -> str:
+    """A serial as ``openssl x509 -serial`` prints it, so a search of openssl's output finds
+    it; stored serials are lower-case hex."""
+    return serials.display(value if isinstance(value, int) else int(value, 16))
 
 
 def _size(value: int) -> str:

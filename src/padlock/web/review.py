@@ -46,7 +46,7 @@ from padlock.ca.reviewers import (
     Session,
 )
 from padlock.errors import Malformed, PadlockError, Unauthorized
-from padlock.pki import certs
+from padlock.pki import certs, serials
 from padlock.pki.csr import load_csr
 from padlock.pki.describe import describe_csr
 from padlock.store.review import SqlReviewerStore
@@ -406,13 +406,8 @@ def _revoker(request: Request) -> Any:
 
 
 def _parse_serial(text: str) -> int:
-    cleaned = text.strip().replace(":", "").lower()
-    if cleaned.startswith("0x"):
-        cleaned = cleaned[2:]
-    try:
-        value = int(cleaned, 16)
-    except ValueError:
-        raise Malformed(f"{text[:60]!r} is not a serial number (hexadecimal).") from None
+    """Any form people paste (pki.serials.parse), and a serial this CA could have issued."""
+    value = serials.parse(text[:200])
     if value <= 0 or value.bit_length() > 160:
         raise Malformed(f"{text[:60]!r} is not a serial number of this CA.")
     return value
@@ -432,7 +427,7 @@ async def certificates_page(request: Request, serial: str = "") -> Response:
             store = services(request).authority.store
             record = await _call(lambda: store.get_certificate(number))
             if record is None:
-                error = f"There is no certificate with serial {number:x}."
+                error = f"There is no certificate with serial {serials.display(number)}."
         except PadlockError as exc:
             error = exc.message
     cert_info = None
