@@ -296,3 +296,22 @@ def test_tls_alpn_silent_server_fails_by_the_deadline(dns: TestDNS, raw: RawServ
         check_tls_alpn(_raw_cfg(dns, raw, timeout=30), "www.example.com", "tok.thumb")
     assert time.monotonic() - started < DEADLINE + SLACK
     assert info.value.evidence.ok is False and info.value.problem == "connection"
+
+
+def test_va_config_for_settings_is_what_every_front_end_uses() -> None:
+    """The web app and the CLI's enrollment build their VA from settings in one place."""
+    from padlock.config import Settings
+
+    settings = Settings(
+        base_url="https://ca.example.net:8443",
+        va_resolver="127.0.0.1:5353",
+        va_http_port=8080,
+        va_tls_port=8443,
+        va_deadline=3.0,
+    )
+    va = VAConfig.for_settings(settings)
+    assert va.deadline == 3.0 and va.http_port == 8080 and va.tls_port == 8443
+    assert va.caa_identities == ("ca.example.net",)
+    assert VAConfig.for_settings(
+        Settings(caa_identities=("pki.example",))
+    ).caa_identities == ("pki.example",)

@@ -30,12 +30,15 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from cryptography import x509
 
 from padlock.errors import CAAForbidden, PadlockError
+
+if TYPE_CHECKING:
+    from padlock.config import Settings
 
 ACME_TLS_ALPN = "acme-tls/1"
 # RFC 8737 section 3: id-pe-acmeIdentifier.
@@ -73,6 +76,18 @@ class VAConfig:
     timeout: float = 5.0  # per connect and per read
     caa_identities: tuple[str, ...] = ()
     deadline: float = DEADLINE  # per probe, whatever it waits for
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> VAConfig:
+        """The VA of these settings: the CAA identities default to the base URL's host."""
+        host = urlsplit(settings.base_url).hostname or "padlock"
+        return cls.from_settings(
+            settings.va_resolver,
+            settings.va_http_port,
+            settings.va_tls_port,
+            settings.caa_identities or (host,),
+            deadline=settings.va_deadline,
+        )
 
     @classmethod
     def from_settings(

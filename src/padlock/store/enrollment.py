@@ -752,12 +752,7 @@ def open_enrollment(
         raise ConfigError("Enrollment needs the SQL store.")
     host = urlsplit(settings.base_url).hostname or "localhost"
     if va_config is None:
-        va_config = VAConfig.from_settings(
-            settings.va_resolver,
-            settings.va_http_port,
-            settings.va_tls_port,
-            settings.caa_identities or (host,),
-        )
+        va_config = VAConfig.for_settings(settings)
     if notifier is None:
         smtp = SmtpConfig.from_env(os.environ if env is None else env, f"padlock@{host}")
         notifier = SmtpMailer(smtp) if smtp else None

@@ -8,7 +8,6 @@ database.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from padlock.ca.validation import VAConfig
 from padlock.config import Settings
@@ -29,11 +28,4 @@ class Services:
 
 
 def va_config(settings: Settings) -> VAConfig:
-    identities = settings.caa_identities or (urlsplit(settings.base_url).hostname or "padlock",)
-    return VAConfig.from_settings(
-        settings.va_resolver,
-        settings.va_http_port,
-        settings.va_tls_port,
-        identities,
-        deadline=settings.va_deadline,
-    )
+    return VAConfig.for_settings(settings)
