@@ -512,6 +512,28 @@ def test_order_replaces_pending_already_replaced(client: Client, server: Server,
     assert client.new_order([name], replaces=cid).status_code == 201
 
 
+def test_order_replaces_serial_without_sign_octet(client: Client, va: VA) -> None:
+    """mod_md 2.6 writes the replaced serial without DER's leading 0 (RFC 9773 4.1 keeps it):
+    renewalInfo and newOrder take both forms, and both name the same certificate."""
+    name = _name("repl4")
+    for _ in range(30):  # half of all serials need DER's leading 0: one of 30 does
+        _order, _url, pem = obtain(client, va, [name])
+        leaf = _chain(pem)[0]
+        aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        assert aki.key_identifier is not None
+        forms = m.cert_id_forms(aki.key_identifier, leaf.serial_number)
+        if len(forms) == 2:
+            break
+    else:
+        pytest.fail("no serial with its high bit set in 30 certificates")
+    canonical, unsigned = forms
+    assert client.http.get(f"{client.directory['renewalInfo']}/{unsigned}").status_code == 200
+    first = client.new_order([name], replaces=unsigned)
+    assert first.status_code == 201 and first.json()["replaces"] == unsigned
+    again = client.new_order([name], replaces=canonical)
+    assert again.status_code == 409 and problem_type(again) == "alreadyReplaced"
+
+
 def test_order_replaces_needs_shared_identifier(client: Client, va: VA) -> None:
     _order, _url, pem = obtain(client, va, [_name("repl3")])
     cid = _cert_id(_chain(pem)[0])

@@ -180,10 +180,21 @@ def test_cert_id_rfc9773_example() -> None:
     assert m.parse_cert_id("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE") == (aki, 0x87654321)
 
 
-@pytest.mark.parametrize("text", ["", "abc", ".AIdlQyE", "aYhb.", "aYhb.gA", "a=.b"])
+@pytest.mark.parametrize("text", ["", "abc", ".AIdlQyE", "aYhb.", "aYhb.AA", "a=.b"])
 def test_cert_id_malformed(text: str) -> None:
     with pytest.raises(Malformed):
         m.parse_cert_id(text)
+
+
+def test_cert_id_without_the_sign_octet() -> None:
+    """mod_md 2.6 leaves DER's leading 0 out of the serial: the same certificate, two forms."""
+    aki = bytes.fromhex("69885B6B87464041E1B37B847BA0AE2CDE01C8D4")
+    assert m.parse_cert_id("aYhba4dGQEHhs3uEe6CuLN4ByNQ.h2VDIQ") == (aki, 0x87654321)
+    assert m.cert_id_forms(aki, 0x87654321) == (
+        "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE",
+        "aYhba4dGQEHhs3uEe6CuLN4ByNQ.h2VDIQ",
+    )
+    assert m.cert_id_forms(aki, 0x7654321) == (m.cert_id(aki, 0x7654321),)
 
 
 def test_renewal_window_last_third() -> None:

@@ -501,15 +501,28 @@ def cert_id(authority_key_id: bytes, serial: int) -> str:
     return f"{b64encode(authority_key_id)}.{b64encode(serial.to_bytes(length, 'big'))}"
 
 
+def cert_id_forms(authority_key_id: bytes, serial: int) -> tuple[str, ...]:
+    """Both spellings clients send for one certificate: RFC 9773's (DER INTEGER content)
+    and, when that starts with DER's sign octet 0, the same without it (mod_md 2.6)."""
+    canonical = cert_id(authority_key_id, serial)
+    if serial.bit_length() % 8:
+        return (canonical,)
+    unsigned = serial.to_bytes(serial.bit_length() // 8, "big")
+    return canonical, f"{b64encode(authority_key_id)}.{b64encode(unsigned)}"
+
+
 def parse_cert_id(text: str) -> tuple[bytes, int]:
+    """The (AKI, serial) a certificate identifier names. A serial whose first octet has the
+    high bit set is read as unsigned, not refused: mod_md 2.6 leaves out DER's leading 0,
+    and padlock's serials are positive (RFC 5280 4.1.2.2), so it names one certificate."""
     aki_b64, dot, serial_b64 = text.partition(".")
     if not dot or not aki_b64 or not serial_b64:
         raise Malformed("A certificate identifier is two base64url parts joined by '.'.")
     aki = b64decode(aki_b64, "certificate identifier")
-    serial_bytes = b64decode(serial_b64, "certificate identifier")
-    if not serial_bytes or serial_bytes[0] & 0x80:
+    serial = int.from_bytes(b64decode(serial_b64, "certificate identifier"), "big")
+    if serial == 0:
         raise Malformed("The serial in the certificate identifier is not a positive INTEGER.")
-    return aki, int.from_bytes(serial_bytes, "big")
+    return aki, serial
 
 
 def renewal_window(

@@ -863,7 +863,7 @@ class AcmeService:
     ) -> None:
         """RFC 9773 section 5: the replaced certificate is the account's, shares an identifier
         with the new order, and no other live order replaces it (alreadyReplaced, 7.4)."""
-        _aki, serial = m.parse_cert_id(cert_id)
+        aki, serial = m.parse_cert_id(cert_id)
         order = tx.order_by_cert(format(serial, "x"))
         if order is None or order.account_id != account.id:
             raise Malformed("'replaces' names no certificate this account ordered (RFC 9773).")
@@ -875,7 +875,7 @@ class AcmeService:
                 " (RFC 9773 section 5).",
                 hint="Leave 'replaces' out for a certificate for other names.",
             )
-        if tx.replacement_exists(cert_id, now):
+        if any(tx.replacement_exists(c, now) for c in m.cert_id_forms(aki, serial)):
             raise AlreadyReplaced(
                 "Another order already replaces that certificate (RFC 9773 section 5).",
                 hint="Order again without 'replaces'.",
