@@ -248,6 +248,12 @@ class _Watchdog:
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
 
+    @property
+    def over(self) -> bool:
+        """The deadline has passed, whether or not the timer has fired yet (a socket timeout
+        set to the time left can end a read a moment before the timer thread runs)."""
+        return self.expired or time.monotonic() >= self.until
+
     def left(self, timeout: float) -> float:
         """The per-operation timeout, never past the deadline."""
         return max(0.01, min(timeout, self.until - time.monotonic()))
@@ -316,7 +322,7 @@ def _http_get(
         finally:
             conn.close()
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        if dog.expired:
+        if dog.over:
             raise _late(cfg, url) from exc
         if isinstance(exc, TimeoutError | socket.timeout):
             raise ConnectionProblem(f"Fetching {url} from {address} timed out.") from exc
@@ -396,7 +402,7 @@ def _follow(
         if url in visited:
             raise IncorrectResponse(f"The redirects from http://{name} loop back to {url}.")
         visited.add(url)
-        if dog.expired or dog.until <= time.monotonic():
+        if dog.over:
             raise _late(cfg, url)
         host = urlsplit(url).hostname or name
         addresses = resolve_addresses(cfg, host)
@@ -477,7 +483,7 @@ def check_tls_alpn(cfg: VAConfig, name: str, key_authorization: str) -> Evidence
                     alpn = tls.selected_alpn_protocol()  # type: ignore[attr-defined]
                     der = tls.getpeercert(binary_form=True)  # type: ignore[attr-defined]
             except OSError as exc:
-                if dog.expired:
+                if dog.over:
                     raise _late(cfg, target) from exc
                 if isinstance(exc, ssl.SSLError):
                     reason = exc.reason or exc
