@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from store_helpers import NOW
+from tests.web.conftest import start_padlock_server
 
 import padlock
 from padlock.ca.ports import AuditEntry
@@ -86,3 +89,35 @@ def test_store_sqlite_settings(sqlite_url: str) -> None:
         "busy_timeout": 10000,
         "foreign_keys": 1,
     }
+
+
+def _steps() -> int:
+    return len(list((MIGRATIONS_DIR / "versions").glob("v*.py")))
+
+
+def test_store_upgrade_logs_one_line_per_step(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    upgrade(sqlite_url)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("alembic")]
+    assert len(lines) == _steps()
+    assert all(line.startswith("Running upgrade ") for line in lines), lines
+    caplog.clear()
+    upgrade(sqlite_url)  # at head: nothing to say
+    assert [r for r in caplog.records if r.name.startswith("alembic")] == []
+
+
+def test_store_serve_prints_no_alembic_flood(tmp_path: Path) -> None:
+    """``padlock serve`` on a fresh data dir, then again on the same one: its stderr has at
+    most one Alembic line per migration step, and none once the schema is at head."""
+    server = start_padlock_server(tmp_path)
+    server.stop()
+    first = [line for line in server.log().splitlines() if "alembic" in line]
+    assert len(first) <= _steps(), first
+    assert all("Running upgrade" in line for line in first), first
+    mark = len(server.log())
+    server.start()
+    server.stop()
+    again = [line for line in server.log()[mark:].splitlines() if "alembic" in line]
+    assert again == [], again

@@ -10,6 +10,7 @@ schema at head and does nothing.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -24,6 +25,17 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # The pg_advisory_xact_lock key padlock's migrations serialise on (any fixed int64 would do).
 _PG_LOCK_KEY = 0x2A6F_5C0D_71B3_4E19
+
+
+def _one_line_per_step(record: logging.LogRecord) -> bool:
+    """Keep Alembic's "Running upgrade A -> B" lines, drop its chatter ("Context impl
+    SQLiteImpl.", "Will assume non-transactional DDL.") that every start would print twice."""
+    return record.levelno >= logging.WARNING or record.getMessage().startswith("Running ")
+
+
+_alembic_log = logging.getLogger("alembic.runtime.migration")
+if _one_line_per_step not in _alembic_log.filters:
+    _alembic_log.addFilter(_one_line_per_step)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
