@@ -8,13 +8,11 @@ apart, in ``offline/``, so it can be taken off the machine: issuing never needs 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import functools
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,6 +26,7 @@ from cryptography.x509 import ocsp
 from padlock.config import pki_base_url_for
 from padlock.errors import ConfigError, OutputExists, UnrecognizedFile
 from padlock.fileio import read_bytes, write_atomic
+from padlock.filelock import held
 from padlock.pki import crl_ocsp, der, keys, names
 from padlock.pki.certs import (
     CAUrls,
@@ -469,18 +468,6 @@ def ocsp_files(ca_dir: Path, hierarchy: Hierarchy) -> tuple[Path, Path]:
     return base / "ocsp.crt", base / "ocsp.key"
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock between processes (several server workers start at once)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with path.open("a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def _load_ocsp_signer(
     issuing: Signer, cert_path: Path, key_path: Path, passphrase: bytes, now: dt.datetime
 ) -> OcspSigner | None:
@@ -517,7 +504,8 @@ def ensure_ocsp_signer(
     sure several workers starting together make one responder, not one each.
     """
     cert_path, key_path = ocsp_files(ca_dir, hierarchy)
-    with _file_lock(cert_path.with_suffix(".lock")):
+    # several server workers start at once: one makes it, the others wait and load it
+    with held(cert_path.with_suffix(".lock"), make_parent=True):
         found = _load_ocsp_signer(issuing, cert_path, key_path, passphrase, now)
         if found is not None:
             return found

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
@@ -68,6 +67,7 @@ from padlock.errors import (
     ValidationFailed,
 )
 from padlock.fileio import read_bytes, write_atomic
+from padlock.filelock import held
 from padlock.pki import csr as pki_csr
 from padlock.pki import keys as pki_keys
 from padlock.pki import names as pki_names
@@ -296,23 +296,15 @@ class SiteState:
     @contextlib.contextmanager
     def locked(self, wait: float = LOCK_WAIT) -> Iterator[None]:
         self.ensure()
-        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise Conflict(
-                            f"Another padlock obtain or renew is using {self.root}.",
-                            hint="Wait for it to finish, then run this again.",
-                        ) from None
-                    time.sleep(0.2)
+
+        def busy() -> Conflict:
+            return Conflict(
+                f"Another padlock obtain or renew is using {self.root}.",
+                hint="Wait for it to finish, then run this again.",
+            )
+
+        with held(self.root / "lock", wait=wait, pause=0.2, busy=busy):
             yield
-        finally:
-            os.close(fd)
 
     def lineage_dir(self, name: str) -> Path:
         return self.root / "certificates" / _dir_name(name)

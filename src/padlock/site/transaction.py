@@ -22,8 +22,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import difflib
-import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -39,6 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from padlock.errors import Conflict, FileProblem, InstallFailed, PadlockError
+from padlock.filelock import held
 
 STATE_DIRNAME = ".padlock"
 PAUSE_ENV = "PADLOCK_TEST_PAUSE_AT"  # test hook: sleep at a named step (see _pause)
@@ -375,26 +374,17 @@ class StateDir:
 
     @contextlib.contextmanager
     def locked(self, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+        """One padlock run at a time on this configuration (a dead run lets go)."""
         self.ensure()
-        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
-                    if time.monotonic() > deadline:
-                        raise Conflict(
-                            f"Another padlock run holds {self.root / 'lock'}.",
-                            hint="Wait for it to finish, then try again.",
-                        ) from None
-                    time.sleep(0.1)
+        lock = self.root / "lock"
+
+        def busy() -> Conflict:
+            return Conflict(
+                f"Another padlock run holds {lock}.", hint="Wait for it to finish, then try again."
+            )
+
+        with held(lock, wait=wait, pause=0.1, busy=busy):
             yield
-        finally:
-            os.close(fd)  # closing releases the lock; so does dying
 
     def begin(self, server: str, description: str, extra: dict[str, Any]) -> Transaction:
         self.ensure()

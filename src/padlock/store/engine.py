@@ -19,19 +19,17 @@ PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
 import secrets
 import sqlite3
 import threading
-import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 
 from padlock.errors import ConfigError, StorageError
+from padlock.filelock import FileLock
 
 BUSY_TIMEOUT_S = 10.0
 
@@ -234,45 +232,21 @@ class WriterLock:
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._fd: int | None = None
+        self._lock = FileLock(path)
 
     def acquire(self, timeout: float = BUSY_TIMEOUT_S) -> bool:
         """Take the lock; False if that was not possible in ``timeout`` seconds."""
         try:
-            if self._fd is None:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            fd = self._fd
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                pass
-            deadline = time.monotonic() + timeout
-            pause = 20e-6
-            while True:
-                time.sleep(pause)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return True
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        return False
-                    pause = min(pause * 2, 500e-6)
+            return self._lock.acquire(timeout, pause=20e-6, max_pause=500e-6)
         except OSError as err:  # no lock file (read-only directory): SQLite's lock alone
             log.debug("writer lock %s unusable: %s", self._path, err)
             return False
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
 
     def close(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-
-    def __del__(self) -> None:
-        self.close()
+        self._lock.close()
 
 
 def _let_go(info: dict[str, Any]) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email.utils
-import fcntl
 import hashlib
 import logging
 import os
@@ -50,6 +49,7 @@ from padlock.ca.revocation import (
 )
 from padlock.ca.signer import read_meta
 from padlock.errors import BadPassphrase, NotFound, PadlockError
+from padlock.filelock import FileLock
 from padlock.pki import crl_ocsp
 from padlock.web import fast_path
 from padlock.web.limits import LimitedRoute
@@ -105,26 +105,23 @@ class _Turn:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._fd: int | None = None
+        self._lock = FileLock(path, make_parent=True)
 
     @contextlib.contextmanager
     def taken(self) -> Iterator[bool]:
         try:
-            if self._fd is None:
-                self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False  # another worker is at it
-            return
+            mine = self._lock.acquire(0.0)
         except OSError as err:
             log.debug("upkeep lock %s unusable: %s", self._path, err)
             yield True
             return
+        if not mine:
+            yield False  # another worker is at it
+            return
         try:
             yield True
         finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self._lock.release()
 
 
 def _upkeep(app: Any, stop: threading.Event, interval: float) -> None:
