@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from padlock.acme import jws as jwslib
 from padlock.errors import BadNonce, BadPublicKey, BadSignatureAlgorithm, Malformed, Unauthorized
-from tests.acme.acme_client import b64, jwk_of, jws
+from tests.support.acme_client import b64, jwk_of, jws
 
 URL = "https://ca.example.com/acme/new-order"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.acme.acme_client import JOSE, Client, b64, jws, make_csr
 from tests.interop.conftest import Padlock, start_padlock, stop_padlock
+from tests.support.acme_client import JOSE, Client, b64, jws, make_csr
 from tests.support.dnsserver import TestDNS
 
 

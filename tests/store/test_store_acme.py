@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from store_helpers import NOW
-from tests.acme.acme_client import b64, jwk_of, jws, make_csr
+from tests.support.acme_client import b64, jwk_of, jws, make_csr
 
 from padlock.acme import jws as jwslib
 from padlock.acme import messages as m
-from padlock.ca.acme import AcmeService, AcmeSettings, directories
+from padlock.ca.acmeserver.model import AcmeSettings, directories
+from padlock.ca.acmeserver.service import AcmeService
 from padlock.ca.issuance import IssuancePolicy, Issuer
 from padlock.ca.ports import AuditEntry
 from padlock.ca.signer import Signer, create_authority, load_issuing_signers

@@ -11,12 +11,36 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from padlock.ca.ports import AuditEvent
-
 GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """An event to append: who did what to which object."""
+
+    action: str  # e.g. "certificate.reserved"
+    actor: str  # "cli", "acme:acct-id", "reviewer:alice", "system"
+    object_type: str
+    object_id: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """An appended event, with its place in the hash chain."""
+
+    seq: int
+    at: dt.datetime
+    action: str
+    actor: str
+    object_type: str
+    object_id: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
 
 
 _UTC = dt.UTC

@@ -22,7 +22,9 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from padlock.ca.ports import AuditEntry, CertificateRecord, Reservation, Store, StoreWrite
+from padlock.ca.audit import AuditEntry
+from padlock.ca.ports.certificates import Store, StoreWrite
+from padlock.ca.records import CertificateRecord, Reservation
 from padlock.ca.signer import Signer, ca_urls
 from padlock.errors import (
     ConfigError,
@@ -111,7 +113,7 @@ class BlockedKeys(Protocol):
 
     def is_key_blocked_in(self, cursor: Any, key_fingerprint: str) -> bool:
         """The same question inside a write transaction: ``cursor`` is the one the store
-        hands a :data:`~padlock.ca.ports.StoreWrite`."""
+        hands a :data:`~padlock.ca.ports.certificates.StoreWrite`."""
         ...
 
 

@@ -33,7 +33,7 @@ from typing import Protocol
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from padlock.ca.ports import AuditEntry
+from padlock.ca.audit import AuditEntry
 from padlock.errors import Conflict, Malformed, NotFound, PolicyError, RateLimited, Unauthorized
 
 Clock = Callable[[], dt.datetime]

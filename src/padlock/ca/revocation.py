@@ -40,7 +40,8 @@ from typing import Any, Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from padlock.ca.ports import AuditEntry, CertificateRecord, CertState
+from padlock.ca.audit import AuditEntry
+from padlock.ca.records import CertificateRecord, CertState
 from padlock.ca.signer import OcspSigner, Signer
 from padlock.errors import (
     AlreadyRevoked,

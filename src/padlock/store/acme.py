@@ -1,4 +1,4 @@
-"""The ACME store (``ca.acme.AcmeStore``) on SQLite and PostgreSQL.
+"""The ACME store (``ca.ports.acme_server.AcmeStore``) on SQLite and PostgreSQL.
 
 Like the certificate store it runs SQL compiled once per dialect through the DBAPI
 cursor of the thread's pooled connection (see ``store/repositories.py``): an ACME
@@ -115,7 +115,7 @@ class _Compiled:
 
 
 class SqlAcmeStore:
-    """``ca.acme.AcmeStore`` on the certificate store's engine and connections."""
+    """``ca.ports.acme_server.AcmeStore`` on the certificate store's engine and connections."""
 
     def __init__(self, store: SqlStore) -> None:
         self._store = store
@@ -222,7 +222,7 @@ class SqlAcmeStore:
 
 
 class _Tx:
-    """``ca.acme.AcmeTx``: the statements of one transaction."""
+    """``ca.ports.acme_server.AcmeTx``: the statements of one transaction."""
 
     __slots__ = ("_c", "_s", "_sql")
 

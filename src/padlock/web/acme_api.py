@@ -9,7 +9,8 @@ its own accounts; the paths below the prefix are the same:
     order/{id}/finalize, authz/{id}, chall/{id}, cert/{serial}[/{n}], terms
 
 One bare ASGI endpoint serves them all: the envelope (method, media type, size,
-flattened JWS) is checked here, everything else in :class:`padlock.ca.acme.AcmeService`.
+flattened JWS) is checked here, everything else in
+:class:`padlock.ca.acmeserver.service.AcmeService`.
 Every response carries a fresh ``Replay-Nonce`` and ``Link: <directory>;rel="index"``,
 errors included; problem documents use the ACME error types.
 
@@ -40,8 +41,9 @@ from starlette.routing import Route
 
 from padlock.acme import jws as jwslib
 from padlock.acme import messages as m
-from padlock.ca import acme as acme_ca
-from padlock.ca.acme import AcmeService, AcmeSettings, Directory
+from padlock.ca.acmeserver.model import AcmeSettings, Directory
+from padlock.ca.acmeserver.service import AcmeService
+from padlock.ca.ports.acme_server import Revoke
 from padlock.errors import (
     BadNonce,
     BadSignatureAlgorithm,
@@ -183,7 +185,7 @@ class AcmeFront:
     inline: bool  # run the service on the event loop (SQLite) or in a thread (PostgreSQL)
 
 
-def _revoke_via(app: Any) -> acme_ca.Revoke:
+def _revoke_via(app: Any) -> Revoke:
     def revoke(serial: int, reason: int, actor: str, now: Any) -> object:
         from padlock.web.revocation_api import revocation_for
 

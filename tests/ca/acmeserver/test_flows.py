@@ -18,11 +18,11 @@ from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
 from padlock.acme import messages as m
-from padlock.ca.acme import AcmeSettings
+from padlock.ca.acmeserver.model import AcmeSettings
 from padlock.pki import certs
 from padlock.pki.lint import CertKind, lint_serverauth
-from tests.acme.acme_client import Client, b64, jwk_of, jws, make_csr, problem_type
-from tests.acme.conftest import CAA_IDENTITY, VA, Server, obtain, prove
+from tests.ca.acmeserver.conftest import CAA_IDENTITY, VA, Server, obtain, prove
+from tests.support.acme_client import Client, b64, jwk_of, jws, make_csr, problem_type
 
 
 def _name(prefix: str = "www") -> str:

@@ -19,13 +19,14 @@ import httpx
 import pytest
 import uvicorn
 
-from padlock.ca.acme import AcmeService, AcmeSettings
+from padlock.ca.acmeserver.model import AcmeSettings
+from padlock.ca.acmeserver.service import AcmeService
 from padlock.ca.signer import create_authority
 from padlock.config import Settings
 from padlock.web.acme_api import acme_service
 from padlock.web.app import create_app
 from padlock.wiring import PASSPHRASE_FILE
-from tests.acme.acme_client import Client, make_csr
+from tests.support.acme_client import Client, make_csr
 from tests.support.dnsserver import TestDNS, Zone
 from tests.support.httpfiles import FileServer
 from tests.support.ports import free_port
@@ -59,7 +60,7 @@ class Server:
         """Run SQL on the server's database (to age an order, for instance)."""
         import sqlalchemy
 
-        engine = self.service.store._store.engine  # type: ignore[attr-defined]
+        engine = self.service.store.database.engine  # type: ignore[attr-defined]
         with engine.begin() as conn:
             result = conn.execute(sqlalchemy.text(statement), params)
             return list(result) if result.returns_rows else []

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from padlock.ca import acme as acme_ca
-from tests.acme.acme_client import JOSE, Client, b64, jwk_of, jws, make_csr, problem_type
-from tests.acme.conftest import VA, Server, obtain, prove
+from padlock.ca.acmeserver import orders as acme_orders
+from tests.ca.acmeserver.conftest import VA, Server, obtain, prove
+from tests.support.acme_client import JOSE, Client, b64, jwk_of, jws, make_csr, problem_type
 
 
 def _name(prefix: str = "neg") -> str:
@@ -243,13 +243,13 @@ def test_finalize_authenticates_before_reading_csr(
     order = _ready_order(client, va, [name])
     url = str(order["finalize"])
     read: list[bytes] = []
-    real = acme_ca.load_csr
+    real = acme_orders.load_csr
 
     def counting(der: bytes) -> object:
         read.append(der)
         return real(der)
 
-    monkeypatch.setattr(acme_ca, "load_csr", counting)
+    monkeypatch.setattr(acme_orders, "load_csr", counting)
     garbage = {"csr": b64(b"not a csr, would be badCSR")}
     stranger = ec.generate_private_key(ec.SECP256R1())
     doc = _refused(client.post(url, garbage, key=stranger), "malformed", 400)
@@ -387,7 +387,7 @@ def test_deactivated_account_new_account_unauthorized(client: Client) -> None:
 
 
 def test_revoke_unknown_certificate_not_found(client: Client, server: Server) -> None:
-    from tests.acme.test_flows import _chain
+    from tests.ca.acmeserver.test_flows import _chain
 
     other_ca_cert = _chain((server.data_dir / "ca" / "test" / "root.crt").read_text())[0]
     der = other_ca_cert.public_bytes(serialization.Encoding.DER)

@@ -1,0 +1,251 @@
+"""ACME authorizations and challenges (RFC 8555 sections 7.5 and 8, RFC 8737, RFC 8738):
+reading and deactivating authorizations, answering a challenge, and validating it in the
+background (CAA first, then the probe), with the order settled by the outcome."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from padlock.acme import challenges as ch
+from padlock.acme import jws as jwslib
+from padlock.acme import messages as m
+from padlock.ca import validation
+from padlock.ca.acmeserver.core import AcmeCore, log, rate_window
+from padlock.ca.acmeserver.model import FAILED, ChallengeResult, Directory
+from padlock.ca.audit import AuditEntry
+from padlock.ca.ports.acme_server import AcmeTx
+from padlock.errors import Malformed, NotFound, PadlockError, Unauthorized
+
+
+def _problem_with_identifier(exc: PadlockError, identifier: m.Identifier) -> dict[str, Any]:
+    doc = exc.to_problem()
+    doc["subproblems"] = [
+        {"type": doc["type"], "detail": exc.message, "identifier": identifier.as_dict()}
+    ]
+    return doc
+
+
+class AcmeChallenges(AcmeCore):
+    """The authorization and challenge URLs, and the validation they start."""
+
+    def authorization(
+        self, d: Directory, jws: jwslib.JWS, url: str, authz_id: str
+    ) -> m.Authorization:
+        def work(tx: AcmeTx, nonce_key: str, now: dt.datetime) -> m.Authorization:
+            account = self._authenticate(tx, d, jws, nonce_key, now)
+            authz = self._own_authz(tx, account, authz_id)
+            if jws.is_post_as_get:
+                return authz
+            payload = jws.payload_json()
+            if payload.get("status") != m.DEACTIVATED:
+                raise Malformed("An authorization can only be changed to 'deactivated'.")
+            if authz.status not in (m.PENDING, m.VALID):
+                raise Malformed(f"The authorization is {authz.status}; it cannot be deactivated.")
+            tx.set_authz_status(authz.id, m.DEACTIVATED, now)
+            self._settle_order(tx, authz.order_id, now, valid=False)
+            tx.audit(
+                AuditEntry(
+                    "acme.authz.deactivated", f"acme:{account.id}", "acme_authz", authz.id, {}
+                ),
+                now,
+            )
+            return replace(authz, status=m.DEACTIVATED)
+
+        result: m.Authorization = self._run(jws, url, work)
+        return self._retake_stale(result)
+
+    @staticmethod
+    def _own_authz(tx: AcmeTx, account: m.Account, authz_id: str) -> m.Authorization:
+        authz = tx.authorization(authz_id)
+        if authz is None:
+            raise NotFound(f"There is no authorization {authz_id}.")
+        if authz.account_id != account.id:
+            raise Unauthorized("This authorization belongs to another account.")
+        return authz
+
+    def _retake_stale(self, authz: m.Authorization) -> m.Authorization:
+        """A challenge left in processing by a worker that died is validated again here."""
+        now = self.clock()
+        for challenge in authz.challenges:
+            if (
+                challenge.status == m.PROCESSING
+                and challenge.claimed_at is not None
+                and challenge.claimed_at < now - self.settings.challenge_lease
+            ):
+                with self.store.transaction() as tx:
+                    claimed = tx.claim_challenge(
+                        challenge.id, now, now - self.settings.challenge_lease
+                    )
+                if claimed:
+                    self.start_validation(challenge.id)
+        return authz
+
+    def challenge(
+        self, d: Directory, jws: jwslib.JWS, url: str, challenge_id: str
+    ) -> ChallengeResult:
+        """POST-as-GET reads the challenge; ``{}`` asks the server to validate it (8.3-8.4)."""
+        respond = not jws.is_post_as_get
+
+        def work(tx: AcmeTx, nonce_key: str, now: dt.datetime) -> ChallengeResult:
+            account = self._authenticate(tx, d, jws, nonce_key, now)
+            if respond:
+                jws.payload_json()  # a JSON object; "{}" by the RFC, extra members ignored
+            challenge = tx.challenge(challenge_id)
+            if challenge is None:
+                raise NotFound(f"There is no challenge {challenge_id}.")
+            authz = self._own_authz(tx, account, challenge.authz_id)
+            if not respond or challenge.status != m.PENDING:
+                return ChallengeResult(challenge, authz)
+            status = m.authz_status(authz, now)
+            if status != m.PENDING:
+                raise Malformed(
+                    f"The authorization is {status}; its challenges can no longer be answered."
+                )
+            if self.settings.always_valid(d):
+                done = replace(challenge, status=m.VALID, validated=now)
+                evidence = [{"method": "none", "detail": "insecure: always valid, not probed"}]
+                tx.finish_challenge(challenge.id, m.VALID, now, None, evidence)
+                self._authz_done(tx, authz, valid=True, now=now)
+                tx.audit(
+                    AuditEntry(
+                        "acme.challenge.valid",
+                        "system",
+                        "acme_challenge",
+                        challenge.id,
+                        {
+                            "type": challenge.type,
+                            "identifier": authz.identifier.as_dict(),
+                            "order_id": authz.order_id,
+                            "evidence": evidence,
+                        },
+                    ),
+                    now,
+                )
+                return ChallengeResult(done, authz)
+            self._check_failures(tx, account, now)
+            if any(c.status == m.PROCESSING for c in authz.challenges):
+                return ChallengeResult(challenge, authz)
+            if not tx.claim_challenge(challenge.id, now, now - self.settings.challenge_lease):
+                return ChallengeResult(challenge, authz)
+            claimed = replace(challenge, status=m.PROCESSING, claimed_at=now)
+            return ChallengeResult(claimed, authz, claimed=True)
+
+        result: ChallengeResult = self._run(jws, url, work)
+        if result.claimed:
+            return replace(result, started=self.start_validation(challenge_id))
+        return result
+
+    def start_validation(self, challenge_id: str) -> concurrent.futures.Future[m.Challenge]:
+        """Validate in the background, now; the future gives the challenge as it ends."""
+        return self._pool.submit(self.validate, challenge_id)
+
+    def validate(self, challenge_id: str) -> m.Challenge:
+        """Probe one claimed challenge and store the outcome (runs in a validation thread)."""
+        with self.store.transaction(write=False) as tx:
+            challenge = tx.challenge(challenge_id)
+            authz = tx.authorization(challenge.authz_id) if challenge else None
+            account = tx.account(authz.account_id) if authz else None
+        if challenge is None or authz is None or account is None:
+            raise NotFound(f"There is no challenge {challenge_id}.")
+        if challenge.status != m.PROCESSING:
+            return challenge
+        key_auth = ch.key_authorization(challenge.token, account.thumbprint)
+        identifier = authz.identifier
+        evidence: list[dict[str, Any]] = []
+        error: dict[str, Any] | None = None
+        try:
+            # CAA first (RFC 8659; BR 3.2.2.8): a CA that may not issue does not contact
+            # the applicant's server at all.
+            if identifier.type == "dns":
+                evidence.append(
+                    self.probes.caa(self.va, identifier.value, wildcard=authz.wildcard).as_dict()
+                )
+            evidence.append(self._probe(challenge, identifier, key_auth).as_dict())
+        except validation.ProbeFailed as exc:
+            evidence.append(exc.evidence.as_dict())
+            error = _problem_with_identifier(exc, identifier)
+        except PadlockError as exc:
+            error = _problem_with_identifier(exc, identifier)
+        except Exception as exc:  # a bug in a probe must not leave the challenge processing
+            log.exception("validation of challenge %s failed unexpectedly", challenge_id)
+            error = _problem_with_identifier(
+                PadlockError(f"The validation failed unexpectedly ({type(exc).__name__})."),
+                identifier,
+            )
+        now = self.clock()
+        valid = error is None
+        with self.store.transaction() as tx:
+            tx.finish_challenge(challenge.id, m.VALID if valid else m.INVALID, now, error, evidence)
+            if not valid:
+                tx.bump_rate(account.id, FAILED, rate_window(now))
+            self._authz_done(tx, authz, valid=valid, now=now, error=error)
+            tx.audit(
+                AuditEntry(
+                    "acme.challenge.valid" if valid else "acme.challenge.invalid",
+                    "system",
+                    "acme_challenge",
+                    challenge.id,
+                    {
+                        "type": challenge.type,
+                        "identifier": identifier.as_dict(),
+                        "wildcard": authz.wildcard,
+                        "order_id": authz.order_id,
+                        "evidence": evidence,
+                        "error": error,
+                    },
+                ),
+                now,
+            )
+        return replace(
+            challenge,
+            status=m.VALID if valid else m.INVALID,
+            validated=now if valid else None,
+            error=error,
+        )
+
+    def _probe(
+        self, challenge: m.Challenge, identifier: m.Identifier, key_auth: str
+    ) -> validation.Evidence:
+        name = identifier.value
+        if challenge.type == m.HTTP_01:
+            return self.probes.http(
+                self.va, name, ch.http01_path(challenge.token), key_auth, exact=True
+            )
+        if challenge.type == m.DNS_01:
+            return self.probes.dns(
+                self.va, name, ch.dns01_name(identifier), ch.dns01_value(key_auth)
+            )
+        return self.probes.tls_alpn(self.va, name, key_auth)
+
+    def _authz_done(
+        self,
+        tx: AcmeTx,
+        authz: m.Authorization,
+        *,
+        valid: bool,
+        now: dt.datetime,
+        error: Mapping[str, Any] | None = None,
+    ) -> None:
+        tx.set_authz_status(
+            authz.id,
+            m.VALID if valid else m.INVALID,
+            now,
+            now + self.settings.valid_authz_lifetime if valid else None,
+        )
+        if valid:
+            self._settle_order(tx, authz.order_id, now)
+        else:
+            tx.move_order(authz.order_id, m.PENDING, m.INVALID, now, error=error)
+
+    @staticmethod
+    def _settle_order(tx: AcmeTx, order_id: str, now: dt.datetime, *, valid: bool = True) -> None:
+        """After an authorization changed: ready when all are valid, invalid when one failed."""
+        if valid:
+            tx.ready_if_all_valid(order_id, now)
+            return
+        tx.move_order(order_id, m.PENDING, m.INVALID, now)
+        tx.move_order(order_id, m.READY, m.INVALID, now)
