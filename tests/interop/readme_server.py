@@ -7,6 +7,7 @@ Validation asks the tests' loopback DNS and fetches http-01 on ``http_port``.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -81,6 +82,24 @@ class Served:
         return leaf
 
 
+SERVING = re.compile(rb"padlock serving on https://[^:]+:(\d+) ")
+PKI = re.compile(rb"over plain HTTP on [^ ]+:(\d+)\n")
+
+
+def _ports(log: Path, proc: subprocess.Popen[bytes]) -> tuple[int, int]:
+    """The ports serve says it took (its HTTPS port, its plain-HTTP PKI port)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        text = log.read_bytes()
+        serving, pki = SERVING.search(text), PKI.search(text)
+        if serving and pki:
+            return int(serving.group(1)), int(pki.group(1))
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    pytest.fail(f"padlock serve never said its ports:\n{log.read_text()[-4000:]}")
+
+
 def _wait(served: Served) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -100,7 +119,7 @@ def _wait(served: Served) -> None:
 @contextmanager
 def readme_serve(tmp_path: Path, dns: TestDNS, tls_port: int | None = None) -> Iterator[Served]:
     """The README's ``padlock serve --tls`` in ``tmp_path``, stopped (with its children) after."""
-    port, pki_port, http_port = free_port(), free_port(), free_port()
+    http_port = free_port()  # the client's own listener (certbot --standalone binds it)
     tls_port = tls_port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PADLOCK_")}
     env.update(
@@ -111,15 +130,17 @@ def readme_serve(tmp_path: Path, dns: TestDNS, tls_port: int | None = None) -> I
         }
     )
     log = tmp_path / "serve.log"
-    args = [PADLOCK, "serve", "--tls", "--port", str(port), "--base-url"]
-    args += [f"https://localhost:{port}", "--pki-port", str(pki_port)]
+    # Port 0 for both of padlock's listeners: serve binds them itself and says which it took.
+    args = [PADLOCK, "serve", "--tls", "--port", "0", "--base-url", "https://localhost:0"]
+    args += ["--pki-port", "0"]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             args, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-    server = Served(tmp_path, port, pki_port, http_port, tls_port, proc, log)
     try:
+        port, pki_port = _ports(log, proc)
+        server = Served(tmp_path, port, pki_port, http_port, tls_port, proc, log)
         _wait(server)
         yield server
     finally:

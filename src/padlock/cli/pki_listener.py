@@ -45,23 +45,37 @@ def check_ca_pki_url(settings: Settings) -> str:
     return url
 
 
-def listen_port(settings: Settings, pki_url: str) -> int:
-    return settings.pki_port or urlsplit(pki_url).port or 80
+def planned_port(settings: Settings) -> int:
+    """The PKI port: --pki-port, else that of the CA's PKI base URL (the one a new CA gets)."""
+    from padlock.ca.signer import pki_base_url_of, read_meta
+
+    if settings.pki_port is not None:
+        return settings.pki_port
+    if (settings.ca_dir / "ca.json").exists():
+        url = pki_base_url_of(read_meta(settings.ca_dir))
+    else:
+        url = settings.effective_pki_base_url
+    return urlsplit(url).port or 80
 
 
-def _bind(host: str, port: int) -> socket.socket | OSError:
-    """The listening socket, bound here and handed to the child (no race for the port)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+def bind(settings: Settings) -> socket.socket | None:
+    """The plain-HTTP PKI socket (``--pki-port 0``: any free port), bound before the CA is made
+    so that a new CA's PKI base URL names the port really served. None, with a warning, when
+    the default port cannot be bound; a ConfigError when the port given cannot."""
+    from padlock.web import serving
+
+    port = planned_port(settings)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        return exc
-    sock.set_inheritable(True)
-    return sock
+        return serving.bind_tcp(settings.host, port, "The plain-HTTP PKI listener")
+    except ConfigError as exc:
+        if settings.pki_port is not None:
+            raise ConfigError(exc.message, hint="Choose another --pki-port.") from None
+        common.say(
+            f"WARNING: {exc.message} Relying parties cannot fetch /crl/... or /ocsp/... from"
+            " this host. Give --pki-port (and point the CA at it with padlock ca set-pki-url),"
+            " or serve them with padlock ocsp-responder."
+        )
+        return None
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -73,29 +87,11 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
-def start(settings: Settings, pki_url: str) -> subprocess.Popen[bytes] | None:
-    """Start the listener; None (with a warning) when the default port cannot be bound."""
-    port = listen_port(settings, pki_url)
-    if port == settings.port:
-        raise ConfigError(
-            f"The PKI port {port} is the HTTPS port: relying parties need plain HTTP there.",
-            hint="Give another --pki-port (and, for a new CA, --pki-base-url with that port).",
-        )
-    sock = _bind(settings.host, port)
-    if isinstance(sock, OSError):
-        error = sock
-        message = (
-            f"serve the PKI paths over plain HTTP on {settings.host}:{port}"
-            f" ({error.strerror or error})"
-        )
-        if settings.pki_port is not None:
-            raise ConfigError(f"Cannot {message}.", hint="Choose another --pki-port.")
-        common.say(
-            f"WARNING: cannot {message}; relying parties cannot fetch {pki_url}/crl/... or"
-            " /ocsp/... from this host. Give --pki-port (and point the CA at it with padlock"
-            " ca set-pki-url), or serve them with padlock ocsp-responder."
-        )
+def start(sock: socket.socket | None, host: str) -> subprocess.Popen[bytes] | None:
+    """Serve the PKI paths on ``sock`` in a child process (uvicorn ``--fd``)."""
+    if sock is None:
         return None
+    port = sock.getsockname()[1]
     command = [
         sys.executable,
         "-m",
@@ -110,8 +106,8 @@ def start(settings: Settings, pki_url: str) -> subprocess.Popen[bytes] | None:
     ]
     with sock:
         child = subprocess.Popen(command, pass_fds=(sock.fileno(),), preexec_fn=_die_with_parent)
-    _wait_ready(child, settings.host, port)
-    common.say(f"padlock PKI paths (/ca, /crl, /ocsp) over plain HTTP on {settings.host}:{port}")
+    _wait_ready(child, host, port)
+    common.say(f"padlock PKI paths (/ca, /crl, /ocsp) over plain HTTP on {host}:{port}")
     return child
 
 

@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
         host: str | None = typer.Option(None, "--host", help="Default $PADLOCK_HOST or 127.0.0.1."),
-        port: int | None = typer.Option(None, "--port", help="Default $PADLOCK_PORT or 8080."),
+        port: int | None = typer.Option(
+            None, "--port", help="Default $PADLOCK_PORT or 8080; 0 takes any free port."
+        ),
         data_dir: Path | None = typer.Option(None, "--data-dir", help="Default ./padlock-data."),
         base_url: str | None = typer.Option(
             None,
@@ -47,7 +49,7 @@ def register(app: typer.Typer) -> None:
             None,
             "--pki-port",
             help="With --tls: the plain-HTTP port that answers /ca, /crl and /ocsp for"
-            " relying parties (default: the PKI base URL's port, 80).",
+            " relying parties (default: the PKI base URL's port, 80; 0 takes any free port).",
         ),
     ) -> None:
         """Serve the CA (made on first start, with no other setup) on HOST:PORT.
@@ -57,11 +59,9 @@ def register(app: typer.Typer) -> None:
         fetch them. For the whole API over plain HTTP too, run a second `padlock serve` on
         another port with the same --data-dir: both serve the same CA.
         """
-        import uvicorn
-
         from padlock import config
         from padlock.cli import pki_listener
-        from padlock.web import balance
+        from padlock.web import serving
         from padlock.web.app import ensure_authority
         from padlock.web.tcp import protocol_class
 
@@ -69,53 +69,44 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("--tls-cert and --tls-key go together.")
         tls = tls or tls_cert is not None
         settings = config.from_env().with_overrides(data_dir=data_dir, host=host, port=port)
+        # Bound first: --port 0 takes any free port, and the URLs below name the one taken.
+        sock = serving.bind_tcp(settings.host, settings.port)
+        settings = settings.with_overrides(port=sock.getsockname()[1])
         if base_url is None and "PADLOCK_BASE_URL" not in os.environ:
             scheme = "https" if tls else "http"
-            base_url = f"{scheme}://{settings.host}:{settings.port}"
+            base_url = f"{scheme}://{_url_host(settings.host)}:{settings.port}"
+        settings = settings.with_overrides(pki_base_url=pki_base_url, pki_port=pki_port)
         settings = settings.with_overrides(
-            base_url=base_url, pki_base_url=pki_base_url, pki_port=pki_port
+            base_url=_port_taken(base_url or settings.base_url, settings.port)
         )
+        pki_sock = pki_listener.bind(settings) if tls else None
+        if pki_sock is not None:
+            settings = settings.with_overrides(pki_port=pki_sock.getsockname()[1])
         # Every worker reads its settings from the environment (no shared memory).
         os.environ["PADLOCK_DATA_DIR"] = str(settings.data_dir.resolve())
         os.environ["PADLOCK_BASE_URL"] = settings.base_url
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         passphrase = ensure_authority(settings.with_overrides(data_dir=settings.data_dir.resolve()))
         os.environ.setdefault("PADLOCK_CA_PASSPHRASE", passphrase.decode())
-        pki_url = pki_listener.check_ca_pki_url(settings)
+        pki_listener.check_ca_pki_url(settings)
         ssl_files: dict[str, str] = {}
         if tls:
             if tls_cert is None or tls_key is None:
                 tls_cert, tls_key = _own_certificate(settings, passphrase)
             ssl_files = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
-        os.environ.pop(balance.SHARE_ENV, None)
-        if workers > 1:
-            # Each worker counts its connections here, so none keeps more than its share.
-            share = balance.share_path(settings.data_dir.resolve(), settings.port)
-            try:
-                balance.create_share(share)
-            except OSError as err:
-                typer.echo(
-                    f"warning: connections will not be balanced over workers: {err}", err=True
-                )
-            else:
-                os.environ[balance.SHARE_ENV] = str(share)
-        if os.environ.get("PADLOCK_INSECURE_VA_ALWAYS_VALID", "").lower() in ("1", "true", "yes"):
-            typer.echo(
-                "WARNING: PADLOCK_INSECURE_VA_ALWAYS_VALID is set: ACME challenges are NOT"
-                " checked (tests and benchmarks only; see docs/acme.md).",
-                err=True,
-            )
+        _prepare_workers(settings, workers)
+        listener = pki_listener.start(pki_sock, settings.host)
         typer.echo(
-            f"padlock serving on {'https' if tls else 'http'}://{settings.host}:{settings.port}"
-            f" (data in {settings.data_dir});"
+            f"padlock serving on {'https' if tls else 'http'}://"
+            f"{_url_host(settings.host)}:{settings.port} (data in {settings.data_dir});"
             f" roots at {settings.base_url}/roots/test.pem and /roots/trusted.pem;"
             f" ACME at {settings.base_url}/acme/directory and /acme/test/directory",
             err=True,
         )
-        listener = pki_listener.start(settings, pki_url) if tls else None
         try:
-            uvicorn.run(
-                "padlock.web.app:app_from_env",
+            serving.run(
+                sock,
+                app="padlock.web.app:app_from_env",
                 factory=True,
                 host=settings.host,
                 port=settings.port,
@@ -123,10 +114,48 @@ def register(app: typer.Typer) -> None:
                 log_level=log_level,
                 access_log=True,
                 http=protocol_class(),  # TCP_NODELAY on every connection (see padlock.web.tcp)
-                **ssl_files,  # type: ignore[arg-type]
+                **ssl_files,
             )
         finally:
             pki_listener.stop(listener)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _port_taken(url: str, port: int) -> str:
+    """A base URL given with port 0 (as ``--port 0`` is) names the port really taken."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.port != 0:
+        return url
+    netloc = f"{_url_host(parts.hostname or '')}:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _prepare_workers(settings: Settings, workers: int) -> None:
+    """What the workers share: the connection balance file, and the warnings they would each
+    print (said once here)."""
+    from padlock.web import balance
+
+    os.environ.pop(balance.SHARE_ENV, None)
+    if workers > 1:
+        # Each worker counts its connections here, so none keeps more than its share.
+        share = balance.share_path(settings.data_dir.resolve(), settings.port)
+        try:
+            balance.create_share(share)
+        except OSError as err:
+            typer.echo(f"warning: connections will not be balanced over workers: {err}", err=True)
+        else:
+            os.environ[balance.SHARE_ENV] = str(share)
+    if os.environ.get("PADLOCK_INSECURE_VA_ALWAYS_VALID", "").lower() in ("1", "true", "yes"):
+        typer.echo(
+            "WARNING: PADLOCK_INSECURE_VA_ALWAYS_VALID is set: ACME challenges are NOT"
+            " checked (tests and benchmarks only; see docs/acme.md).",
+            err=True,
+        )
 
 
 def _own_certificate(settings: Settings, passphrase: bytes) -> tuple[Path, Path]:
