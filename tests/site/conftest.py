@@ -28,7 +28,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from tests.support.dnsserver import TestDNS
 from tests.support.ports import free_port
+from tests.web.conftest import PadlockServer, start_padlock_server
 
 from padlock.ca.issuance import IssuancePolicy, Issuer, IssueRequest
 from padlock.ca.signer import Signer, create_authority, load_issuing_signers
@@ -596,3 +598,21 @@ def nginx_args(server: NginxServer, issued: Issued, name: str = "www.example.com
         "--listen-address",
         "127.0.0.1",
     ]
+
+
+@pytest.fixture(scope="session")
+def client_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PadlockServer, int]]:
+    """A padlock serve for the CA clients' tests (tests/site/test_backend_*.py) whose
+    validation fetches HTTP checks from a free port (the test's listener)."""
+    dns = TestDNS().start()
+    va_port = free_port()
+    server = start_padlock_server(
+        tmp_path_factory.mktemp("client-ca"),
+        dns=dns,
+        extra_env={"PADLOCK_VA_HTTP_PORT": str(va_port)},
+    )
+    try:
+        yield server, va_port
+    finally:
+        server.stop()
+        dns.stop()

@@ -658,7 +658,7 @@ def test_renew_when_the_certificate_was_already_replaced(
     renew orders again without 'replaces', as clients are meant to."""
     import sqlite3
 
-    from padlock.site.client import cert_id
+    from padlock.site.backend_acme import cert_id
 
     common = _acme_standalone(standalone_ca, tmp_path)
     first = obtained(obtain(cli, "replaced.example.com", *common, state=state))

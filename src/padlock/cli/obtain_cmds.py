@@ -1,6 +1,7 @@
 """``padlock obtain`` (the whole guide in one command) and ``padlock renew``.
 
-Thin: parse options, call :mod:`padlock.site.obtain`, show progress and the result.
+Thin: parse options, call :mod:`padlock.site.obtain` and :mod:`padlock.site.renewal`, show
+progress and the result.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import typer
 from padlock.cli import common
 
 if TYPE_CHECKING:
-    from padlock.site.obtain import Outcome, Renewal
+    from padlock.site.obtain import Outcome
+    from padlock.site.renewal import Renewal
 
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 STATE_DIR = typer.Option(
@@ -194,9 +196,10 @@ def register(app: typer.Typer) -> None:
         `padlock obtain --resume ID` finishes the job once it is approved.
         """
         from padlock.errors import BadPassphrase, Malformed
+        from padlock.site import lineage
         from padlock.site import obtain as site_obtain
 
-        site_state = site_obtain.SiteState(state_dir or site_obtain.default_state_dir())
+        site_state = lineage.SiteState(state_dir or lineage.default_state_dir())
         if resume is not None:
             if name is not None:
                 raise Malformed("Give NAME or --resume ID, not both.")
@@ -244,7 +247,7 @@ def register(app: typer.Typer) -> None:
                 "state": state,
                 "country": country,
             }
-        target = site_obtain.Target(
+        target = lineage.Target(
             kind=target_kind,
             out_dir=str(out) if out is not None else None,
             config_root=str(config_root) if config_root is not None else None,
@@ -256,7 +259,7 @@ def register(app: typer.Typer) -> None:
             redirect=not no_redirect,
             layout=layout,
         )
-        settings = site_obtain.Settings(
+        settings = lineage.Settings(
             names=names,
             target=target,
             ca=ca,
@@ -273,7 +276,7 @@ def register(app: typer.Typer) -> None:
             standalone_port=standalone_port,
             standalone_address=standalone_address,
             ca_roots=tuple(str(p) for p in ca_root),
-            wait=wait if wait is not None else site_obtain.DEFAULT_WAIT,
+            wait=wait if wait is not None else lineage.DEFAULT_WAIT,
         )
         # Every check that needs no pass phrase, before one is asked for.
         site_obtain.preflight(
@@ -327,12 +330,13 @@ def register(app: typer.Typer) -> None:
         For cron or a systemd timer: exit status 0 when nothing was due or all renewed,
         1 when any failed.
         """
-        from padlock.site import obtain as site_obtain
+        from padlock.site import renewal
+        from padlock.site.lineage import SiteState, default_state_dir
 
-        site_state = site_obtain.SiteState(state_dir or site_obtain.default_state_dir())
+        site_state = SiteState(state_dir or default_state_dir())
         given = common.passphrase_given(passphrase_file)
         with _progress(json_out) as step:
-            rows = site_obtain.renew(
+            rows = renewal.renew(
                 site_state,
                 passphrase=lambda _lineage: given,
                 dry_run=dry_run,
