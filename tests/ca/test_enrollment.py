@@ -18,26 +18,28 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from padlock.ca import enrollment
-from padlock.ca.enrollment import (
+from padlock.ca.enrollment import submit as enrollment_submit
+from padlock.ca.enrollment.checks import (
+    check_contact,
+    check_organization,
+    parse_kind,
+    safe_filename,
+    sniff_document,
+)
+from padlock.ca.enrollment.mail import render_message
+from padlock.ca.enrollment.model import (
     MAX_DOCUMENT_BYTES,
     MAX_DOCUMENTS,
     ChallengeState,
     EnrollmentRequest,
-    EnrollmentService,
     Kind,
     RequestState,
     RequestUpdate,
     Reviewer,
-    check_contact,
-    check_organization,
-    parse_kind,
-    render_message,
     reuse_days,
-    safe_filename,
-    sniff_document,
     still_reusable,
 )
+from padlock.ca.enrollment.service import EnrollmentService
 from padlock.ca.issuance import IssuancePolicy, Issuer
 from padlock.ca.notify import SmtpConfig, SmtpMailer, deliver
 from padlock.ca.ports import CertState, GuardedWrite, Store
@@ -306,7 +308,7 @@ def test_enrollment_test_request_and_certificate_commit_together(
     # record cannot be written (here: its id is taken), the certificate is not issued
     # either; the reservation stays, visible, and the audit chain holds.
     first = svc.submit(make_csr(["one.example.com"]), "test", "owner@example.com")
-    monkeypatch.setattr(enrollment, "new_request_id", lambda: first.id)
+    monkeypatch.setattr(enrollment_submit, "new_request_id", lambda: first.id)
     with pytest.raises(PadlockError):
         svc.submit(make_csr(["two.example.com"]), "test", "owner@example.com")
     assert svc.get(first.id).names == ("one.example.com",)
@@ -524,7 +526,7 @@ def test_enrollment_dv_on_submission_commits_with_its_certificate(
     # the two commit together, and nothing is half-written.
     certificates = len(store.list_certificates(limit=1000))
     head = store.audit_head()
-    monkeypatch.setattr(enrollment, "new_request_id", lambda: first.id)
+    monkeypatch.setattr(enrollment_submit, "new_request_id", lambda: first.id)
     with pytest.raises(StorageError):  # the storage's own error, not one about the other
         svc.submit(make_csr(["www.example.com"]), "dv", "o@example.com", previous_request=first.id)
     assert len(store.list_certificates(limit=1000)) == certificates

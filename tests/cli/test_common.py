@@ -16,15 +16,8 @@ import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from padlock.ca.enrollment import (
-    EnrollmentRequest,
-    Event,
-    Kind,
-    RequestState,
-    id_text,
-    new_request_id,
-    valid_request_id,
-)
+from padlock.ca.enrollment.checks import id_text, new_request_id, valid_request_id
+from padlock.ca.enrollment.model import EnrollmentRequest, Event, Kind, RequestState
 from padlock.cli import common, main
 from tests.ca.conftest import build_csr
 from tests.conftest import Result

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 from store_helpers import NOW, issue, reserve
 
-from padlock.ca.enrollment import (
+from padlock.ca.enrollment.checks import new_request_id, new_token
+from padlock.ca.enrollment.model import (
     CLAIM_STALE_AFTER,
     Challenge,
     ChallengeState,
@@ -23,8 +24,6 @@ from padlock.ca.enrollment import (
     RequestUpdate,
     Reviewer,
     ValidationRecord,
-    new_request_id,
-    new_token,
 )
 from padlock.ca.ports import CertState
 from padlock.errors import Conflict, NotFound

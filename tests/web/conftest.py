@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from padlock.ca.enrollment import EnrollmentService
+from padlock.ca.enrollment.service import EnrollmentService
 from tests.conftest import PADLOCK_BIN
 from tests.support.dnsserver import TestDNS
 from tests.support.httpfiles import FileServer

@@ -15,7 +15,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from padlock.ca.enrollment import Reviewer
+from padlock.ca.enrollment.model import Reviewer
 from padlock.pki.certs import Organization
 from tests.conftest import OPENSSL
 from tests.support.dnsserver import TestDNS

@@ -72,7 +72,7 @@ def _enrollment(settings: Settings, passphrase_file: Path | None) -> tuple[Any, 
 
 def _acting_reviewer(settings: Settings, name: str | None) -> Any:
     """The enrollment ``Reviewer`` the CLI acts as: an account, or the CA operator."""
-    from padlock.ca.enrollment import Reviewer
+    from padlock.ca.enrollment.model import Reviewer
     from padlock.errors import PolicyError
 
     if name is None:
@@ -216,7 +216,7 @@ def list_queue(
 ) -> None:
     """The queue: requests waiting for the CA's staff, oldest first."""
     from padlock import wiring
-    from padlock.ca.enrollment import RequestState
+    from padlock.ca.enrollment.model import RequestState
     from padlock.errors import ConfigError, Malformed
     from padlock.store import SqlStore
     from padlock.store.enrollment import SqlEnrollmentStore

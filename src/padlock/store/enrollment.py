@@ -1,4 +1,5 @@
-"""The enrollment repository: :class:`padlock.ca.enrollment.EnrollmentStore` on SQLAlchemy Core.
+"""The enrollment repository: :class:`padlock.ca.ports.enrollment.EnrollmentStore` on
+SQLAlchemy Core.
 
 Every method is one transaction (``store.base.write``): a step of a request, its timeline
 rows and the audit events that record them commit together or not at all. State changes
@@ -7,7 +8,7 @@ are compare-and-set (the row is read ``FOR UPDATE`` on PostgreSQL; SQLite's
 once cannot both move it, and only the holder of a fresh issuing claim may finish
 issuance.
 
-:func:`open_enrollment` builds the :class:`~padlock.ca.enrollment.EnrollmentService` for a
+:func:`open_enrollment` builds the :class:`~padlock.ca.enrollment.service.EnrollmentService` for a
 running authority (the web app, the review console and the CLI use it).
 """
 
@@ -23,13 +24,12 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Dialect
 
-from padlock.ca.enrollment import (
+from padlock.ca.enrollment.model import (
     CLAIM_STALE_AFTER,
     Challenge,
     ChallengeState,
     Document,
     EnrollmentRequest,
-    EnrollmentService,
     EnrollmentStats,
     Event,
     Kind,
@@ -40,6 +40,7 @@ from padlock.ca.enrollment import (
     TimelineEntry,
     ValidationRecord,
 )
+from padlock.ca.enrollment.service import EnrollmentService
 from padlock.ca.notify import Notifier, SmtpConfig, SmtpMailer
 from padlock.ca.ports import AuditEntry, GuardedWrite, StoreWrite
 from padlock.errors import ConfigError, Conflict, NotFound, PadlockError

@@ -66,7 +66,8 @@ MAX_UPLOAD = bodies.MAX_UPLOAD
 
 
 def enrollment(request: Request) -> Any:
-    """The enrollment use cases (``padlock.ca.enrollment.EnrollmentService``), one per worker."""
+    """The enrollment use cases (``padlock.ca.enrollment.service.EnrollmentService``), one per
+    worker."""
     svc = getattr(request.app.state, "enrollment", None)
     if svc is None:
         svc = getattr(services(request), "enrollment", None)

@@ -13,7 +13,7 @@ id is a 404 like any other. Errors are RFC 7807 problem documents. Bodies are li
 before they are parsed (64 KiB of JSON, 10 MiB of upload): more is a 413 problem.
 
 Handlers are thin: they translate HTTP to the use cases of
-:class:`padlock.ca.enrollment.EnrollmentService` (run in a thread pool: they block on the
+:class:`padlock.ca.enrollment.service.EnrollmentService` (run in a thread pool: they block on the
 database, DNS, HTTP and SMTP) and their values back to JSON. :func:`enrollment_service`
 gives the portal and the console the same service object.
 """
@@ -37,15 +37,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from padlock import bodies
-from padlock.ca.enrollment import (
+from padlock.ca.enrollment.model import (
     MAX_CSR_BYTES,
     MAX_DOCUMENT_BYTES,
     Challenge,
     Document,
     EnrollmentRequest,
-    EnrollmentService,
     ValidationRecord,
 )
+from padlock.ca.enrollment.service import EnrollmentService
 from padlock.errors import PadlockError
 from padlock.pki.certs import Organization
 from padlock.web import fast_path

@@ -119,7 +119,7 @@ def _set_cookie(
 
 
 def _as_enrollment_reviewer(reviewer: Reviewer) -> Any:
-    from padlock.ca.enrollment import Reviewer as EnrollmentReviewer
+    from padlock.ca.enrollment.model import Reviewer as EnrollmentReviewer
 
     return EnrollmentReviewer(reviewer.name, reviewer.display_name, reviewer.email)
 
@@ -261,7 +261,7 @@ async def queue(request: Request, show: str = "review") -> Response:
     svc = enrollment(request)
 
     def load() -> list[Any]:
-        from padlock.ca.enrollment import RequestState
+        from padlock.ca.enrollment.model import RequestState
 
         rows = svc.queue([RequestState(s) for s in states], limit=500)
         if show == "mine":

@@ -1,0 +1,224 @@
+"""Issuing an enrollment request's certificate: CAA for every name right before issuance
+(RFC 8659, BR 3.2.2.8), then the certificate, recorded with the request under a claim
+(one request, at most one certificate)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from typing import Any
+
+from padlock.ca import validation as va
+from padlock.ca.enrollment.core import EnrollmentCore, log
+from padlock.ca.enrollment.model import (
+    CertificateStatus,
+    EnrollmentRequest,
+    Event,
+    RequestState,
+    RequestUpdate,
+    Reviewer,
+    ValidationRecord,
+)
+from padlock.ca.enrollment.steps import (
+    blocked_step,
+    issued_step,
+    timeline_entry,
+)
+from padlock.ca.issuance import (
+    CheckedRequest,
+    IssueRequest,
+)
+from padlock.ca.ports.certificates import GuardedWrite, StoreWrite
+from padlock.ca.records import CertificateRecord
+from padlock.errors import (
+    CAAForbidden,
+    NotFound,
+    PadlockError,
+)
+from padlock.pki.certs import Organization
+
+
+class EnrollmentIssuing(EnrollmentCore):
+    """CAA and issuance, shared by submit (reused validations), validate (dv) and approve (ov)."""
+
+    def _caa(self, name: str) -> ValidationRecord:
+        at = self._clock()
+        try:
+            ev = va.check_caa(self._va, name, wildcard=name.startswith("*."))
+        except CAAForbidden as exc:
+            return ValidationRecord(
+                name,
+                "caa",
+                False,
+                at,
+                exc.message,
+                exc.problem,
+                {"name": name, "at": at.isoformat(), "resolver": self._resolver},
+            )
+        return ValidationRecord(name, "caa", True, ev.at, ev.detail, None, self._evidence(ev))
+
+    def _issue(
+        self,
+        request: EnrollmentRequest,
+        claim: str,
+        *,
+        actor: str,
+        organization: Organization | None = None,
+        reviewer: Reviewer | None = None,
+        before: tuple[Event, ...] = (),
+        caa: list[ValidationRecord] | None = None,
+        create: tuple[Event, ...] | None = None,
+        checked: CheckedRequest | None = None,
+        took_over: bool = False,
+    ) -> EnrollmentRequest:
+        """CAA for every name, right before issuance (unless looked up just now: ``caa``);
+        then issue, and record the outcome with the certificate. Holds ``claim``.
+
+        ``took_over``: the claim was taken over from an earlier step that never finished.
+        That step may have stored a certificate and failed to record it (its last update
+        refused, the process gone): the request is then completed with that certificate,
+        never issued again (one request, at most one certificate).
+
+        ``create``, when given, are the events of a request issued on submission: the
+        request itself is then recorded with the certificate's reservation (until then
+        it is not stored), and the answer is made from what was written, not read back.
+        """
+        state = request.state
+        first: StoreWrite | None = None
+        stored = [create is None]  # whether the request is in the database to be updated
+        if create is not None:
+            record_request = self._store.request_writes(
+                request, create, request.created_at, claim=claim
+            )
+
+            def first(cursor: Any) -> None:
+                record_request(cursor)
+                stored.append(True)  # written; committed unless the commit fails
+
+        finished = False
+        try:
+            earlier = self._store.issued_serial(request.id) if took_over else None
+            if earlier is not None:
+                done = self._complete_with(request, claim, earlier, organization, reviewer, before)
+                finished = True
+                return done
+            if caa is None:
+                caa = self._run_parallel(self._caa, list(request.names))
+            refused = [r for r in caa if not r.ok]
+            if refused:
+                if create is not None:
+                    raise ValueError("record the request before recording its CAA refusal")
+                problem = refused[0].detail + (
+                    f" (and {len(refused) - 1} more names)" if len(refused) > 1 else ""
+                )
+                self._store.update_request(
+                    request.id, blocked_step(state, claim, problem, caa, before), self._clock()
+                )
+                finished = True
+                if reviewer is not None:
+                    raise CAAForbidden(problem, hint="Issuance stopped; nothing was signed.")
+                return self.get(request.id)
+            outcome: list[tuple[GuardedWrite, RequestUpdate, dt.datetime]] = []
+
+            def record_issued(record: CertificateRecord) -> StoreWrite:
+                step = issued_step(state, claim, record, organization, reviewer, before, tuple(caa))
+                at = self._clock()
+                write = self._store.update_writes(request.id, step, at)
+                outcome.append((write, step, at))
+                return write
+
+            try:
+                issued = self._issuer.issue(
+                    IssueRequest(
+                        request.csr_pem.encode(),
+                        request.profile,
+                        actor=actor,
+                        request_id=request.id,
+                        domain_control_shown=True,
+                        organization=organization,
+                    ),
+                    record_issued,
+                    first=first,
+                    checked=checked,
+                )
+            except PadlockError as exc:
+                if not stored[-1]:
+                    finished = True
+                    raise  # refused before the reservation: the request was never stored
+                try:
+                    self._store.update_request(
+                        request.id,
+                        blocked_step(
+                            state,
+                            claim,
+                            f"Issuance was refused: {exc.message}",
+                            caa,
+                            before,
+                            note=exc.message,
+                        ),
+                        self._clock(),
+                    )
+                except NotFound:
+                    if create is None:
+                        raise
+                    # The reservation's commit failed: the request was never stored.
+                finished = True
+                raise
+            finished = True
+            # The certificate is stored; if the request's step was refused (its claim went
+            # stale and another process took it over), that is said now.
+            write, step, at = outcome[-1]
+            if write.missed is not None:
+                raise write.missed
+        finally:
+            if not finished:
+                self._release(request.id, state, claim)
+        self._notify(request.id, request.contact, RequestState.ISSUED)
+        if create is None:
+            return self.get(request.id)
+        return replace(
+            request,
+            state=RequestState.ISSUED,
+            updated_at=at,
+            certificate_serial=step.certificate_serial,
+            verified_organization=organization or request.verified_organization,
+            reviewer=reviewer or request.reviewer,
+            problem=None,
+            validations=(*request.validations, *caa),
+            timeline=(
+                *(timeline_entry(e, request.created_at, state) for e in create),
+                *(timeline_entry(e, at, RequestState.ISSUED) for e in step.events),
+            ),
+            certificate=CertificateStatus.of(issued.record),
+        )
+
+    def _complete_with(
+        self,
+        request: EnrollmentRequest,
+        claim: str,
+        serial: int,
+        organization: Organization | None,
+        reviewer: Reviewer | None,
+        before: tuple[Event, ...],
+    ) -> EnrollmentRequest:
+        """Record the request as issued with the certificate an earlier step stored for it."""
+        record = self._certs.get_certificate(serial)
+        if record is None:  # pragma: no cover - issued_serial read it a moment ago
+            raise NotFound(f"The certificate {serial:x} is missing.")
+        step = issued_step(
+            request.state, claim, record, organization, reviewer, before, earlier=True
+        )
+        self._store.update_request(request.id, step, self._clock())
+        log.warning("request %s…: %s", request.id[:8], step.events[-1].note)
+        self._notify(request.id, request.contact, RequestState.ISSUED)
+        return self.get(request.id)
+
+    def _release(self, request_id: str, state: RequestState, claim: str) -> None:
+        try:
+            self._store.update_request(
+                request_id,
+                RequestUpdate(frozenset({state}), "released", holder=claim),
+                self._clock(),
+            )
+        except PadlockError as exc:  # it goes stale by itself after CLAIM_STALE_AFTER
+            log.warning("could not release the issuing claim on a request: %s", exc)
