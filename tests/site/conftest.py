@@ -28,7 +28,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from tests.site.site_ca import CA, start_ca
 from tests.support.dnsserver import TestDNS
+from tests.support.httpfiles import FileServer
 from tests.support.ports import free_port
 from tests.web.conftest import PadlockServer, start_padlock_server
 
@@ -601,10 +603,11 @@ def nginx_args(server: NginxServer, issued: Issued, name: str = "www.example.com
 
 
 @pytest.fixture(scope="session")
-def client_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PadlockServer, int]]:
+def client_ca(
+    tmp_path_factory: pytest.TempPathFactory, dns: TestDNS
+) -> Iterator[tuple[PadlockServer, int]]:
     """A padlock serve for the CA clients' tests (tests/site/test_backend_*.py) whose
     validation fetches HTTP checks from a free port (the test's listener)."""
-    dns = TestDNS().start()
     va_port = free_port()
     server = start_padlock_server(
         tmp_path_factory.mktemp("client-ca"),
@@ -615,4 +618,45 @@ def client_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Padloc
         yield server, va_port
     finally:
         server.stop()
-        dns.stop()
+
+
+# --------------------------------------------------------------------------- obtain and renew
+
+
+@pytest.fixture(scope="session")
+def dns() -> Iterator[TestDNS]:
+    """Every name is 127.0.0.1, for the CA's checks in the obtain and renew tests."""
+    server = TestDNS().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def webroot_ca(tmp_path_factory: pytest.TempPathFactory, dns: TestDNS) -> Iterator[CA]:
+    """The CA fetches the HTTP check from a file server over ``ca.webroot``."""
+    base = tmp_path_factory.mktemp("obtain-ca")
+    webroot = base / "www"
+    webroot.mkdir()
+    web = FileServer(root=webroot).start()
+    ca = start_ca(base, dns, web=web)
+    ca.webroot = webroot
+    try:
+        yield ca
+    finally:
+        ca.server.stop()
+        web.stop()
+
+
+@pytest.fixture(scope="session")
+def standalone_ca(tmp_path_factory: pytest.TempPathFactory, dns: TestDNS) -> Iterator[CA]:
+    """The CA fetches the HTTP check from a free port where only padlock obtain listens."""
+    ca = start_ca(tmp_path_factory.mktemp("obtain-standalone-ca"), dns, va_port=free_port())
+    try:
+        yield ca
+    finally:
+        ca.server.stop()
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path / "state"

@@ -9,18 +9,13 @@ Certificates are verified with the real ``openssl`` against the server's own roo
 from __future__ import annotations
 
 import json
-import os
-import stat
-import subprocess
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from tests.conftest import OPENSSL, Result
+from tests.conftest import Result
 from tests.site.conftest import (
     ApacheServer,
     NginxServer,
@@ -28,95 +23,25 @@ from tests.site.conftest import (
     eventually_serial,
     served_serial,
 )
+from tests.site.site_ca import (
+    CA,
+    CLI,
+    PASSPHRASE,
+    cert_of,
+    key_fingerprint,
+    lineage,
+    mode,
+    obtain,
+    obtained,
+    openssl_verify,
+    start_ca,
+)
 from tests.support.dnsserver import TestDNS
-from tests.support.httpfiles import FileServer
 from tests.support.ports import free_port
-from tests.web.conftest import PadlockServer, start_padlock_server
 
 from padlock.pki import keys, serials
 
-CLI = Callable[..., Result]
-PASSPHRASE = "obtain tests pass phrase"
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-
-
-# --------------------------------------------------------------------------- the CA
-
-
-@dataclass
-class CA:
-    server: PadlockServer
-    va_port: int  # where the CA fetches http://NAME/.well-known/... from
-    webroot: Path | None  # served on va_port (None: nothing listens there until obtain does)
-    test_root: Path
-    trusted_root: Path
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def api(self) -> httpx.Client:
-        return self.server.client()
-
-
-def _roots(server: PadlockServer, directory: Path) -> tuple[Path, Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    out = []
-    for which in ("test", "trusted"):
-        resp = httpx.get(f"{server.url}/roots/{which}.pem", timeout=30)
-        assert resp.status_code == 200, resp.text
-        path = directory / f"{which}-root.pem"
-        path.write_bytes(resp.content)
-        out.append(path)
-    return out[0], out[1]
-
-
-def start_ca(
-    base: Path, dns: TestDNS, *, web: FileServer | None = None, va_port: int | None = None
-) -> CA:
-    env = {} if va_port is None else {"PADLOCK_VA_HTTP_PORT": str(va_port)}
-    server = start_padlock_server(base, dns=dns, web=web, extra_env=env)
-    test_root, trusted_root = _roots(server, base / "roots")
-    port = web.port if web is not None else int(env["PADLOCK_VA_HTTP_PORT"])
-    return CA(server, port, None, test_root, trusted_root)
-
-
-@pytest.fixture(scope="module")
-def dns() -> Iterator[TestDNS]:
-    server = TestDNS().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def webroot_ca(tmp_path_factory: pytest.TempPathFactory, dns: TestDNS) -> Iterator[CA]:
-    """The CA fetches the HTTP check from a file server over ``ca.webroot``."""
-    base = tmp_path_factory.mktemp("obtain-ca")
-    webroot = base / "www"
-    webroot.mkdir()
-    web = FileServer(root=webroot).start()
-    ca = start_ca(base, dns, web=web)
-    ca.webroot = webroot
-    try:
-        yield ca
-    finally:
-        ca.server.stop()
-        web.stop()
-
-
-@pytest.fixture(scope="module")
-def standalone_ca(tmp_path_factory: pytest.TempPathFactory, dns: TestDNS) -> Iterator[CA]:
-    """The CA fetches the HTTP check from a free port where only padlock obtain listens."""
-    ca = start_ca(tmp_path_factory.mktemp("obtain-standalone-ca"), dns, va_port=free_port())
-    try:
-        yield ca
-    finally:
-        ca.server.stop()
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    return tmp_path / "state"
 
 
 @pytest.fixture
@@ -124,51 +49,6 @@ def pass_file(tmp_path: Path) -> Path:
     path = tmp_path / "passphrase"
     path.write_text(PASSPHRASE + "\n")
     return path
-
-
-def obtain(cli: CLI, name: str, *args: str | Path, state: Path) -> Result:
-    return cli("obtain", name, *args, "--state-dir", state, "--contact", "admin@example.com")
-
-
-def obtained(result: Result) -> dict[str, object]:
-    assert result.rc == 0, result.err
-    assert "Traceback" not in result.err
-    doc: dict[str, object] = json.loads(result.out)
-    return doc
-
-
-def openssl_verify(root: Path, files: dict[str, str]) -> str:
-    proc = subprocess.run(
-        [OPENSSL, "verify", "-CAfile", root, "-untrusted", files["chain"], files["cert"]],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
-
-
-def cert_of(files: dict[str, str]) -> x509.Certificate:
-    return x509.load_pem_x509_certificate(Path(files["cert"]).read_bytes())
-
-
-def key_fingerprint(path: str | Path, passphrase: str | None = None) -> str:
-    key = keys.load_private_key(
-        Path(path).read_bytes(), passphrase.encode() if passphrase else None, "key"
-    )
-    return keys.fingerprint(key.public_key())
-
-
-def lineage(state: Path, name: str) -> dict[str, object]:
-    doc: dict[str, object] = json.loads(
-        (state / "certificates" / name / "lineage.json").read_text()
-    )
-    return doc
-
-
-def mode(path: str | Path) -> int:
-    return stat.S_IMODE(os.stat(path).st_mode)
 
 
 # --------------------------------------------------------------------------- (1) test profile
@@ -557,177 +437,6 @@ def test_ov_waits_for_review_then_resume(
         "Widgets Limited"
     )
     assert lineage(state, "secure.example.com")["pending"] is None
-
-
-# --------------------------------------------------------------------------- (6) renew
-
-
-def _rest_test_cert(cli: CLI, ca: CA, state: Path, out: Path, name: str) -> dict[str, object]:
-    result = obtain(
-        cli, name, "--ca", ca.url, "--test", "--out", out, "--no-encrypt",
-        "--ca-root", ca.test_root, "--json", state=state,
-    )  # fmt: skip
-    return obtained(result)
-
-
-def _renew(cli: CLI, state: Path, *args: str) -> tuple[int, dict[str, dict[str, object]]]:
-    result = cli("renew", "--state-dir", state, "--json", *args)
-    assert "Traceback" not in result.err
-    doc = json.loads(result.out)
-    return result.rc, {r["name"]: r for r in doc["renewals"]}
-
-
-def test_renew_when_the_ca_revoked_it(
-    cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "out"
-    first = _rest_test_cert(cli, webroot_ca, state, out, "www.example.net")
-    files = first["files"]
-    assert isinstance(files, dict)
-    old_key = key_fingerprint(files["key"])
-
-    rc, rows = _renew(cli, state)
-    assert rc == 0
-    assert rows["www.example.net"]["action"] == "not due"
-    assert "a third of its lifetime" in str(rows["www.example.net"]["reason"])
-
-    with webroot_ca.api() as api:
-        revoked = api.post(
-            f"/api/v1/requests/{first['request_id']}/revoke", json={"reason": "superseded"}
-        )
-    assert revoked.status_code == 200, revoked.text
-
-    rc, rows = _renew(cli, state)
-    row = rows["www.example.net"]
-    assert rc == 0, row
-    assert row["action"] == "renewed" and row["reason"] == "the CA reports it revoked"
-    assert row["old_serial"] == first["serial"] and row["new_serial"] != first["serial"]
-    # Same files, new contents: a new key (the default) and a certificate that verifies.
-    assert serials.display(cert_of(files).serial_number) == row["new_serial"]
-    assert key_fingerprint(files["key"]) != old_key
-    assert key_fingerprint(files["key"]) == keys.fingerprint(cert_of(files).public_key())
-    assert mode(files["key"]) == 0o600
-    openssl_verify(webroot_ca.test_root, files)
-    assert lineage(state, "www.example.net")["current"]["serial"] == row["new_serial"]  # type: ignore[index]
-
-
-def _acme_standalone(standalone_ca: CA, tmp_path: Path) -> list[str | Path]:
-    """obtain's arguments for the test directory of ``standalone_ca`` with --standalone."""
-    return [
-        "--acme", standalone_ca.url + "/acme/test/directory", "--agree-tos",
-        "--out", tmp_path / "out", "--no-encrypt",
-        "--standalone-port", str(standalone_ca.va_port), "--standalone-address", "127.0.0.1",
-        "--ca-root", standalone_ca.test_root, "--json",
-    ]  # fmt: skip
-
-
-def test_renew_in_the_acme_renewal_window(
-    cli: CLI, padlock_proc: CLI, standalone_ca: CA, state: Path, tmp_path: Path
-) -> None:
-    """RFC 9773: a fresh certificate's window is weeks away; once the CA revokes it the window
-    is now, and renew (with the saved settings: ACME, standalone port) renews it."""
-    common = _acme_standalone(standalone_ca, tmp_path)
-    first = obtained(obtain(cli, "ari.example.com", *common, state=state))
-    rc, rows = _renew(cli, state)
-    assert rc == 0
-    assert rows["ari.example.com"]["action"] == "not due"
-    assert "renewal window opens" in str(rows["ari.example.com"]["reason"])
-
-    data = standalone_ca.server.data_dir
-    revoked = padlock_proc(
-        "revoke", str(first["serial"]), "--reason", "superseded", "--data-dir", data,
-        "--passphrase-file", data / "ca" / "passphrase", env=standalone_ca.server.env,
-    )  # fmt: skip
-    assert revoked.rc == 0, revoked.err
-
-    rc, rows = _renew(cli, state)
-    row = rows["ari.example.com"]
-    assert rc == 0, row
-    assert row["action"] == "renewed", row
-    assert "renewal window" in str(row["reason"])
-    assert row["new_serial"] != first["serial"]
-    files = first["files"]
-    assert isinstance(files, dict)
-    openssl_verify(standalone_ca.test_root, files)
-
-
-def test_renew_when_the_certificate_was_already_replaced(
-    cli: CLI, standalone_ca: CA, state: Path, tmp_path: Path
-) -> None:
-    """RFC 9773 7.4: the CA answers alreadyReplaced (another order replaced the certificate);
-    renew orders again without 'replaces', as clients are meant to."""
-    import sqlite3
-
-    from padlock.site.backend_acme import cert_id
-
-    common = _acme_standalone(standalone_ca, tmp_path)
-    first = obtained(obtain(cli, "replaced.example.com", *common, state=state))
-    files = first["files"]
-    assert isinstance(files, dict)
-    cert = cert_of(files)
-    db = sqlite3.connect(standalone_ca.server.data_dir / "padlock.db")
-    with db:  # the order that issued it now "replaces" it: another order took the certificate
-        db.execute(
-            "UPDATE acme_orders SET replaces = ? WHERE cert_serial = ?",
-            (cert_id(cert), format(cert.serial_number, "x")),
-        )
-    db.close()
-    rc, rows = _renew(cli, state, "--renew-before", "30")
-    row = rows["replaced.example.com"]
-    assert rc == 0, row
-    assert row["action"] == "renewed", row
-    assert cert_of(files).serial_number != cert.serial_number
-
-
-def test_renew_before_dry_run_and_reuse_key(
-    cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "out"
-    first = _rest_test_cert(cli, webroot_ca, state, out, "keep.example.com")
-    files = first["files"]
-    assert isinstance(files, dict)
-    before = {k: Path(v).read_bytes() for k, v in files.items()}
-
-    rc, rows = _renew(cli, state, "--renew-before", "30", "--dry-run")
-    assert rc == 0
-    assert rows["keep.example.com"]["action"] == "would renew"
-    assert "under --renew-before" in str(rows["keep.example.com"]["reason"])
-    assert {k: Path(v).read_bytes() for k, v in files.items()} == before  # nothing changed
-
-    rc, rows = _renew(cli, state, "--renew-before", "30", "--reuse-key")
-    assert rc == 0
-    assert rows["keep.example.com"]["action"] == "renewed"
-    assert Path(files["key"]).read_bytes() == before["key"]  # the same key
-    assert Path(files["cert"]).read_bytes() != before["cert"]
-    assert keys.fingerprint(cert_of(files).public_key()) == key_fingerprint(files["key"])
-
-    table = cli("renew", "--state-dir", state)
-    assert table.rc == 0
-    assert "keep.example.com" in table.out and "not due" in table.out
-
-
-def test_renew_failure_is_a_row_and_exit_1(
-    cli: CLI,
-    webroot_ca: CA,
-    dns: TestDNS,
-    tmp_path_factory: pytest.TempPathFactory,
-    state: Path,
-    tmp_path: Path,
-) -> None:
-    """One CA is gone: its certificate fails, the other is still renewed; exit status 1."""
-    gone = start_ca(tmp_path_factory.mktemp("obtain-gone-ca"), dns, va_port=free_port())
-    try:
-        _rest_test_cert(cli, gone, state, tmp_path / "a", "gone.example.com")
-    finally:
-        gone.server.stop()
-    _rest_test_cert(cli, webroot_ca, state, tmp_path / "b", "alive.example.com")
-    rc, rows = _renew(cli, state, "--renew-before", "30")
-    assert rc == 1
-    assert rows["gone.example.com"]["action"] == "failed"
-    assert "Cannot reach the CA" in str(rows["gone.example.com"]["reason"])
-    assert rows["alive.example.com"]["action"] == "renewed"
-    record = lineage(state, "gone.example.com")
-    assert record["pending"] is None and record["current"] is not None
 
 
 # --------------------------------------------------------------------------- bad input
