@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import concurrent.futures
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import pytest
 
 from padlock import bodies
 from padlock.errors import Malformed, PayloadTooLarge
+
+T = TypeVar("T")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: a test that ran before on this worker (the
+    browser tests' Playwright) may leave an event loop marked running in this thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def test_bodies_loads_plain_json() -> None:
@@ -84,14 +95,48 @@ async def _drain(receive: Any) -> int:
 
 def test_bodies_limited_counts_what_is_read() -> None:
     ok = bodies.limited(_receive([b"a" * 10, b"b" * 10]), 20)
-    assert asyncio.run(_drain(ok)) == 20
+    assert _run(_drain(ok)) == 20
     over = bodies.limited(_receive([b"a" * 10, b"b" * 11]), 20)
     with pytest.raises(PayloadTooLarge):
-        asyncio.run(_drain(over))
+        _run(_drain(over))
 
 
 @pytest.mark.parametrize(("declared", "error"), [(b"21", PayloadTooLarge), (b"x1", Malformed)])
 def test_bodies_limited_checks_declared_length(declared: bytes, error: type[Exception]) -> None:
     receive = bodies.limited(_receive([b""]), 20, declared)
     with pytest.raises(error):
-        asyncio.run(_drain(receive))
+        _run(_drain(receive))
+
+
+def test_bodies_read_body_joins_chunks() -> None:
+    assert _run(bodies.read_body(_receive([b"ab", b"", b"cd"]), 4)) == b"abcd"
+
+
+def test_bodies_read_body_refuses_past_the_limit_without_reading_on() -> None:
+    messages = [b"a" * 10, b"b" * 11, b"never read"]
+    read: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        body = messages.pop(0)
+        read.append(body)
+        return {"type": "http.request", "body": body, "more_body": bool(messages)}
+
+    with pytest.raises(PayloadTooLarge, match="over 20 bytes"):
+        _run(bodies.read_body(receive, 20))
+    assert len(read) == 2
+    with pytest.raises(PayloadTooLarge, match=r"^ACME says no$"):
+        _run(bodies.read_body(_receive([b"x" * 30]), 20, "ACME says no"))
+
+
+def test_bodies_read_body_client_gone_is_empty() -> None:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    assert _run(bodies.read_body(receive, 20)) == b""
+
+
+def test_bodies_header_from_scope() -> None:
+    scope = {"headers": [(b"content-type", b"application/json"), (b"x", b"1")]}
+    assert bodies.header(scope, b"content-type") == b"application/json"
+    assert bodies.header(scope, b"content-length") is None
+    assert bodies.header({}, b"x") is None
