@@ -7,7 +7,11 @@ working dir, ``PATH`` with the venv's ``padlock``, the pass phrases, a loopback 
 CA's checks, certbot's answers to its questions (``cli.ini``), and free ports. The hosts and
 ports a page names (``ca.example.net``, ``127.0.0.1:8080``) are replaced with the ones here by
 the page's test (``subs``). A ``padlock serve`` in a block runs in the background until the
-page is done; every other command runs in bash with ``-e -o pipefail``.
+page is done (its readiness URL derived from its ``--port`` and ``--tls``); every other
+command runs in bash with ``-e -o pipefail``, and like a terminal, the page keeps the working
+directory and the exports of one block for the next. A block marked
+``<!--pytest.mark.xfail(reason=...)-->`` shows refusals: each of its commands runs on its own
+and must fail with a message, not a traceback.
 """
 
 from __future__ import annotations
@@ -48,6 +52,21 @@ def skip_reason(block: CodeBlock) -> str | None:
     return None
 
 
+def expects_failure(block: CodeBlock) -> bool:
+    """Whether the block's marks say its commands are refusals (``pytest.mark.xfail``)."""
+    return any(text.startswith("pytest.mark.xfail") for text in block.marks)
+
+
+def serve_url(command: str, env: dict[str, str]) -> str:
+    """Where a ``padlock serve`` command answers once it is up: its ``--port`` (else
+    ``$PADLOCK_PORT``, else 8080), over https with ``--tls``."""
+    port = re.search(r"--port[ =](\d+)", command)
+    number = port.group(1) if port else env.get("PADLOCK_PORT", "8080")
+    if "--tls" in command.split():
+        return f"https://localhost:{number}/healthz"
+    return f"http://127.0.0.1:{number}/healthz"
+
+
 def commands(code: str) -> list[str]:
     """The block's commands: continuation lines joined, comments and blank lines left out."""
     out: list[str] = []
@@ -70,7 +89,7 @@ class DocShell:
     cwd: Path
     env: dict[str, str]
     subs: Sequence[tuple[str, str]] = ()
-    ready_url: str = ""  # what a backgrounded `padlock serve` answers once it is up
+    ready_url: str = ""  # what a backgrounded `padlock serve` answers once up; "" to derive it
     servers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @classmethod
@@ -95,6 +114,8 @@ class DocShell:
 
     def run_block(self, block: CodeBlock, where: str) -> str:
         """Run one block; its output. A failing command fails the test, naming the block."""
+        if expects_failure(block):
+            return "".join(self._refused(c, where) for c in commands(self.substitute(block.code)))
         output = []
         script: list[str] = []
         for command in commands(self.substitute(block.code)):
@@ -110,15 +131,37 @@ class DocShell:
         output.append(self._bash(script, where))
         return "".join(output)
 
+    @property
+    def _state(self) -> Path:
+        """The terminal's state between blocks: its working dir and exports."""
+        return self.cwd.parent / f".docshell-{self.cwd.name}.sh"
+
+    def _restore(self) -> str:
+        return f"if [ -f {self._state} ]; then . {self._state}; fi\n"
+
+    def _run(self, text: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", self._restore() + text],
+            cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=600,
+            check=False,
+        )  # fmt: skip
+
+    def _refused(self, command: str, where: str) -> str:
+        """A command the page shows being refused: it must exit non-zero, with a message."""
+        done = self._run(command + "\n")
+        if done.returncode == 0 or "Traceback" in done.stderr or not done.stderr.strip():
+            pytest.fail(
+                f"{where}: expected a refusal with a message from\n{command}\n"
+                f"exit {done.returncode}\n--- stdout\n{done.stdout}--- stderr\n{done.stderr}"
+            )
+        return done.stdout
+
     def _bash(self, script: list[str], where: str) -> str:
         if not script:
             return ""
         text = "\n".join(script) + "\n"
-        done = subprocess.run(
-            ["bash", "-e", "-o", "pipefail", "-c", text],
-            cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=600,
-            check=False,
-        )  # fmt: skip
+        save = f"{{ export -p; printf 'cd %q\\n' \"$PWD\"; }} > {self._state}\n"
+        done = self._run(text + save)
         if done.returncode != 0:
             pytest.fail(
                 f"{where}: exit {done.returncode}\n--- ran\n{text}--- stdout\n{done.stdout}"
@@ -131,13 +174,14 @@ class DocShell:
         log = self.cwd / f"serve-{len(self.servers)}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                ["bash", "-c", f"exec {command}"], cwd=self.cwd, env=self.env, stdout=out,
+                ["bash", "-c", f"{self._restore()}exec {command}"], cwd=self.cwd, env=self.env,
+                stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         self.servers.append(proc)
-        url = self.substitute(self.ready_url) if self.ready_url else ""
+        url = self.substitute(self.ready_url) if self.ready_url else serve_url(command, self.env)
         deadline = time.monotonic() + 120
-        while url and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
             if proc.poll() is not None:
                 pytest.fail(f"{where}: {command} exited:\n{log.read_text()[-3000:]}")
             try:
@@ -146,8 +190,7 @@ class DocShell:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        if url:
-            pytest.fail(f"{where}: {command} did not answer {url}:\n{log.read_text()[-3000:]}")
+        pytest.fail(f"{where}: {command} did not answer {url}:\n{log.read_text()[-3000:]}")
 
     def stop(self) -> None:
         for proc in self.servers:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pytest_codeblocks import CodeBlock
+
 from tests.docs.docshell import ROOT, DocShell
 from tests.support.ports import free_port
 
@@ -44,3 +46,50 @@ def test_docs_readme_blocks_run(tmp_path: Path) -> None:
     assert (shell.cwd / "www.example.com.crt").read_text().count("BEGIN CERTIFICATE") == 2
     assert (shell.cwd / "cert.pem").exists() and (shell.cwd / "test-root.pem").exists()
     assert len(ran) >= 3 and len(skipped) <= 6, (ran, skipped)  # tour, CA side, REST API
+
+
+# What the site owner guide's skipped terminal dialogue answers, given as options instead.
+GUIDE_DIALOGUE = (
+    "padlock csr new --key www.mydomain.com.key --out www.mydomain.com.csr --cn www.mydomain.com"
+    " --country US --state Texas --locality Dallas --org 'Widgets Inc.' --ou Widgets"
+)
+
+
+def test_docs_site_owner_guide_blocks_run(tmp_path: Path) -> None:
+    shell = DocShell.make(tmp_path / "work", {"PADLOCK_PASSPHRASE": "my long pass phrase"})
+    (shell.cwd / "pass.txt").write_text("my long pass phrase\n")
+    (shell.cwd / "removable").mkdir()
+    ran: list[int] = []
+    skipped: list[int] = []
+    for block, reason in shell.run_page(ROOT / "docs" / "site-owner-guide.md"):
+        (skipped if reason else ran).append(block.lineno)
+        if reason and "www.mydomain.com.csr" in block.code:
+            shell.run_block(CodeBlock(GUIDE_DIALOGUE + "\n", block.lineno, "sh"), "the dialogue")
+    assert len(ran) >= 15 and len(skipped) == 1, (ran, skipped)
+    assert (shell.cwd / "removable" / "www.mydomain.com.key").exists()
+    assert not (shell.cwd / "secure.csr").exists()  # every refusal wrote nothing
+
+
+def test_docs_user_guide_blocks_run(tmp_path: Path) -> None:
+    shell = DocShell.make(tmp_path / "work")
+    (shell.cwd / "usb").mkdir()
+    shell.subs = [("/media/usb/", "usb/")]
+    ran = [b.lineno for b, why in shell.run_page(ROOT / "docs" / "user-guide.md") if not why]
+    assert len(ran) == 1, ran  # the key and CSR; the rest needs root, macOS, a terminal
+    assert (shell.cwd / "usb" / "www.example.com.key").exists()
+
+
+def test_docs_ca_operations_blocks_run(tmp_path: Path) -> None:
+    shell = DocShell.make(tmp_path / "work")
+    # The site owner's CSR the page's operator issues from.
+    site = (
+        "padlock key new site.key --no-encrypt\n"
+        "padlock csr new --key site.key --cn www.example.com --out www.csr\n"
+    )
+    shell.run_block(CodeBlock(site, 0, "sh"), "the site's CSR")
+    # doctor would fetch the page's PKI URLs from the internet: not here.
+    shell.subs = [("padlock doctor ", "padlock doctor --offline ")]
+    ran = [b.lineno for b, why in shell.run_page(ROOT / "docs" / "ca-operations.md") if not why]
+    assert len(ran) == 5, ran
+    assert (shell.cwd / "www.pem").read_text().count("BEGIN CERTIFICATE") == 2
+    assert (shell.cwd / "host-b" / "ca" / "ca.json").exists()
