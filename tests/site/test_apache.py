@@ -30,7 +30,7 @@ from tests.site.conftest import (
 )
 
 from padlock.site import apache as site_apache
-from padlock.site import apacheconf
+from padlock.site import apacheconf, webserver
 from padlock.site.transaction import StateDir
 
 CLI = Callable[..., Result]
@@ -541,7 +541,7 @@ def test_probe_failure_restores_and_reloads(
     def never(*_a: object, **_k: object) -> object:
         raise InstallFailed("The live server shows something else (simulated).")
 
-    monkeypatch.setattr(site_apache, "wait_for_serial", never)
+    monkeypatch.setattr(webserver, "wait_for_serial", never)
     new = site_ca.issue(certs)
     result = cli(*apache_args(apache, new))
     assert result.rc == 1

@@ -1,12 +1,14 @@
 """``padlock check``, ``padlock apache install|rollback``, ``padlock nginx install|rollback``.
 
-Thin: parse options, call :mod:`padlock.site`, render. Heavy imports stay inside the
+Thin: parse options, call :mod:`padlock.site` (one installer, :mod:`padlock.site.webserver`,
+for every server in :data:`SERVERS`), render. Heavy imports stay inside the
 command functions so that ``padlock --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -202,28 +204,48 @@ def register(app: typer.Typer) -> None:
             render_check(result)
         raise typer.Exit(result.exit_code)
 
-    apache = typer.Typer(
-        help="Install a certificate into Apache httpd, safely; roll back.",
-        no_args_is_help=True,
-        rich_markup_mode=None,
-    )
-    nginx = typer.Typer(
-        help="Install a certificate into nginx, safely; roll back.",
-        no_args_is_help=True,
-        rich_markup_mode=None,
-    )
-    app.add_typer(apache, name="apache")
-    app.add_typer(nginx, name="nginx")
+    for server in SERVERS:
+        _register_server(app, server)
 
-    @apache.command("install")
-    def apache_install(
+
+@dataclass(frozen=True)
+class _Server:
+    """What the CLI says about one web server (the rest is in :mod:`padlock.site`)."""
+
+    name: str
+    title: str
+    config_root: Path
+    reload: str
+
+
+SERVERS = (
+    _Server("apache", "Apache httpd", Path("/etc/apache2"), "configtest, graceful reload"),
+    _Server("nginx", "nginx", Path("/etc/nginx"), "nginx -t, reload"),
+)
+
+
+def _register_server(app: typer.Typer, server: _Server) -> None:
+    """``padlock <server> install`` and ``padlock <server> rollback``."""
+    group = typer.Typer(
+        help=f"Install a certificate into {server.title}, safely; roll back.",
+        no_args_is_help=True,
+        rich_markup_mode=None,
+    )
+    app.add_typer(group, name=server.name)
+    config_root_option = typer.Option(server.config_root, "--config-root")
+
+    @group.command(
+        "install",
+        help=f"Check, write, {server.reload}, probe every name; undo on any failure.",
+    )
+    def install(
         name: str = NAME,
         alias: list[str] = ALIAS,
         cert: Path = CERT,
         key: Path = KEY,
         chain: Path | None = CHAIN,
         ca: list[Path] = CA,
-        config_root: Path = typer.Option(Path("/etc/apache2"), "--config-root"),
+        config_root: Path = config_root_option,
         port: int = PORT,
         http_port: int = HTTP_PORT,
         listen_address: str | None = LISTEN,
@@ -236,10 +258,9 @@ def register(app: typer.Typer) -> None:
         layout: str | None = LAYOUT,
         json_out: bool = JSON,
     ) -> None:
-        """Check, write, configtest, graceful reload, probe every name; undo on any failure."""
-        from padlock.site import apache as site_apache
+        from padlock.site import webserver
 
-        request = site_apache.ApacheRequest(
+        request = webserver.InstallRequest(
             name=name,
             aliases=tuple(alias),
             cert=cert,
@@ -256,97 +277,31 @@ def register(app: typer.Typer) -> None:
             decrypt_key=decrypt_key,
             passphrase=_passphrase(key, passphrase_file),
             layout=layout,
-            command="padlock apache install --name " + name,
+            command=f"padlock {server.name} install --name {name}",
         )
+        prepared = webserver.prepare(webserver.kind(server.name), request)
         if dry_run:
-            prepared = site_apache.prepare(request)
             _print_plan(prepared.plan, True, prepared.edited)
             for note in prepared.plan.notes:
                 common.say(f"note: {note}")
             common.say("Dry run: nothing was changed.")
             return
-        prepared = site_apache.prepare(request)
         if not json_out:
             _print_plan(prepared.plan, False, prepared.edited)
-        outcome = site_apache.apply(prepared)
+        outcome = webserver.apply(prepared)
         _report_install(outcome, prepared.plan, json_out)
 
-    @apache.command("rollback")
-    def apache_rollback(
-        config_root: Path = typer.Option(Path("/etc/apache2"), "--config-root"),
+    @group.command("rollback")
+    def rollback(
+        config_root: Path = config_root_option,
         force: bool = FORCE,
         layout: str | None = LAYOUT,
         json_out: bool = JSON,
     ) -> None:
         """Restore the files of the last install (or of an interrupted one) and reload."""
-        from padlock.site.apache import rollback_apache
+        from padlock.site import webserver
 
-        _report_rollback(rollback_apache(config_root, layout=layout, force=force), json_out)
-
-    @nginx.command("install")
-    def nginx_install(
-        name: str = NAME,
-        alias: list[str] = ALIAS,
-        cert: Path = CERT,
-        key: Path = KEY,
-        chain: Path | None = CHAIN,
-        ca: list[Path] = CA,
-        config_root: Path = typer.Option(Path("/etc/nginx"), "--config-root"),
-        port: int = PORT,
-        http_port: int = HTTP_PORT,
-        listen_address: str | None = LISTEN,
-        dry_run: bool = DRY,
-        decrypt_key: bool = DECRYPT,
-        hsts: bool = HSTS,
-        no_redirect: bool = NO_REDIRECT,
-        ocsp_stapling: bool | None = STAPLING,
-        passphrase_file: Path | None = PASSFILE,
-        layout: str | None = LAYOUT,
-        json_out: bool = JSON,
-    ) -> None:
-        """Check, write, nginx -t, reload, probe every name; undo on any failure."""
-        from padlock.site import nginx as site_nginx
-
-        request = site_nginx.NginxRequest(
-            name=name,
-            aliases=tuple(alias),
-            cert=cert,
-            key=key,
-            chain=chain,
-            ca=tuple(ca),
-            config_root=config_root,
-            port=port,
-            http_port=http_port,
-            listen_address=listen_address,
-            redirect=not no_redirect,
-            hsts=hsts,
-            ocsp_stapling=ocsp_stapling,
-            decrypt_key=decrypt_key,
-            passphrase=_passphrase(key, passphrase_file),
-            layout=layout,
-            command="padlock nginx install --name " + name,
+        outcome = webserver.rollback_site(
+            webserver.kind(server.name), config_root, layout=layout, force=force
         )
-        if dry_run:
-            prepared = site_nginx.prepare(request)
-            _print_plan(prepared.plan, True, prepared.edited)
-            for note in prepared.plan.notes:
-                common.say(f"note: {note}")
-            common.say("Dry run: nothing was changed.")
-            return
-        prepared = site_nginx.prepare(request)
-        if not json_out:
-            _print_plan(prepared.plan, False, prepared.edited)
-        outcome = site_nginx.apply(prepared)
-        _report_install(outcome, prepared.plan, json_out)
-
-    @nginx.command("rollback")
-    def nginx_rollback(
-        config_root: Path = typer.Option(Path("/etc/nginx"), "--config-root"),
-        force: bool = FORCE,
-        layout: str | None = LAYOUT,
-        json_out: bool = JSON,
-    ) -> None:
-        """Restore the files of the last install (or of an interrupted one) and reload."""
-        from padlock.site.nginx import rollback_nginx
-
-        _report_rollback(rollback_nginx(config_root, layout=layout, force=force), json_out)
+        _report_rollback(outcome, json_out)

@@ -3,7 +3,9 @@
 Distributions differ only in data: :data:`LAYOUTS` says, per layout, where the main file
 is, where a site's own file goes, how it is enabled (Debian's ``sites-enabled`` and
 ``mods-enabled`` links — what ``a2ensite``/``a2enmod`` do, written by padlock itself so
-that the transaction can undo them), and which binary to run. The installer:
+that the transaction can undo them), and which binary to run. :class:`Apache` is the
+:class:`~padlock.site.webserver.WebServer` whose steps the one installer
+(:func:`padlock.site.webserver.prepare`) runs:
 
 1. reads the whole configuration (:mod:`padlock.site.apacheconf`) and finds the virtual
    host for the name, on the TLS port and on the HTTP port, wherever it is included from;
@@ -22,36 +24,31 @@ import datetime as dt
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from padlock.errors import ConfigError, InstallFailed
-from padlock.site import apacheconf
+from padlock.errors import ConfigError
+from padlock.site import apacheconf, webserver
 from padlock.site.apacheconf import ApacheConfig, Directive, LineEdit, VirtualHost
 from padlock.site.common import (
+    ServerCommands,
     block_comments,
     find_binary,
-    normalize_site_names,
     output_of,
-    pid_alive,
+    redirect_lines,
+    refuse_included_tls,
     render,
     run_command,
     safe_path,
-    site_files,
+    site_link,
     stale_comments,
+    tls_lines,
+    trim_blank_ends,
 )
-from padlock.site.material import NOTHING_CHANGED, Material, load_material, refuse
-from padlock.site.probe import probe_address, wait_for_serial
-from padlock.site.tls_profile import INTERMEDIATE
-from padlock.site.transaction import (
-    FileChange,
-    Outcome,
-    Plan,
-    RollbackOutcome,
-    StateDir,
-    apply_plan,
-    rollback,
-)
+from padlock.site.material import NOTHING_CHANGED, refuse
+from padlock.site.probe import probe_address
+from padlock.site.transaction import FileChange
+from padlock.site.webserver import Draft, Edits, InstallRequest, Prepared
 
 DEFAULT_ROOT = Path("/etc/apache2")
 
@@ -182,36 +179,29 @@ def _sourced_env(envvars: Path, config_root: Path) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class ApacheControl:
+class ApacheControl(ServerCommands):
     """Runs ``httpd``/``apache2`` against one configuration: ``-d ROOT -f MAIN``."""
 
     binary: str
     server_root: Path
     main_file: Path
-    env: dict[str, str]
+    environment: dict[str, str]
     pid_file: Path | None
     label: str = "Apache"
 
-    def _run(self, *args: str, timeout: float = 60.0) -> tuple[int, str]:
-        argv = [self.binary, "-d", str(self.server_root), "-f", str(self.main_file), *args]
-        proc = run_command(argv, env=self.env, timeout=timeout, what=" ".join(argv))
-        return proc.returncode, output_of(proc)
+    test_args = ("-t",)
+    reload_args = ("-k", "graceful")  # starts Apache when it is not running
+    stop_args = ("-k", "stop")
+    reload_failure = "The graceful restart failed"
 
-    def configtest(self) -> None:
-        rc, out = self._run("-t")
-        if rc != 0:
-            raise InstallFailed(f"{os.path.basename(self.binary)} -t says: {out}")
+    def argv(self, args: Sequence[str]) -> list[str]:
+        return [self.binary, "-d", str(self.server_root), "-f", str(self.main_file), *args]
 
-    def reload(self) -> None:
-        rc, out = self._run("-k", "graceful")
-        if rc != 0:
-            raise InstallFailed(f"The graceful restart failed: {out}")
+    def env(self) -> dict[str, str]:
+        return self.environment
 
-    def is_running(self) -> bool:
-        return pid_alive(self.pid_file)
-
-    def stop(self) -> None:
-        self._run("-k", "stop")
+    def tested_by(self) -> str:
+        return f"{os.path.basename(self.binary)} -t"
 
     def compiled_modules(self) -> set[str]:
         rc, out = self._run("-l")
@@ -228,54 +218,17 @@ class ApacheControl:
 
 
 @dataclass(frozen=True)
-class ApacheRequest:
-    name: str
-    cert: Path
-    key: Path
-    aliases: tuple[str, ...] = ()
-    chain: Path | None = None
-    ca: tuple[Path, ...] = ()
+class ApacheRequest(InstallRequest):
     config_root: Path = DEFAULT_ROOT
-    port: int = 443
-    http_port: int = 80
-    listen_address: str | None = None
-    redirect: bool = True
-    hsts: bool = False
-    ocsp_stapling: bool | None = None  # None: when the certificate names an OCSP responder
-    decrypt_key: bool = False
-    passphrase: bytes | None = None
-    layout: str | None = None
-    binary: str | None = None
     command: str = "padlock apache install"
-
-
-@dataclass(frozen=True)
-class Prepared:
-    plan: Plan
-    material: Material
-    control: ApacheControl
-    state: StateDir
-    names: tuple[str, ...]
-    probe_host: str
-    port: int
-    site_file: Path | None
-    edited: tuple[Path, ...]
-
-
-@dataclass(frozen=True)
-class _Context:
-    root: Path
-    layout: Layout
-    env: dict[str, str]
-    config: ApacheConfig
-    control: ApacheControl
-    compiled: frozenset[str]
 
 
 MODULES_NEEDED = ("ssl", "socache_shmcb", "rewrite", "headers")
 
 
-def _context(root: Path, layout_name: str | None, binary: str | None) -> _Context:
+def _read(root: Path, layout_name: str | None, binary: str | None) -> Apache:
+    """The configuration as Apache reads it (the layout's envvars sourced, ``<IfModule>``
+    evaluated as it will be once padlock enabled its modules) and how to drive Apache."""
     root = root.resolve()
     if not root.is_dir():
         raise ConfigError(f"The config root {root} is not a directory. {NOTHING_CHANGED}")
@@ -305,7 +258,19 @@ def _context(root: Path, layout_name: str | None, binary: str | None) -> _Contex
     else:
         pid_file = config.server_root / "logs" / "httpd.pid"
     control = ApacheControl(found, config.server_root, main, env, pid_file)
-    return _Context(root, layout, env, config, control, compiled)
+    return Apache(root, layout, env, config, control, compiled)
+
+
+def _open(root: Path, layout_name: str | None, binary: str | None) -> Apache:
+    """For an install: a configuration whose includes all exist."""
+    apache = _read(root, layout_name, binary)
+    if apache.config.missing_includes:
+        raise refuse(
+            "The configuration includes files that do not exist:"
+            f" {', '.join(apache.config.missing_includes)}.",
+            hint="Fix the Include lines first.",
+        )
+    return apache
 
 
 # --------------------------------------------------------------------------- planning
@@ -326,7 +291,7 @@ def _listen_arg(listen_address: str | None, port: int) -> str:
     )
 
 
-def _module_links(ctx: _Context, modules: Sequence[str]) -> list[FileChange]:
+def _module_links(ctx: Apache, modules: Sequence[str]) -> list[FileChange]:
     """What ``a2enmod`` would do: link mods-available/X.load (and X.conf) into mods-enabled,
     with the modules X.load says it depends on."""
     layout = ctx.layout
@@ -364,7 +329,7 @@ def _module_links(ctx: _Context, modules: Sequence[str]) -> list[FileChange]:
     return changes
 
 
-def _load_module_lines(ctx: _Context, modules: Sequence[str]) -> list[dict[str, str]]:
+def _load_module_lines(ctx: Apache, modules: Sequence[str]) -> list[dict[str, str]]:
     """For layouts without a2enmod: LoadModule lines (guarded) for modules not loaded yet."""
     out = []
     directory = "modules"
@@ -376,7 +341,7 @@ def _load_module_lines(ctx: _Context, modules: Sequence[str]) -> list[dict[str, 
     return out
 
 
-def _only_assumed(ctx: _Context, mod: str) -> bool:
+def _only_assumed(ctx: Apache, mod: str) -> bool:
     """True when the parser only assumed the module (padlock added it for <IfModule>)."""
     loaded_by_config = any(
         d.key == "loadmodule" and d.args and d.args[0] == f"{mod}_module" for d in ctx.config.top
@@ -384,7 +349,7 @@ def _only_assumed(ctx: _Context, mod: str) -> bool:
     return not loaded_by_config and f"mod_{mod}.c" not in ctx.compiled
 
 
-def _modules_enabled(ctx: _Context, mod: str) -> bool:
+def _modules_enabled(ctx: Apache, mod: str) -> bool:
     layout = ctx.layout
     if layout.mods_enabled:
         return (ctx.root / layout.mods_enabled / f"{mod}.load").exists()
@@ -428,21 +393,12 @@ def _indent(text: str, vhost: VirtualHost) -> str:
     return "    "
 
 
-def _tls_block(files_fullchain: str, files_key: str, stapling: bool, hsts: bool) -> list[str]:
-    text = render(
-        "apache_tls.conf.j2",
-        profile=INTERMEDIATE,
-        fullchain=files_fullchain,
-        key=files_key,
-        stapling=stapling,
-        hsts=hsts,
-    )
-    return text.rstrip("\n").split("\n")
+def _tls_block(fullchain: str, key: str, stapling: bool, hsts: bool) -> list[str]:
+    return tls_lines("apache", fullchain, key, stapling=stapling, hsts=hsts)
 
 
 def _redirect_block(port: int) -> list[str]:
-    suffix = "" if port == 443 else f":{port}"
-    return render("apache_redirect.conf.j2", port_suffix=suffix).rstrip("\n").split("\n")
+    return redirect_lines("apache", port)
 
 
 def _clone_body(vhost: VirtualHost) -> list[str]:
@@ -459,17 +415,13 @@ def _clone_body(vhost: VirtualHost) -> list[str]:
     for number in range(vhost.line + 1, vhost.end_line):
         if number not in skip:
             lines.append(text[number - 1])
-    while lines and not lines[-1].strip():
-        lines.pop()
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    return lines
+    return trim_blank_ends(lines)
 
 
 _WILDCARDS = (None, "*", "_default_", "0.0.0.0", "::", "[::]")  # noqa: S104
 
 
-def _probe_host(request: ApacheRequest, config: ApacheConfig, vhost: VirtualHost | None) -> str:
+def _probe_host(request: InstallRequest, config: ApacheConfig, vhost: VirtualHost | None) -> str:
     """Where the live server answers for this site: the given address; else the address
     of the virtual host edited; else the one address Apache listens on for the port;
     else 127.0.0.1."""
@@ -485,327 +437,248 @@ def _probe_host(request: ApacheRequest, config: ApacheConfig, vhost: VirtualHost
     return probe_address(None)
 
 
-def prepare(request: ApacheRequest, now: dt.datetime | None = None) -> Prepared:
-    """Everything up to the plan: pre-flight checks included, nothing written."""
-    now = now or dt.datetime.now(dt.UTC)
-    name, aliases = normalize_site_names(request.name, request.aliases)
-    for port in (request.port, request.http_port):
-        if not 0 < port < 65536:
-            raise refuse(f"{port} is not a port number.")
-    ctx = _context(request.config_root, request.layout, request.binary)
-    state = StateDir.under(ctx.root)
-    config = ctx.config
-    if config.missing_includes:
-        raise refuse(
-            "The configuration includes files that do not exist:"
-            f" {', '.join(config.missing_includes)}.",
-            hint="Fix the Include lines first.",
-        )
-    ssl_vhost = next((v for v in config.vhosts_for(name) if v.on_port(request.port)), None)
-    http_vhost = next(
-        (
-            v
-            for v in config.vhosts_for(name)
-            if v.on_port(request.http_port) and v is not ssl_vhost and not v.ssl
-        ),
-        None,
-    )
-    # Names the certificate must cover: ours, and every name of the vhosts we touch.
-    required = [name, *aliases]
-    for vhost in (ssl_vhost, http_vhost if request.redirect else None):
-        if vhost is not None:
-            required += [n for n in vhost.names if n not in required]
-    material = load_material(
-        request.cert,
-        request.key,
-        request.chain,
-        request.ca,
-        request.passphrase,
-        required,
-        now,
-    )
-    stapling = material.ocsp_url is not None
-    if request.ocsp_stapling is not None:
-        stapling = request.ocsp_stapling and material.ocsp_url is not None
-    files = site_files(state, name, request.port, material, request.decrypt_key, "apache")
-    fullchain_s, key_s = safe_path(files.fullchain), safe_path(files.key)
-    changes: list[FileChange] = list(files.changes)
-    notes: list[str] = []
-    warnings: list[str] = list(material.warnings)
+# --------------------------------------------------------------------------- the WebServer
 
-    # -- modules
-    want_modules = ["ssl"]
-    need_redirect_vhost = request.redirect and http_vhost is None
-    if request.redirect and (
-        need_redirect_vhost or (http_vhost is not None and not _redirects_already(http_vhost))
-    ):
-        want_modules.append("rewrite")
-    if request.hsts:
-        want_modules.append("headers")
-    if stapling:
-        want_modules.append("socache_shmcb")
-    load_modules: list[dict[str, str]] = []
-    if ctx.layout.mods_available:
-        changes += _module_links(ctx, want_modules)
-    else:
-        load_modules = _load_module_lines(ctx, want_modules)
 
-    # -- server-wide: pass phrase helper, stapling cache
-    helper: Path | None = None
-    if files.passphrase is not None:
-        helper = state.root / "passphrase-helper"
+@dataclass
+class Apache:
+    """Apache's configuration, read for one install: the :class:`WebServer` for Apache.
+    What is Apache's own: modules (a2enmod's links or LoadModule lines), the
+    ``SSLPassPhraseDialog`` helper and the stapling cache (a server-wide file), ``Listen``."""
+
+    root: Path
+    layout: Layout
+    env: dict[str, str]
+    config: ApacheConfig
+    control: ApacheControl
+    compiled: frozenset[str]
+    edits: Edits[LineEdit] = field(default_factory=lambda: Edits(apacheconf.apply_edits))
+    load_modules: list[dict[str, str]] = field(default_factory=list)
+    name = "apache"
+    block_kind = "virtual host"
+    clone_body = staticmethod(_clone_body)
+    redirects_already = staticmethod(_redirects_already)
+
+    def blocks_for(self, name: str) -> list[VirtualHost]:
+        return self.config.vhosts_for(name)
+
+    def names_needed(self, block: VirtualHost) -> list[str]:
+        return list(block.names)
+
+    def server_wide(self, draft: Draft, http_block: VirtualHost | None) -> None:
+        request = draft.request
+        want_modules = ["ssl"]
+        if request.redirect and (http_block is None or not _redirects_already(http_block)):
+            want_modules.append("rewrite")
+        if request.hsts:
+            want_modules.append("headers")
+        if draft.stapling:
+            want_modules.append("socache_shmcb")
+        if self.layout.mods_available:
+            draft.changes += _module_links(self, want_modules)
+        else:
+            self.load_modules = _load_module_lines(self, want_modules)
+        self._global_file(draft, self._passphrase_helper(draft))
+
+    def _passphrase_helper(self, draft: Draft) -> Path | None:
+        """For an encrypted key: a helper that prints its pass phrase (SSLPassPhraseDialog
+        exec:), falling back to the one configured before for other keys."""
+        passphrase = draft.files.passphrase
+        if passphrase is None:
+            return None
+        helper = draft.state.root / "passphrase-helper"
         fallback = None
-        for d in config.top_level("SSLPassPhraseDialog"):
+        for d in self.config.top_level("SSLPassPhraseDialog"):
             if d.args and d.args[0].startswith("exec:") and d.args[0][5:] != str(helper):
                 fallback = d.args[0][5:]
         if fallback is not None and not re.fullmatch(r"[\w./-]+", fallback):
             fallback = None
-        changes.append(
+        draft.changes.append(
             FileChange(
                 helper,
                 render(
                     "passphrase-helper.sh.j2",
                     helper=safe_path(helper),
-                    directory=safe_path(files.passphrase.parent),
+                    directory=safe_path(passphrase.parent),
                     fallback=fallback,
                 ).encode(),
                 mode=0o700,
                 why="prints the pass phrase of an encrypted key for SSLPassPhraseDialog",
             )
         )
-        notes.append(
+        draft.notes.append(
             "The key stays encrypted; Apache gets its pass phrase from "
             f"{helper} (SSLPassPhraseDialog exec:), so restarts do not wait for a terminal."
         )
-    elif material.key_encrypted and request.decrypt_key:
-        notes.append(
-            "--decrypt-key: the key is installed decrypted (mode 0600, root only). Restarts"
-            " need no pass phrase; a copy of that file is enough to impersonate the site."
-        )
-    stapling_cache = None
-    global_file = ctx.root / ctx.layout.global_dir / ctx.layout.global_name
-    # padlock's own global file is rewritten whole below: a cache line found there is
-    # ours to write again, not the admin's (else a re-install drops it; Apache then
-    # fails to start stapling, AH01872).
-    others_cache = [
-        d for d in config.top_level("SSLStaplingCache") if d.file.resolve() != global_file.resolve()
-    ]
-    if stapling and not others_cache:
-        stapling_cache = safe_path(state.root / "ocsp-stapling")
-    if helper is not None or stapling_cache is not None:
-        changes.append(
+        return helper
+
+    def _global_file(self, draft: Draft, helper: Path | None) -> None:
+        """padlock's server-wide file: the pass phrase helper and the stapling cache."""
+        layout = self.layout
+        global_file = self.root / layout.global_dir / layout.global_name
+        # padlock's own global file is rewritten whole below: a cache line found there is
+        # ours to write again, not the admin's (else a re-install drops it; Apache then
+        # fails to start stapling, AH01872).
+        others_cache = [
+            d
+            for d in self.config.top_level("SSLStaplingCache")
+            if d.file.resolve() != global_file.resolve()
+        ]
+        stapling_cache = None
+        if draft.stapling and not others_cache:
+            stapling_cache = safe_path(draft.state.root / "ocsp-stapling")
+        if helper is None and stapling_cache is None:
+            return
+        draft.changes.append(
             FileChange(
                 global_file,
                 render(
                     "apache_global.conf.j2",
-                    config_root=ctx.root,
+                    config_root=self.root,
                     helper=str(helper) if helper else None,
                     stapling_cache=stapling_cache,
                 ).encode(),
                 why="padlock's server-wide settings",
             )
         )
-        if ctx.layout.global_enabled:
-            link = ctx.root / ctx.layout.global_enabled / ctx.layout.global_name
+        if layout.global_enabled:
+            link = self.root / layout.global_enabled / layout.global_name
             if not link.is_symlink():
-                changes.append(
+                draft.changes.append(
                     FileChange(
                         link,
-                        link=f"../{ctx.layout.global_dir}/{ctx.layout.global_name}",
+                        link=f"../{layout.global_dir}/{layout.global_name}",
                         why="enable it (as a2enconf padlock would)",
                     )
                 )
 
-    # -- the virtual hosts
-    edits: dict[Path, list[LineEdit]] = {}
-    listens: list[str] = []
-    if not config.listens_on(request.port):
-        listens.append(_listen_arg(request.listen_address, request.port))
-    site_file: Path | None = None
-    tls_lines = _tls_block(fullchain_s, key_s, stapling, request.hsts)
-    if ssl_vhost is not None:
-        text = ssl_vhost.file.read_text(errors="replace")
-        indent = _indent(text, ssl_vhost)
-        outside = [d for d in ssl_vhost.directives if _managed(d) and d.file != ssl_vhost.file]
-        if outside:
-            where = ", ".join(f"{d.name} in {d.file}:{d.line}" for d in outside)
-            raise refuse(
-                f"The virtual host for {name} ({ssl_vhost.file}:{ssl_vhost.line}) takes TLS"
-                f" settings from included files ({where}), which other sites may share.",
-                hint="Move those lines into the virtual host itself, then run padlock again.",
-            )
-        own = [d for d in ssl_vhost.directives if _managed(d) and not d.nested]
-        tls_block = tuple(indent + line if line else "" for line in tls_lines)
-        file_edits = edits.setdefault(ssl_vhost.file.resolve(), [])
+    def tls_lines(self, draft: Draft) -> list[str]:
+        files = draft.files
+        return _tls_block(
+            safe_path(files.fullchain), safe_path(files.key), draft.stapling, draft.request.hsts
+        )
+
+    def edit_tls_block(self, draft: Draft, block: VirtualHost, tls: list[str]) -> None:
+        text = block.file.read_text(errors="replace")
+        indent = _indent(text, block)
+        outside = [d for d in block.directives if _managed(d) and d.file != block.file]
+        refuse_included_tls(self.block_kind, draft.name, block, outside)
+        own = [d for d in block.directives if _managed(d) and not d.nested]
+        tls_block = tuple(indent + line if line else "" for line in tls)
+        file_edits = self.edits.of(block.file)
         if own:
             first = own[0]
             file_edits.append(LineEdit(first.line, first.last_line, tls_block))
             file_edits += [LineEdit(d.line, d.last_line, ()) for d in own[1:]]
             comments = block_comments(_tls_block("f", "k", stapling=True, hsts=True))
-            stale = stale_comments(text, ssl_vhost.line + 1, ssl_vhost.end_line - 1, comments)
+            stale = stale_comments(text, block.line + 1, block.end_line - 1, comments)
             file_edits += [LineEdit(n, n, ()) for n in stale]
         else:
-            file_edits.append(LineEdit(ssl_vhost.end_line, ssl_vhost.end_line - 1, tls_block))
-        new_aliases = [a for a in aliases if not ssl_vhost.serves(a)]
+            file_edits.append(LineEdit(block.end_line, block.end_line - 1, tls_block))
+        new_aliases = [a for a in draft.aliases if not block.serves(a)]
         if new_aliases:
-            anchor = ssl_vhost.get("ServerName")
-            at = anchor[-1].last_line + 1 if anchor else ssl_vhost.line + 1
+            anchor = block.get("ServerName")
+            at = anchor[-1].last_line + 1 if anchor else block.line + 1
             file_edits.append(
                 LineEdit(at, at - 1, (f"{indent}ServerAlias {' '.join(new_aliases)}",))
             )
-        if listens:
-            file_edits.append(
-                LineEdit(ssl_vhost.line, ssl_vhost.line - 1, tuple(f"Listen {x}" for x in listens))
-            )
-            listens = []
-        if any(d.key == "sslcacertificatefile" for d in ssl_vhost.directives):
-            notes.append(
+        request = draft.request
+        if not self.config.listens_on(request.port):
+            listen = f"Listen {_listen_arg(request.listen_address, request.port)}"
+            file_edits.append(LineEdit(block.line, block.line - 1, (listen,)))
+        if any(d.key == "sslcacertificatefile" for d in block.directives):
+            draft.notes.append(
                 "SSLCACertificateFile stays: it names the CAs of *client* certificates; the"
                 " chain is now served from SSLCertificateFile."
             )
-        notes.append(f"Edited the TLS virtual host in {ssl_vhost.file} in place.")
-    else:
-        if need_redirect_vhost and not config.listens_on(request.http_port):
-            listens.append(_listen_arg(request.listen_address, request.http_port))
-        body = _clone_body(http_vhost) if http_vhost is not None else []
-        site_file = ctx.root / ctx.layout.sites_dir / f"padlock-{name}.conf"
-        content = render(
-            "apache_site.conf.j2",
-            command=request.command,
-            written=now.strftime("%Y-%m-%d %H:%M UTC"),
-            config_root=ctx.root,
-            listens=listens,
-            load_modules=load_modules,
-            redirect=need_redirect_vhost,
-            http_address=_address(request.listen_address, request.http_port),
-            ssl_address=_address(request.listen_address, request.port),
-            name=name,
-            aliases=list(aliases),
-            redirect_block="\n".join(_redirect_block(request.port)),
-            body=body,
-            tls_block="\n".join(tls_lines),
+
+    def site_context(self, draft: Draft, http_block: VirtualHost | None) -> dict[str, object]:
+        request = draft.request
+        listens: list[str] = []
+        need_redirect_vhost = request.redirect and http_block is None
+        for port, needed in ((request.port, True), (request.http_port, need_redirect_vhost)):
+            if needed and not self.config.listens_on(port):
+                listens.append(_listen_arg(request.listen_address, port))
+        return {
+            "listens": listens,
+            "load_modules": self.load_modules,
+            "http_address": _address(request.listen_address, request.http_port),
+            "ssl_address": _address(request.listen_address, request.port),
+            "name": draft.name,
+            "aliases": list(draft.aliases),
+        }
+
+    def enable_site(self, draft: Draft, site_file: Path) -> None:
+        layout = self.layout
+        if layout.sites_enabled:
+            why = f"enable it (as a2ensite {site_file.stem} would)"
+            draft.changes.append(site_link(self.root, layout.sites_enabled, site_file, why))
+        if layout.include_sites:
+            self._include_sites()
+
+    def _include_sites(self) -> None:
+        """Layouts without an include of padlock's directory: one line in the main file."""
+        pattern = f"{self.root / self.layout.sites_dir}/*.conf"
+        included = any(
+            d.key in ("include", "includeoptional") and d.args and d.args[0] == pattern
+            for d in self.config.top
         )
-        content = re.sub(r"\n{3,}", "\n\n", content)
-        changes.append(
-            FileChange(site_file, content.encode(), why=f"the TLS virtual host for {name}")
-        )
-        if ctx.layout.sites_enabled:
-            link = ctx.root / ctx.layout.sites_enabled / site_file.name
-            changes.append(
-                FileChange(
-                    link,
-                    link=f"../{ctx.layout.sites_dir}/{site_file.name}",
-                    why=f"enable it (as a2ensite {site_file.stem} would)",
+        if not included:
+            main = self.root / self.layout.main_conf
+            line_count = len(main.read_text(errors="replace").splitlines())
+            self.edits.of(main).append(
+                LineEdit(
+                    line_count + 1,
+                    line_count,
+                    ("", "# Sites installed by padlock", f'IncludeOptional "{pattern}"'),
                 )
             )
-        if ctx.layout.include_sites:
-            pattern = f"{ctx.root / ctx.layout.sites_dir}/*.conf"
-            included = any(
-                d.key in ("include", "includeoptional") and d.args and d.args[0] == pattern
-                for d in config.top
-            )
-            if not included:
-                main_text = (ctx.root / ctx.layout.main_conf).read_text(errors="replace")
-                line_count = len(main_text.splitlines())
-                edits.setdefault((ctx.root / ctx.layout.main_conf).resolve(), []).append(
-                    LineEdit(
-                        line_count + 1,
-                        line_count,
-                        ("", "# Sites installed by padlock", f'IncludeOptional "{pattern}"'),
-                    )
-                )
-    if request.redirect and http_vhost is not None and not _redirects_already(http_vhost):
-        text = http_vhost.file.read_text(errors="replace")
-        indent = _indent(text, http_vhost)
-        redirect = tuple(indent + line for line in _redirect_block(request.port))
-        edits.setdefault(http_vhost.file.resolve(), []).append(
-            LineEdit(http_vhost.end_line, http_vhost.end_line - 1, redirect)
-        )
-        others = len(config.vhosts_in(http_vhost.file)) - 1
-        notes.append(
-            f"Added the https redirect to the :{request.http_port} virtual host in"
-            f" {http_vhost.file.resolve()}"
+
+    def add_redirect(self, draft: Draft, block: VirtualHost) -> None:
+        text = block.file.read_text(errors="replace")
+        indent = _indent(text, block)
+        redirect = tuple(indent + line for line in _redirect_block(draft.request.port))
+        self.edits.of(block.file).append(LineEdit(block.end_line, block.end_line - 1, redirect))
+        others = len(self.config.vhosts_in(block.file)) - 1
+        draft.notes.append(
+            f"Added the https redirect to the :{draft.request.http_port} virtual host in"
+            f" {block.file.resolve()}"
             + (f" ({others} other virtual host(s) there untouched)." if others else ".")
         )
-    for path, file_edits in edits.items():
-        original = path.read_text(errors="replace")
-        changes.append(
-            FileChange(
-                path,
-                apacheconf.apply_edits(original, file_edits).encode(),
-                why=f"edited in place: only the lines of the {name} virtual host change"
-                if path != (ctx.root / ctx.layout.main_conf).resolve()
-                else "include padlock's site files",
-            )
-        )
-    plan = Plan(
-        server="apache",
-        description=f"install {material.serial} for {name}"
-        + (f" (+ {', '.join(aliases)})" if aliases else ""),
-        changes=tuple(changes),
-        notes=tuple(notes),
-        warnings=tuple(warnings),
-    )
-    return Prepared(
-        plan=plan,
-        material=material,
-        control=ctx.control,
-        state=state,
-        names=(name, *[a for a in aliases if "*" not in a]),
-        probe_host=_probe_host(request, config, ssl_vhost),
-        port=request.port,
-        site_file=site_file,
-        edited=tuple(edits),
-    )
+
+    def why_edited(self, path: Path, name: str) -> str:
+        if path == (self.root / self.layout.main_conf).resolve():
+            return "include padlock's site files"
+        return f"edited in place: only the lines of the {name} virtual host change"
+
+    def probe_host(self, request: InstallRequest, ssl_block: VirtualHost | None) -> str:
+        return _probe_host(request, self.config, ssl_block)
 
 
-def apply(prepared: Prepared) -> Outcome:
-    """Run a prepared plan as one transaction: write, configtest, reload, probe; undo on
-    any failure."""
-    material = prepared.material
-
-    def probe() -> object:
-        return wait_for_serial(
-            prepared.probe_host,
-            prepared.port,
-            prepared.names,
-            material.serial,
-            material.anchor_pem,
-        )
-
-    return apply_plan(
-        prepared.state,
-        prepared.plan,
-        prepared.control,
-        probe,
-        extra={"serial": material.serial, "names": list(prepared.names), "port": prepared.port},
-    )
+def _rollback_control(root: Path, layout_name: str | None, binary: str | None) -> ApacheControl:
+    return _read(root, layout_name, binary).control
 
 
-def install(request: ApacheRequest) -> tuple[Prepared, Outcome]:
-    prepared = prepare(request)
-    return prepared, apply(prepared)
+KIND = webserver.ServerKind("apache", _open, _rollback_control)
 
 
-def rollback_apache(
-    config_root: Path = DEFAULT_ROOT,
-    *,
-    layout: str | None = None,
-    binary: str | None = None,
-    force: bool = False,
-) -> RollbackOutcome:
-    ctx = _context(config_root, layout, binary)
-    return rollback(StateDir.under(ctx.root), ctx.control, force=force)
+def prepare(request: InstallRequest, now: dt.datetime | None = None) -> Prepared:
+    """The plan of an install into Apache (see :func:`padlock.site.webserver.prepare`)."""
+    return webserver.prepare(KIND, request, now)
+
+
+apply = webserver.apply
 
 
 __all__ = [
+    "KIND",
     "LAYOUTS",
+    "Apache",
     "ApacheControl",
     "ApacheRequest",
     "Layout",
     "Prepared",
+    "apply",
     "detect_layout",
-    "install",
     "prepare",
-    "rollback_apache",
 ]

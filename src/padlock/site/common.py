@@ -9,10 +9,12 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Protocol
 
 from padlock.errors import InstallFailed, InstallRefused, InvalidName
 from padlock.pki import names as pki_names
-from padlock.site.material import NOTHING_CHANGED, Material
+from padlock.site.material import NOTHING_CHANGED, Material, refuse
+from padlock.site.tls_profile import INTERMEDIATE
 from padlock.site.transaction import FileChange, StateDir
 
 COMMAND_TIMEOUT = 60.0
@@ -63,6 +65,42 @@ def templates() -> object:
 def render(template: str, **context: object) -> str:
     env = templates()
     return env.get_template(template).render(**context)  # type: ignore[attr-defined, no-any-return]
+
+
+def render_lines(template: str, **context: object) -> list[str]:
+    """A rendered template's lines, without the final newline."""
+    return render(template, **context).rstrip("\n").split("\n")
+
+
+def tls_lines(
+    server: str, fullchain: str, key: str, *, stapling: bool, hsts: bool, **extra: object
+) -> list[str]:
+    """padlock's TLS block for ``server`` (``apache`` or ``nginx``): its template with the
+    Mozilla intermediate profile."""
+    return render_lines(
+        f"{server}_tls.conf.j2",
+        profile=INTERMEDIATE,
+        fullchain=fullchain,
+        key=key,
+        stapling=stapling,
+        hsts=hsts,
+        **extra,
+    )
+
+
+def redirect_lines(server: str, port: int) -> list[str]:
+    """The lines that send plain HTTP to https on ``port`` (``/.well-known/`` excepted)."""
+    suffix = "" if port == 443 else f":{port}"
+    return render_lines(f"{server}_redirect.conf.j2", port_suffix=suffix)
+
+
+def trim_blank_ends(lines: list[str]) -> list[str]:
+    """``lines`` without the blank lines at either end."""
+    while lines and not lines[-1].strip():
+        lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return lines
 
 
 def find_binary(candidates: Sequence[str], override: str | None = None) -> str | None:
@@ -125,6 +163,52 @@ def pid_alive(pid_file: Path | None) -> bool:
     return state != "Z"
 
 
+class ServerCommands:
+    """A server's control (configtest, reload, is_running, stop) by running its binary:
+    each server says how its binary is called (:meth:`argv`, :meth:`env`) and with what."""
+
+    pid_file: Path | None
+    test_args: ClassVar[tuple[str, ...]]
+    reload_args: ClassVar[tuple[str, ...]] = ()
+    stop_args: ClassVar[tuple[str, ...]]
+    reload_failure: ClassVar[str]
+
+    def argv(self, args: Sequence[str]) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str] | None:
+        return None
+
+    def tested_by(self) -> str:
+        """The configtest command as the admin knows it (``nginx -t``)."""
+        raise NotImplementedError
+
+    def reload_command(self) -> tuple[str, ...]:
+        return self.reload_args
+
+    def _run(self, *args: str) -> tuple[int, str]:
+        argv = self.argv(args)
+        proc = run_command(argv, env=self.env(), what=" ".join(argv))
+        return proc.returncode, output_of(proc)
+
+    def configtest(self) -> None:
+        rc, out = self._run(*self.test_args)
+        if rc != 0:
+            raise InstallFailed(f"{self.tested_by()} says: {out}")
+
+    def reload(self) -> None:
+        """Graceful reload; starts the server if it is not running."""
+        rc, out = self._run(*self.reload_command())
+        if rc != 0:
+            raise InstallFailed(f"{self.reload_failure}: {out}")
+
+    def is_running(self) -> bool:
+        return pid_alive(self.pid_file)
+
+    def stop(self) -> None:
+        self._run(*self.stop_args)
+
+
 BLOCK_HEADER = "# padlock: certificate and TLS settings"
 
 
@@ -144,6 +228,45 @@ def stale_comments(text: str, first: int, last: int, comments: frozenset[str]) -
         if line in comments or line.startswith(BLOCK_HEADER):
             found.append(number)
     return found
+
+
+def site_link(root: Path, enabled_dir: str, site_file: Path, why: str) -> FileChange:
+    """The link that enables a site file (Debian's ``sites-enabled``), relative as
+    ``a2ensite`` makes it."""
+    return FileChange(
+        root / enabled_dir / site_file.name,
+        link=f"../{site_file.parent.name}/{site_file.name}",
+        why=why,
+    )
+
+
+class Located(Protocol):
+    """Where a block or a directive stands."""
+
+    @property
+    def file(self) -> Path: ...
+
+    @property
+    def line(self) -> int: ...
+
+
+class Placed(Located, Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def refuse_included_tls(
+    block_kind: str, site: str, block: Located, outside: Sequence[Placed]
+) -> None:
+    """Refuse to edit TLS settings a site's block takes from an included file: other sites
+    may include the same file (padlock changes only the site's own lines)."""
+    if outside:
+        where = ", ".join(f"{d.name} in {d.file}:{d.line}" for d in outside)
+        raise refuse(
+            f"The {block_kind} for {site} ({block.file}:{block.line}) takes TLS"
+            f" settings from included files ({where}), which other sites may share.",
+            hint=f"Move those lines into the {block_kind} itself, then run padlock again.",
+        )
 
 
 @dataclass(frozen=True)
