@@ -4,6 +4,8 @@ Every body parser of the server goes through here: ACME's JWS (``acme/jws.py``),
 REST API's JSON (``web/rest_api.py``, ``web/revocation_api.py``), the portal's preview,
 and, for their size, the forms of the portal and the review console and the OCSP
 responder's requests (``web/limits.py`` applies :func:`limited` to every request).
+Every body is read by the one ASGI reader, :func:`read_body` (the ACME and OCSP
+endpoints, the JSON routes of ``web/limits.py``).
 Pure: no framework, no I/O of its own; the ASGI ``receive`` callable is passed in.
 
 JSON is read as RFC 8259 says it is interchanged: UTF-8 text (section 8.1), numbers
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from padlock.errors import Malformed, PayloadTooLarge
@@ -39,6 +41,40 @@ def limit_for(content_type: bytes | str | None) -> int:
     text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
     media = text.split(";", 1)[0].strip().lower()
     return MAX_UPLOAD if media == "multipart/form-data" else MAX_BODY
+
+
+def header(scope: Mapping[str, Any], name: bytes) -> bytes | None:
+    """The value of header ``name`` (lower case) in an ASGI HTTP scope, or None."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is over {limit} bytes, the most it takes.")
+
+
+async def read_body(receive: Receive, limit: int, refusal: str | None = None) -> bytes:
+    """The whole body of one request from ASGI ``receive``; empty if the client left.
+
+    PayloadTooLarge (``refusal``, or a message naming ``limit``) as soon as the body
+    passes ``limit`` bytes: the rest is never read, nothing past the limit is kept.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit) if refusal is None else PayloadTooLarge(refusal)
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
 
 
 def check_length(declared: bytes | str | None, limit: int) -> None:
@@ -72,7 +108,7 @@ def limited(receive: Receive, limit: int, declared: bytes | None = None) -> Rece
         if message.get("type") == "http.request":
             size += len(message.get("body", b""))
             if size > limit:
-                raise PayloadTooLarge(f"The request body is over {limit} bytes, the most it takes.")
+                raise _too_large(limit)
         return message
 
     return bounded

@@ -19,18 +19,11 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from padlock import bodies
-from padlock.errors import PayloadTooLarge, UnsupportedMediaType
+from padlock.errors import UnsupportedMediaType
 
 JSON_LIMIT = 64 * 1024  # the REST API's JSON bodies
 UPLOAD_LIMIT = bodies.MAX_UPLOAD
 _BOUNDED = "padlock.bounded"
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value)
-    return None
 
 
 def bound(scope: Scope, receive: Receive) -> Receive:
@@ -38,8 +31,8 @@ def bound(scope: Scope, receive: Receive) -> Receive:
     if scope.get(_BOUNDED):
         return receive
     scope[_BOUNDED] = True
-    limit = bodies.limit_for(_header(scope, b"content-type"))
-    return bodies.limited(receive, limit, _header(scope, b"content-length"))
+    limit = bodies.limit_for(bodies.header(scope, b"content-type"))
+    return bodies.limited(receive, limit, bodies.header(scope, b"content-length"))
 
 
 class LimitBodies:
@@ -57,15 +50,8 @@ class LimitBodies:
 async def read_limited(request: Request, limit: int) -> None:
     """Read the body up to ``limit`` bytes, refusing more before it is parsed or kept."""
     bodies.check_length(request.headers.get("content-length"), limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body is over {limit} bytes, the most it takes.")
-        chunks.append(chunk)
     # Starlette keeps the body here; FastAPI's parsing reads it from this cache.
-    request._body = b"".join(chunks)
+    request._body = await bodies.read_body(request.receive, limit)
 
 
 def media_type(request: Request) -> str:

@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from padlock import wiring
+from padlock import bodies, wiring
 from padlock.ca.ports import CertificateRecord
 from padlock.ca.revocation import (
     INTERNAL_ERROR,
@@ -48,7 +48,7 @@ from padlock.ca.revocation import (
     decode_signature,
 )
 from padlock.ca.signer import read_meta
-from padlock.errors import BadPassphrase, NotFound, PadlockError
+from padlock.errors import BadPassphrase, NotFound, PadlockError, PayloadTooLarge
 from padlock.filelock import FileLock
 from padlock.pki import crl_ocsp
 from padlock.web import fast_path
@@ -238,31 +238,6 @@ async def _send(send: Send, answer: OcspAnswer, status: int = 200) -> None:
     await send({"type": "http.response.body", "body": answer.der})
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value)
-    return None
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The body, or None as soon as it passes ``limit`` (the rest is never read)."""
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b""
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks)
-
-
 class OcspEndpoint:
     """The responder as a bare ASGI endpoint: POST and GET forms, never a 500."""
 
@@ -277,19 +252,19 @@ class OcspEndpoint:
         limit = crl_ocsp.MAX_REQUEST_BYTES
         params = scope.get("path_params", {})
         if scope["method"] == "POST":
-            ctype = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
+            ctype = (bodies.header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
             if ctype != OCSP_REQUEST.encode():
                 await _send(send, MALFORMED, 415)
                 return
-            length = _header(scope, b"content-length")
+            length = bodies.header(scope, b"content-length")
             if length is not None and (not length.isdigit() or int(length) > limit):
                 await _send(send, MALFORMED, 413)
                 return
-            body = await _read_body(receive, limit)
-            if body is None:
+            try:
+                der = await bodies.read_body(receive, limit)
+            except PayloadTooLarge:  # the rest is never read
                 await _send(send, MALFORMED, 413)
                 return
-            der = body
         else:
             try:
                 der = crl_ocsp.decode_get_path(str(params.get("request", "")))
