@@ -62,8 +62,8 @@ from padlock.errors import (
 from padlock.pki.certs import Organization
 from padlock.pki.keypolicy import builtin_blocklist
 from padlock.pki.profiles import Hierarchy
+from padlock.store.certificates import SqlStore
 from padlock.store.enrollment import SqlEnrollmentStore
-from padlock.store.repositories import SqlStore
 from tests.ca.conftest import BASE_URL, CSRMaker
 from tests.support.dnsserver import TestDNS
 from tests.support.httpfiles import FileServer

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 
 import pytest
 import sqlalchemy
 from store_helpers import NOW, issue
 
-from padlock.ca.audit import GENESIS, chain_hash, verify_chain
+from padlock.ca.audit import GENESIS, canonical_json, chain_hash, verify_chain
 from padlock.ca.ports import AuditEntry
-from padlock.store import SqlStore, repositories
+from padlock.store import SqlStore, base, database
+from padlock.store.tables import audit_events, audit_head
 
 
 def _append(store: SqlStore, n: int, start: int = 0) -> None:
@@ -51,10 +53,8 @@ def test_store_several_events_in_one_transaction_read_and_move_the_head_once(
 ) -> None:
     _append(store, 2)
     entries = [AuditEntry("t.many", "tester", "thing", str(i), {"i": i}) for i in range(3)]
-    made = store._write(
-        lambda cursor: [
-            store._append(cursor, e, NOW, store._times.out(NOW, "at")) for e in entries
-        ],
+    made = store.write(
+        lambda cursor: [store.append(cursor, e, NOW, store.times.out(NOW, "at")) for e in entries],
         "appending three events",
     )
     assert [m[0] for m in made] == [3, 4, 5]
@@ -66,11 +66,11 @@ def test_store_several_events_in_one_transaction_read_and_move_the_head_once(
 
     def fails(cursor: object) -> None:
         for e in entries:
-            store._append(cursor, e, NOW, store._times.out(NOW, "at"))
+            store.append(cursor, e, NOW, store.times.out(NOW, "at"))
         raise RuntimeError("a fault after the appends")
 
     with pytest.raises(RuntimeError):
-        store._write(fails, "a transaction that fails")
+        store.write(fails, "a transaction that fails")
     assert store.audit_head() == head
     assert len(list(store.iter_events())) == 5
     # And the next transaction reads the head afresh.
@@ -182,7 +182,7 @@ def test_store_missing_head_row_is_storage_error(store: SqlStore) -> None:
 
 
 def test_store_iter_events_pages(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(repositories, "EVENT_PAGE", 7)
+    monkeypatch.setattr(database, "EVENT_PAGE", 7)
     _append(store, 30)
     events = list(store.iter_events())
     assert [e.seq for e in events] == list(range(1, 31))
@@ -191,7 +191,7 @@ def test_store_iter_events_pages(store: SqlStore, monkeypatch: pytest.MonkeyPatc
 
 
 def test_store_iter_events_is_a_snapshot(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(repositories, "EVENT_PAGE", 4)
+    monkeypatch.setattr(database, "EVENT_PAGE", 4)
     _append(store, 10)
     events = store.iter_events()
     seen = [next(events).seq]
@@ -237,3 +237,87 @@ def test_store_verify_audit_while_writing(store: SqlStore) -> None:
     assert errors == []
     assert all(r.ok for r in results), [r for r in results if not r.ok]
     assert store.verify_audit().ok
+
+
+# -- one audit append (issue 16) ------------------------------------------------------
+
+# Details whose canonical JSON differs from json.dumps's default form: spaces, an
+# accent, a nested mapping, a tuple and a value JSON has no type for (kept as its str).
+_AWKWARD = {
+    "zeta": "Zoë",
+    "alpha": {"b": [1, 2], "a": None},
+    "names": ("a.example", "b.example"),
+    "when": dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC),
+}
+_ENTRY = AuditEntry("test.same", "tester", "thing", "x1", _AWKWARD)
+
+
+def _rows(store: SqlStore) -> list[tuple[object, ...]]:
+    with store.engine.connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                sqlalchemy.text(
+                    "SELECT seq, at, action, actor, object_type, object_id, details,"
+                    " prev_hash, hash FROM audit_events ORDER BY seq"
+                )
+            )
+        ]
+
+
+def _restart_chain(store: SqlStore) -> None:
+    _sql(store, "DELETE FROM audit_events")
+    _sql(store, "UPDATE audit_head SET seq = 0, hash = :genesis WHERE id = 1", genesis=GENESIS)
+
+
+def test_store_audit_cursor_and_core_appends_write_equal_rows(store: SqlStore) -> None:
+    """The raw-cursor path (certificates, ACME) and base.write's Tx.audit (enrollment,
+    revocation, review) write the same row and hash, details in canonical JSON."""
+    seq = store.write(lambda cursor: store.append(cursor, _ENTRY, NOW)[0], "appending")
+    by_cursor = _rows(store)
+    _restart_chain(store)
+    with base.write(store, "appending") as tx:
+        assert tx.audit(_ENTRY, NOW) == seq == 1
+    by_core = _rows(store)
+    assert by_core == by_cursor
+    assert by_cursor[0][6] == canonical_json(_AWKWARD)
+    assert by_cursor[0][8] == chain_hash(
+        GENESIS, 1, NOW, "test.same", "tester", "thing", "x1", _AWKWARD
+    )
+    assert store.verify_audit().ok
+
+
+def _old_core_audit(conn: sqlalchemy.Connection, entry: AuditEntry, at: dt.datetime) -> None:
+    """What base.Tx.audit wrote before the one append: details as json.dumps's default
+    form (spaces after separators), the hash over the canonical form."""
+    head = conn.execute(sqlalchemy.select(audit_head.c.seq, audit_head.c.hash)).one()
+    seq = int(head[0]) + 1
+    digest = chain_hash(
+        head[1], seq, at, entry.action, entry.actor, entry.object_type, entry.object_id,
+        entry.details,
+    )  # fmt: skip
+    at_db = at if conn.dialect.name != "sqlite" else at.replace(tzinfo=None)
+    conn.execute(
+        sqlalchemy.insert(audit_events).values(
+            seq=seq, at=at_db, action=entry.action, actor=entry.actor,
+            object_type=entry.object_type, object_id=entry.object_id,
+            details=json.dumps(entry.details, sort_keys=True, default=str),
+            prev_hash=head[1], hash=digest,
+        )
+    )  # fmt: skip
+    conn.execute(sqlalchemy.update(audit_head).values(seq=seq, hash=digest))
+
+
+def test_store_audit_chain_written_before_one_append_still_verifies(store: SqlStore) -> None:
+    """A database made before the change (old-form details) verifies, and chains on."""
+    with store.engine.begin() as conn:
+        for i in range(3):
+            _old_core_audit(conn, AuditEntry("old", "cli", "thing", str(i), _AWKWARD), NOW)
+    assert ", " in _rows(store)[0][6]  # the old, non-canonical form
+    assert store.verify_audit().ok
+    store.write(lambda cursor: store.append(cursor, _ENTRY, NOW), "appending")
+    with base.write(store, "appending") as tx:
+        tx.audit(_ENTRY, NOW)
+    result = store.verify_audit()
+    assert (result.ok, result.events) == (True, 5)
+    assert [row[6] == canonical_json(_AWKWARD) for row in _rows(store)] == [False] * 3 + [True] * 2

@@ -298,7 +298,7 @@ def test_store_certificate_counts(store: SqlStore) -> None:
 def test_names_json_is_json_dumps(names: list[str]) -> None:
     import json
 
-    from padlock.store.repositories import _names_json
+    from padlock.store.certificates import _names_json
 
     assert _names_json(names) == json.dumps(names)
     assert json.loads(_names_json(tuple(names))) == names

@@ -384,7 +384,7 @@ def test_store_enrollment_update_writes_as_update_request(
         )
         if inside:
             write = repo.update_writes(req.id, _issued_step("c", "abc"), later)
-            store._write(write, "completing a test step")
+            store.write(write, "completing a test step")
             assert write.missed is None
         else:
             repo.update_request(req.id, _issued_step("c", "abc"), later)
@@ -419,7 +419,7 @@ def test_store_enrollment_update_writes_refused_writes_nothing_of_it(
     ]
     for request_id, step, error, words in cases:
         write = repo.update_writes(request_id, step, NOW)
-        store._write(write, "a step that is refused")  # the transaction itself commits
+        store.write(write, "a step that is refused")  # the transaction itself commits
         assert isinstance(write.missed, error) and words in write.missed.message
     assert store.audit_head() == before
     got = repo.get_request(req.id)

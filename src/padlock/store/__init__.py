@@ -6,7 +6,7 @@
 ``ca/`` never imports this package; it sees only :class:`padlock.ca.ports.Store`.
 """
 
+from padlock.store.certificates import SqlStore, open_store
 from padlock.store.migrate import upgrade
-from padlock.store.repositories import SqlStore, open_store
 
 __all__ = ["SqlStore", "open_store", "upgrade"]

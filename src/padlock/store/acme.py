@@ -1,7 +1,7 @@
 """The ACME store (``ca.ports.acme_server.AcmeStore``) on SQLite and PostgreSQL.
 
 Like the certificate store it runs SQL compiled once per dialect through the DBAPI
-cursor of the thread's pooled connection (see ``store/repositories.py``): an ACME
+cursor of the thread's pooled connection (``store/database.py``'s ``Database``): an ACME
 request is one short transaction of a handful of statements, and the ORM-free path
 keeps it at tens of microseconds on SQLite. Audit events are appended through the
 certificate store's chain in the same transaction.
@@ -12,19 +12,18 @@ Database errors leave as StorageError (or Conflict for a uniqueness clash), rais
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import exc, text
+from sqlalchemy import text
 
 from padlock.acme import messages as m
 from padlock.ca.ports import AuditEntry
-from padlock.errors import Conflict, PadlockError
-from padlock.store.engine import storage_error
-from padlock.store.repositories import SqlStore
+from padlock.errors import Conflict
+from padlock.store.certificates import SqlStore
 
 _json = json.JSONEncoder(separators=(",", ":")).encode
 _ORDER = {kind: i for i, kind in enumerate(m.CHALLENGE_TYPES)}
@@ -120,39 +119,21 @@ class SqlAcmeStore:
     def __init__(self, store: SqlStore) -> None:
         self._store = store
         self._sql = _Compiled(store).sql
-        self._times = store._times
-        self._sqlite = store.engine.dialect.name == "sqlite"
+        self.database = store  # for the one audit append, and dialect-compiled statements
+        self._times = store.times
         self._accounts: dict[str, tuple[tuple[Any, ...], m.Account]] = {}
 
-    @contextlib.contextmanager
-    def transaction(self, write: bool = True) -> Iterator[_Tx]:
+    def transaction(self, write: bool = True) -> AbstractContextManager[_Tx]:
         """One transaction on this thread's connection; committed when the block ends."""
-        store = self._store
-        link = None
-        try:
-            link = store._link()
-            with store.writing(link) if write else contextlib.nullcontext():
-                cursor = link.cursor
-                if write or not self._sqlite:
-                    cursor.execute(store._begin if write else "BEGIN")
-                else:
-                    cursor.execute("BEGIN")  # deferred: a read snapshot, no write lock
-                try:
-                    yield _Tx(self, cursor)
-                    store._commit(link)
-                except BaseException:
-                    store._rollback(link)
-                    raise
-        except PadlockError:
-            raise
-        except store._integrity_error as err:
-            store._check_link(link)
-            raise Conflict(
-                "The database refused an ACME change that clashes with stored data."
-            ) from err
-        except (exc.SQLAlchemyError, store._dbapi_error) as err:
-            store._check_link(link)
-            raise storage_error(err, store.engine.url, "serving an ACME request") from err
+        return self._store.transaction(
+            self._tx,
+            write=write,
+            doing="serving an ACME request",
+            conflict="The database refused an ACME change that clashes with stored data.",
+        )
+
+    def _tx(self, cursor: Any) -> _Tx:
+        return _Tx(self, cursor)
 
     def secret(self, name: str, make: Callable[[], bytes], now: dt.datetime) -> bytes:
         with self.transaction() as tx:
@@ -257,8 +238,7 @@ class _Tx:
         return bytes(row[0])
 
     def audit(self, entry: AuditEntry, at: dt.datetime) -> None:
-        store = self._s._store
-        store._append(self._c, entry, at, self._s.out(at))
+        self._s.database.append(self._c, entry, at, self._s.out(at))
 
     # -- accounts ----------------------------------------------------------------------------
 
@@ -313,7 +293,7 @@ class _Tx:
         clause = ", ".join(f"{col} = :{col}" for col in sets)
         sql = str(
             text(f"UPDATE acme_accounts SET {clause} WHERE id = :id").compile(  # noqa: S608
-                dialect=self._s._store.engine.dialect
+                dialect=self._s.database.dialect
             )
         )
         self._c.execute(sql, {**sets, "id": account_id})
@@ -432,7 +412,7 @@ class _Tx:
             sql = str(
                 text(
                     f"UPDATE acme_orders SET {clause} WHERE id = :id AND status = :from_status"  # noqa: S608
-                ).compile(dialect=self._s._store.engine.dialect)
+                ).compile(dialect=self._s.database.dialect)
             )
             self._sql[key] = sql
         self._c.execute(sql, {**sets, "id": order_id, "from_status": from_status})

@@ -55,7 +55,7 @@ from padlock.store.tables_enrollment import enrollment_validations as validation
 
 if TYPE_CHECKING:
     from padlock.ca.validation import VAConfig
-    from padlock.store.repositories import SqlStore
+    from padlock.store.certificates import SqlStore
     from padlock.wiring import Authority
 
 _r = requests_t.c
@@ -328,10 +328,10 @@ class SqlEnrollmentStore:
         if not events:
             return
         s = self._s
-        at_db = s._times.out(at, "at")
+        at_db = s.times.out(at, "at")
         rows = []
         for event in events:
-            seq = s._append(cursor, _audit_entry(request_id, event, state), at, at_db)[0]
+            seq = s.append(cursor, _audit_entry(request_id, event, state), at, at_db)[0]
             rows.append(_event_row(request_id, event, state, at_db, seq))
         cursor.executemany(self._sql().insert_event, rows)
 
@@ -339,7 +339,7 @@ class SqlEnrollmentStore:
         self, cursor: Any, request_id: str, validations: Sequence[ValidationRecord]
     ) -> None:
         if validations:
-            out = self._s._times.out
+            out = self._s.times.out
             cursor.executemany(
                 self._sql().insert_validation,
                 [{**_validation_row(request_id, v), "at": out(v.at, "at")} for v in validations],
@@ -355,7 +355,7 @@ class SqlEnrollmentStore:
     ) -> None:
         # One write transaction on the store's own thread-held connection and raw cursor,
         # with the store's audit append, like the certificate store's reserve/complete.
-        self._s._write(self._writes(request, events, at, claim), "recording a certificate request")
+        self._s.write(self._writes(request, events, at, claim), "recording a certificate request")
 
     def request_writes(
         self,
@@ -378,7 +378,7 @@ class SqlEnrollmentStore:
         claim: str | None,
     ) -> StoreWrite:
         s = self._s
-        out = s._times.out
+        out = s.times.out
         sql = self._sql()
         reviewer = request.reviewer
 
@@ -483,7 +483,7 @@ class SqlEnrollmentStore:
         if update_.challenges:
             raise ValueError("update_writes does not upsert challenges; use update_request")
         s = self._s
-        out = s._times.out
+        out = s.times.out
         sql = self._sql()
 
         def work(cursor: Any) -> PadlockError | None:
@@ -492,7 +492,7 @@ class SqlEnrollmentStore:
             if row is None:
                 return NotFound("There is no request with that id.")
             state = RequestState(row[0])
-            claimed_at = None if row[2] is None else s._times.back(row[2])
+            claimed_at = None if row[2] is None else s.times.back(row[2])
             refusal = _refusal(update_, state, row[1], claimed_at, at)
             if refusal is not None:
                 return refusal
@@ -607,11 +607,11 @@ class SqlEnrollmentStore:
                 found.append(cursor.fetchall())
             return tuple(found)
 
-        rows = self._s._snapshot(work, "reading a certificate request")
+        rows = self._s.snapshot(work, "reading a certificate request")
         if rows is None:
             return None
         row, challenge_rows, document_rows, validation_rows, event_rows = rows
-        back = self._s._times.back
+        back = self._s.times.back
 
         def when(value: Any) -> dt.datetime | None:
             return None if value is None else back(value)
@@ -745,7 +745,7 @@ def open_enrollment(
 ) -> EnrollmentService:
     """The enrollment service of a running authority; mail per ``PADLOCK_SMTP_*``."""
     from padlock.ca.validation import VAConfig
-    from padlock.store.repositories import SqlStore
+    from padlock.store.certificates import SqlStore
 
     settings = authority.settings
     store = authority.store

@@ -25,7 +25,7 @@ from padlock.store.tables_revocation import crls, ocsp_responses
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from padlock.store.repositories import SqlStore
+    from padlock.store.certificates import SqlStore
 
 _i = ca_identity.c
 _c = certificates.c

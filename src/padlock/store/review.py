@@ -24,7 +24,7 @@ from padlock.ca.reviewers import (
 )
 from padlock.errors import Conflict, NotFound, StorageError
 from padlock.store import base
-from padlock.store.repositories import SqlStore
+from padlock.store.certificates import SqlStore
 from padlock.store.tables_review import login_throttle, review_sessions, reviewers
 
 

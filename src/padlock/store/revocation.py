@@ -9,7 +9,6 @@ keeps, in autocommit, through the DBAPI cursor: a few microseconds on SQLite.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,7 @@ from padlock.ca.revocation import CachedResponse, StoredCrl
 from padlock.errors import AlreadyRevoked, Conflict, NotFound
 from padlock.pki.crl_ocsp import RevokedEntry
 from padlock.store import base
+from padlock.store.certificates import RECORD_COLUMNS, record_from_row
 from padlock.store.engine import storage_error
 from padlock.store.tables import certificates
 from padlock.store.tables_revocation import (
@@ -42,7 +42,7 @@ from padlock.store.tables_revocation import (
 
 if TYPE_CHECKING:
     from padlock.ca.revocation import RevocationStore
-    from padlock.store.repositories import SqlStore
+    from padlock.store.certificates import SqlStore
 
 UTC = dt.UTC
 _c = certificates.c
@@ -51,26 +51,6 @@ _g = revocation_state.c
 _k = blocked_keys.c
 _crl = crls.c
 
-_RECORD_COLUMNS = (
-    _c.serial,
-    _c.hierarchy,
-    _c.issuer,
-    _c.profile,
-    _c.request_id,
-    _c.state,
-    _c.subject,
-    _c.names,
-    _c.not_before,
-    _c.not_after,
-    _c.reserved_at,
-    _c.key_fingerprint,
-    _c.der,
-    _c.sha256,
-    _c.issued_at,
-    _c.revoked_at,
-    _c.revocation_reason,
-)
-_STATES = {s.value: s for s in CertState}
 ENTRY_BATCH = 20_000
 
 
@@ -79,30 +59,8 @@ def _utc(value: Any) -> dt.datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
-def _opt_utc(value: Any) -> dt.datetime | None:
-    return None if value is None else _utc(value)
-
-
 def _record(row: Sequence[Any]) -> CertificateRecord:
-    return CertificateRecord(
-        serial=int(row[0], 16),
-        hierarchy=row[1],
-        issuer=row[2],
-        profile=row[3],
-        request_id=row[4],
-        state=_STATES[row[5]],
-        subject=row[6],
-        names=tuple(json.loads(row[7])),
-        not_before=_utc(row[8]),
-        not_after=_utc(row[9]),
-        reserved_at=_utc(row[10]),
-        key_fingerprint=row[11],
-        der=None if row[12] is None else bytes(row[12]),
-        sha256=row[13],
-        issued_at=_opt_utc(row[14]),
-        revoked_at=_opt_utc(row[15]),
-        revocation_reason=row[16],
-    )
+    return record_from_row(row, _utc)
 
 
 class _HotReads:
@@ -150,7 +108,7 @@ class RevocationRepository:
     def certificates_for_request(self, request_id: str) -> Sequence[CertificateRecord]:
         with base.read(self._store, "reading a request's certificates") as conn:
             rows = conn.execute(
-                select(*_RECORD_COLUMNS)
+                select(*RECORD_COLUMNS)
                 .where(_c.request_id == request_id)
                 .order_by(_c.reserved_at, _c.serial)
             ).all()
@@ -233,7 +191,7 @@ class RevocationRepository:
                 revocation_reason=reason,
             )
         ).rowcount
-        row = conn.execute(select(*_RECORD_COLUMNS).where(_c.serial == serial_hex)).first()
+        row = conn.execute(select(*RECORD_COLUMNS).where(_c.serial == serial_hex)).first()
         if row is None:
             raise NotFound(f"There is no certificate with serial {serial_hex}.")
         record = _record(row)
@@ -458,7 +416,7 @@ class RevocationRepository:
         )
         with base.read(self._store, f"finding OCSP responses of {issuer} to sign") as conn:
             rows = conn.execute(
-                select(*_RECORD_COLUMNS)
+                select(*RECORD_COLUMNS)
                 .select_from(joined)
                 .where(
                     _c.issuer == issuer,

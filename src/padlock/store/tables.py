@@ -24,23 +24,14 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Table,
     Text,
 )
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from padlock.store.schema import metadata as metadata  # the whole schema, once imported
 
 CERT_STATES = ("reserved", "issued", "revoked", "abandoned")
-
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 # SQLite only makes "INTEGER PRIMARY KEY" an alias of the rowid; elsewhere 64 bits.
 _SeqType = BigInteger().with_variant(Integer(), "sqlite")
@@ -101,7 +92,8 @@ audit_head = Table(
 )
 
 # The other areas' tables join the same metadata (kept in their own modules, one
-# migration each); importing them here makes `metadata` the whole schema.
+# migration each, importing ``store.schema`` and never this module); importing them
+# here makes `metadata` the whole schema.
 from padlock.store import (  # noqa: E402, F401
     tables_acme,
     tables_enrollment,

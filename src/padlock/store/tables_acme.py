@@ -32,7 +32,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from padlock.store.tables import metadata
+from padlock.store.schema import metadata
 
 _Time = DateTime(timezone=True)
 

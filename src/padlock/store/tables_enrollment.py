@@ -28,8 +28,7 @@ from sqlalchemy import (
     Text,
 )
 
-from padlock.store.base import UtcDateTime
-from padlock.store.tables import metadata
+from padlock.store.schema import UtcDateTime, metadata
 
 REQUEST_KINDS = ("test", "dv", "ov")
 REQUEST_STATES = ("submitted", "validating", "in_review", "issued", "rejected")

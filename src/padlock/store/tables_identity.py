@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, LargeBinary, String, Table
 
-from padlock.store.base import UtcDateTime
-from padlock.store.tables import metadata
+from padlock.store.schema import UtcDateTime, metadata
 
 __all__ = ["ca_identity", "metadata"]
 

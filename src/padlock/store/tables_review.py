@@ -22,8 +22,7 @@ from sqlalchemy import (
     Table,
 )
 
-from padlock.store.base import UtcDateTime
-from padlock.store.tables import metadata
+from padlock.store.schema import UtcDateTime, metadata
 
 ROLES = ("reviewer", "admin")
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, String, Table
 
-from padlock.store.base import UtcDateTime
-from padlock.store.tables import metadata
+from padlock.store.schema import UtcDateTime, metadata
 
 __all__ = ["blocked_keys", "crls", "metadata", "ocsp_responses", "revocation_state"]
 

@@ -39,6 +39,7 @@ import anyio.to_thread
 from fastapi import APIRouter
 from starlette.routing import Route
 
+from padlock import bodies
 from padlock.acme import jws as jwslib
 from padlock.acme import messages as m
 from padlock.ca.acmeserver.model import AcmeSettings, Directory
@@ -50,7 +51,6 @@ from padlock.errors import (
     Malformed,
     NotFound,
     PadlockError,
-    PayloadTooLarge,
 )
 from padlock.web import fast_path
 from padlock.web.services import Services
@@ -204,7 +204,7 @@ def acme_front(app: Any) -> AcmeFront:
         if again is not None:
             return again
         from padlock.store.acme import SqlAcmeStore
-        from padlock.store.repositories import SqlStore
+        from padlock.store.certificates import SqlStore
 
         services: Services = app.state.services
         settings: AcmeSettings = getattr(app.state, "acme_settings", None) or settings_from_env(
@@ -319,30 +319,6 @@ def _query_value(url: str, name: str) -> str | None:
     return values[0] if values else None
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b""
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise PayloadTooLarge(f"ACME requests are at most {MAX_BODY // 1024} KiB.")
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks)
-
-
 class AcmeEndpoint:
     """Every ``/acme/...`` path; never a response without a nonce, never a bare 500."""
 
@@ -429,12 +405,14 @@ class AcmeEndpoint:
             raise MethodNotAllowed(
                 f"ACME resources are read with POST-as-GET (RFC 8555 section 6.3), not {method}."
             )
-        ctype = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
+        ctype = (bodies.header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
         if ctype != JOSE:
             raise WrongMediaType(
                 "ACME requests must have Content-Type application/jose+json (RFC 8555 6.2)."
             )
-        body = await _read_body(receive)
+        body = await bodies.read_body(
+            receive, MAX_BODY, f"ACME requests are at most {MAX_BODY // 1024} KiB."
+        )
         jws = jwslib.parse(body)
         url = d.urls.base + scope["path"]
         query = scope.get("query_string", b"")

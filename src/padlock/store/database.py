@@ -1,24 +1,27 @@
-"""``SqlStore``: the CA's storage port on SQLite or PostgreSQL.
+"""``Database``: padlock's one way to its SQL database, and the one audit append.
 
-Every method is one transaction. Each state change writes the audit event that
-records it in the same transaction: it reads the audit head (locking it on
-PostgreSQL with ``SELECT ... FOR UPDATE``; on SQLite ``BEGIN IMMEDIATE`` already
-holds the one write lock), appends event ``head.seq + 1`` chained to
-``head.hash``, and moves the head. Appends therefore serialise, and the chain
-has no gaps and no forks whatever number of threads and processes write.
+Every repository (certificates, enrollment, ACME, revocation, review, identity) works
+through this class's public methods, never around them:
 
-Speed: issuing one certificate is two transactions (reserve, complete), and the
-CA aims at thousands of issuances a second on one core. So the statements are
-built once with SQLAlchemy Core, compiled once for the engine's dialect, and run
-through the DBAPI cursor of a pooled connection that stays with its thread;
-values are converted by hand (times, JSON) instead of through SQLAlchemy's
-result machinery, which costs several times more than SQLite itself here.
-Migrations and administration use ordinary SQLAlchemy connections.
+- ``write(work, doing)``: ``work(cursor)`` in one committed write transaction on this
+  thread's pooled connection (SQLite: padlock's writer lock, then ``BEGIN IMMEDIATE``);
+- ``transaction(make, write=...)``: the same as a ``with`` block, for a repository's
+  transaction object built around the cursor (the ACME store's);
+- ``read(work, doing)``, ``read_row`` and ``snapshot(work, doing)``: one SELECT, or
+  several in one read-only snapshot;
+- ``append(cursor, entry, at)``: the audit event that records a change, chained in the
+  caller's transaction. It is the only code that writes ``audit_events``: the
+  SQLAlchemy Core transactions of ``store/base.py`` call it on their own connection.
 
-Errors: whatever SQLAlchemy or the driver raises leaves this module as
-:class:`~padlock.errors.StorageError` (or ``Conflict``/``NotFound``/
-``AlreadyRevoked`` when the database said something the CA must act on),
-raised ``from`` the original.
+Statements run as SQL compiled once per dialect on the DBAPI cursor: the CA aims at
+thousands of issuances a second, and SQLAlchemy's result machinery costs several
+times more than SQLite itself there. Every append reads the audit head (locking it
+on PostgreSQL with ``SELECT ... FOR UPDATE``; on SQLite ``BEGIN IMMEDIATE`` holds the
+one write lock already), appends event ``head.seq + 1`` chained to ``head.hash`` and
+moves the head, so appends serialise and the chain has no gaps and no forks.
+
+Errors: whatever SQLAlchemy or the driver raises leaves as
+:class:`~padlock.errors.StorageError` (or ``Conflict``), raised ``from`` the original.
 """
 
 from __future__ import annotations
@@ -29,20 +32,10 @@ import json
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Self, TypeVar
 
-from sqlalchemy import (
-    ClauseElement,
-    Engine,
-    bindparam,
-    exc,
-    func,
-    insert,
-    literal_column,
-    select,
-    update,
-)
-from sqlalchemy.engine import URL
+from sqlalchemy import ClauseElement, Engine, bindparam, exc, insert, literal_column, select, update
+from sqlalchemy.engine import URL, Dialect
 
 from padlock.ca.audit import (
     VerifyResult,
@@ -51,58 +44,19 @@ from padlock.ca.audit import (
     utc_text,
     verify_chain,
 )
-from padlock.ca.ports import (
-    AuditEntry,
-    AuditEvent,
-    CertificateRecord,
-    CertState,
-    Reservation,
-    StoreWrite,
-)
-from padlock.errors import AlreadyRevoked, Conflict, NotFound, PadlockError, StorageError
-from padlock.store.engine import (
-    WalCheckpointer,
-    WriterLock,
-    make_engine,
-    storage_error,
-    writer_lock_path,
-)
-from padlock.store.migrate import upgrade_engine
-from padlock.store.tables import audit_events, audit_head, certificates
-
-if TYPE_CHECKING:
-    from padlock.ca.ports import Store
+from padlock.ca.ports import AuditEntry, AuditEvent
+from padlock.errors import Conflict, PadlockError, StorageError
+from padlock.store.engine import WalCheckpointer, WriterLock, storage_error, writer_lock_path
+from padlock.store.tables import audit_events, audit_head
 
 T = TypeVar("T")
 
 UTC = dt.UTC
-MAX_SERIAL = 1 << 160
 EVENT_PAGE = 1000  # events fetched per round trip by iter_events
 
-_c = certificates.c
 _e = audit_events.c
 _h = audit_head.c
 
-# The columns of a CertificateRecord, in the order the row mapper reads them.
-_RECORD_COLUMNS = (
-    _c.serial,
-    _c.hierarchy,
-    _c.issuer,
-    _c.profile,
-    _c.request_id,
-    _c.state,
-    _c.subject,
-    _c.names,
-    _c.not_before,
-    _c.not_after,
-    _c.reserved_at,
-    _c.key_fingerprint,
-    _c.der,
-    _c.sha256,
-    _c.issued_at,
-    _c.revoked_at,
-    _c.revocation_reason,
-)
 _EVENT_COLUMNS = (
     _e.seq,
     _e.at,
@@ -116,73 +70,11 @@ _EVENT_COLUMNS = (
 )
 
 
-def _state(state: CertState) -> Any:
-    return literal_column(f"'{state.value}'")
-
-
 _HEAD_ROW = _h.id == literal_column("1")
-
-_COMPLETE = (
-    update(certificates)
-    .where(_c.serial == bindparam("p_serial"), _c.state == _state(CertState.RESERVED))
-    .values(
-        state=_state(CertState.ISSUED),
-        der=bindparam("p_der"),
-        sha256=bindparam("p_sha256"),
-        issued_at=bindparam("p_issued_at"),
-    )
-)
 
 # Parameters of UPDATE statements carry a "p_" prefix: SQLAlchemy reserves the
 # plain column names for the SET clause.
-_STATEMENTS: dict[str, ClauseElement] = {
-    # A reservation's row: the columns it fills, the others NULL by leaving them out (a
-    # NULL parameter is one the sqlite3 driver tries to adapt, at a cost).
-    "insert_certificate": insert(certificates).values(
-        {
-            column: bindparam(column)
-            for column in (
-                "serial",
-                "hierarchy",
-                "issuer",
-                "profile",
-                "request_id",
-                "state",
-                "subject",
-                "names",
-                "not_before",
-                "not_after",
-                "reserved_at",
-                "key_fingerprint",
-                "tbs_der",
-            )
-        }
-    ),
-    "get_certificate": select(*_RECORD_COLUMNS).where(_c.serial == bindparam("p_serial")),
-    "get_state": select(_c.state).where(_c.serial == bindparam("p_serial")),
-    "list_all": select(*_RECORD_COLUMNS)
-    .order_by(_c.reserved_at.desc(), _c.serial.desc())
-    .limit(bindparam("p_limit"))
-    .offset(bindparam("p_offset")),
-    "list_state": select(*_RECORD_COLUMNS)
-    .where(_c.state == bindparam("p_state"))
-    .order_by(_c.reserved_at.desc(), _c.serial.desc())
-    .limit(bindparam("p_limit"))
-    .offset(bindparam("p_offset")),
-    "complete": _COMPLETE.returning(*_RECORD_COLUMNS),
-    "complete_bare": _COMPLETE,
-    "revoke": update(certificates)
-    .where(_c.serial == bindparam("p_serial"), _c.state == _state(CertState.ISSUED))
-    .values(
-        state=_state(CertState.REVOKED),
-        revoked_at=bindparam("p_revoked_at"),
-        revocation_reason=bindparam("p_reason"),
-    )
-    .returning(*_RECORD_COLUMNS),
-    "abandon": update(certificates)
-    .where(_c.serial == bindparam("p_serial"), _c.state == _state(CertState.RESERVED))
-    .values(state=_state(CertState.ABANDONED)),
-    "counts": select(_c.profile, _c.state, func.count()).group_by(_c.profile, _c.state),
+_AUDIT_STATEMENTS: dict[str, ClauseElement] = {
     "lock_head": select(_h.seq, _h.hash).where(_HEAD_ROW).with_for_update(),
     "read_head": select(_h.seq, _h.hash).where(_HEAD_ROW),
     "insert_event": insert(audit_events),
@@ -197,37 +89,24 @@ _STATEMENTS: dict[str, ClauseElement] = {
 }
 
 
-class _Sql:
-    """The statements above compiled once for one dialect: SQL text for the DBAPI cursor."""
+def compile_statements(dialect: Dialect, statements: Mapping[str, ClauseElement]) -> dict[str, str]:
+    """Each statement's SQL text for the DBAPI cursor of ``dialect``.
 
-    def __init__(self, engine: Engine) -> None:
-        text: dict[str, str] = {}
-        for name, stmt in _STATEMENTS.items():
-            compiled = stmt.compile(dialect=engine.dialect)
-            # Every parameter must be one we pass: a "p_" name, or a column of an INSERT.
-            stray = [
-                key
-                for key in compiled.params
-                if not key.startswith("p_") and not name.startswith("insert_")
-            ]
-            if stray:  # pragma: no cover - a programming error, caught by any test
-                raise RuntimeError(f"statement {name} has unnamed parameters {stray}")
-            text[name] = str(compiled)
-        self.insert_certificate = text["insert_certificate"]
-        self.get_certificate = text["get_certificate"]
-        self.get_state = text["get_state"]
-        self.list_all = text["list_all"]
-        self.list_state = text["list_state"]
-        self.complete = text["complete"]
-        self.complete_bare = text["complete_bare"]
-        self.revoke = text["revoke"]
-        self.abandon = text["abandon"]
-        self.counts = text["counts"]
-        self.lock_head = text["lock_head"]
-        self.read_head = text["read_head"]
-        self.insert_event = text["insert_event"]
-        self.move_head = text["move_head"]
-        self.events_page = text["events_page"]
+    Every parameter must be one the caller passes by name: a "p_" name, or a column
+    of an INSERT (a statement whose name starts with ``insert_``).
+    """
+    text: dict[str, str] = {}
+    for name, stmt in statements.items():
+        compiled = stmt.compile(dialect=dialect)
+        stray = [
+            key
+            for key in compiled.params
+            if not key.startswith("p_") and not name.startswith("insert_")
+        ]
+        if stray:  # pragma: no cover - a programming error, caught by any test
+            raise RuntimeError(f"statement {name} has unnamed parameters {stray}")
+        text[name] = str(compiled)
+    return text
 
 
 def _aware(value: dt.datetime, what: str) -> dt.datetime:
@@ -271,22 +150,12 @@ class _PgTimes:
 # chain_hash's own canonical form, so the stored text reads back to a value that
 # hashes the same, and the text is made once for both the row and the hash.
 _details_json = canonical_json
-_STATES = {state.value: state for state in CertState}
-
-
-_quote = json.encoder.encode_basestring_ascii
-
-
-def _names_json(names: Sequence[str]) -> str:
-    """``json.dumps(list(names))`` for a list of strings, without making an encoder."""
-    return "[" + ", ".join(map(_quote, names)) + "]"
-
 
 # What the drivers call a duplicate key: psycopg's SQLSTATE, sqlite3's error name.
 _DUPLICATE_KEY = frozenset({"23505", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
 
 
-def _is_duplicate_key(err: BaseException) -> bool:
+def is_duplicate_key(err: BaseException) -> bool:
     code = getattr(err, "sqlstate", None) or getattr(err, "sqlite_errorname", None)
     return code in _DUPLICATE_KEY
 
@@ -330,8 +199,8 @@ class _Link:
         self.release()
 
 
-class SqlStore:
-    """The CA's :class:`~padlock.ca.ports.Store` on SQLAlchemy; see :func:`open_store`."""
+class Database:
+    """One database's connections, transactions and audit log; the base of ``SqlStore``."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -343,9 +212,8 @@ class SqlStore:
             engine.dialect.loaded_dbapi.OperationalError,
             engine.dialect.loaded_dbapi.InterfaceError,
         )
-        self._times: type[_SqliteTimes] | type[_PgTimes] = (
-            _SqliteTimes if self._sqlite else _PgTimes
-        )
+        # How times go in and out of this database's rows (``out(when, what)``, ``back``).
+        self.times: type[_SqliteTimes] | type[_PgTimes] = _SqliteTimes if self._sqlite else _PgTimes
         self._begin = "BEGIN IMMEDIATE" if self._sqlite else "BEGIN"
         self._writer_lock = writer_lock_path(engine.url)
         self._local = threading.local()
@@ -355,7 +223,7 @@ class SqlStore:
         # Compile after a first connection: the dialect learns the server's
         # version (RETURNING needs SQLite >= 3.35) when it first connects.
         self._with_link(lambda link: None, "connecting")
-        self._sql = _Sql(engine)
+        self._audit_sql = compile_statements(engine.dialect, _AUDIT_STATEMENTS)
         self._checkpointer: WalCheckpointer | None = None
         if self._sqlite:
             self._checkpointer = WalCheckpointer(engine)
@@ -372,6 +240,15 @@ class SqlStore:
     def engine(self) -> Engine:
         """The SQLAlchemy engine (for migrations, administration and tests)."""
         return self._engine
+
+    @property
+    def dialect(self) -> Dialect:
+        """The engine's dialect, to compile a repository's statements for."""
+        return self._engine.dialect
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self._sqlite
 
     def _link(self) -> _Link:
         link: _Link | None = getattr(self._local, "link", None)
@@ -411,12 +288,12 @@ class SqlStore:
         except (exc.SQLAlchemyError, self._dbapi_error) as err:
             raise storage_error(err, self._url, doing) from err
 
-    def _write(self, work: Callable[[Any], T], doing: str) -> T:
+    def write(self, work: Callable[[Any], T], doing: str) -> T:
         """Run ``work(cursor)`` in one write transaction and commit it."""
         link = None
         try:
             link = self._link()
-            # What writing() does, without a generator per transaction (two an issuance).
+            # What transaction() does, without a generator per transaction (two an issuance).
             writer = link.writer
             held = writer is not None and writer.acquire()
             try:
@@ -431,7 +308,9 @@ class SqlStore:
                 try:
                     result = work(cursor)
                     if head[1] is not None:
-                        cursor.execute(self._sql.move_head, {"p_seq": head[1], "p_hash": head[2]})
+                        cursor.execute(
+                            self._audit_sql["move_head"], {"p_seq": head[1], "p_hash": head[2]}
+                        )
                     self._commit(link)
                 except BaseException:
                     self._rollback(link)
@@ -449,17 +328,41 @@ class SqlStore:
             raise storage_error(err, self._url, doing) from err
 
     @contextlib.contextmanager
-    def writing(self, link: _Link) -> Iterator[None]:
-        """Around a write transaction on ``link``: padlock's writer lock (SQLite files)."""
-        writer = link.writer
-        held = writer is not None and writer.acquire()
+    def transaction(
+        self, make: Callable[[Any], T], *, write: bool, doing: str, conflict: str
+    ) -> Iterator[T]:
+        """``make(cursor)`` for a ``with`` block: one transaction on this thread's
+        connection, committed when the block ends. A write takes padlock's writer lock
+        (SQLite files) and the write lock; a read is a snapshot that never waits for
+        writers. A uniqueness clash leaves as Conflict(``conflict``)."""
+        link = None
         try:
-            yield
-        finally:
-            if held and writer is not None:
-                writer.release()
+            link = self._link()
+            writer = link.writer if write else None
+            held = writer is not None and writer.acquire()
+            try:
+                cursor = link.cursor
+                # SQLite: a write takes the lock now; a deferred BEGIN is a read snapshot.
+                cursor.execute(self._begin if write else "BEGIN")
+                try:
+                    yield make(cursor)
+                    self._commit(link)
+                except BaseException:
+                    self._rollback(link)
+                    raise
+            finally:
+                if held and writer is not None:
+                    writer.release()
+        except PadlockError:
+            raise
+        except self._integrity_error as err:
+            self._check_link(link)
+            raise Conflict(conflict) from err
+        except (exc.SQLAlchemyError, self._dbapi_error) as err:
+            self._check_link(link)
+            raise storage_error(err, self._url, doing) from err
 
-    def _read(self, work: Callable[[Any], T], doing: str) -> T:
+    def read(self, work: Callable[[Any], T], doing: str) -> T:
         """Run ``work(cursor)``: a single SELECT, outside any transaction."""
         link = None
         try:
@@ -481,9 +384,9 @@ class SqlStore:
             rows = cursor.fetchall()  # to the end: SQLite's statement is reset, its snapshot let go
             return rows[0] if rows else None
 
-        return self._read(work, doing)
+        return self.read(work, doing)
 
-    def _snapshot(self, work: Callable[[Any], T], doing: str) -> T:
+    def snapshot(self, work: Callable[[Any], T], doing: str) -> T:
         """Run ``work(cursor)``, several SELECTs, in one read-only snapshot (SQLite: a
         deferred transaction, which never waits for writers; PostgreSQL: REPEATABLE READ)."""
         link = None
@@ -531,40 +434,16 @@ class SqlStore:
         self._local = threading.local()
         self._engine.dispose()
 
-    def __enter__(self) -> SqlStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- rows -------------------------------------------------------------------------
-
-    def _record(self, row: Sequence[Any]) -> CertificateRecord:
-        back = self._times.back
-        return CertificateRecord(
-            serial=int(row[0], 16),
-            hierarchy=row[1],
-            issuer=row[2],
-            profile=row[3],
-            request_id=row[4],
-            state=_STATES[row[5]],
-            subject=row[6],
-            names=tuple(json.loads(row[7])),
-            not_before=back(row[8]),
-            not_after=back(row[9]),
-            reserved_at=back(row[10]),
-            key_fingerprint=row[11],
-            der=row[12],
-            sha256=row[13],
-            issued_at=None if row[14] is None else back(row[14]),
-            revoked_at=None if row[15] is None else back(row[15]),
-            revocation_reason=row[16],
-        )
-
     def _event(self, row: Sequence[Any]) -> AuditEvent:
         return AuditEvent(
             seq=row[0],
-            at=self._times.back(row[1]),
+            at=self.times.back(row[1]),
             action=row[2],
             actor=row[3],
             object_type=row[4],
@@ -576,17 +455,22 @@ class SqlStore:
 
     # -- the audit log -----------------------------------------------------------------
 
-    def _append(
-        self, cursor: Any, entry: AuditEntry, at: dt.datetime, at_db: Any
+    def append(
+        self, cursor: Any, entry: AuditEntry, at: dt.datetime, at_db: Any = None
     ) -> tuple[int, str, str, str]:
-        """Append ``entry`` in the caller's write transaction; (seq, prev_hash, hash, details)."""
+        """Append ``entry`` in the write transaction ``cursor`` is in; (seq, prev_hash,
+        hash, details). The one place an audit event is written: ``details`` is stored as
+        the canonical JSON the hash covers (``ca.audit.canonical_json``). ``at_db`` is
+        ``self.times.out(at)`` when the caller has it already."""
+        if at_db is None:
+            at_db = self.times.out(at, "at")
         pending = getattr(self._local, "head", None)
         if pending is not None and pending[0] is not cursor:
             pending = None  # another transaction's cursor: on its own, as ever
         if pending is not None and pending[1] is not None:
             seq, prev = pending[1] + 1, pending[2]  # the head is locked: nobody else moved it
         else:
-            cursor.execute(self._sql.lock_head)
+            cursor.execute(self._audit_sql["lock_head"])
             head = cursor.fetchone()
             if head is None:
                 raise StorageError(
@@ -610,7 +494,7 @@ class SqlStore:
             details,
         )
         cursor.execute(
-            self._sql.insert_event,
+            self._audit_sql["insert_event"],
             {
                 "seq": seq,
                 "at": at_db,
@@ -624,15 +508,15 @@ class SqlStore:
             },
         )
         if pending is None:
-            cursor.execute(self._sql.move_head, {"p_seq": seq, "p_hash": digest})
+            cursor.execute(self._audit_sql["move_head"], {"p_seq": seq, "p_hash": digest})
         else:
-            pending[1], pending[2] = seq, digest  # written by _write before it commits
+            pending[1], pending[2] = seq, digest  # written by write() before it commits
         return seq, prev, digest, details
 
     def append_event(self, event: AuditEntry, at: dt.datetime) -> AuditEvent:
-        at_db = self._times.out(at, "at")
-        seq, prev, digest, details = self._write(
-            lambda cursor: self._append(cursor, event, at, at_db), "appending an audit event"
+        at_db = self.times.out(at, "at")
+        seq, prev, digest, details = self.write(
+            lambda cursor: self.append(cursor, event, at, at_db), "appending an audit event"
         )
         return AuditEvent(
             seq,
@@ -648,7 +532,7 @@ class SqlStore:
 
     def audit_head(self) -> tuple[int, str]:
         def work(cursor: Any) -> tuple[int, str]:
-            cursor.execute(self._sql.read_head)
+            cursor.execute(self._audit_sql["read_head"])
             row = cursor.fetchone()
             if row is None:
                 raise StorageError(
@@ -657,7 +541,7 @@ class SqlStore:
                 )
             return int(row[0]), str(row[1])
 
-        return self._read(work, "reading the audit head")
+        return self.read(work, "reading the audit head")
 
     def iter_events(self) -> Iterator[AuditEvent]:
         """All events in seq order, fetched a page at a time from one consistent snapshot."""
@@ -700,13 +584,13 @@ class SqlStore:
                 else:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 if with_head is not None:
-                    cursor.execute(self._sql.read_head)
+                    cursor.execute(self._audit_sql["read_head"])
                     row = cursor.fetchone()
                     with_head.append((int(row[0]), str(row[1])) if row else (0, ""))
                 after = 0
                 while True:
                     cursor.execute(
-                        self._sql.events_page,
+                        self._audit_sql["events_page"],
                         {"p_after": after, "p_limit": EVENT_PAGE, "p_offset": 0},
                     )
                     rows = cursor.fetchall()
@@ -724,195 +608,3 @@ class SqlStore:
             raise storage_error(err, self._url, doing) from err
         finally:
             fairy.close()
-
-    # -- certificates -----------------------------------------------------------------
-
-    def reserve_certificate(
-        self, reservation: Reservation, event: AuditEntry, also: StoreWrite | None = None
-    ) -> None:
-        r = reservation
-        if not 0 < r.serial < MAX_SERIAL:
-            raise ValueError(f"serial must be positive and below 2**160, got {r.serial}")
-        out = self._times.out
-        serial_hex = format(r.serial, "x")
-        reserved_at = out(r.reserved_at, "reserved_at")
-        params = {
-            "serial": serial_hex,
-            "hierarchy": r.hierarchy,
-            "issuer": r.issuer,
-            "profile": r.profile,
-            "request_id": r.request_id,
-            "state": CertState.RESERVED.value,
-            "subject": r.subject,
-            "names": _names_json(r.names),
-            "not_before": out(r.not_before, "not_before"),
-            "not_after": out(r.not_after, "not_after"),
-            "reserved_at": reserved_at,
-            "key_fingerprint": r.key_fingerprint,
-            "tbs_der": r.tbs_der,
-        }
-
-        def work(cursor: Any) -> None:
-            try:
-                cursor.execute(self._sql.insert_certificate, params)
-            except self._integrity_error as err:
-                if not _is_duplicate_key(err):
-                    raise  # NOT NULL, CHECK: a bug, reported as StorageError
-                raise Conflict(
-                    f"A certificate with serial {serial_hex} exists already.",
-                    hint="Draw another serial number.",
-                ) from err
-            self._append(cursor, event, r.reserved_at, reserved_at)
-            if also is not None:
-                also(cursor)
-
-        self._write(work, f"reserving certificate {serial_hex}")
-
-    def _not_in_state(self, cursor: Any, serial_hex: str, wanted: CertState, verb: str) -> None:
-        """After an UPDATE matched nothing: is the serial unknown, or in another state?"""
-        cursor.execute(self._sql.get_state, {"p_serial": serial_hex})
-        row = cursor.fetchone()
-        if row is None:
-            raise NotFound(f"There is no certificate with serial {serial_hex}.")
-        state = CertState(row[0])
-        if wanted is CertState.ISSUED and state is CertState.REVOKED:
-            raise AlreadyRevoked(f"Certificate {serial_hex} is already revoked.")
-        raise Conflict(
-            f"Certificate {serial_hex} is {state.value}: only a {wanted.value} certificate"
-            f" can be {verb}."
-        )
-
-    def complete_certificate(
-        self,
-        serial: int,
-        der: bytes,
-        sha256: str,
-        issued_at: dt.datetime,
-        event: AuditEntry,
-        issued: CertificateRecord | None = None,
-        also: StoreWrite | None = None,
-    ) -> CertificateRecord:
-        serial_hex = format(serial, "x")
-        issued_db = self._times.out(issued_at, "issued_at")
-        params = {
-            "p_serial": serial_hex,
-            "p_der": der,
-            "p_sha256": sha256,
-            "p_issued_at": issued_db,
-        }
-        if issued is not None and (issued.serial, issued.der) != (serial, der):
-            raise ValueError("the record given is not the one being completed")
-
-        def work(cursor: Any) -> CertificateRecord:
-            if issued is None:
-                cursor.execute(self._sql.complete, params)
-                row = cursor.fetchone()
-                if row is None:
-                    self._not_in_state(cursor, serial_hex, CertState.RESERVED, "completed")
-                record = self._record(row)
-            else:
-                # The caller holds what the row says; the UPDATE matches one reserved row or
-                # none, and nothing needs reading back.
-                cursor.execute(self._sql.complete_bare, params)
-                if cursor.rowcount != 1:
-                    self._not_in_state(cursor, serial_hex, CertState.RESERVED, "completed")
-                record = issued
-            self._append(cursor, event, issued_at, issued_db)
-            if also is not None:
-                also(cursor)
-            return record
-
-        return self._write(work, f"storing certificate {serial_hex}")
-
-    def abandon_certificate(self, serial: int, event: AuditEntry) -> None:
-        serial_hex = format(serial, "x")
-        now = dt.datetime.now(UTC)
-        now_db = self._times.out(now, "now")
-
-        def work(cursor: Any) -> None:
-            cursor.execute(self._sql.abandon, {"p_serial": serial_hex})
-            if cursor.rowcount != 1:
-                self._not_in_state(cursor, serial_hex, CertState.RESERVED, "abandoned")
-            self._append(cursor, event, now, now_db)
-
-        self._write(work, f"abandoning reservation {serial_hex}")
-
-    def revoke_certificate(
-        self, serial: int, reason: str, at: dt.datetime, event: AuditEntry
-    ) -> CertificateRecord:
-        serial_hex = format(serial, "x")
-        at_db = self._times.out(at, "at")
-        params = {"p_serial": serial_hex, "p_revoked_at": at_db, "p_reason": reason}
-
-        def work(cursor: Any) -> CertificateRecord:
-            cursor.execute(self._sql.revoke, params)
-            row = cursor.fetchone()
-            if row is None:
-                self._not_in_state(cursor, serial_hex, CertState.ISSUED, "revoked")
-            self._append(cursor, event, at, at_db)
-            return self._record(row)
-
-        return self._write(work, f"revoking certificate {serial_hex}")
-
-    def get_certificate(self, serial: int) -> CertificateRecord | None:
-        if not 0 < serial < MAX_SERIAL:
-            return None
-        serial_hex = format(serial, "x")
-
-        def work(cursor: Any) -> CertificateRecord | None:
-            cursor.execute(self._sql.get_certificate, {"p_serial": serial_hex})
-            row = cursor.fetchone()
-            return None if row is None else self._record(row)
-
-        return self._read(work, f"reading certificate {serial_hex}")
-
-    def list_certificates(
-        self, state: CertState | None = None, limit: int = 100, offset: int = 0
-    ) -> Sequence[CertificateRecord]:
-        """Certificates newest first (by reservation time), optionally in one state."""
-        if limit < 0 or offset < 0:
-            raise ValueError("limit and offset must not be negative")
-        params: dict[str, Any] = {"p_limit": limit, "p_offset": offset}
-        if state is None:
-            sql = self._sql.list_all
-        else:
-            sql = self._sql.list_state
-            params["p_state"] = CertState(state).value
-
-        def work(cursor: Any) -> list[CertificateRecord]:
-            cursor.execute(sql, params)
-            return [self._record(row) for row in cursor.fetchall()]
-
-        return self._read(work, "listing certificates")
-
-    def certificate_counts(self) -> dict[tuple[str, str], int]:
-        """{(profile, state): number of certificates}, for metrics (counts every row)."""
-
-        def work(cursor: Any) -> dict[tuple[str, str], int]:
-            cursor.execute(self._sql.counts)
-            return {(profile, state): int(n) for profile, state, n in cursor.fetchall()}
-
-        return self._read(work, "counting certificates")
-
-
-def open_store(url: str, *, migrate: bool = True) -> SqlStore:
-    """Open padlock's database at ``url``, upgrading its schema first unless told not to.
-
-    ``url`` is ``sqlite:////abs/path/padlock.db`` or
-    ``postgresql+psycopg://user@host:5432/dbname``. Raises ConfigError for a URL
-    padlock cannot use and StorageError when the database cannot be reached.
-    """
-    engine = make_engine(url)
-    try:
-        if migrate:
-            upgrade_engine(engine)
-        return SqlStore(engine)
-    except BaseException:
-        engine.dispose()
-        raise
-
-
-if TYPE_CHECKING:
-
-    def _is_a_store(store: SqlStore) -> Store:
-        return store
