@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,15 @@ def _spki(cert: x509.Certificate) -> bytes:
 
 def test_acme_client_js_order_and_renew(readme_padlock: Served, tmp_path: Path) -> None:
     name = f"acme-js-{secrets.token_hex(4)}.example.com"
-    proc = run(
-        [program("node"), str(_script()), readme_padlock.directory, name,
-         str(readme_padlock.http_port), str(tmp_path)],
-        env={"NODE_EXTRA_CA_CERTS": str(readme_padlock.test_root)},
-        timeout=60,
-        cwd=PACKAGE,
-    )  # fmt: skip
+    args = [program("node"), str(_script()), readme_padlock.directory, name,
+            str(readme_padlock.http_port), str(tmp_path)]  # fmt: skip
+    env = {"NODE_EXTRA_CA_CERTS": str(readme_padlock.test_root)}
+    try:
+        proc = run(args, env=env, timeout=60, cwd=PACKAGE)
+    except subprocess.TimeoutExpired as stuck:  # show where the script was
+        err = stuck.stderr
+        text = err.decode(errors="replace") if isinstance(err, bytes) else err or ""
+        pytest.fail(f"acme-client's script took over 60 s; its log:\n{text[-4000:]}")
     summary: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["account"].startswith(f"{readme_padlock.base}/acme/acct/")
     leaves: list[x509.Certificate] = []

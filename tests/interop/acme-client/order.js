@@ -10,6 +10,10 @@ import http from 'node:http';
 import path from 'node:path';
 import acme from 'acme-client';
 
+// Each step to stderr (the test shows it when the script fails), and no request waits for ever.
+acme.setLogger((message) => console.error(`${new Date().toISOString()} ${message}`));
+acme.axios.defaults.timeout = 20000;
+
 const [directoryUrl, name, httpPort, out] = process.argv.slice(2);
 if (!out) {
     console.error('usage: node order.js DIRECTORY_URL NAME HTTP_PORT OUT');
@@ -21,6 +25,7 @@ const tokens = new Map();
 const PREFIX = '/.well-known/acme-challenge/';
 const server = http.createServer((req, res) => {
     const answer = req.url.startsWith(PREFIX) ? tokens.get(req.url.slice(PREFIX.length)) : undefined;
+    console.error(`${new Date().toISOString()} http-01 ${req.method} ${req.url}: ${answer ? 200 : 404}`);
     res.writeHead(answer ? 200 : 404, { 'Content-Type': 'text/plain' });
     res.end(answer ?? 'not found');
 });
@@ -43,7 +48,10 @@ async function order(client, index) {
 }
 
 async function main() {
-    await new Promise((resolve) => { server.listen(Number(httpPort), '127.0.0.1', resolve); });
+    await new Promise((resolve, reject) => {
+        server.once('error', reject); // a port already taken fails the script at once
+        server.listen(Number(httpPort), '127.0.0.1', resolve);
+    });
     const client = new acme.Client({
         directoryUrl,
         accountKey: await acme.crypto.createPrivateEcdsaKey(),
