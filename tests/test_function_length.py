@@ -21,8 +21,6 @@ LIMIT = 100
 ALLOWED: frozenset[str] = frozenset(
     {
         "site/material.py::load_material",
-        "ca/enrollment.py::EnrollmentService._issue",
-        "ca/issuance.py::Issuer.issue",
         "web/csr_preview.py::analyse",
         "cli/obtain_cmds.py::register",
         "cli/obtain_cmds.py::register.obtain_cmd",

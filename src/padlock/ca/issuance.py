@@ -262,13 +262,50 @@ class Issuer:
             # after an earlier look cannot slip through; the refusal rolls it all back.
             first = _refusing_blocked(self._blocked_keys, key_fp, first)
         now = self._clock()
+        reservation, draft, draft_der = self._reserve(
+            request, profile, facts, dns, ips, key_fp, spki, first, now
+        )
+        self._lint(request, profile, reservation, draft, draft_der)
+
+        # Steps 4 and 5: sign exactly the bytes reserved and linted, store, answer.
+        signer = self._signers[profile.hierarchy]
+        der = signer.sign_tbs(reservation.tbs_der)
+        sha256 = hashlib.sha256(der).hexdigest()
+        issued_at = self._clock()
+        expected = reservation.issued(der, sha256, issued_at)
+        record = self._complete(
+            expected,
+            AuditEntry(
+                "certificate.issued",
+                request.actor,
+                "certificate",
+                format(reservation.serial, "x"),
+                {"profile": profile.name, "request_id": request.request_id},
+            ),
+            None if also is None else also(expected),
+        )
+        return self._package(record, signer, certs.certificate_pem(der))
+
+    def _reserve(
+        self,
+        request: IssueRequest,
+        profile: Profile,
+        facts: certs.CSRFacts,
+        dns: list[str],
+        ips: list[str],
+        key_fp: str,
+        spki: bytes,
+        first: StoreWrite | None,
+        now: dt.datetime,
+    ) -> tuple[Reservation, x509.Certificate, bytes]:
+        """Step 2 of issuance: the serial and the to-be-signed data, committed before any
+        signature (with ``first``); the draft lint reads. A serial collision (2^-64 odds)
+        just draws again."""
         not_before, not_after = validity(profile, now, request.days)
         signer = self._signers[profile.hierarchy]
         template = self._templates[profile.name]
         names = dns + ips
         subject = template.subject_text(names[0])
-
-        # Step 2: reserve. A serial collision (2^-64 odds) just draws again.
         for _attempt in range(3):
             serial = certs.new_serial()
             serial_hex = format(serial, "x")
@@ -323,14 +360,24 @@ class Issuer:
                     ),
                     first,
                 )
-                break
+                return reservation, draft, draft_der
             except Conflict:
                 continue
-        else:  # pragma: no cover - three 128-bit collisions in a row
-            raise PadlockError("Could not reserve a unique serial number.")
+        raise PadlockError(  # pragma: no cover - three 128-bit collisions in a row
+            "Could not reserve a unique serial number."
+        )
 
-        # Step 3: lint; any ERROR abandons the reservation, nothing is signed.
-        problems = certcheck.leaf_problems(draft, profile, tbs)
+    def _lint(
+        self,
+        request: IssueRequest,
+        profile: Profile,
+        reservation: Reservation,
+        draft: x509.Certificate,
+        draft_der: bytes,
+    ) -> None:
+        """Step 3 of issuance: lint; any ERROR abandons the reservation, nothing is signed."""
+        serial_hex = format(reservation.serial, "x")
+        problems = certcheck.leaf_problems(draft, profile, reservation.tbs_der)
         if not problems and profile.pkilint:
             from padlock.pki import lint  # pkilint takes 0.5 s to import: only when used
 
@@ -346,7 +393,7 @@ class Issuer:
                 "; ".join(problems),
             )
             self._store.abandon_certificate(
-                serial,
+                reservation.serial,
                 AuditEntry(
                     "certificate.abandoned",
                     "system",
@@ -359,24 +406,6 @@ class Issuer:
                 "Pre-issuance linting refused the certificate: " + "; ".join(problems),
                 hint="This is a bug in padlock's profile, not in your request; please report it.",
             )
-
-        # Steps 4 and 5: sign exactly the bytes reserved and linted, store, answer.
-        der = signer.sign_tbs(tbs)
-        sha256 = hashlib.sha256(der).hexdigest()
-        issued_at = self._clock()
-        expected = reservation.issued(der, sha256, issued_at)
-        record = self._complete(
-            expected,
-            AuditEntry(
-                "certificate.issued",
-                request.actor,
-                "certificate",
-                serial_hex,
-                {"profile": profile.name, "request_id": request.request_id},
-            ),
-            None if also is None else also(expected),
-        )
-        return self._package(record, signer, certs.certificate_pem(der))
 
     def _complete(
         self, expected: CertificateRecord, event: AuditEntry, also: StoreWrite | None

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -72,7 +73,8 @@ class EnrollmentIssuing(EnrollmentCore):
         took_over: bool = False,
     ) -> EnrollmentRequest:
         """CAA for every name, right before issuance (unless looked up just now: ``caa``);
-        then issue, and record the outcome with the certificate. Holds ``claim``.
+        then issue, and record the outcome with the certificate. Holds ``claim``, and lets
+        go of it if a step fails before recording its outcome.
 
         ``took_over``: the claim was taken over from an earlier step that never finished.
         That step may have stored a certificate and failed to record it (its last update
@@ -84,17 +86,8 @@ class EnrollmentIssuing(EnrollmentCore):
         it is not stored), and the answer is made from what was written, not read back.
         """
         state = request.state
-        first: StoreWrite | None = None
         stored = [create is None]  # whether the request is in the database to be updated
-        if create is not None:
-            record_request = self._store.request_writes(
-                request, create, request.created_at, claim=claim
-            )
-
-            def first(cursor: Any) -> None:
-                record_request(cursor)
-                stored.append(True)  # written; committed unless the commit fails
-
+        first = self._record_first(request, claim, create, stored)
         finished = False
         try:
             earlier = self._store.issued_serial(request.id) if took_over else None
@@ -104,29 +97,15 @@ class EnrollmentIssuing(EnrollmentCore):
                 return done
             if caa is None:
                 caa = self._run_parallel(self._caa, list(request.names))
-            refused = [r for r in caa if not r.ok]
-            if refused:
-                if create is not None:
-                    raise ValueError("record the request before recording its CAA refusal")
-                problem = refused[0].detail + (
-                    f" (and {len(refused) - 1} more names)" if len(refused) > 1 else ""
-                )
-                self._store.update_request(
-                    request.id, blocked_step(state, claim, problem, caa, before), self._clock()
-                )
+            if not all(r.ok for r in caa):
+                problem = self._record_caa_refusal(request, claim, caa, before, create)
                 finished = True
                 if reviewer is not None:
                     raise CAAForbidden(problem, hint="Issuance stopped; nothing was signed.")
                 return self.get(request.id)
-            outcome: list[tuple[GuardedWrite, RequestUpdate, dt.datetime]] = []
-
-            def record_issued(record: CertificateRecord) -> StoreWrite:
-                step = issued_step(state, claim, record, organization, reviewer, before, tuple(caa))
-                at = self._clock()
-                write = self._store.update_writes(request.id, step, at)
-                outcome.append((write, step, at))
-                return write
-
+            record_issued, outcome = self._record_issued(
+                request, claim, organization, reviewer, before, caa
+            )
             try:
                 issued = self._issuer.issue(
                     IssueRequest(
@@ -142,26 +121,8 @@ class EnrollmentIssuing(EnrollmentCore):
                     checked=checked,
                 )
             except PadlockError as exc:
-                if not stored[-1]:
-                    finished = True
-                    raise  # refused before the reservation: the request was never stored
-                try:
-                    self._store.update_request(
-                        request.id,
-                        blocked_step(
-                            state,
-                            claim,
-                            f"Issuance was refused: {exc.message}",
-                            caa,
-                            before,
-                            note=exc.message,
-                        ),
-                        self._clock(),
-                    )
-                except NotFound:
-                    if create is None:
-                        raise
-                    # The reservation's commit failed: the request was never stored.
+                if stored[-1]:  # else refused before the reservation: the request was never stored
+                    self._record_refusal(request, claim, caa, before, exc, create)
                 finished = True
                 raise
             finished = True
@@ -176,21 +137,104 @@ class EnrollmentIssuing(EnrollmentCore):
         self._notify(request.id, request.contact, RequestState.ISSUED)
         if create is None:
             return self.get(request.id)
-        return replace(
-            request,
-            state=RequestState.ISSUED,
-            updated_at=at,
-            certificate_serial=step.certificate_serial,
-            verified_organization=organization or request.verified_organization,
-            reviewer=reviewer or request.reviewer,
-            problem=None,
-            validations=(*request.validations, *caa),
-            timeline=(
-                *(timeline_entry(e, request.created_at, state) for e in create),
-                *(timeline_entry(e, at, RequestState.ISSUED) for e in step.events),
-            ),
-            certificate=CertificateStatus.of(issued.record),
+        return _issued_on_submission(
+            request, create, step, at, caa, issued.record, organization, reviewer
         )
+
+    def _record_first(
+        self,
+        request: EnrollmentRequest,
+        claim: str,
+        create: tuple[Event, ...] | None,
+        stored: list[bool],
+    ) -> StoreWrite | None:
+        """For a request issued on submission: the write that records it with the
+        certificate's reservation (``stored`` learns that it was written)."""
+        if create is None:
+            return None
+        record_request = self._store.request_writes(
+            request, create, request.created_at, claim=claim
+        )
+
+        def first(cursor: Any) -> None:
+            record_request(cursor)
+            stored.append(True)  # written; committed unless the commit fails
+
+        return first
+
+    def _record_issued(
+        self,
+        request: EnrollmentRequest,
+        claim: str,
+        organization: Organization | None,
+        reviewer: Reviewer | None,
+        before: tuple[Event, ...],
+        caa: list[ValidationRecord],
+    ) -> tuple[
+        Callable[[CertificateRecord], StoreWrite],
+        list[tuple[GuardedWrite, RequestUpdate, dt.datetime]],
+    ]:
+        """The issuer's ``also``: the step that records the request issued with the
+        certificate (made once its record is known), and the list it is kept in."""
+        state = request.state
+        outcome: list[tuple[GuardedWrite, RequestUpdate, dt.datetime]] = []
+
+        def record_issued(record: CertificateRecord) -> StoreWrite:
+            step = issued_step(state, claim, record, organization, reviewer, before, tuple(caa))
+            at = self._clock()
+            write = self._store.update_writes(request.id, step, at)
+            outcome.append((write, step, at))
+            return write
+
+        return record_issued, outcome
+
+    def _record_caa_refusal(
+        self,
+        request: EnrollmentRequest,
+        claim: str,
+        caa: list[ValidationRecord],
+        before: tuple[Event, ...],
+        create: tuple[Event, ...] | None,
+    ) -> str:
+        """Record that CAA stopped issuance (RFC 8659), letting go of the claim; the problem."""
+        if create is not None:
+            raise ValueError("record the request before recording its CAA refusal")
+        refused = [r for r in caa if not r.ok]
+        problem = refused[0].detail + (
+            f" (and {len(refused) - 1} more names)" if len(refused) > 1 else ""
+        )
+        self._store.update_request(
+            request.id, blocked_step(request.state, claim, problem, caa, before), self._clock()
+        )
+        return problem
+
+    def _record_refusal(
+        self,
+        request: EnrollmentRequest,
+        claim: str,
+        caa: list[ValidationRecord],
+        before: tuple[Event, ...],
+        exc: PadlockError,
+        create: tuple[Event, ...] | None,
+    ) -> None:
+        """Record that the issuer refused after the request was stored."""
+        try:
+            self._store.update_request(
+                request.id,
+                blocked_step(
+                    request.state,
+                    claim,
+                    f"Issuance was refused: {exc.message}",
+                    caa,
+                    before,
+                    note=exc.message,
+                ),
+                self._clock(),
+            )
+        except NotFound:
+            if create is None:
+                raise
+            # The reservation's commit failed: the request was never stored.
 
     def _complete_with(
         self,
@@ -222,3 +266,33 @@ class EnrollmentIssuing(EnrollmentCore):
             )
         except PadlockError as exc:  # it goes stale by itself after CLAIM_STALE_AFTER
             log.warning("could not release the issuing claim on a request: %s", exc)
+
+
+def _issued_on_submission(
+    request: EnrollmentRequest,
+    create: tuple[Event, ...],
+    step: RequestUpdate,
+    at: dt.datetime,
+    caa: list[ValidationRecord],
+    record: CertificateRecord,
+    organization: Organization | None,
+    reviewer: Reviewer | None,
+) -> EnrollmentRequest:
+    """A request issued on submission as the store now holds it, made from what was
+    written (its creation events, then the issued step) instead of read back."""
+    state = request.state
+    return replace(
+        request,
+        state=RequestState.ISSUED,
+        updated_at=at,
+        certificate_serial=step.certificate_serial,
+        verified_organization=organization or request.verified_organization,
+        reviewer=reviewer or request.reviewer,
+        problem=None,
+        validations=(*request.validations, *caa),
+        timeline=(
+            *(timeline_entry(e, request.created_at, state) for e in create),
+            *(timeline_entry(e, at, RequestState.ISSUED) for e in step.events),
+        ),
+        certificate=CertificateStatus.of(record),
+    )
