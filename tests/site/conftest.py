@@ -9,6 +9,7 @@ fixture starts is stopped in its teardown, and every wait has a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from cryptography import x509
@@ -195,6 +197,14 @@ def past_issuer(site_ca: SiteCA) -> Issuer:
 
 
 @pytest.fixture
+def key_pass_file(tmp_path: Path) -> Path:
+    """A --passphrase-file holding KEY_PASSPHRASE."""
+    path = tmp_path / "pass.txt"
+    path.write_text(KEY_PASSPHRASE + "\n")
+    return path
+
+
+@pytest.fixture
 def certs(tmp_path: Path) -> Path:
     directory = tmp_path / "certs"
     directory.mkdir()
@@ -289,39 +299,45 @@ def tree(root: Path, skip: Sequence[str] = ()) -> Tree:
     return out
 
 
-# --------------------------------------------------------------------------- Apache
+# --------------------------------------------------------------------------- the web servers
 
 
 @dataclass
-class ApacheServer:
+class WebServer:
+    """A real Apache or nginx from a config root of the test's own (Debian's layout:
+    sites-available + sites-enabled), on 127.0.0.1 only. Each server says how its binary
+    is called and where its pid file and error log are; the rest is shared."""
+
     base: Path
     root: Path  # the config root padlock is given
     http_port: int
     https_port: int
     binary: str
 
+    kind: ClassVar[str]
+    start_args: ClassVar[tuple[str, ...]]
+    reload_args: ClassVar[tuple[str, ...]]
+    stop_args: ClassVar[tuple[str, ...]]
+    test_args: ClassVar[tuple[str, ...]] = ("-t",)
+
+    def argv(self, args: Sequence[str]) -> list[str]:
+        raise NotImplementedError
+
     @property
-    def env(self) -> dict[str, str]:
-        var = self.base / "var"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("APACHE_")}
-        env.update(
-            APACHE_RUN_USER="www-data",
-            APACHE_RUN_GROUP="www-data",
-            APACHE_PID_FILE=str(var / "run" / "apache2.pid"),
-            APACHE_RUN_DIR=str(var / "run"),
-            APACHE_LOCK_DIR=str(var / "lock"),
-            APACHE_LOG_DIR=str(var / "log"),
-            LANG="C",
-        )
-        return env
+    def env(self) -> dict[str, str] | None:
+        return None
 
     @property
     def pid_file(self) -> Path:
-        return self.base / "var" / "run" / "apache2.pid"
+        raise NotImplementedError
+
+    @property
+    def error_log(self) -> Path:
+        raise NotImplementedError
 
     def run(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [self.binary, "-d", str(self.root), "-f", str(self.root / "apache2.conf"), *args],
+            self.argv(args),
             env=self.env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -342,16 +358,28 @@ class ApacheServer:
         return pid is not None and pid_alive(pid)
 
     def configtest(self) -> subprocess.CompletedProcess[str]:
-        return self.run("-t")
+        return self.run(*self.test_args)
+
+    def reload(self) -> None:
+        proc = self.run(*self.reload_args)
+        assert proc.returncode == 0, proc.stderr + self.log()
+
+    def enable_site(self, file_name: str, text: str) -> Path:
+        """A site file written by hand, enabled (sites-enabled) and loaded."""
+        site = self.root / "sites-available" / file_name
+        site.write_text(text)
+        (self.root / "sites-enabled" / file_name).symlink_to(f"../sites-available/{file_name}")
+        self.reload()
+        return site
 
     def start(self) -> None:
-        proc = self.run("-k", "start")
+        proc = self.run(*self.start_args)
         assert proc.returncode == 0, proc.stderr + self.log()
-        wait_until("Apache listening", lambda: port_open(self.http_port) and self.running())
+        wait_until(f"{self.kind} listening", lambda: port_open(self.http_port) and self.running())
 
     def stop(self) -> None:
         pid = self.pid()
-        self.run("-k", "stop")
+        self.run(*self.stop_args)
         if pid is not None:
             end = time.monotonic() + DEADLINE
             while pid_alive(pid) and time.monotonic() < end:
@@ -360,8 +388,12 @@ class ApacheServer:
                 os.kill(pid, signal.SIGKILL)
 
     def log(self) -> str:
-        path = self.base / "var" / "log" / "error.log"
+        path = self.error_log
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def site_file(self, name: str = "www.example.com") -> Path:
+        """The file of padlock's own for a site (Debian's layout, both servers)."""
+        return self.root / "sites-available" / f"padlock-{name}.conf"
 
     def http_get(self, path: str, host: str) -> tuple[int, str]:
         """(status, Location) of a plain HTTP request, sent by hand."""
@@ -377,6 +409,40 @@ class ApacheServer:
             if line.lower().startswith("location:"):
                 location = line.split(":", 1)[1].strip()
         return status, location
+
+
+@dataclass
+class ApacheServer(WebServer):
+    kind = "apache"
+    start_args = ("-k", "start")
+    reload_args = ("-k", "graceful")
+    stop_args = ("-k", "stop")
+
+    def argv(self, args: Sequence[str]) -> list[str]:
+        return [self.binary, "-d", str(self.root), "-f", str(self.root / "apache2.conf"), *args]
+
+    @property
+    def env(self) -> dict[str, str]:
+        var = self.base / "var"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("APACHE_")}
+        env.update(
+            APACHE_RUN_USER="www-data",
+            APACHE_RUN_GROUP="www-data",
+            APACHE_PID_FILE=str(var / "run" / "apache2.pid"),
+            APACHE_RUN_DIR=str(var / "run"),
+            APACHE_LOCK_DIR=str(var / "lock"),
+            APACHE_LOG_DIR=str(var / "log"),
+            LANG="C",
+        )
+        return env
+
+    @property
+    def pid_file(self) -> Path:
+        return self.base / "var" / "run" / "apache2.pid"
+
+    @property
+    def error_log(self) -> Path:
+        return self.base / "var" / "log" / "error.log"
 
 
 def _apache_root(base: Path, http_port: int) -> Path:
@@ -408,115 +474,27 @@ def _apache_root(base: Path, http_port: int) -> Path:
     return root
 
 
-@pytest.fixture
-def apache_root() -> Iterator[ApacheServer]:
-    """A config root only (no server running): enough for refusals and dry runs."""
-    binary = which("apache2")
-    base = Path(tempfile.mkdtemp(prefix="padlock-apache-"))
-    os.chmod(base, 0o755)  # noqa: S103 - the workers (www-data) traverse it to the docroot
-    try:
-        http_port, https_port = free_port(), free_port()
-        root = _apache_root(base, http_port)
-        yield ApacheServer(base, root, http_port, https_port, binary)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture
-def apache(apache_root: ApacheServer) -> Iterator[ApacheServer]:
-    """Debian's apache2, running from the test's config root."""
-    apache_root.start()
-    try:
-        yield apache_root
-    finally:
-        apache_root.stop()
-
-
-def apache_args(server: ApacheServer, issued: Issued, name: str = "www.example.com") -> list[str]:
-    return [
-        "apache",
-        "install",
-        "--name",
-        name,
-        "--cert",
-        str(issued.cert),
-        "--key",
-        str(issued.key),
-        "--chain",
-        str(issued.chain),
-        "--ca",
-        str(issued.root),
-        "--config-root",
-        str(server.root),
-        "--port",
-        str(server.https_port),
-        "--http-port",
-        str(server.http_port),
-        "--listen-address",
-        "127.0.0.1",
-    ]
-
-
-# --------------------------------------------------------------------------- nginx
-
-
 @dataclass
-class NginxServer:
-    base: Path
-    root: Path
-    http_port: int
-    https_port: int
-    binary: str
+class NginxServer(WebServer):
+    kind = "nginx"
+    start_args = ()
+    reload_args = ("-s", "reload")
+    stop_args = ("-s", "quit")
 
     @property
     def conf(self) -> Path:
         return self.root / "nginx.conf"
 
+    def argv(self, args: Sequence[str]) -> list[str]:
+        return [self.binary, "-c", str(self.conf), "-e", str(self.error_log), *args]
+
+    @property
+    def pid_file(self) -> Path:
+        return self.base / "var" / "nginx.pid"
+
     @property
     def error_log(self) -> Path:
         return self.base / "var" / "error.log"
-
-    def run(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [self.binary, "-c", str(self.conf), "-e", str(self.error_log), *args],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            start_new_session=True,
-        )
-
-    def pid(self) -> int | None:
-        try:
-            return int((self.base / "var" / "nginx.pid").read_text().strip())
-        except (OSError, ValueError):
-            return None
-
-    def running(self) -> bool:
-        pid = self.pid()
-        return pid is not None and pid_alive(pid)
-
-    def start(self) -> None:
-        proc = self.run()
-        assert proc.returncode == 0, proc.stderr + self.log()
-        wait_until("nginx listening", lambda: port_open(self.http_port) and self.running())
-
-    def stop(self) -> None:
-        pid = self.pid()
-        self.run("-s", "quit")
-        if pid is not None:
-            end = time.monotonic() + DEADLINE
-            while pid_alive(pid) and time.monotonic() < end:
-                time.sleep(0.05)
-            if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
-
-    def configtest(self) -> subprocess.CompletedProcess[str]:
-        return self.run("-t")
-
-    def log(self) -> str:
-        return self.error_log.read_text(errors="replace")[-3000:] if self.error_log.exists() else ""
 
 
 def _nginx_root(base: Path, http_port: int) -> Path:
@@ -556,30 +534,70 @@ def _nginx_root(base: Path, http_port: int) -> Path:
     return root
 
 
-@pytest.fixture
-def nginx_root() -> Iterator[NginxServer]:
-    binary = which("nginx")
-    base = Path(tempfile.mkdtemp(prefix="padlock-nginx-"))
+SERVERS: dict[str, tuple[type[WebServer], Callable[[Path, int], Path], str]] = {
+    "apache": (ApacheServer, _apache_root, "apache2"),
+    "nginx": (NginxServer, _nginx_root, "nginx"),
+}
+
+
+@contextlib.contextmanager
+def config_root(kind: str) -> Iterator[WebServer]:
+    """A config root only (no server running): enough for refusals and dry runs."""
+    server_class, make_root, binary_name = SERVERS[kind]
+    binary = which(binary_name)
+    base = Path(tempfile.mkdtemp(prefix=f"padlock-{kind}-"))
     os.chmod(base, 0o755)  # noqa: S103 - the workers (www-data) traverse it to the docroot
     try:
         http_port, https_port = free_port(), free_port()
-        yield NginxServer(base, _nginx_root(base, http_port), http_port, https_port, binary)
+        yield server_class(base, make_root(base, http_port), http_port, https_port, binary)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture
-def nginx(nginx_root: NginxServer) -> Iterator[NginxServer]:
-    nginx_root.start()
+@contextlib.contextmanager
+def running(server: WebServer) -> Iterator[WebServer]:
+    server.start()
     try:
-        yield nginx_root
+        yield server
     finally:
-        nginx_root.stop()
+        server.stop()
 
 
-def nginx_args(server: NginxServer, issued: Issued, name: str = "www.example.com") -> list[str]:
+@pytest.fixture(params=sorted(SERVERS))
+def web_root(request: pytest.FixtureRequest) -> Iterator[WebServer]:
+    """Each server's config root, in turn (the shared tests run over both)."""
+    with config_root(request.param) as server:
+        yield server
+
+
+@pytest.fixture
+def web(web_root: WebServer) -> Iterator[WebServer]:
+    """Each server, running from its config root, in turn."""
+    with running(web_root) as server:
+        yield server
+
+
+def _started(kind: str) -> Iterator[WebServer]:
+    with config_root(kind) as root, running(root) as server:
+        yield server
+
+
+@pytest.fixture
+def apache() -> Iterator[WebServer]:
+    """Debian's apache2, running from the test's config root."""
+    yield from _started("apache")
+
+
+@pytest.fixture
+def nginx() -> Iterator[WebServer]:
+    """Debian's nginx, running from the test's config root."""
+    yield from _started("nginx")
+
+
+def install_args(server: WebServer, issued: Issued, name: str = "www.example.com") -> list[str]:
+    """``padlock apache|nginx install`` for ``issued`` into ``server``, on 127.0.0.1."""
     return [
-        "nginx",
+        server.kind,
         "install",
         "--name",
         name,
@@ -600,6 +618,42 @@ def nginx_args(server: NginxServer, issued: Issued, name: str = "www.example.com
         "--listen-address",
         "127.0.0.1",
     ]
+
+
+def installed(
+    cli: Callable[..., Any],
+    server: WebServer,
+    issued: Issued,
+    *extra: str,
+    name: str = "www.example.com",
+) -> Any:
+    """``padlock <server> install`` that must succeed."""
+    result = cli(*install_args(server, issued, name), *extra)
+    assert result.rc == 0, result.err + server.log()
+    return result
+
+
+def installed_beside(
+    cli: Callable[..., Any], server: WebServer, issued: Issued, file_name: str, template: str
+) -> tuple[Path, str, Any]:
+    """Install next to a site file written by hand from ``template`` (``{port}`` is the
+    plain HTTP port, ``{www}`` the document root): (that file, its text, the result)."""
+    original = template.format(port=server.http_port, www=server.base / "www")
+    shared = server.enable_site(file_name, original)
+    return shared, original, installed(cli, server, issued)
+
+
+def sees(
+    cli: Callable[..., Any], server: WebServer, issued: Issued, name: str, rc: int = 0
+) -> None:
+    """padlock check and Python's ssl (only padlock's root trusted) both see the serial."""
+    eventually_serial(server.https_port, name, issued.root_pem, issued.serial)
+    code, report = check_json(cli, server.https_port, name, issued.root, issued.serial)
+    assert code == rc, report
+    assert report["serial"] == issued.serial
+    assert report["verified"] is True
+    assert report["name_matches"] is True
+    assert isinstance(report["chain"], list) and len(report["chain"]) == 2  # leaf + intermediate
 
 
 @pytest.fixture(scope="session")
