@@ -1,10 +1,15 @@
-"""The composition root: settings in, a ready CA out. Used by the CLI and the web app."""
+"""The composition root: settings in, a ready CA out. Used by the CLI and the web app.
+
+The one place services are built: ``web/`` and ``cli/`` ask here for an authority, its
+enrollment, ACME, revocation and reviewer services, and never import ``store/``
+themselves (an import contract in ``pyproject.toml``; migrations aside)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,12 +19,22 @@ from padlock.ca import signer as signer_mod
 from padlock.ca.issuance import Clock, IssuancePolicy, Issuer, utcnow
 from padlock.ca.ports import Store
 from padlock.config import Settings
-from padlock.errors import BadPassphrase
+from padlock.errors import BadPassphrase, ConfigError
 from padlock.fileio import read_bytes, write_atomic
 from padlock.pki import keypolicy
 
 if TYPE_CHECKING:
-    from padlock.ca.revocation import Revocation
+    from padlock.ca.acmeserver.core import Probes
+    from padlock.ca.acmeserver.model import AcmeSettings
+    from padlock.ca.acmeserver.service import AcmeService
+    from padlock.ca.enrollment.service import EnrollmentService
+    from padlock.ca.notify import Notifier
+    from padlock.ca.ports.acme_server import Revoke
+    from padlock.ca.ports.enrollment import EnrollmentStore
+    from padlock.ca.reviewers import Reviewers
+    from padlock.ca.revocation import Revocation, RevocationStore
+    from padlock.ca.validation import VAConfig
+    from padlock.store import SqlStore
 
 CA_PASSPHRASE_ENV = "PADLOCK_CA_PASSPHRASE"  # noqa: S105 - a variable name
 PASSPHRASE_FILE = "passphrase"  # noqa: S105 - a file name
@@ -102,9 +117,7 @@ def open_authority(
         base_url=signer_mod.pki_base_url_of(meta) or settings.effective_pki_base_url,
         allow_internal_in_test=settings.allow_internal_names_in_test,
     )
-    from padlock.store.revocation import RevocationRepository
-
-    blocked = RevocationRepository(store)  # type: ignore[arg-type]
+    blocked = revocation_store(store)
     issuer = Issuer(store, signers, policy, blocklist, clock, blocked_keys=blocked)
     return Authority(settings, store, issuer, blocklist)
 
@@ -114,10 +127,9 @@ def open_revocation(authority: Authority, passphrase: bytes) -> Revocation:
     CAs and of the test root (its key is online), and the OCSP responders."""
     from padlock.ca import revocation as rev
     from padlock.pki.profiles import Hierarchy
-    from padlock.store.revocation import RevocationRepository
 
     ca_dir = authority.settings.ca_dir
-    repo = RevocationRepository(authority.store)  # type: ignore[arg-type]
+    repo = revocation_store(authority.store)
     issuing = {h: authority.issuer.signer_for(h) for h in Hierarchy}
     responders = signer_mod.ensure_ocsp_signers(ca_dir, passphrase, utcnow(), issuing)
     crl_signers = [
@@ -131,3 +143,89 @@ def open_revocation(authority: Authority, passphrase: bytes) -> Revocation:
         return list(signer_mod.ensure_ocsp_signers(ca_dir, passphrase, now, issuing).values())
 
     return rev.Revocation(rev.Revoker(repo, crls, ocsp), crls, ocsp, renew)
+
+
+def _sql_store(store: Store, what: str) -> SqlStore:
+    from padlock.store import SqlStore
+
+    if not isinstance(store, SqlStore):  # pragma: no cover - open_store always gives one
+        raise ConfigError(f"{what} needs padlock's SQL store.")
+    return store
+
+
+def runs_on_sqlite(store: Store) -> bool:
+    """Whether ``store`` is a SQLite file (the web runs its writes on the event loop then)."""
+    return _sql_store(store, "This").is_sqlite
+
+
+def revocation_store(store: Store) -> RevocationStore:
+    """The revocation repository (CRLs, OCSP answers, blocked keys) on ``store``'s database."""
+    from padlock.store.revocation import RevocationRepository
+
+    return RevocationRepository(_sql_store(store, "Revocation"))
+
+
+def reviewers(store: Store) -> Reviewers:
+    """The review console's accounts and sessions on ``store``'s database."""
+    from padlock.ca.reviewers import Reviewers
+    from padlock.store.review import SqlReviewerStore
+
+    return Reviewers(SqlReviewerStore(store))
+
+
+def enrollment_store(store: Store) -> EnrollmentStore:
+    """The enrollment repository alone (the CLI's review queue reads it without keys)."""
+    from padlock.store.enrollment import SqlEnrollmentStore
+
+    return SqlEnrollmentStore(_sql_store(store, "Enrollment"))
+
+
+def open_enrollment(
+    authority: Authority,
+    va_config: VAConfig | None = None,
+    *,
+    notifier: Notifier | None = None,
+    env: Mapping[str, str] | None = None,
+) -> EnrollmentService:
+    """The enrollment service of a running authority; mail per ``PADLOCK_SMTP_*``."""
+    from urllib.parse import urlsplit
+
+    from padlock.ca.enrollment.service import EnrollmentService
+    from padlock.ca.notify import SmtpConfig, SmtpMailer
+    from padlock.ca.validation import VAConfig
+
+    settings = authority.settings
+    store = _sql_store(authority.store, "Enrollment")
+    host = urlsplit(settings.base_url).hostname or "localhost"
+    if va_config is None:
+        va_config = VAConfig.for_settings(settings)
+    if notifier is None:
+        smtp = SmtpConfig.from_env(os.environ if env is None else env, f"padlock@{host}")
+        notifier = SmtpMailer(smtp) if smtp else None
+    return EnrollmentService(
+        enrollment_store(store),
+        store,
+        authority.issuer,
+        va_config,
+        documents_dir=settings.data_dir / "documents",
+        base_url=settings.base_url,
+        notifier=notifier,
+    )
+
+
+def acme_service(
+    authority: Authority,
+    settings: AcmeSettings,
+    base_url: str,
+    va: VAConfig,
+    revoke: Revoke,
+    probes: Probes | None = None,
+) -> AcmeService:
+    """The ACME server's use cases on the authority's issuer and database."""
+    from padlock.ca.acmeserver.service import AcmeService
+    from padlock.store.acme import SqlAcmeStore
+
+    store = _sql_store(authority.store, "The ACME server")
+    return AcmeService(
+        SqlAcmeStore(store), authority.issuer, store, settings, base_url, va, revoke, probes=probes
+    )

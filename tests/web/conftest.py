@@ -224,7 +224,7 @@ def server_enrollment(server: PadlockServer) -> Iterator[EnrollmentService]:
     """The enrollment use cases on a running server's data, in this process (the console's
     and the CLI's way in): same database, same CA, same validation and mail settings."""
     from padlock import config, wiring
-    from padlock.store.enrollment import open_enrollment
+    from padlock.wiring import open_enrollment
 
     settings = config.from_env(server.env).with_overrides(data_dir=server.data_dir)
     passphrase = (server.data_dir / "ca" / "passphrase").read_bytes().splitlines()[0]

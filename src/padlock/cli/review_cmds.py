@@ -55,19 +55,16 @@ def _password(password_file: Path | None, name: str) -> str:
 
 def _reviewers(settings: Settings) -> tuple[Any, Any]:
     from padlock import wiring
-    from padlock.ca.reviewers import Reviewers
-    from padlock.store.review import SqlReviewerStore
 
     store = wiring.open_store(settings)
-    return Reviewers(SqlReviewerStore(store)), store
+    return wiring.reviewers(store), store
 
 
 def _enrollment(settings: Settings, passphrase_file: Path | None) -> tuple[Any, Any]:
     from padlock import wiring
-    from padlock.store.enrollment import open_enrollment
 
     authority = wiring.open_authority(settings, wiring.ca_passphrase(settings, passphrase_file))
-    return open_enrollment(authority), authority
+    return wiring.open_enrollment(authority), authority
 
 
 def _acting_reviewer(settings: Settings, name: str | None) -> Any:
@@ -217,9 +214,7 @@ def list_queue(
     """The queue: requests waiting for the CA's staff, oldest first."""
     from padlock import wiring
     from padlock.ca.enrollment.model import RequestState
-    from padlock.errors import ConfigError, Malformed
-    from padlock.store import SqlStore
-    from padlock.store.enrollment import SqlEnrollmentStore
+    from padlock.errors import Malformed
 
     wanted = []
     for s in state:
@@ -231,9 +226,7 @@ def list_queue(
     settings = _settings(data_dir)
     store = wiring.open_store(settings)
     try:
-        if not isinstance(store, SqlStore):  # pragma: no cover - wiring opens a SqlStore
-            raise ConfigError("The review queue needs the SQL store.")
-        rows = SqlEnrollmentStore(store).list_requests(frozenset(wanted), max(1, limit), 0)
+        rows = wiring.enrollment_store(store).list_requests(frozenset(wanted), max(1, limit), 0)
     finally:
         store.close()
     if json_out:

@@ -62,7 +62,6 @@ def _revoke_local(
     from padlock.ca.signer import read_meta
     from padlock.errors import Malformed, PolicyError
     from padlock.fileio import read_bytes
-    from padlock.store.revocation import RevocationRepository
 
     settings = ca_cmds.settings_for(data_dir)
     read_meta(settings.ca_dir)
@@ -86,7 +85,7 @@ def _revoke_local(
         close = authority.close
     else:  # no keys: revoke in the database; a running server signs the CRL and OCSP
         store = wiring.open_store(settings)
-        revoker = Revoker(RevocationRepository(store))  # type: ignore[arg-type]
+        revoker = Revoker(wiring.revocation_store(store))
         close = store.close
     try:
         if cert_bytes is not None:
@@ -165,7 +164,6 @@ def sign_root_crl(
     from padlock.errors import BadPassphrase, PolicyError
     from padlock.fileio import write_atomic
     from padlock.pki.profiles import Hierarchy
-    from padlock.store.revocation import RevocationRepository
 
     if not 1 <= days <= 365:
         raise PolicyError("A root's CRL may be valid 1 to 365 days (BR 7.2: at most 12 months).")
@@ -184,7 +182,7 @@ def sign_root_crl(
     store = wiring.open_store(settings)
     try:
         hosts.check_ca(settings, store, "cli")  # only this database's CA signs its CRLs
-        crl = CrlService(RevocationRepository(store), []).regenerate(  # type: ignore[arg-type]
+        crl = CrlService(wiring.revocation_store(store), []).regenerate(
             signer.issuer, dt.datetime.now(dt.UTC), signer=signer, days=days
         )
     finally:
@@ -211,12 +209,11 @@ def show_crl(
     from padlock import wiring
     from padlock.errors import NotFound
     from padlock.fileio import write_atomic
-    from padlock.store.revocation import RevocationRepository
 
     settings = ca_cmds.settings_for(data_dir)
     store = wiring.open_store(settings)
     try:
-        crl = RevocationRepository(store).get_crl(issuer)  # type: ignore[arg-type]
+        crl = wiring.revocation_store(store).get_crl(issuer)
     finally:
         store.close()
     if crl is None:

@@ -8,18 +8,15 @@ are compare-and-set (the row is read ``FOR UPDATE`` on PostgreSQL; SQLite's
 once cannot both move it, and only the holder of a fresh issuing claim may finish
 issuance.
 
-:func:`open_enrollment` builds the :class:`~padlock.ca.enrollment.service.EnrollmentService` for a
-running authority (the web app, the review console and the CLI use it).
+``padlock.wiring.open_enrollment`` builds the service over it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Dialect
@@ -40,10 +37,8 @@ from padlock.ca.enrollment.model import (
     TimelineEntry,
     ValidationRecord,
 )
-from padlock.ca.enrollment.service import EnrollmentService
-from padlock.ca.notify import Notifier, SmtpConfig, SmtpMailer
 from padlock.ca.ports import AuditEntry, GuardedWrite, StoreWrite
-from padlock.errors import ConfigError, Conflict, NotFound, PadlockError
+from padlock.errors import Conflict, NotFound, PadlockError
 from padlock.pki.certs import Organization
 from padlock.store import base
 from padlock.store.tables import certificates
@@ -54,9 +49,7 @@ from padlock.store.tables_enrollment import enrollment_requests as requests_t
 from padlock.store.tables_enrollment import enrollment_validations as validations_t
 
 if TYPE_CHECKING:
-    from padlock.ca.validation import VAConfig
     from padlock.store.certificates import SqlStore
-    from padlock.wiring import Authority
 
 _r = requests_t.c
 _ch = challenges_t.c
@@ -734,35 +727,3 @@ class SqlEnrollmentStore:
                 )
             }
         return EnrollmentStats(requests, validations)
-
-
-def open_enrollment(
-    authority: Authority,
-    va_config: VAConfig | None = None,
-    *,
-    notifier: Notifier | None = None,
-    env: Mapping[str, str] | None = None,
-) -> EnrollmentService:
-    """The enrollment service of a running authority; mail per ``PADLOCK_SMTP_*``."""
-    from padlock.ca.validation import VAConfig
-    from padlock.store.certificates import SqlStore
-
-    settings = authority.settings
-    store = authority.store
-    if not isinstance(store, SqlStore):  # pragma: no cover - wiring always opens a SqlStore
-        raise ConfigError("Enrollment needs the SQL store.")
-    host = urlsplit(settings.base_url).hostname or "localhost"
-    if va_config is None:
-        va_config = VAConfig.for_settings(settings)
-    if notifier is None:
-        smtp = SmtpConfig.from_env(os.environ if env is None else env, f"padlock@{host}")
-        notifier = SmtpMailer(smtp) if smtp else None
-    return EnrollmentService(
-        SqlEnrollmentStore(store),
-        store,
-        authority.issuer,
-        va_config,
-        documents_dir=settings.data_dir / "documents",
-        base_url=settings.base_url,
-        notifier=notifier,
-    )

@@ -203,20 +203,14 @@ def acme_front(app: Any) -> AcmeFront:
         again: AcmeFront | None = getattr(app.state, "acme", None)
         if again is not None:
             return again
-        from padlock.store.acme import SqlAcmeStore
-        from padlock.store.certificates import SqlStore
+        from padlock import wiring
 
         services: Services = app.state.services
         settings: AcmeSettings = getattr(app.state, "acme_settings", None) or settings_from_env(
             os.environ, services
         )
-        sql_store = services.authority.store
-        if not isinstance(sql_store, SqlStore):  # pragma: no cover - wiring always gives one
-            raise PadlockError("The ACME server needs padlock's SQL store.")
-        service = AcmeService(
-            SqlAcmeStore(sql_store),
-            services.authority.issuer,
-            sql_store,
+        service = wiring.acme_service(
+            services.authority,
             settings,
             services.base_url,
             services.va,
@@ -230,7 +224,7 @@ def acme_front(app: Any) -> AcmeFront:
             service=service,
             settings=settings,
             by_prefix={d.urls.prefix: d for d in service.directories.values()},
-            inline=sql_store.engine.dialect.name == "sqlite",
+            inline=wiring.runs_on_sqlite(services.authority.store),
         )
         app.state.acme = found
         return found

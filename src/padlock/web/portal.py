@@ -72,10 +72,10 @@ def enrollment(request: Request) -> Any:
     if svc is None:
         svc = getattr(services(request), "enrollment", None)
     if svc is None:
-        from padlock.store.enrollment import open_enrollment
+        from padlock import wiring
 
         found = services(request)
-        svc = open_enrollment(found.authority, found.va)
+        svc = wiring.open_enrollment(found.authority, found.va)
         request.app.state.enrollment = svc
     return svc
 

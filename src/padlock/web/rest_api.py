@@ -252,10 +252,10 @@ def enrollment_service(request: Request) -> EnrollmentService:
     state = request.app.state
     svc: EnrollmentService | None = getattr(state, "enrollment", None)
     if svc is None:
-        from padlock.store.enrollment import open_enrollment
+        from padlock import wiring
 
         services: Services = state.services
-        svc = open_enrollment(services.authority, services.va)
+        svc = wiring.open_enrollment(services.authority, services.va)
         state.enrollment = svc
     return svc
 
@@ -593,9 +593,9 @@ def metrics_lines(services: Services, app_state: Any) -> list[str]:
     """Prometheus lines: requests by kind and state, review queue, validation outcomes."""
     svc: EnrollmentService | None = getattr(app_state, "enrollment", None)
     if svc is None:
-        from padlock.store.enrollment import open_enrollment
+        from padlock import wiring
 
-        svc = open_enrollment(services.authority, services.va)
+        svc = wiring.open_enrollment(services.authority, services.va)
         app_state.enrollment = svc
     stats = svc.stats()
     queue = sum(n for (_kind, state), n in stats.requests.items() if state == "in_review")

@@ -35,6 +35,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from padlock import wiring
 from padlock.ca.issuance import utcnow
 from padlock.ca.ports import AuditEntry
 from padlock.ca.reviewers import (
@@ -49,7 +50,6 @@ from padlock.errors import Malformed, PadlockError, Unauthorized
 from padlock.pki import certs, serials
 from padlock.pki.csr import load_csr
 from padlock.pki.describe import describe_csr
-from padlock.store.review import SqlReviewerStore
 from padlock.web import pages
 from padlock.web.pages import field, render, services
 from padlock.web.portal import enrollment, same_origin
@@ -97,7 +97,7 @@ REVOCATION_REASONS = (
 
 
 def reviewers(request: Request) -> Reviewers:
-    return Reviewers(SqlReviewerStore(services(request).authority.store))
+    return wiring.reviewers(services(request).authority.store)
 
 
 def _secure(request: Request) -> bool:
