@@ -9,7 +9,7 @@ ports a page names (``ca.example.net``, ``127.0.0.1:8080``) are replaced with th
 the page's test (``subs``). A ``padlock serve`` in a block runs in the background until the
 page is done (its readiness URL derived from its ``--port`` and ``--tls``); every other
 command runs in bash with ``-e -o pipefail``, and like a terminal, the page keeps the working
-directory and the exports of one block for the next. A block marked
+directory and the variables of one block for the next. A block marked
 ``<!--pytest.mark.xfail(reason=...)-->`` shows refusals: each of its commands runs on its own
 and must fail with a message, not a traceback.
 """
@@ -33,7 +33,18 @@ from pytest_codeblocks import CodeBlock, extract_from_file
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 SHELLS = ("sh", "bash")
-SERVE = re.compile(r"^(?P<before>.*&&\s*)?(?P<serve>\S*padlock serve\b.*?)\s*&?\s*$")
+SERVE = re.compile(
+    r"^(?P<before>.*&&\s*)?(?P<serve>\S*padlock serve\b.*?)\s*&?\s*(?:\s#.*)?$"
+)  # a trailing comment is the page's, not the command's
+
+# What a terminal keeps from one command to the next: the shell's variables (exported or
+# not), bash's own special ones left out.
+KEEP = (
+    "for v_ in $(compgen -v); do case $v_ in BASH*|FUNCNAME|GROUPS|DIRSTACK|PIPESTATUS|RANDOM"
+    "|SRANDOM|SECONDS|LINENO|HISTCMD|EPOCH*|PPID|UID|EUID|SHELLOPTS|OPTIND|OPTERR|IFS|PS[0-9]"
+    "|SHLVL|PWD|OLDPWD|_|v_|COLUMNS|LINES|HOSTNAME|HOSTTYPE|MACHTYPE|OSTYPE|COMP_WORDBREAKS) ;;"
+    ' *) declare -p "$v_";; esac; done'
+)
 
 
 def shell_blocks(page: Path) -> list[CodeBlock]:
@@ -149,7 +160,8 @@ class DocShell:
     def _refused(self, command: str, where: str) -> str:
         """A command the page shows being refused: it must exit non-zero, with a message."""
         done = self._run(command + "\n")
-        if done.returncode == 0 or "Traceback" in done.stderr or not done.stderr.strip():
+        said = (done.stdout + done.stderr).strip()
+        if done.returncode == 0 or "Traceback" in done.stderr or not said:
             pytest.fail(
                 f"{where}: expected a refusal with a message from\n{command}\n"
                 f"exit {done.returncode}\n--- stdout\n{done.stdout}--- stderr\n{done.stderr}"
@@ -160,7 +172,7 @@ class DocShell:
         if not script:
             return ""
         text = "\n".join(script) + "\n"
-        save = f"{{ export -p; printf 'cd %q\\n' \"$PWD\"; }} > {self._state}\n"
+        save = f"{{ {KEEP}; printf 'cd %q\\n' \"$PWD\"; }} > {self._state}\n"
         done = self._run(text + save)
         if done.returncode != 0:
             pytest.fail(

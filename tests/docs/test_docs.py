@@ -10,11 +10,16 @@ directory of the working dir, and the CA's side gets a data dir of its own for i
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
-from pytest_codeblocks import CodeBlock
+import pytest
+from pytest_codeblocks import CodeBlock, extract_from_file
 
-from tests.docs.docshell import ROOT, DocShell
+from tests.docs.docshell import ROOT, SHELLS, DocShell, certbot_ini, skip_reason
+from tests.site.conftest import SERVERS, WebServer, which
+from tests.support.dnsserver import TestDNS
 from tests.support.ports import free_port
 
 SERIAL_OF_CERT_PEM = "$(openssl x509 -in cert.pem -noout -serial | cut -d= -f2)"
@@ -93,3 +98,140 @@ def test_docs_ca_operations_blocks_run(tmp_path: Path) -> None:
     assert len(ran) == 5, ran
     assert (shell.cwd / "www.pem").read_text().count("BEGIN CERTIFICATE") == 2
     assert (shell.cwd / "host-b" / "ca" / "ca.json").exists()
+
+
+@pytest.mark.slow
+def test_docs_acme_blocks_run(tmp_path: Path, dns: TestDNS) -> None:
+    """certbot and lego as the page gives them, against the page's two servers; the
+    certbot register of the EAB section against a third that requires a binding."""
+    assert shutil.which("certbot") and shutil.which("lego"), "certbot and lego are needed"
+    port, tls, eab, http = free_port(), free_port(), free_port(), free_port()
+    shell = DocShell.make(
+        tmp_path / "work",
+        {"PADLOCK_VA_RESOLVER": dns.spec, "PADLOCK_VA_HTTP_PORT": str(http),
+         "PADLOCK_PKI_PORT": "0"},
+    )  # fmt: skip
+    shell.subs = [
+        ("ca.example.net:8443", f"localhost:{tls}"),
+        ("ca.example.net:8444", f"localhost:{eab}"),
+        ("--port 8443", f"--port {tls}"),
+        ("--port 8444", f"--port {eab}"),
+        ("--port 8080", f"--port {port}"),
+        ("--http run", f"--http --http.port 127.0.0.1:{http} run"),
+    ]
+    certbot_ini(shell, http)
+    try:
+        ran = [b.lineno for b, why in shell.run_page(ROOT / "docs" / "acme.md") if not why]
+    finally:
+        shell.stop()
+    assert len(ran) == 2, ran
+    for cert in (
+        shell.cwd / "letsencrypt" / "live" / "www.example.com" / "cert.pem",
+        shell.cwd / ".lego" / "certificates" / "www.example.com.crt",
+    ):
+        assert "BEGIN CERTIFICATE" in cert.read_text(), cert
+    accounts = shell.cwd / "letsencrypt" / "accounts" / f"localhost:{eab}"
+    assert accounts.is_dir(), "certbot register made no account at the EAB server"
+
+
+@pytest.mark.slow
+def test_docs_obtain_blocks_run(dns: TestDNS) -> None:
+    """The page's run: padlock serve (data dir ca-data) validating through the loopback DNS
+    at the port where a scratch Debian Apache (./apache2, serving ./www) listens; then
+    the page's commands in order, the second run in ../err."""
+    # Apache's workers (www-data) must reach ./www: a world-traversable directory in /tmp.
+    parent = Path(tempfile.mkdtemp(prefix="padlock-docs-obtain-"))
+    apache = scratch_apache(parent, "run")
+    base, http, https = apache.base, apache.http_port, apache.https_port
+    port, closed = free_port(), free_port()
+    shell = DocShell.make(
+        base,
+        {"PADLOCK_VA_RESOLVER": dns.spec, "PADLOCK_VA_HTTP_PORT": str(http),
+         "PADLOCK_SITE_DIR": "./state"},
+    )  # fmt: skip
+    (base / "pass.txt").write_text("the docs' key pass phrase\n")
+    shell.subs = [
+        ("127.0.0.1:8080", f"127.0.0.1:{port}"),
+        ("127.0.0.1:8081", f"127.0.0.1:{closed}"),  # nothing listens there
+        ("127.0.0.1:8443", f"127.0.0.1:{https}"),
+        ("--port 8443", f"--port {https}"),
+        ("--http-port 8088", f"--http-port {http}"),
+    ]
+    try:
+        apache.start()
+        shell.start_server(f"padlock serve --data-dir ca-data --port {port}", "obtain.md's CA")
+        ran = [b.lineno for b, why in shell.run_page(ROOT / "docs" / "obtain.md") if not why]
+        assert len(ran) == 13, ran
+        live = base / "state" / "certificates" / "www.example.com" / "current" / "cert.pem"
+        assert "BEGIN CERTIFICATE" in live.read_text()
+        assert (parent / "err" / "certs" / "www.example.com.crt").exists()  # resumed there
+    finally:
+        shell.stop()
+        apache.stop()
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def scratch_apache(parent: Path, name: str) -> WebServer:
+    """A scratch copy of Debian's Apache in ``parent/name`` (``apache2``, ``www``) on free
+    ports, in a directory its workers (www-data) can traverse."""
+    parent.chmod(0o755)
+    server_class, make_root, binary = SERVERS["apache"]
+    http, https = free_port(), free_port()
+    base = parent / name
+    base.mkdir(mode=0o755)
+    return server_class(base, make_root(base, http), http, https, which(binary))
+
+
+@pytest.mark.slow
+def test_docs_install_on_apache_blocks_run() -> None:
+    """The page's walk-through in a scratch Apache standing for /tmp/demo/apache2: the site's
+    plain-HTTP virtual host as the page shows it, then the page's commands in order."""
+    parent = Path(tempfile.mkdtemp(prefix="padlock-docs-apache-"))
+    apache = scratch_apache(parent, "demo")
+    base, page = apache.base, ROOT / "docs" / "install-on-apache.md"
+    shell = DocShell.make(base)
+    shell.subs = [
+        ("/tmp/demo/", f"{base}/"),
+        ("127.0.0.1:8080", f"127.0.0.1:{apache.http_port}"),
+        ("127.0.0.1:8443", f"127.0.0.1:{apache.https_port}"),
+        ("--port 8443", f"--port {apache.https_port}"),
+        ("--http-port 8080", f"--http-port {apache.http_port}"),
+    ]
+    (base / "pass.txt").write_text("the docs' key pass phrase\n")
+    site = next(b for b in extract_from_file(page) if b.syntax == "apache").code
+    (apache.root / "sites-available" / "www.example.com.conf").write_text(shell.substitute(site))
+    (apache.root / "sites-enabled" / "www.example.com.conf").symlink_to(
+        "../sites-available/www.example.com.conf"
+    )
+    try:
+        apache.start()
+        ran: list[int] = []
+        for block, reason in shell.run_page(page):
+            if reason is None:
+                ran.append(block.lineno)
+            elif "apache2ctl" in block.code:
+                apache.stop()  # the page's restart, done to the scratch copy
+                apache.start()
+        assert len(ran) == 7, ran
+        assert apache.configtest().returncode == 0  # rolled back, still a good configuration
+    finally:
+        apache.stop()
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    "page", ["README.md", *sorted(p.name for p in (ROOT / "docs").glob("*.md"))]
+)
+def test_docs_page_has_no_transcript_left_unrun(page: str) -> None:
+    """A command a user types is in a shell block (run by this file's page tests, or marked
+    with the reason and the test that covers it), never in an untagged or console
+    transcript; the benchmarks are marked as run by hand."""
+    path = ROOT / page if page == "README.md" else ROOT / "docs" / page
+    for block in extract_from_file(path):
+        if block.syntax in ("", "console"):
+            typed = [line for line in block.code.splitlines() if line.startswith(("$ ", "# "))]
+            assert not typed, f"{page}:{block.lineno}: a transcript; give it sh + text blocks"
+        if block.syntax in SHELLS and page == "performance.md":
+            assert "run by hand" in (skip_reason(block) or ""), f"{page}:{block.lineno}"
+        reason = skip_reason(block) if block.syntax in SHELLS else None
+        assert reason is None or "test" in reason or "by hand" in reason, (page, block.lineno)

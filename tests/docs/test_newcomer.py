@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ from pytest_codeblocks import CodeBlock
 from tests.docs.docshell import ROOT, DocShell, certbot_ini, commands, shell_blocks
 from tests.support.dnsserver import TestDNS
 from tests.support.ports import free_port
-
-
-@pytest.fixture
-def dns() -> Iterator[TestDNS]:
-    server = TestDNS().start()
-    yield server
-    server.stop()
 
 
 def _block(page: Path, needle: str) -> CodeBlock:
