@@ -36,8 +36,6 @@ from padlock.ca.enrollment.model import (
     RequestState,
     RequestUpdate,
     Reviewer,
-    reuse_days,
-    still_reusable,
 )
 from padlock.ca.enrollment.service import EnrollmentService
 from padlock.ca.issuance import IssuancePolicy, Issuer
@@ -61,7 +59,7 @@ from padlock.errors import (
 )
 from padlock.pki.certs import Organization
 from padlock.pki.keypolicy import builtin_blocklist
-from padlock.pki.profiles import Hierarchy
+from padlock.pki.profiles import Hierarchy, reuse_days, still_reusable
 from padlock.store.certificates import SqlStore
 from padlock.store.enrollment import SqlEnrollmentStore
 from tests.ca.conftest import BASE_URL, CSRMaker
@@ -195,26 +193,6 @@ def _certs_for(store: Store, request_id: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- rules
-
-
-@pytest.mark.parametrize(
-    ("day", "days"),
-    [
-        (dt.date(2025, 6, 1), 398),
-        (dt.date(2026, 3, 14), 398),
-        (dt.date(2026, 3, 15), 200),
-        (dt.date(2027, 3, 14), 200),
-        (dt.date(2027, 3, 15), 100),
-        (dt.date(2029, 3, 14), 100),
-        (dt.date(2029, 3, 15), 10),
-        (dt.date(2035, 1, 1), 10),
-    ],
-)
-def test_enrollment_reuse_window_follows_br_4_2_1(day: dt.date, days: int) -> None:
-    assert reuse_days(day) == days
-    now = dt.datetime.combine(day, dt.time(12), dt.UTC)
-    assert still_reusable(now - dt.timedelta(days=days), now)
-    assert not still_reusable(now - dt.timedelta(days=days, seconds=1), now)
 
 
 def test_enrollment_input_checks() -> None:

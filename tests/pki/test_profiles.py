@@ -3,6 +3,7 @@ profile's length, and the refusals."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -20,6 +21,8 @@ from padlock.pki.profiles import (
     counted_days,
     get_profile,
     max_days,
+    reuse_days,
+    still_reusable,
     validity,
 )
 
@@ -241,3 +244,50 @@ def test_validity_is_exactly_the_days_asked_and_never_over_the_limit(
     assert not_before <= now and not_before.microsecond == 0
     with pytest.raises(PolicyError):
         validity(profile, now, limit + 1)
+
+
+# --------------------------------------------------------------------------- BR 4.2.1 reuse
+
+
+@pytest.mark.parametrize(
+    ("day", "days"),
+    [
+        (dt.date(2025, 6, 1), 398),
+        (dt.date(2026, 3, 14), 398),
+        (dt.date(2026, 3, 15), 200),
+        (dt.date(2027, 3, 14), 200),
+        (dt.date(2027, 3, 15), 100),
+        (dt.date(2029, 3, 14), 100),
+        (dt.date(2029, 3, 15), 10),
+        (dt.date(2035, 1, 1), 10),
+    ],
+)
+def test_reuse_days_schedule_at_each_boundary(day: dt.date, days: int) -> None:
+    assert reuse_days(day) == days
+    now = dt.datetime.combine(day, dt.time(12), UTC)
+    assert still_reusable(now - dt.timedelta(days=days), now)
+    assert not still_reusable(now - dt.timedelta(days=days) - SECOND, now)
+
+
+def test_reuse_days_the_day_of_issuance_decides() -> None:
+    """Validated under the 100-day rule, used the day the 10-day rule starts: 10 days."""
+    validated = dt.datetime(2029, 3, 1, 12, tzinfo=UTC)
+    assert still_reusable(validated, dt.datetime(2029, 3, 14, 23, 59, 59, tzinfo=UTC))
+    assert not still_reusable(validated, dt.datetime(2029, 3, 15, 0, 0, tzinfo=UTC))
+
+
+def test_reuse_days_a_profile_may_ask_for_less_never_more() -> None:
+    strict = dataclasses.replace(PROFILES["dv"], reuse_cap_days=30)
+    lax = dataclasses.replace(PROFILES["dv"], reuse_cap_days=1000)
+    assert reuse_days(dt.date(2025, 6, 1), strict) == 30
+    assert reuse_days(dt.date(2029, 3, 15), strict) == 10
+    assert reuse_days(dt.date(2025, 6, 1), lax) == 398
+    now = dt.datetime(2025, 6, 1, tzinfo=UTC)
+    assert not still_reusable(now - dt.timedelta(days=31), now, strict)
+    assert still_reusable(now - dt.timedelta(days=31), now, PROFILES["dv"])
+
+
+def test_ip_profiles_short_lived_and_test_only() -> None:
+    from padlock.pki.profiles import ip_profiles
+
+    assert ip_profiles() == ["test", "short-lived"]

@@ -27,6 +27,15 @@ _BR_SCHEDULE: tuple[tuple[dt.date, int], ...] = (
 )
 _BR_BEFORE_2026 = 398
 
+# BR 4.2.1 as amended by ballot SC-081: how old a domain validation may be when it is
+# reused, by the day of issuance.
+_REUSE_SCHEDULE: tuple[tuple[dt.date, int], ...] = (
+    (dt.date(2029, 3, 15), 10),
+    (dt.date(2027, 3, 15), 100),
+    (dt.date(2026, 3, 15), 200),
+)
+_REUSE_BEFORE_2026 = 398
+
 # notBefore is set this far in the past, for clocks that run a little behind.
 BACKDATE = dt.timedelta(minutes=1)
 
@@ -47,6 +56,11 @@ class Profile:
     needs_organization: bool  # verified O/L/ST/C are put in the subject
     pkilint: bool  # run pkilint before signing (BR 4.3.1.2)
     description: str
+    # IP address identifiers (RFC 8738; BR 3.2.2.5): only where certificates are short-lived
+    # (as Let's Encrypt's shortlived profile), since an address changes hands sooner than a name.
+    ip_addresses: bool = False
+    # Days a domain validation may be reused for this profile, when shorter than BR 4.2.1's.
+    reuse_cap_days: int | None = None
 
 
 PROFILES: dict[str, Profile] = {
@@ -62,6 +76,7 @@ PROFILES: dict[str, Profile] = {
             False,
             False,
             "Instant test certificate from the test root, valid 21 days; browsers warn.",
+            ip_addresses=True,
         ),
         Profile(
             "dv",
@@ -95,7 +110,9 @@ PROFILES: dict[str, Profile] = {
             True,
             False,
             True,
-            "Domain validated, valid at most 7 days (BR short-lived subscriber certificate).",
+            "Domain validated, valid at most 7 days (BR short-lived subscriber certificate);"
+            " the one trusted profile for IP addresses.",
+            ip_addresses=True,
         ),
     )
 }
@@ -109,6 +126,11 @@ def get_profile(name: str) -> Profile:
             f"There is no profile {name!r}.",
             hint="Choose one of: " + ", ".join(PROFILES),
         ) from None
+
+
+def ip_profiles() -> list[str]:
+    """The profiles that certify IP addresses."""
+    return [p.name for p in PROFILES.values() if p.ip_addresses]
 
 
 def br_max_days(issued_on: dt.date) -> int:
@@ -149,3 +171,23 @@ def counted_days(not_before: dt.datetime, not_after: dt.datetime) -> int:
     """Days of validity as BR 6.3.2 counts them (inclusive, any part of a day is a day)."""
     seconds = int((not_after - not_before).total_seconds()) + 1
     return -(-seconds // 86400)
+
+
+def reuse_days(on: dt.date, profile: Profile | None = None) -> int:
+    """Days a domain validation may be reused for issuance on ``on`` (BR 4.2.1, SC-081),
+    or fewer when the profile asks for less: the one schedule ACME and enrollment share."""
+    days = _REUSE_BEFORE_2026
+    for start, limit in _REUSE_SCHEDULE:
+        if on >= start:
+            days = limit
+            break
+    cap = profile.reuse_cap_days if profile is not None else None
+    return min(days, cap) if cap else days
+
+
+def still_reusable(
+    validated_at: dt.datetime, now: dt.datetime, profile: Profile | None = None
+) -> bool:
+    """Whether a validation made at ``validated_at`` may back issuance at ``now``: the
+    schedule of the day of issuance applies, not that of the day of validation."""
+    return now - validated_at <= dt.timedelta(days=reuse_days(now.date(), profile))

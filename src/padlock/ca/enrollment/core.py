@@ -25,7 +25,6 @@ from padlock.ca.enrollment.model import (
     RequestState,
     RequestSummary,
     Reviewer,
-    still_reusable,
 )
 from padlock.ca.issuance import (
     Clock,
@@ -41,6 +40,7 @@ from padlock.errors import (
     NotFound,
     PadlockError,
 )
+from padlock.pki.profiles import still_reusable
 
 log = logging.getLogger("padlock.enrollment")
 PROBE_THREADS = 16

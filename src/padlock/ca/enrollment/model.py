@@ -29,27 +29,6 @@ DOCUMENT_TYPES: tuple[tuple[str, bytes, str], ...] = (
     ("image/jpeg", b"\xff\xd8\xff", "JPEG"),
 )
 
-# BR 4.2.1 (ballot SC-068): how old a domain validation may be when it is reused.
-_REUSE_SCHEDULE: tuple[tuple[dt.date, int], ...] = (
-    (dt.date(2029, 3, 15), 10),
-    (dt.date(2027, 3, 15), 100),
-    (dt.date(2026, 3, 15), 200),
-)
-
-_REUSE_BEFORE_2026 = 398
-
-
-def reuse_days(on: dt.date) -> int:
-    """Days a domain validation may be reused for issuance on ``on`` (BR 4.2.1)."""
-    for start, days in _REUSE_SCHEDULE:
-        if on >= start:
-            return days
-    return _REUSE_BEFORE_2026
-
-
-def still_reusable(validated_at: dt.datetime, now: dt.datetime) -> bool:
-    return now - validated_at <= dt.timedelta(days=reuse_days(now.date()))
-
 
 class RequestState(StrEnum):
     SUBMITTED = "submitted"

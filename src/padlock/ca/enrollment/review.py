@@ -21,7 +21,6 @@ from padlock.ca.enrollment.model import (
     RequestState,
     RequestUpdate,
     Reviewer,
-    reuse_days,
 )
 from padlock.ca.enrollment.steps import (
     org_dict,
@@ -33,6 +32,7 @@ from padlock.errors import (
     PolicyError,
 )
 from padlock.pki.certs import Organization
+from padlock.pki.profiles import reuse_days
 
 
 class EnrollmentReview(EnrollmentIssuing):

@@ -31,8 +31,6 @@ from padlock.ca.enrollment.model import (
     RequestState,
     TimelineEntry,
     ValidationRecord,
-    reuse_days,
-    still_reusable,
 )
 from padlock.ca.enrollment.steps import (
     REVIEW_NOTE,
@@ -50,6 +48,7 @@ from padlock.errors import (
 )
 from padlock.pki.certs import Organization
 from padlock.pki.csr import load_csr
+from padlock.pki.profiles import reuse_days, still_reusable
 
 
 class EnrollmentSubmission(EnrollmentIssuing):
