@@ -14,6 +14,7 @@ from padlock.ca.validation import (
     check_dns_txt,
     check_http,
     check_tls_alpn,
+    parse_caa_property,
     resolve_addresses,
 )
 from padlock.errors import CAAForbidden
@@ -143,7 +144,7 @@ def test_caa_absent_allows(cfg: VAConfig) -> None:
 
 
 def test_caa_naming_us_allows(cfg: VAConfig, dns: TestDNS) -> None:
-    dns.zone.add_caa("example.com", "issue", "ca.example.com; accounturi=x")
+    dns.zone.add_caa("example.com", "issue", "ca.example.com; tbs-unknown=x")
     assert check_caa(cfg, "www.example.com").ok
 
 
@@ -165,6 +166,91 @@ def test_caa_unknown_critical_tag_forbids(cfg: VAConfig, dns: TestDNS) -> None:
     dns.zone.add_caa("example.org", "tbs", "x", flags=128)
     with pytest.raises(CAAForbidden, match="critical"):
         check_caa(cfg, "www.example.org")
+
+
+ACCOUNT = "https://ca.example.com/acme/acct/1"
+
+
+@pytest.mark.parametrize(
+    ("value", "account", "method", "allowed"),
+    [
+        (f"ca.example.com; accounturi={ACCOUNT}", ACCOUNT, "http-01", True),
+        (f"ca.example.com; accounturi={ACCOUNT}", ACCOUNT + "0", "http-01", False),
+        (f"ca.example.com; accounturi={ACCOUNT}", None, "http", False),  # REST: no account
+        ("ca.example.com; validationmethods=dns-01,tls-alpn-01", None, "dns-01", True),
+        ("ca.example.com; validationmethods=dns-01,tls-alpn-01", None, "http-01", False),
+        ("ca.example.com; validationmethods=ca-website-change", None, "http", True),
+        ("ca.example.com; validationmethods=ca-dns-change", None, "http", False),
+        ("ca.example.com; validationmethods=ca-dns-change", None, "dns", True),
+        ("ca.example.com; validationmethods=dns-01", None, "dns", False),  # not the ACME one
+        (
+            f"ca.example.com; accounturi={ACCOUNT}; validationmethods=dns-01",
+            ACCOUNT,
+            "dns-01",
+            True,
+        ),
+        (
+            f"ca.example.com; accounturi={ACCOUNT}; validationmethods=dns-01",
+            ACCOUNT,
+            "http-01",
+            False,
+        ),
+        (f"ca.example.com; accounturi={ACCOUNT};validationmethods=dns-01", "x:y", "dns-01", False),
+    ],
+)
+def test_caa_rfc8657_parameters(
+    cfg: VAConfig, dns: TestDNS, value: str, account: str | None, method: str, allowed: bool
+) -> None:
+    dns.zone.add_caa("example.com", "issue", value)
+    if allowed:
+        ev = check_caa(cfg, "www.example.com", account_uri=account, method=method)
+        assert ev.ok and ev.extra["account"] == account
+        return
+    with pytest.raises(CAAForbidden) as info:
+        check_caa(cfg, "www.example.com", account_uri=account, method=method)
+    assert f'CAA 0 issue "{value}"' in info.value.message  # the record, quoted
+    assert "RFC 8657" in info.value.message
+
+
+def test_caa_rfc8657_one_of_several_properties_suffices(cfg: VAConfig, dns: TestDNS) -> None:
+    dns.zone.add_caa("example.com", "issue", f"ca.example.com; accounturi={ACCOUNT}")
+    dns.zone.add_caa("example.com", "issue", "ca.example.com; validationmethods=dns-01")
+    assert check_caa(cfg, "www.example.com", account_uri="https://x/acct/2", method="dns-01").ok
+    with pytest.raises(CAAForbidden) as info:
+        check_caa(cfg, "www.example.com", account_uri="https://x/acct/2", method="http-01")
+    assert "not https://x/acct/2" in info.value.message  # both records, each with its reason
+    assert "not http-01" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ca.example.com; accounturi=not-a-uri",
+        f"ca.example.com; accounturi={ACCOUNT}; accounturi={ACCOUNT}",
+        "ca.example.com; validationmethods=",
+        "ca.example.com; validationmethods=dns-01,,http-01",
+        "ca.example.com; validationmethods=dns-01; validationmethods=http-01",
+        "ca.example.com; validationmethods dns-01",
+        "ca.example.com; validationmethods=dns-01;",
+        "ca..example.com",
+    ],
+)
+def test_caa_rfc8657_malformed_property_authorizes_nothing(
+    cfg: VAConfig, dns: TestDNS, value: str
+) -> None:
+    assert parse_caa_property(0, "issue", value).malformed
+    dns.zone.add_caa("example.com", "issue", value)
+    with pytest.raises(CAAForbidden):
+        check_caa(cfg, "www.example.com", account_uri=ACCOUNT, method="dns-01")
+
+
+def test_caa_rfc8657_issuewild_parameters_for_wildcards(cfg: VAConfig, dns: TestDNS) -> None:
+    dns.zone.add_caa("example.net", "issue", "ca.example.com")
+    dns.zone.add_caa("example.net", "issuewild", "ca.example.com; validationmethods=dns-01")
+    assert check_caa(cfg, "www.example.net", method="http-01").ok
+    assert check_caa(cfg, "*.example.net", wildcard=True, method="dns-01").ok
+    with pytest.raises(CAAForbidden, match="issuewild"):
+        check_caa(cfg, "*.example.net", wildcard=True, method="http-01")
 
 
 def test_caa_lookup_failure_stops_issuance(cfg: VAConfig, dns: TestDNS) -> None:
@@ -312,6 +398,6 @@ def test_va_config_for_settings_is_what_every_front_end_uses() -> None:
     va = VAConfig.for_settings(settings)
     assert va.deadline == 3.0 and va.http_port == 8080 and va.tls_port == 8443
     assert va.caa_identities == ("ca.example.net",)
-    assert VAConfig.for_settings(
-        Settings(caa_identities=("pki.example",))
-    ).caa_identities == ("pki.example",)
+    assert VAConfig.for_settings(Settings(caa_identities=("pki.example",))).caa_identities == (
+        "pki.example",
+    )

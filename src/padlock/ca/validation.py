@@ -24,17 +24,21 @@ import datetime as dt
 import hashlib
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from cryptography import x509
 
+from padlock.ca import lookup
+from padlock.ca.lookup import DNSProblem as DNSProblem  # the probes' problems live here too
+from padlock.ca.lookup import DNSSECProblem as DNSSECProblem
 from padlock.errors import CAAForbidden, PadlockError
 
 if TYPE_CHECKING:
@@ -52,10 +56,6 @@ REDIRECTS = (301, 302, 307, 308)  # BR 3.2.2.4.19; a 303 or 300 is an answer, no
 
 class ConnectionProblem(PadlockError):
     problem = "connection"
-
-
-class DNSProblem(PadlockError):
-    problem = "dns"
 
 
 class TLSProblem(PadlockError):
@@ -151,34 +151,10 @@ def _now() -> dt.datetime:
 # --- DNS ------------------------------------------------------------------------------------
 
 
-def _resolver(cfg: VAConfig) -> Any:
-    import dns.resolver
-
-    res = dns.resolver.Resolver(configure=cfg.resolver is None)
-    if cfg.resolver is not None:
-        res.nameservers = [cfg.resolver[0]]
-        res.port = cfg.resolver[1]
-    res.lifetime = cfg.timeout
-    res.timeout = cfg.timeout
-    return res
-
-
 def _query(cfg: VAConfig, qname: str, rdtype: str) -> list[Any]:
-    """Records of one type; [] for NXDOMAIN/NODATA; DNSProblem for failures (SERVFAIL, timeout)."""
-    import dns.exception
-    import dns.resolver
-
-    try:
-        answer = _resolver(cfg).resolve(qname, rdtype, search=False, raise_on_no_answer=False)
-    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-        return []
-    except dns.resolver.NoNameservers as exc:
-        raise DNSProblem(f"DNS lookup of {rdtype} {qname} failed (SERVFAIL): {exc}") from exc
-    except dns.exception.Timeout as exc:
-        raise DNSProblem(f"DNS lookup of {rdtype} {qname} timed out.") from exc
-    except dns.exception.DNSException as exc:
-        raise DNSProblem(f"DNS lookup of {rdtype} {qname} failed: {exc}") from exc
-    return list(answer.rrset or [])
+    """Records of one type; [] for NXDOMAIN/NODATA; DNSProblem for failures (SERVFAIL,
+    timeout), DNSSECProblem for a bogus answer (ballot SC-085; see padlock.ca.lookup)."""
+    return lookup.query(cfg.resolver, cfg.timeout, qname, rdtype).records
 
 
 def resolve_addresses(cfg: VAConfig, name: str) -> list[str]:
@@ -207,14 +183,21 @@ def check_dns_txt(cfg: VAConfig, name: str, qname: str, expected: str) -> Eviden
     """A TXT record at ``qname`` equal to ``expected`` (RFC 8555 8.4; BR 3.2.2.4.7)."""
     at = _now()
     try:
-        records = _query(cfg, qname, "TXT")
+        answer = lookup.query(cfg.resolver, cfg.timeout, qname, "TXT")
     except DNSProblem as exc:
+        dnssec = {"dnssec": "bogus"} if isinstance(exc, DNSSECProblem) else {}
         raise ProbeFailed(
-            exc, Evidence("dns", name, qname, at, False, detail=exc.message)
+            exc, Evidence("dns", name, qname, at, False, detail=exc.message, extra=dnssec)
         ) from None
-    values = [b"".join(r.strings).decode("utf-8", "replace") for r in records]
+    values = [b"".join(r.strings).decode("utf-8", "replace") for r in answer.records]
     evidence = Evidence(
-        "dns", name, qname, at, expected in values, detail="", extra={"txt": values}
+        "dns",
+        name,
+        qname,
+        at,
+        expected in values,
+        detail="",
+        extra={"txt": values, "dnssec": answer.dnssec},
     )
     if expected not in values:
         cause = IncorrectResponse(
@@ -312,7 +295,8 @@ def _http_get(
         conn.sock = sock
         try:
             conn.putrequest("GET", target, skip_host=True, skip_accept_encoding=True)
-            conn.putheader("Host", host if port in (80, 443) else f"{host}:{port}")
+            host_field = _url_host(host)
+            conn.putheader("Host", host_field if port in (80, 443) else f"{host_field}:{port}")
             conn.putheader("User-Agent", "padlock-va")
             conn.putheader("Connection", "close")
             conn.endheaders()
@@ -337,6 +321,12 @@ def _http_get(
     if dog.expired:  # the watchdog cut the answer short
         raise _late(cfg, url)
     return resp.status, headers, body
+
+
+def _url_host(host: str) -> str:
+    """A host as a URL or Host header writes it: an IPv6 address in brackets (RFC 3986
+    3.2.2; RFC 8738 section 5: http-01 to an IP fetches ``http://<address>/...``)."""
+    return f"[{host}]" if ":" in host else host
 
 
 def _late(cfg: VAConfig, target: str) -> ConnectionProblem:
@@ -380,7 +370,7 @@ def _redirect_target(url: str, location: str) -> str:
 def check_http(cfg: VAConfig, name: str, path: str, expected: str, *, exact: bool) -> Evidence:
     """Fetch ``http://name/path``; the body must equal (ACME) or contain (BR file) ``expected``."""
     at = _now()
-    url = f"http://{name}{path}"
+    url = f"http://{_url_host(name)}{path}"
     seen: list[str] = []
     try:
         with _Watchdog(time.monotonic() + cfg.deadline) as dog:
@@ -470,15 +460,20 @@ def _judge_http(
 
 def check_tls_alpn(cfg: VAConfig, name: str, key_authorization: str) -> Evidence:
     """RFC 8737: the server answers SNI ``name`` with ALPN acme-tls/1 and a certificate whose
-    only SAN is ``name`` and whose critical acmeIdentifier holds SHA-256(key authorization)."""
+    only SAN is ``name`` and whose critical acmeIdentifier holds SHA-256(key authorization).
+    For an IP address (RFC 8738 section 6) the connection goes to the address itself, the SNI
+    is its reverse-mapping name (``4.3.2.1.in-addr.arpa``, ``...ip6.arpa``: SNI cannot carry
+    an address, RFC 6066 section 3) and the one SAN is an iPAddress."""
     at = _now()
     expected = hashlib.sha256(key_authorization.encode()).digest()
-    target = f"{name}:{cfg.tls_port}"
+    ip = ipaddress.ip_address(name) if _is_ip(name) else None
+    sni = ip.reverse_pointer if ip is not None else name
+    target = f"{_url_host(name)}:{cfg.tls_port}"
     try:
         addresses = resolve_addresses(cfg, name)
         with _Watchdog(time.monotonic() + cfg.deadline) as dog:
             try:
-                tls = _connect(cfg, dog, addresses[0], cfg.tls_port, name, ACME_TLS_ALPN)
+                tls = _connect(cfg, dog, addresses[0], cfg.tls_port, sni, ACME_TLS_ALPN)
                 with tls:
                     alpn = tls.selected_alpn_protocol()  # type: ignore[attr-defined]
                     der = tls.getpeercert(binary_form=True)  # type: ignore[attr-defined]
@@ -497,14 +492,14 @@ def check_tls_alpn(cfg: VAConfig, name: str, key_authorization: str) -> Evidence
         cert = x509.load_der_x509_certificate(der)
         try:
             sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            dns_names = sans.get_values_for_type(x509.DNSName)
             ext = cert.extensions.get_extension_for_oid(OID_ACME_IDENTIFIER)
         except x509.ExtensionNotFound as exc:
             raise IncorrectResponse(
                 f"The certificate from {target} lacks {exc.oid.dotted_string}."
             ) from None
-        if [n.lower() for n in dns_names] != [name] or len(list(sans)) != 1:
-            raise IncorrectResponse(f"The certificate from {target} must name only {name}.")
+        if not _names_only(sans, name, ip):
+            what = f"the IP address {name} (an iPAddress SAN)" if ip else name
+            raise IncorrectResponse(f"The certificate from {target} must name only {what}.")
         if not ext.critical:
             raise IncorrectResponse("The acmeIdentifier extension must be critical (RFC 8737 3).")
         value = ext.value.value if isinstance(ext.value, x509.UnrecognizedExtension) else b""
@@ -520,6 +515,19 @@ def check_tls_alpn(cfg: VAConfig, name: str, key_authorization: str) -> Evidence
         raise ProbeFailed(
             exc, Evidence("tls-alpn", name, target, at, False, detail=exc.message)
         ) from None
+
+
+def _names_only(
+    sans: x509.SubjectAlternativeName,
+    name: str,
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+) -> bool:
+    """The SAN holds one name, the one validated (RFC 8737 section 3, RFC 8738 section 6)."""
+    if len(list(sans)) != 1:
+        return False
+    if ip is not None:
+        return sans.get_values_for_type(x509.IPAddress) == [ip]
+    return [n.lower() for n in sans.get_values_for_type(x509.DNSName)] == [name]
 
 
 # --- CAA (RFC 8659) -------------------------------------------------------------------------
@@ -538,12 +546,117 @@ def _caa_set(cfg: VAConfig, name: str) -> tuple[str, list[Any]]:
     return "", []
 
 
-def _issuer_domain(value: str) -> str:
-    return value.split(";", 1)[0].strip().lower()
+# RFC 8657 section 4: the names padlock's methods go by in a CAA ``validationmethods``
+# list. ACME methods are their challenge types; the enrollment (REST/portal) methods are
+# padlock's own, so their names carry the "ca-" prefix section 4 reserves for CA-specific,
+# non-ACME methods. docs/acme.md lists them for domain owners.
+CAA_METHOD_NAMES: dict[str, str] = {
+    "http-01": "http-01",  # RFC 8555 8.3 (BR 3.2.2.4.19)
+    "dns-01": "dns-01",  # RFC 8555 8.4 (BR 3.2.2.4.7)
+    "tls-alpn-01": "tls-alpn-01",  # RFC 8737 (BR 3.2.2.4.20)
+    "http": "ca-website-change",  # BR 3.2.2.4.18 Agreed-Upon Change to Website v2
+    "dns": "ca-dns-change",  # BR 3.2.2.4.7 DNS Change (TXT at _pki-validation)
+}
+
+# RFC 8659 section 4.2: the grammar of an issue/issuewild value.
+_LABEL = r"[A-Za-z0-9](?:-*[A-Za-z0-9])*"
+_ISSUER_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_TAG_RE = re.compile(_LABEL)
+_VALUE_RE = re.compile(r"[\x21-\x3a\x3c-\x7e]*")
+# RFC 8657: accounturi is a URI (RFC 3986: scheme ":" ...); validationmethods a
+# comma-separated list of method names.
+_URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x3a\x3c-\x7e]+")
+_METHODS_RE = re.compile(r"[A-Za-z0-9-]+(?:,[A-Za-z0-9-]+)*")
 
 
-def check_caa(cfg: VAConfig, name: str, *, wildcard: bool = False) -> Evidence:
-    """Refuse when CAA forbids us, or when the lookup fails (BR 3.2.2.8: fail closed)."""
+@dataclass(frozen=True)
+class CAAProperty:
+    """One issue/issuewild property, parsed (RFC 8659 4.2); ``malformed`` says why it is
+    unusable, which makes it authorize nothing."""
+
+    flags: int
+    tag: str
+    value: str
+    issuer: str = ""
+    params: tuple[tuple[str, str], ...] = ()
+    malformed: str = ""
+
+    @property
+    def quoted(self) -> str:
+        """The record as published, for error messages."""
+        return f'CAA {self.flags} {self.tag} "{self.value}"'
+
+    def values(self, tag: str) -> list[str]:
+        return [v for t, v in self.params if t == tag]
+
+
+def parse_caa_property(flags: int, tag: str, value: str) -> CAAProperty:
+    """An issue/issuewild value split into issuer and parameters; malformed per RFC 8659
+    4.2 or RFC 8657 sections 3 and 4 (a bad or repeated accounturi/validationmethods)."""
+    head, sep, rest = value.partition(";")
+    issuer = head.strip(" \t")
+    bad = CAAProperty(flags, tag, value, issuer.lower())
+    if issuer and not _ISSUER_RE.fullmatch(issuer):
+        return replace(bad, malformed=f"{issuer!r} is not an issuer domain name (RFC 8659 4.2)")
+    params: list[tuple[str, str]] = []
+    rest = rest.strip(" \t")
+    for part in rest.split(";") if sep and rest else ():
+        key, eq, val = (x.strip(" \t") for x in part.partition("="))
+        if not eq or not _TAG_RE.fullmatch(key) or not _VALUE_RE.fullmatch(val):
+            why = f"the parameter {part.strip()!r} is not tag=value (RFC 8659 4.2)"
+            return replace(bad, malformed=why)
+        params.append((key.lower(), val))
+    prop = replace(bad, params=tuple(params))
+    for name, pattern, section in (
+        ("accounturi", _URI_RE, "3"),
+        ("validationmethods", _METHODS_RE, "4"),
+    ):
+        found = prop.values(name)
+        if len(found) > 1:
+            return replace(prop, malformed=f"{name} is given twice (RFC 8657 section {section})")
+        if found and not pattern.fullmatch(found[0]):
+            why = f"{name}={found[0]!r} is not valid (RFC 8657 section {section})"
+            return replace(prop, malformed=why)
+    return prop
+
+
+def caa_refusal(prop: CAAProperty, account_uri: str | None, method: str | None) -> str:
+    """Why this property of ours does not authorize this request; "" when it does."""
+    if prop.malformed:
+        return f"{prop.quoted} is unusable: {prop.malformed}"
+    accounts = prop.values("accounturi")
+    if accounts and account_uri is None:
+        return (
+            f"{prop.quoted} allows only the ACME account {accounts[0]}; this request is not"
+            " made by an ACME account (RFC 8657 section 3)"
+        )
+    if accounts and accounts[0] != account_uri:
+        return (
+            f"{prop.quoted} allows only the ACME account {accounts[0]}, not {account_uri}"
+            " (RFC 8657 section 3)"
+        )
+    methods = prop.values("validationmethods")
+    name = CAA_METHOD_NAMES.get(method or "", method or "")
+    if methods and name not in methods[0].split(","):
+        return (
+            f"{prop.quoted} allows only the validation methods {methods[0]}, not"
+            f" {name or 'an unnamed method'} (RFC 8657 section 4)"
+        )
+    return ""
+
+
+def check_caa(
+    cfg: VAConfig,
+    name: str,
+    *,
+    wildcard: bool = False,
+    account_uri: str | None = None,
+    method: str | None = None,
+) -> Evidence:
+    """Refuse when CAA forbids us, or when the lookup fails (BR 3.2.2.8: fail closed).
+    ``account_uri`` (the ACME account's URL; None for REST/portal requests) and ``method``
+    (the challenge type, or the enrollment method "http"/"dns") are checked against the
+    properties' accounturi and validationmethods (RFC 8657)."""
     at = _now()
     lookup = name[2:] if name.startswith("*.") else name
     try:
@@ -555,25 +668,35 @@ def check_caa(cfg: VAConfig, name: str, *, wildcard: bool = False) -> Evidence:
         ) from None
     if not records:
         return Evidence("caa", name, lookup, at, True, detail="no CAA records: any CA may issue")
-    issue = [r for r in records if r.tag.decode().lower() == "issue"]
-    issuewild = [r for r in records if r.tag.decode().lower() == "issuewild"]
     for r in records:
         tag = r.tag.decode().lower()
         if r.flags & 0x80 and tag not in ("issue", "issuewild", "iodef"):
             raise CAAForbidden(
                 f"CAA at {where} has a critical tag {tag!r} padlock does not understand.",
             )
+    issue = [r for r in records if r.tag.decode().lower() == "issue"]
+    issuewild = [r for r in records if r.tag.decode().lower() == "issuewild"]
     relevant = issuewild if (wildcard and issuewild) else issue
-    values = [r.value.decode("utf-8", "replace") for r in relevant]
-    ours = {i.lower() for i in cfg.caa_identities}
-    allowed = any(_issuer_domain(v) in ours for v in values)
-    evidence = Evidence("caa", name, where, at, allowed, detail="; ".join(values))
     if not relevant:
         return Evidence("caa", name, where, at, True, detail="CAA has no issue property for this")
-    if not allowed:
+    props = [
+        parse_caa_property(r.flags, r.tag.decode().lower(), r.value.decode("utf-8", "replace"))
+        for r in relevant
+    ]
+    ours = {i.lower() for i in cfg.caa_identities}
+    mine = [p for p in props if p.issuer in ours]
+    why = [caa_refusal(p, account_uri, method) for p in mine]
+    extra = {"account": account_uri, "method": CAA_METHOD_NAMES.get(method or "", method)}
+    detail = "; ".join(p.value for p in props)
+    if mine and not all(why):
+        return Evidence("caa", name, where, at, True, detail=detail, extra=extra)
+    if mine:
         raise CAAForbidden(
-            f"CAA records at {where} allow only {', '.join(values) or 'no CA'};"
-            f" this CA is {', '.join(sorted(ours)) or '(unnamed)'}.",
-            hint=f'Add a CAA record: {where}. CAA 0 issue "{sorted(ours)[0] if ours else ""}"',
+            f"CAA at {where} does not allow this request: " + "; ".join(why) + ".",
+            hint="Order as the record says, or change the CAA record to allow this.",
         )
-    return evidence
+    raise CAAForbidden(
+        f"CAA records at {where} allow only {', '.join(p.value for p in props) or 'no CA'};"
+        f" this CA is {', '.join(sorted(ours)) or '(unnamed)'}.",
+        hint=f'Add a CAA record: {where}. CAA 0 issue "{sorted(ours)[0] if ours else ""}"',
+    )
