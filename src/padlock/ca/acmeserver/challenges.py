@@ -19,6 +19,7 @@ from padlock.ca.acmeserver.model import FAILED, ChallengeResult, Directory
 from padlock.ca.audit import AuditEntry
 from padlock.ca.ports.acme_server import AcmeTx
 from padlock.errors import Malformed, NotFound, PadlockError, Unauthorized
+from padlock.pki.profiles import reuse_days
 
 
 def _problem_with_identifier(exc: PadlockError, identifier: m.Identifier) -> dict[str, Any]:
@@ -160,9 +161,17 @@ class AcmeChallenges(AcmeCore):
         try:
             # CAA first (RFC 8659; BR 3.2.2.8): a CA that may not issue does not contact
             # the applicant's server at all.
+            # RFC 8657: the account's URL and the challenge type meet accounturi and
+            # validationmethods.
             if identifier.type == "dns":
                 evidence.append(
-                    self.probes.caa(self.va, identifier.value, wildcard=authz.wildcard).as_dict()
+                    self.probes.caa(
+                        self.va,
+                        identifier.value,
+                        wildcard=authz.wildcard,
+                        account_uri=self.account_url(account),
+                        method=challenge.type,
+                    ).as_dict()
                 )
             evidence.append(self._probe(challenge, identifier, key_auth).as_dict())
         except validation.ProbeFailed as exc:
@@ -234,7 +243,10 @@ class AcmeChallenges(AcmeCore):
             authz.id,
             m.VALID if valid else m.INVALID,
             now,
-            now + self.settings.valid_authz_lifetime if valid else None,
+            # Never past BR 4.2.1's reuse window (finalize checks it again for its day).
+            now + min(self.settings.valid_authz_lifetime, dt.timedelta(days=reuse_days(now.date())))
+            if valid
+            else None,
         )
         if valid:
             self._settle_order(tx, authz.order_id, now)

@@ -187,6 +187,10 @@ class AcmeCore:
         except PadlockError:  # pragma: no cover - the refusal already answers the client
             log.warning("could not spend a nonce after a refused request", exc_info=True)
 
+    def account_url(self, account: m.Account) -> str:
+        """The account's URL, as a CAA accounturi names it (RFC 8657 section 3)."""
+        return self.directories[account.directory].urls.account(account.id)
+
     def _check_failures(self, tx: AcmeTx, account: m.Account, now: dt.datetime) -> None:
         limit = self.settings.failed_validations_per_hour
         if limit and tx.rate_count(account.id, FAILED, rate_window(now)) >= limit:

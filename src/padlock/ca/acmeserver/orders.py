@@ -40,7 +40,7 @@ from padlock.errors import (
 )
 from padlock.pki import certs, policy
 from padlock.pki.csr import csr_names, load_csr
-from padlock.pki.profiles import PROFILES, Hierarchy
+from padlock.pki.profiles import PROFILES, Hierarchy, reuse_days, still_reusable
 
 
 class _Randomness:
@@ -64,6 +64,9 @@ class _Randomness:
     def token(self) -> str:
         return jwslib.b64encode(self._take(ch.TOKEN_BYTES))
 
+
+# BR 3.2.2.8: CAA is checked within 8 hours before issuance.
+CAA_RECHECK = dt.timedelta(hours=8)
 
 _CSR_REFUSALS = (BadCSR, WeakKey, UnsupportedKey, PolicyError, RejectedIdentifier)
 
@@ -339,6 +342,7 @@ class AcmeOrders(AcmeCore):
             organization=organization,
         )
         try:
+            self._fresh_enough(order)
             issued = self.issuer.issue(request)
         except _CSR_REFUSALS as exc:
             # Refused before anything was reserved: the order is ready again for a better CSR.
@@ -364,6 +368,42 @@ class AcmeOrders(AcmeCore):
         with self.store.transaction() as tx:
             tx.move_order(order.id, m.PROCESSING, m.VALID, self.clock(), cert_serial=serial_hex)
         return replace(order, status=m.VALID, cert_serial=serial_hex)
+
+    def _fresh_enough(self, order: m.Order) -> None:
+        """Right before signing: every authorization's validation is within the reuse window
+        of today and the order's profile (BR 4.2.1), and CAA looked up over 8 hours ago is
+        looked up again with the account and the method used (BR 3.2.2.8, RFC 8657)."""
+        if self.settings.always_valid(self.directories[order.directory]):
+            return  # nothing was probed: the insecure switch (docs/acme.md)
+        now = self.clock()
+        with self.store.transaction(write=False) as tx:
+            authzs = [tx.authorization(i) for i in order.authz_ids]
+            account = tx.account(order.account_id)
+        profile = PROFILES[order.profile]
+        for authz in authzs:
+            done = (
+                next((c for c in authz.challenges if c.status == m.VALID and c.validated), None)
+                if authz is not None
+                else None
+            )
+            if authz is None or done is None or done.validated is None or account is None:
+                raise Unauthorized(f"The order {order.id} has an authorization that is not valid.")
+            name = authz.identifier.value
+            if not still_reusable(done.validated, now, profile):
+                raise Unauthorized(
+                    f"The validation of {name} ({m.rfc3339(done.validated)}) is older than the"
+                    f" {reuse_days(now.date(), profile)} days BR 4.2.1 allows for issuance"
+                    " today.",
+                    hint="Order again: the new order's authorization proves control anew.",
+                )
+            if authz.identifier.type == "dns" and now - done.validated > CAA_RECHECK:
+                self.probes.caa(
+                    self.va,
+                    name,
+                    wildcard=authz.wildcard,
+                    account_uri=self.account_url(account),
+                    method=done.type,
+                )
 
     def certificate(
         self, d: Directory, jws: jwslib.JWS, url: str, serial_hex: str, alternate: int
