@@ -394,6 +394,30 @@ def test_enrollment_caa_naming_another_ca_stops_issuance(
     assert done.state is RequestState.ISSUED and done.problem is None
 
 
+def test_enrollment_caa_rfc8657_methods_and_no_account(
+    svc: EnrollmentService, store: Store, web: FileServer, dns: TestDNS, make_csr: CSRMaker
+) -> None:
+    """REST/portal methods go by ca-website-change (file) and ca-dns-change (TXT) in
+    validationmethods; a property with accounturi never allows a request without an ACME
+    account (RFC 8657 sections 3 and 4)."""
+    dns.zone.add_caa("example.com", "issue", f"{CAA_ID}; validationmethods=ca-dns-change")
+    req = svc.submit(make_csr(["www.example.com"]), "dv", "owner@example.com")
+    _serve_file(web, req)
+    got = svc.validate(req.id)
+    assert got.certificate_serial is None
+    assert "validationmethods=ca-dns-change" in (got.problem or "")
+    assert "ca-website-change" in (got.problem or "")
+    req = svc.submit(make_csr(["www.example.com"]), "dv", "owner@example.com")
+    _txt(dns, req)
+    assert svc.validate(req.id).state is RequestState.ISSUED
+    dns.zone.txt.clear()
+    dns.zone.add_caa("example.net", "issue", f"{CAA_ID}; accounturi=https://ca/acct/1")
+    req = svc.submit(make_csr(["www.example.net"]), "dv", "owner@example.com")
+    _serve_file(web, req)
+    got = svc.validate(req.id)
+    assert got.certificate_serial is None and "not made by an ACME account" in (got.problem or "")
+
+
 def test_enrollment_caa_issuewild_and_lookup_failure(
     svc: EnrollmentService, store: Store, web: FileServer, dns: TestDNS, make_csr: CSRMaker
 ) -> None:

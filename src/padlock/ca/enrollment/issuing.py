@@ -39,13 +39,34 @@ from padlock.errors import (
 from padlock.pki.certs import Organization
 
 
+def _method_of(request: EnrollmentRequest, name: str) -> str | None:
+    """How ``name`` was proven: "http" or "dns"; a reused validation's own method."""
+    for ch in request.challenges:
+        if ch.name == name and ch.method != "reused":
+            return ch.method
+    for v in request.validations:
+        if v.name == name and v.method == "reused":
+            return str(v.evidence.get("method") or "") or None
+    return None
+
+
 class EnrollmentIssuing(EnrollmentCore):
     """CAA and issuance, shared by submit (reused validations), validate (dv) and approve (ov)."""
 
-    def _caa(self, name: str) -> ValidationRecord:
+    def _caa(self, request: EnrollmentRequest) -> list[ValidationRecord]:
+        """CAA for every name of ``request``, each with the method that proved it."""
+        return list(
+            self._run_parallel(
+                lambda name: self._caa_one(name, _method_of(request, name)), list(request.names)
+            )
+        )
+
+    def _caa_one(self, name: str, method: str | None) -> ValidationRecord:
         at = self._clock()
         try:
-            ev = va.check_caa(self._va, name, wildcard=name.startswith("*."))
+            # No ACME account here: a property with accounturi never allows this request;
+            # validationmethods names the REST/portal method by CAA_METHOD_NAMES (RFC 8657).
+            ev = va.check_caa(self._va, name, wildcard=name.startswith("*."), method=method)
         except CAAForbidden as exc:
             return ValidationRecord(
                 name,
@@ -96,7 +117,7 @@ class EnrollmentIssuing(EnrollmentCore):
                 finished = True
                 return done
             if caa is None:
-                caa = self._run_parallel(self._caa, list(request.names))
+                caa = self._caa(request)
             if not all(r.ok for r in caa):
                 problem = self._record_caa_refusal(request, claim, caa, before, create)
                 finished = True

@@ -144,7 +144,7 @@ class EnrollmentSubmission(EnrollmentIssuing):
         # certificate's reservation and marked issued with the certificate (two commits).
         claim = secrets.token_hex(16)
         request = replace(request, state=RequestState.VALIDATING)
-        caa = self._run_parallel(self._caa, list(request.names))
+        caa = self._caa(request)
         if not all(r.ok for r in caa):
             self._store.create_request(request, events, now, claim=claim)
             return self._issue(request, claim, actor=actor, caa=caa)
@@ -218,6 +218,10 @@ class EnrollmentSubmission(EnrollmentIssuing):
             and c.validated_at is not None
             and still_reusable(c.validated_at, now)
         }
+        # The method that first proved each name, through a lineage of reuses (RFC 8657).
+        origin = {
+            v.name: v.evidence.get("method") for v in parent.validations if v.method == "reused"
+        }
         out: list[Challenge] = []
         records: list[ValidationRecord] = []
         for ch in challenges:
@@ -241,7 +245,9 @@ class EnrollmentSubmission(EnrollmentIssuing):
                     f" {reuse_days(now.date())} days (BR 4.2.1)",
                     evidence={
                         "earlier_request": previous[:8] + "…",
-                        "method": old.method,
+                        "method": origin.get(ch.name, old.method)
+                        if old.method == "reused"
+                        else old.method,
                         "validated_at": old.validated_at.isoformat(),
                     },
                 )
