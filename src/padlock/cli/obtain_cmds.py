@@ -10,23 +10,130 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from padlock.cli import common
 
 if TYPE_CHECKING:
+    from padlock.site.lineage import Settings, SiteState, Target
     from padlock.site.obtain import Outcome
     from padlock.site.renewal import Renewal
 
-JSON = typer.Option(False, "--json", help="Print the result as JSON.")
-STATE_DIR = typer.Option(
-    None,
-    "--state-dir",
-    help="Where padlock keeps what renew needs (default $PADLOCK_SITE_DIR or"
-    " ~/.local/share/padlock).",
-)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+StateDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        help="Where padlock keeps what renew needs (default $PADLOCK_SITE_DIR or"
+        " ~/.local/share/padlock).",
+    ),
+]
+
+# padlock obtain's options, in the order --help lists them.
+NameArg = Annotated[
+    str | None, typer.Argument(metavar="NAME", help="The site's host name, e.g. www.example.com.")
+]
+AliasOpt = Annotated[list[str], typer.Option("--alias", help="Another name (repeatable).")]
+CaOpt = Annotated[str | None, typer.Option("--ca", help="The padlock CA's URL (REST API).")]
+TestOpt = Annotated[bool, typer.Option("--test", help="A test certificate (instant, 21 days).")]
+DvOpt = Annotated[bool, typer.Option("--dv", help="Domain validated (after the HTTP check).")]
+OvOpt = Annotated[bool, typer.Option("--ov", help="Organization validated (a reviewer).")]
+AcmeOpt = Annotated[
+    str | None,
+    typer.Option("--acme", metavar="DIRECTORY_URL", help="Use this ACME directory instead."),
+]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="An ACME profile.")]
+AgreeTosOpt = Annotated[
+    bool, typer.Option("--agree-tos", help="Agree to the ACME CA's terms of service.")
+]
+ApacheOpt = Annotated[bool, typer.Option("--apache", help="Install into Apache.")]
+NginxOpt = Annotated[bool, typer.Option("--nginx", help="Install into nginx.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the files into DIR.")]
+WebrootOpt = Annotated[
+    Path | None,
+    typer.Option("--webroot", help="Answer the HTTP check with files in this document root."),
+]
+StandalonePortOpt = Annotated[
+    int | None,
+    typer.Option("--standalone-port", help="Answer the HTTP check by listening on this port."),
+]
+StandaloneAddressOpt = Annotated[
+    str,
+    typer.Option("--standalone-address", help="The address --standalone-port listens on."),
+]
+ContactOpt = Annotated[str | None, typer.Option("--contact", help="Your email address.")]
+OrgOpt = Annotated[str | None, typer.Option("--org", help="ov: the organization's legal name.")]
+CountryOpt = Annotated[str | None, typer.Option("--country", help="ov: two-letter country.")]
+StateOpt = Annotated[str | None, typer.Option("--state", help="ov: state or province.")]
+LocalityOpt = Annotated[str | None, typer.Option("--locality", help="ov: city.")]
+DocumentOpt = Annotated[
+    list[Path],
+    typer.Option("--document", help="ov: a document for the reviewer (PDF, PNG, JPEG)."),
+]
+KeyTypeOpt = Annotated[str, typer.Option("--key-type", help="ec-p256|ec-p384|rsa-2048|...")]
+NoEncryptOpt = Annotated[bool, typer.Option("--no-encrypt", help="Do not encrypt the key.")]
+PassphraseFileOpt = Annotated[
+    Path | None,
+    typer.Option("--passphrase-file", help="The key's pass phrase (renew reads it again)."),
+]
+CaRootOpt = Annotated[
+    list[Path],
+    typer.Option("--ca-root", help="The CA's root (PEM): trusted for its HTTPS and the chain."),
+]
+ConfigRootOpt = Annotated[
+    Path | None,
+    typer.Option("--config-root", help="Apache's or nginx's configuration directory."),
+]
+PortOpt = Annotated[int, typer.Option("--port", help="The TLS port of the site.")]
+HttpPortOpt = Annotated[int, typer.Option("--http-port", help="Its plain HTTP port.")]
+ListenAddressOpt = Annotated[str | None, typer.Option("--listen-address")]
+DecryptKeyOpt = Annotated[bool, typer.Option("--decrypt-key", help="Install a decrypted key.")]
+HstsOpt = Annotated[bool, typer.Option("--hsts", help="Send Strict-Transport-Security.")]
+NoRedirectOpt = Annotated[bool, typer.Option("--no-redirect", help="Leave plain HTTP alone.")]
+LayoutOpt = Annotated[str | None, typer.Option("--layout", help="Force an Apache/nginx layout.")]
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option("--resume", metavar="ID", help="Continue a request (id, or the name)."),
+]
+WaitOpt = Annotated[
+    float | None,
+    typer.Option("--wait", help="Seconds to wait for the CA's checks and issuance (120)."),
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Start over / replace files padlock did not write.")
+]
+
+# padlock renew's own options.
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Say what is due; change nothing.")]
+ReuseKeyOpt = Annotated[
+    bool,
+    typer.Option("--reuse-key", help="Keep the current key (default: a new key each time)."),
+]
+RenewBeforeOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--renew-before",
+        metavar="DAYS",
+        help="Also renew whatever has fewer than DAYS days left.",
+    ),
+]
+RenewForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Renew every certificate now, whatever its renewal window (certbot's"
+        " --force-renewal).",
+    ),
+]
+RenewPassphraseOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--passphrase-file",
+        help="Pass phrase for encrypted keys obtained without --passphrase-file.",
+    ),
+]
 
 
 @contextlib.contextmanager
@@ -121,230 +228,248 @@ def _one_of(flags: dict[str, bool], what: str) -> str | None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("obtain")
-    def obtain_cmd(
-        name: str | None = typer.Argument(
-            None, metavar="NAME", help="The site's host name, e.g. www.example.com."
-        ),
-        alias: list[str] = typer.Option([], "--alias", help="Another name (repeatable)."),
-        ca: str | None = typer.Option(None, "--ca", help="The padlock CA's URL (REST API)."),
-        test: bool = typer.Option(False, "--test", help="A test certificate (instant, 21 days)."),
-        dv: bool = typer.Option(False, "--dv", help="Domain validated (after the HTTP check)."),
-        ov: bool = typer.Option(False, "--ov", help="Organization validated (a reviewer)."),
-        acme: str | None = typer.Option(
-            None, "--acme", metavar="DIRECTORY_URL", help="Use this ACME directory instead."
-        ),
-        profile: str | None = typer.Option(None, "--profile", help="An ACME profile."),
-        agree_tos: bool = typer.Option(
-            False, "--agree-tos", help="Agree to the ACME CA's terms of service."
-        ),
-        apache: bool = typer.Option(False, "--apache", help="Install into Apache."),
-        nginx: bool = typer.Option(False, "--nginx", help="Install into nginx."),
-        out: Path | None = typer.Option(None, "--out", help="Write the files into DIR."),
-        webroot: Path | None = typer.Option(
-            None, "--webroot", help="Answer the HTTP check with files in this document root."
-        ),
-        standalone_port: int | None = typer.Option(
-            None, "--standalone-port", help="Answer the HTTP check by listening on this port."
-        ),
-        standalone_address: str = typer.Option(
-            "0.0.0.0",  # noqa: S104 - the CA connects from outside
-            "--standalone-address",
-            help="The address --standalone-port listens on.",
-        ),
-        contact: str | None = typer.Option(None, "--contact", help="Your email address."),
-        org: str | None = typer.Option(None, "--org", help="ov: the organization's legal name."),
-        country: str | None = typer.Option(None, "--country", help="ov: two-letter country."),
-        state: str | None = typer.Option(None, "--state", help="ov: state or province."),
-        locality: str | None = typer.Option(None, "--locality", help="ov: city."),
-        document: list[Path] = typer.Option(
-            [], "--document", help="ov: a document for the reviewer (PDF, PNG, JPEG)."
-        ),
-        key_type: str = typer.Option("ec-p256", "--key-type", help="ec-p256|ec-p384|rsa-2048|..."),
-        no_encrypt: bool = typer.Option(False, "--no-encrypt", help="Do not encrypt the key."),
-        passphrase_file: Path | None = typer.Option(
-            None, "--passphrase-file", help="The key's pass phrase (renew reads it again)."
-        ),
-        ca_root: list[Path] = typer.Option(
-            [], "--ca-root", help="The CA's root (PEM): trusted for its HTTPS and the chain."
-        ),
-        config_root: Path | None = typer.Option(
-            None, "--config-root", help="Apache's or nginx's configuration directory."
-        ),
-        port: int = typer.Option(443, "--port", help="The TLS port of the site."),
-        http_port: int = typer.Option(80, "--http-port", help="Its plain HTTP port."),
-        listen_address: str | None = typer.Option(None, "--listen-address"),
-        decrypt_key: bool = typer.Option(False, "--decrypt-key", help="Install a decrypted key."),
-        hsts: bool = typer.Option(False, "--hsts", help="Send Strict-Transport-Security."),
-        no_redirect: bool = typer.Option(False, "--no-redirect", help="Leave plain HTTP alone."),
-        layout: str | None = typer.Option(None, "--layout", help="Force an Apache/nginx layout."),
-        resume: str | None = typer.Option(
-            None, "--resume", metavar="ID", help="Continue a request (id, or the name)."
-        ),
-        wait: float | None = typer.Option(
-            None, "--wait", help="Seconds to wait for the CA's checks and issuance (120)."
-        ),
-        force: bool = typer.Option(
-            False, "--force", help="Start over / replace files padlock did not write."
-        ),
-        state_dir: Path | None = STATE_DIR,
-        json_out: bool = JSON,
-    ) -> None:
-        """Key, CSR, the CA, the HTTP check, the chain, install (or write), check: all of it.
+    app.command("obtain")(obtain_cmd)
+    app.command("renew")(renew_cmd)
 
-        For ov the request waits for a reviewer: padlock prints the status page and
-        `padlock obtain --resume ID` finishes the job once it is approved.
-        """
-        from padlock.errors import BadPassphrase, Malformed
-        from padlock.site import lineage
-        from padlock.site import obtain as site_obtain
 
-        site_state = lineage.SiteState(state_dir or lineage.default_state_dir())
-        if resume is not None:
-            if name is not None:
-                raise Malformed("Give NAME or --resume ID, not both.")
-            overrides: dict[str, Any] = {
-                "ca_roots": tuple(str(p) for p in ca_root) or None,
-                "webroot": str(webroot) if webroot else None,
-                "standalone_port": standalone_port,
-                "passphrase_file": str(passphrase_file) if passphrase_file else None,
-                "wait": wait,
-            }
-            passphrase = common.passphrase_given(passphrase_file)
-            with _progress(json_out) as step:
-                outcome = site_obtain.resume(
-                    resume,
-                    site_state,
-                    passphrase=passphrase,
-                    overrides=overrides,
-                    agree_tos=agree_tos,
-                    progress=step,
-                )
-            _report(outcome, json_out)
-            return
-        if name is None:
-            raise Malformed(
-                "Say which site: padlock obtain www.example.com --ca URL --test --out DIR.",
-                hint="Or continue a request: padlock obtain --resume ID.",
-            )
-        names = site_obtain.normalize_names([name, *alias])  # before any question is asked
-        kind = _one_of({"test": test, "dv": dv, "ov": ov}, "the kind of certificate")
-        target_kind = _one_of({"apache": apache, "nginx": nginx, "out": out is not None}, "where")
-        if target_kind is None:
-            raise Malformed(
-                "Say where the certificate goes: --apache, --nginx or --out DIR.",
-            )
-        if no_encrypt and passphrase_file is not None:
-            raise BadPassphrase(
-                "--no-encrypt and --passphrase-file contradict each other.",
-                hint="Give one: a pass phrase file for an encrypted key, or --no-encrypt.",
-            )
-        organization = None
-        if any(v is not None for v in (org, country, state, locality)):
-            organization = {
-                "organization": org,
-                "locality": locality,
-                "state": state,
-                "country": country,
-            }
-        target = lineage.Target(
-            kind=target_kind,
-            out_dir=str(out) if out is not None else None,
-            config_root=str(config_root) if config_root is not None else None,
-            port=port,
-            http_port=http_port,
-            listen_address=listen_address,
-            decrypt_key=decrypt_key,
-            hsts=hsts,
-            redirect=not no_redirect,
-            layout=layout,
+def obtain_cmd(
+    name: NameArg = None,
+    alias: AliasOpt = [],  # noqa: B006 - typer passes a new list on each call
+    ca: CaOpt = None,
+    test: TestOpt = False,
+    dv: DvOpt = False,
+    ov: OvOpt = False,
+    acme: AcmeOpt = None,
+    profile: ProfileOpt = None,
+    agree_tos: AgreeTosOpt = False,
+    apache: ApacheOpt = False,
+    nginx: NginxOpt = False,
+    out: OutOpt = None,
+    webroot: WebrootOpt = None,
+    standalone_port: StandalonePortOpt = None,
+    standalone_address: StandaloneAddressOpt = "0.0.0.0",  # noqa: S104 - the CA connects from outside
+    contact: ContactOpt = None,
+    org: OrgOpt = None,
+    country: CountryOpt = None,
+    state: StateOpt = None,
+    locality: LocalityOpt = None,
+    document: DocumentOpt = [],  # noqa: B006 - typer passes a new list on each call
+    key_type: KeyTypeOpt = "ec-p256",
+    no_encrypt: NoEncryptOpt = False,
+    passphrase_file: PassphraseFileOpt = None,
+    ca_root: CaRootOpt = [],  # noqa: B006 - typer passes a new list on each call
+    config_root: ConfigRootOpt = None,
+    port: PortOpt = 443,
+    http_port: HttpPortOpt = 80,
+    listen_address: ListenAddressOpt = None,
+    decrypt_key: DecryptKeyOpt = False,
+    hsts: HstsOpt = False,
+    no_redirect: NoRedirectOpt = False,
+    layout: LayoutOpt = None,
+    resume: ResumeOpt = None,
+    wait: WaitOpt = None,
+    force: ForceOpt = False,
+    state_dir: StateDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Key, CSR, the CA, the HTTP check, the chain, install (or write), check: all of it.
+
+    For ov the request waits for a reviewer: padlock prints the status page and
+    `padlock obtain --resume ID` finishes the job once it is approved.
+    """
+    from padlock.site import lineage
+
+    site_state = lineage.SiteState(state_dir or lineage.default_state_dir())
+    if resume is not None:
+        overrides: dict[str, Any] = {
+            "ca_roots": tuple(str(p) for p in ca_root) or None,
+            "webroot": str(webroot) if webroot else None,
+            "standalone_port": standalone_port,
+            "passphrase_file": str(passphrase_file) if passphrase_file else None,
+            "wait": wait,
+        }
+        _resume(resume, name, site_state, overrides, passphrase_file, agree_tos, json_out)
+        return
+    names = _names(name, alias)  # before any question is asked
+    kind = _one_of({"test": test, "dv": dv, "ov": ov}, "the kind of certificate")
+    target = _target(
+        {"apache": apache, "nginx": nginx, "out": out is not None},
+        out_dir=str(out) if out is not None else None,
+        config_root=str(config_root) if config_root is not None else None,
+        port=port,
+        http_port=http_port,
+        listen_address=listen_address,
+        decrypt_key=decrypt_key,
+        hsts=hsts,
+        redirect=not no_redirect,
+        layout=layout,
+    )
+    _check_encryption(no_encrypt, passphrase_file)
+    settings = lineage.Settings(
+        names=names,
+        target=target,
+        ca=ca,
+        acme=acme,
+        kind=kind,
+        profile=profile,
+        contact=contact,
+        organization=_organization(org, country, state, locality),
+        documents=tuple(str(d) for d in document),
+        key_type=key_type,
+        encrypt=not no_encrypt,
+        passphrase_file=str(passphrase_file) if passphrase_file else None,
+        webroot=str(webroot) if webroot else None,
+        standalone_port=standalone_port,
+        standalone_address=standalone_address,
+        ca_roots=tuple(str(p) for p in ca_root),
+        wait=wait if wait is not None else lineage.DEFAULT_WAIT,
+    )
+    _obtain(settings, site_state, no_encrypt, passphrase_file, agree_tos, force, json_out)
+
+
+def _resume(
+    request: str,
+    name: str | None,
+    site_state: SiteState,
+    overrides: dict[str, Any],
+    passphrase_file: Path | None,
+    agree_tos: bool,
+    json_out: bool,
+) -> None:
+    """padlock obtain --resume ID: the request's own settings, with what was given again."""
+    from padlock.errors import Malformed
+    from padlock.site import obtain as site_obtain
+
+    if name is not None:
+        raise Malformed("Give NAME or --resume ID, not both.")
+    passphrase = common.passphrase_given(passphrase_file)
+    _run(
+        json_out,
+        lambda step: site_obtain.resume(
+            request,
+            site_state,
+            passphrase=passphrase,
+            overrides=overrides,
+            agree_tos=agree_tos,
+            progress=step,
+        ),
+    )
+
+
+def _names(name: str | None, alias: list[str]) -> tuple[str, ...]:
+    from padlock.errors import Malformed
+    from padlock.site import obtain as site_obtain
+
+    if name is None:
+        raise Malformed(
+            "Say which site: padlock obtain www.example.com --ca URL --test --out DIR.",
+            hint="Or continue a request: padlock obtain --resume ID.",
         )
-        settings = lineage.Settings(
-            names=names,
-            target=target,
-            ca=ca,
-            acme=acme,
-            kind=kind,
-            profile=profile,
-            contact=contact,
-            organization=organization,
-            documents=tuple(str(d) for d in document),
-            key_type=key_type,
-            encrypt=not no_encrypt,
-            passphrase_file=str(passphrase_file) if passphrase_file else None,
-            webroot=str(webroot) if webroot else None,
-            standalone_port=standalone_port,
-            standalone_address=standalone_address,
-            ca_roots=tuple(str(p) for p in ca_root),
-            wait=wait if wait is not None else lineage.DEFAULT_WAIT,
+    return site_obtain.normalize_names([name, *alias])
+
+
+def _target(where: dict[str, bool], **fields: Any) -> Target:
+    """Where the certificate goes: exactly one of --apache, --nginx, --out."""
+    from padlock.errors import Malformed
+    from padlock.site import lineage
+
+    target_kind = _one_of(where, "where")
+    if target_kind is None:
+        raise Malformed(
+            "Say where the certificate goes: --apache, --nginx or --out DIR.",
         )
-        # Every check that needs no pass phrase, before one is asked for.
-        site_obtain.preflight(
+    return lineage.Target(kind=target_kind, **fields)
+
+
+def _check_encryption(no_encrypt: bool, passphrase_file: Path | None) -> None:
+    from padlock.errors import BadPassphrase
+
+    if no_encrypt and passphrase_file is not None:
+        raise BadPassphrase(
+            "--no-encrypt and --passphrase-file contradict each other.",
+            hint="Give one: a pass phrase file for an encrypted key, or --no-encrypt.",
+        )
+
+
+def _organization(
+    org: str | None, country: str | None, state: str | None, locality: str | None
+) -> dict[str, str | None] | None:
+    """ov's organization fields as given, or None when none was."""
+    if all(v is None for v in (org, country, state, locality)):
+        return None
+    return {"organization": org, "locality": locality, "state": state, "country": country}
+
+
+def _obtain(
+    settings: Settings,
+    site_state: SiteState,
+    no_encrypt: bool,
+    passphrase_file: Path | None,
+    agree_tos: bool,
+    force: bool,
+    json_out: bool,
+) -> None:
+    """Every check that needs no pass phrase, then the pass phrase, then the whole run."""
+    from padlock.site import obtain as site_obtain
+
+    site_obtain.preflight(
+        settings,
+        None,
+        force=force,
+        check_passphrase=False,
+        owned=site_obtain.owned_files(site_state.load(settings.names[0])),
+    )
+    passphrase = None if no_encrypt else common.new_passphrase(passphrase_file)
+    _run(
+        json_out,
+        lambda step: site_obtain.obtain(
             settings,
-            None,
+            site_state,
+            passphrase=passphrase,
+            agree_tos=agree_tos,
             force=force,
-            check_passphrase=False,
-            owned=site_obtain.owned_files(site_state.load(names[0])),
+            progress=step,
+        ),
+    )
+
+
+def _run(json_out: bool, work: Callable[[Callable[[str], None]], Outcome]) -> None:
+    """The work with its progress shown, then its outcome."""
+    with _progress(json_out) as step:
+        outcome = work(step)
+    _report(outcome, json_out)
+
+
+def renew_cmd(
+    state_dir: StateDirOpt = None,
+    dry_run: DryRunOpt = False,
+    reuse_key: ReuseKeyOpt = False,
+    renew_before: RenewBeforeOpt = None,
+    force: RenewForceOpt = False,
+    passphrase_file: RenewPassphraseOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Renew every certificate padlock obtain made that is due: in the CA's renewal window
+    (ACME renewal information), revoked, or with a third of its lifetime left.
+
+    For cron or a systemd timer: exit status 0 when nothing was due or all renewed,
+    1 when any failed.
+    """
+    from padlock.site import renewal
+    from padlock.site.lineage import SiteState, default_state_dir
+
+    site_state = SiteState(state_dir or default_state_dir())
+    given = common.passphrase_given(passphrase_file)
+    with _progress(json_out) as step:
+        rows = renewal.renew(
+            site_state,
+            passphrase=lambda _lineage: given,
+            dry_run=dry_run,
+            reuse_key=reuse_key,
+            renew_before=dt.timedelta(days=renew_before) if renew_before is not None else None,
+            force=force,
+            progress=step,
         )
-        passphrase = None if no_encrypt else common.new_passphrase(passphrase_file)
-        with _progress(json_out) as step:
-            outcome = site_obtain.obtain(
-                settings,
-                site_state,
-                passphrase=passphrase,
-                agree_tos=agree_tos,
-                force=force,
-                progress=step,
-            )
-        _report(outcome, json_out)
-
-    @app.command("renew")
-    def renew_cmd(
-        state_dir: Path | None = STATE_DIR,
-        dry_run: bool = typer.Option(False, "--dry-run", help="Say what is due; change nothing."),
-        reuse_key: bool = typer.Option(
-            False, "--reuse-key", help="Keep the current key (default: a new key each time)."
-        ),
-        renew_before: float | None = typer.Option(
-            None,
-            "--renew-before",
-            metavar="DAYS",
-            help="Also renew whatever has fewer than DAYS days left.",
-        ),
-        force: bool = typer.Option(
-            False,
-            "--force",
-            help="Renew every certificate now, whatever its renewal window (certbot's"
-            " --force-renewal).",
-        ),
-        passphrase_file: Path | None = typer.Option(
-            None,
-            "--passphrase-file",
-            help="Pass phrase for encrypted keys obtained without --passphrase-file.",
-        ),
-        json_out: bool = JSON,
-    ) -> None:
-        """Renew every certificate padlock obtain made that is due: in the CA's renewal window
-        (ACME renewal information), revoked, or with a third of its lifetime left.
-
-        For cron or a systemd timer: exit status 0 when nothing was due or all renewed,
-        1 when any failed.
-        """
-        from padlock.site import renewal
-        from padlock.site.lineage import SiteState, default_state_dir
-
-        site_state = SiteState(state_dir or default_state_dir())
-        given = common.passphrase_given(passphrase_file)
-        with _progress(json_out) as step:
-            rows = renewal.renew(
-                site_state,
-                passphrase=lambda _lineage: given,
-                dry_run=dry_run,
-                reuse_key=reuse_key,
-                renew_before=dt.timedelta(days=renew_before) if renew_before is not None else None,
-                force=force,
-                progress=step,
-            )
-        _render_renewals(rows, json_out)
-        if any(r.failed for r in rows):
-            raise typer.Exit(1)
+    _render_renewals(rows, json_out)
+    if any(r.failed for r in rows):
+        raise typer.Exit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,112 +12,165 @@ if TYPE_CHECKING:
     from padlock.config import Settings
 
 
+HostOpt = Annotated[str | None, typer.Option("--host", help="Default $PADLOCK_HOST or 127.0.0.1.")]
+PortOpt = Annotated[
+    int | None,
+    typer.Option("--port", help="Default $PADLOCK_PORT or 8080; 0 takes any free port."),
+]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Default ./padlock-data.")]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        help="The URL clients reach the CA at (default http://HOST:PORT, https with --tls).",
+    ),
+]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="Worker processes.")]
+LogLevelOpt = Annotated[str, typer.Option("--log-level")]
+TlsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--tls",
+        help="Serve HTTPS on the port, with a certificate for the base URL's host that"
+        " padlock issues itself from its test hierarchy (renewed when a week is left).",
+    ),
+]
+TlsCertOpt = Annotated[
+    Path | None,
+    typer.Option("--tls-cert", help="Serve HTTPS with this certificate chain (PEM)."),
+]
+TlsKeyOpt = Annotated[
+    Path | None,
+    typer.Option("--tls-key", help="The private key of --tls-cert (PEM, unencrypted)."),
+]
+PkiBaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pki-base-url",
+        help="For a CA made on this first start: the plain http:// URL written into its"
+        " certificates (AIA, CRL DP, OCSP). Default http on the base URL's host.",
+    ),
+]
+PkiPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--pki-port",
+        help="With --tls: the plain-HTTP port that answers /ca, /crl and /ocsp for"
+        " relying parties (default: the PKI base URL's port, 80; 0 takes any free port).",
+    ),
+]
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("serve")
-    def serve(
-        host: str | None = typer.Option(None, "--host", help="Default $PADLOCK_HOST or 127.0.0.1."),
-        port: int | None = typer.Option(
-            None, "--port", help="Default $PADLOCK_PORT or 8080; 0 takes any free port."
-        ),
-        data_dir: Path | None = typer.Option(None, "--data-dir", help="Default ./padlock-data."),
-        base_url: str | None = typer.Option(
-            None,
-            "--base-url",
-            help="The URL clients reach the CA at (default http://HOST:PORT, https with --tls).",
-        ),
-        workers: int = typer.Option(1, "--workers", help="Worker processes."),
-        log_level: str = typer.Option("info", "--log-level"),
-        tls: bool = typer.Option(
-            False,
-            "--tls",
-            help="Serve HTTPS on the port, with a certificate for the base URL's host that"
-            " padlock issues itself from its test hierarchy (renewed when a week is left).",
-        ),
-        tls_cert: Path | None = typer.Option(
-            None, "--tls-cert", help="Serve HTTPS with this certificate chain (PEM)."
-        ),
-        tls_key: Path | None = typer.Option(
-            None, "--tls-key", help="The private key of --tls-cert (PEM, unencrypted)."
-        ),
-        pki_base_url: str | None = typer.Option(
-            None,
-            "--pki-base-url",
-            help="For a CA made on this first start: the plain http:// URL written into its"
-            " certificates (AIA, CRL DP, OCSP). Default http on the base URL's host.",
-        ),
-        pki_port: int | None = typer.Option(
-            None,
-            "--pki-port",
-            help="With --tls: the plain-HTTP port that answers /ca, /crl and /ocsp for"
-            " relying parties (default: the PKI base URL's port, 80; 0 takes any free port).",
-        ),
-    ) -> None:
-        """Serve the CA (made on first start, with no other setup) on HOST:PORT.
+    app.command("serve")(serve)
 
-        With --tls the port speaks HTTPS only, and a second listener answers the PKI paths
-        (issuer certificates, CRLs, OCSP) over plain HTTP on --pki-port, as relying parties
-        fetch them. For the whole API over plain HTTP too, run a second `padlock serve` on
-        another port with the same --data-dir: both serve the same CA.
-        """
-        from padlock import config
-        from padlock.cli import pki_listener
-        from padlock.web import serving
-        from padlock.web.app import ensure_authority
-        from padlock.web.tcp import protocol_class
 
-        if (tls_cert is None) != (tls_key is None):
-            raise typer.BadParameter("--tls-cert and --tls-key go together.")
-        tls = tls or tls_cert is not None
-        settings = config.from_env().with_overrides(data_dir=data_dir, host=host, port=port)
-        # Bound first: --port 0 takes any free port, and the URLs below name the one taken.
-        sock = serving.bind_tcp(settings.host, settings.port)
-        settings = settings.with_overrides(port=sock.getsockname()[1])
-        if base_url is None and "PADLOCK_BASE_URL" not in os.environ:
-            scheme = "https" if tls else "http"
-            base_url = f"{scheme}://{_url_host(settings.host)}:{settings.port}"
-        settings = settings.with_overrides(pki_base_url=pki_base_url, pki_port=pki_port)
-        settings = settings.with_overrides(
-            base_url=_port_taken(base_url or settings.base_url, settings.port)
+def serve(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    base_url: BaseUrlOpt = None,
+    workers: WorkersOpt = 1,
+    log_level: LogLevelOpt = "info",
+    tls: TlsOpt = False,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
+    pki_base_url: PkiBaseUrlOpt = None,
+    pki_port: PkiPortOpt = None,
+) -> None:
+    """Serve the CA (made on first start, with no other setup) on HOST:PORT.
+
+    With --tls the port speaks HTTPS only, and a second listener answers the PKI paths
+    (issuer certificates, CRLs, OCSP) over plain HTTP on --pki-port, as relying parties
+    fetch them. For the whole API over plain HTTP too, run a second `padlock serve` on
+    another port with the same --data-dir: both serve the same CA.
+    """
+    from padlock import config
+    from padlock.cli import pki_listener
+    from padlock.web import serving
+    from padlock.web.app import ensure_authority
+    from padlock.web.tcp import protocol_class
+
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("--tls-cert and --tls-key go together.")
+    tls = tls or tls_cert is not None
+    settings = config.from_env().with_overrides(data_dir=data_dir, host=host, port=port)
+    # Bound first: --port 0 takes any free port, and the URLs below name the one taken.
+    sock = serving.bind_tcp(settings.host, settings.port)
+    settings = _with_urls(
+        settings.with_overrides(port=sock.getsockname()[1]), tls, base_url, pki_base_url, pki_port
+    )
+    pki_sock = pki_listener.bind(settings) if tls else None
+    if pki_sock is not None:
+        settings = settings.with_overrides(pki_port=pki_sock.getsockname()[1])
+    # Every worker reads its settings from the environment (no shared memory).
+    os.environ["PADLOCK_DATA_DIR"] = str(settings.data_dir.resolve())
+    os.environ["PADLOCK_BASE_URL"] = settings.base_url
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    passphrase = ensure_authority(settings.with_overrides(data_dir=settings.data_dir.resolve()))
+    os.environ.setdefault("PADLOCK_CA_PASSPHRASE", passphrase.decode())
+    pki_listener.check_ca_pki_url(settings)
+    ssl_files = _ssl_files(settings, passphrase, tls, tls_cert, tls_key)
+    _prepare_workers(settings, workers)
+    listener = pki_listener.start(pki_sock, settings.host)
+    _announce(settings, tls)
+    try:
+        serving.run(
+            sock,
+            app="padlock.web.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level=log_level,
+            access_log=True,
+            http=protocol_class(),  # TCP_NODELAY on every connection (see padlock.web.tcp)
+            **ssl_files,
         )
-        pki_sock = pki_listener.bind(settings) if tls else None
-        if pki_sock is not None:
-            settings = settings.with_overrides(pki_port=pki_sock.getsockname()[1])
-        # Every worker reads its settings from the environment (no shared memory).
-        os.environ["PADLOCK_DATA_DIR"] = str(settings.data_dir.resolve())
-        os.environ["PADLOCK_BASE_URL"] = settings.base_url
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        passphrase = ensure_authority(settings.with_overrides(data_dir=settings.data_dir.resolve()))
-        os.environ.setdefault("PADLOCK_CA_PASSPHRASE", passphrase.decode())
-        pki_listener.check_ca_pki_url(settings)
-        ssl_files: dict[str, str] = {}
-        if tls:
-            if tls_cert is None or tls_key is None:
-                tls_cert, tls_key = _own_certificate(settings, passphrase)
-            ssl_files = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
-        _prepare_workers(settings, workers)
-        listener = pki_listener.start(pki_sock, settings.host)
-        typer.echo(
-            f"padlock serving on {'https' if tls else 'http'}://"
-            f"{_url_host(settings.host)}:{settings.port} (data in {settings.data_dir});"
-            f" roots at {settings.base_url}/roots/test.pem and /roots/trusted.pem;"
-            f" ACME at {settings.base_url}/acme/directory and /acme/test/directory",
-            err=True,
-        )
-        try:
-            serving.run(
-                sock,
-                app="padlock.web.app:app_from_env",
-                factory=True,
-                host=settings.host,
-                port=settings.port,
-                workers=workers,
-                log_level=log_level,
-                access_log=True,
-                http=protocol_class(),  # TCP_NODELAY on every connection (see padlock.web.tcp)
-                **ssl_files,
-            )
-        finally:
-            pki_listener.stop(listener)
+    finally:
+        pki_listener.stop(listener)
+
+
+def _with_urls(
+    settings: Settings,
+    tls: bool,
+    base_url: str | None,
+    pki_base_url: str | None,
+    pki_port: int | None,
+) -> Settings:
+    """The base URL (default the bound host and port, https with --tls) and the PKI's."""
+    if base_url is None and "PADLOCK_BASE_URL" not in os.environ:
+        scheme = "https" if tls else "http"
+        base_url = f"{scheme}://{_url_host(settings.host)}:{settings.port}"
+    settings = settings.with_overrides(pki_base_url=pki_base_url, pki_port=pki_port)
+    return settings.with_overrides(
+        base_url=_port_taken(base_url or settings.base_url, settings.port)
+    )
+
+
+def _ssl_files(
+    settings: Settings,
+    passphrase: bytes,
+    tls: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> dict[str, str]:
+    """uvicorn's TLS arguments: the given certificate, or padlock's own for --tls."""
+    if not tls:
+        return {}
+    if tls_cert is None or tls_key is None:
+        tls_cert, tls_key = _own_certificate(settings, passphrase)
+    return {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
+
+
+def _announce(settings: Settings, tls: bool) -> None:
+    typer.echo(
+        f"padlock serving on {'https' if tls else 'http'}://"
+        f"{_url_host(settings.host)}:{settings.port} (data in {settings.data_dir});"
+        f" roots at {settings.base_url}/roots/test.pem and /roots/trusted.pem;"
+        f" ACME at {settings.base_url}/acme/directory and /acme/test/directory",
+        err=True,
+    )
 
 
 def _url_host(host: str) -> str:

@@ -196,22 +196,8 @@ def _chain_problem(served: Sequence[x509.Certificate]) -> str | None:
     return None
 
 
-def load_material(
-    cert_path: Path,
-    key_path: Path,
-    chain_path: Path | None,
-    ca_paths: Sequence[Path],
-    passphrase: bytes | None,
-    required_names: Sequence[str],
-    now: dt.datetime,
-    *,
-    allowed_owners: Sequence[int] | None = None,
-) -> Material:
-    """Every pre-flight check on the files; raises with a clear message on the first failure."""
-    certs = _load_certs(cert_path, "certificate file")
-    if chain_path is not None:
-        certs += _load_certs(chain_path, "chain file")
-    leaf, rest = certs[0], certs[1:]
+def _check_leaf(leaf: x509.Certificate, cert_path: Path) -> None:
+    """The first certificate must be the site's, and for TLS servers (RFC 5280 4.2.1.12)."""
     if _is_ca(leaf):
         raise refuse(
             f"The first certificate in {str(cert_path)!r} ({_who(leaf)}) is a CA certificate,"
@@ -225,8 +211,17 @@ def load_material(
     if eku is not None and ExtendedKeyUsageOID.SERVER_AUTH not in eku:
         raise refuse(f"The certificate ({_who(leaf)}) is not for TLS servers (no serverAuth).")
 
-    # --- the key: file safety first, then that it is the certificate's
-    check_key_file(key_path, allowed_owners if allowed_owners is not None else key_owners())
+
+def _check_key(
+    key_path: Path,
+    cert_path: Path,
+    leaf: x509.Certificate,
+    passphrase: bytes | None,
+    allowed_owners: Sequence[int],
+) -> tuple[bytes, bool]:
+    """File safety first, then that the key is the certificate's; the key as given and
+    whether it is encrypted."""
+    check_key_file(key_path, allowed_owners)
     key_pem = read_bytes(key_path, "key file")
     encrypted = keys.is_encrypted(key_pem)
     if encrypted and passphrase is None:
@@ -246,9 +241,13 @@ def load_material(
             f" {keys.fingerprint(leaf.public_key())[:23]}... differ). {NOTHING_CHANGED}",
             hint="Find the key the CSR was made from: padlock match KEY CERT",
         )
+    return key_pem, encrypted
 
-    # --- the chain: in order, complete up to a root
-    roots_in_files = [c for c in rest if _self_signed(c)]
+
+def _served_chain(
+    leaf: x509.Certificate, rest: Sequence[x509.Certificate]
+) -> list[x509.Certificate]:
+    """The chain the server sends: leaf then the non-root certificates, checked in order."""
     served = [leaf] + [c for c in rest if not _self_signed(c)]
     problem = None if chain_in_order(tuple(served)) else _chain_problem(served)
     if problem:
@@ -256,6 +255,17 @@ def load_material(
     for inter in served[1:]:
         if not _is_ca(inter):
             raise refuse(f"{_who(inter)} in the chain is not a CA certificate.")
+    return served
+
+
+def _find_anchor(
+    served: Sequence[x509.Certificate],
+    roots_in_files: Sequence[x509.Certificate],
+    ca_paths: Sequence[Path],
+    now: dt.datetime,
+) -> tuple[x509.Certificate, str]:
+    """The root that issued the top of the chain (the files, --ca, then the system's) and
+    where it was found; every CA certificate still valid."""
     top = served[-1]
     given_roots: list[x509.Certificate] = []
     for path in ca_paths:
@@ -276,7 +286,7 @@ def load_material(
                 break
     if anchor is None:
         issuer = describe_certificate(top)["issuer"]
-        missing = "an intermediate certificate" if served[1:] == [] else "a certificate"
+        missing = "an intermediate certificate" if list(served[1:]) == [] else "a certificate"
         raise refuse(
             f"The chain is incomplete: {_who(top)} was issued by {issuer}, which is neither"
             " in the chain nor a known root.",
@@ -286,8 +296,13 @@ def load_material(
     for cert in (*served[1:], anchor):
         if cert.not_valid_after_utc < now:
             raise refuse(f"{_who(cert)} in the chain expired on {cert.not_valid_after_utc:%F}.")
+    return anchor, source
 
-    # --- names and dates
+
+def _check_names_and_dates(
+    leaf: x509.Certificate, required_names: Sequence[str], now: dt.datetime
+) -> list[str]:
+    """Every required name covered and the certificate valid now; warnings to show."""
     uncovered = [n for n in required_names if not name_matches(leaf, n)]
     if uncovered:
         dns = _dns(leaf)
@@ -308,6 +323,35 @@ def load_material(
     days = (leaf.not_valid_after_utc - now).days
     if days < WARN_DAYS:
         warnings.append(f"The certificate expires in {days} days; renew it soon.")
+    return warnings
+
+
+def load_material(
+    cert_path: Path,
+    key_path: Path,
+    chain_path: Path | None,
+    ca_paths: Sequence[Path],
+    passphrase: bytes | None,
+    required_names: Sequence[str],
+    now: dt.datetime,
+    *,
+    allowed_owners: Sequence[int] | None = None,
+) -> Material:
+    """Every pre-flight check on the files; raises with a clear message on the first failure.
+
+    The order is the user's: the certificate, its key, the chain to a root, then names and
+    dates."""
+    certs = _load_certs(cert_path, "certificate file")
+    if chain_path is not None:
+        certs += _load_certs(chain_path, "chain file")
+    leaf, rest = certs[0], certs[1:]
+    _check_leaf(leaf, cert_path)
+    owners = allowed_owners if allowed_owners is not None else key_owners()
+    key_pem, encrypted = _check_key(key_path, cert_path, leaf, passphrase, owners)
+    roots_in_files = [c for c in rest if _self_signed(c)]
+    served = _served_chain(leaf, rest)
+    anchor, source = _find_anchor(served, roots_in_files, ca_paths, now)
+    warnings = _check_names_and_dates(leaf, required_names, now)
     return Material(
         leaf=leaf,
         intermediates=tuple(served[1:]),

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
@@ -125,9 +126,9 @@ def _host_part(raw: str) -> str | None:
     return host.lower() or None
 
 
-def analyse(text: str, issuer: Issuer, profile: str) -> Preview:
-    """Analyse pasted CSR text for ``profile`` (test, dv or ov)."""
-    stripped = text.strip()
+def _unreadable(stripped: str) -> Preview | None:
+    """The answer for text that is not a CSR to read (empty, a key, too long, cut off),
+    or None when it may be one."""
     if not stripped:
         preview = Preview("empty")
         preview.findings.append(
@@ -164,47 +165,53 @@ def analyse(text: str, issuer: Issuer, profile: str) -> Preview:
             "Copy the whole CSR, down to -----END CERTIFICATE REQUEST-----.",
         )
         return preview
-    try:
-        csr = load_csr(stripped.encode("utf-8", "replace"))
-    except PadlockError as exc:
-        kind = "certificate" if "BEGIN CERTIFICATE-----" in stripped else "unreadable"
-        preview = Preview(kind)
-        preview.error(exc.message, exc.hint)
-        return preview
+    return None
 
+
+_ORG_FIELDS = (
+    ("organization", NameOID.ORGANIZATION_NAME),
+    ("organizational_unit", NameOID.ORGANIZATIONAL_UNIT_NAME),
+    ("locality", NameOID.LOCALITY_NAME),
+    ("state", NameOID.STATE_OR_PROVINCE_NAME),
+    ("country", NameOID.COUNTRY_NAME),
+)
+
+
+def _facts(csr: x509.CertificateSigningRequest, info: dict[str, Any]) -> Preview:
+    """What the CSR says: subject, key, signature algorithm, organization fields."""
     preview = Preview("csr")
-    info = describe_csr(csr)
     preview.subject = info["subject"] or "(empty)"
     preview.signature_algorithm = info["signature_algorithm"]
     preview.key_type = info["key"]["type"]
     preview.key_fingerprint = info["key"]["fingerprint"]
     preview.pem = csr.public_bytes(Encoding.PEM).decode()
-    cns = [str(a.value) for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    cns = _common_names(csr)
     preview.common_name = cns[0] if cns else None
-    org_fields = (
-        ("organization", NameOID.ORGANIZATION_NAME),
-        ("organizational_unit", NameOID.ORGANIZATIONAL_UNIT_NAME),
-        ("locality", NameOID.LOCALITY_NAME),
-        ("state", NameOID.STATE_OR_PROVINCE_NAME),
-        ("country", NameOID.COUNTRY_NAME),
-    )
-    for label, oid in org_fields:
+    for label, oid in _ORG_FIELDS:
         values = csr.subject.get_attributes_for_oid(oid)
         if values:
             preview.organization[label] = str(values[0].value)
+    return preview
 
+
+def _common_names(csr: x509.CertificateSigningRequest) -> list[str]:
+    return [str(a.value) for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+
+
+def _check_names(
+    csr: x509.CertificateSigningRequest, info: dict[str, Any], preview: Preview
+) -> list[str]:
+    """The seed's URL-in-the-CN warning and the signature; the CSR's DNS names."""
     try:
         dns, ips = csr_names(csr)
     except ValueError as exc:
         preview.error(f"The CSR's names cannot be read ({exc}).")
         dns, ips = [], []
     preview.names = dns + ips
-    has_san = bool(info["names"])
-
-    for cn in cns:
+    for cn in _common_names(csr):
         if "://" in cn or "/" in cn or " " in cn.strip():
             _check_host(cn, "Common Name", preview)
-    if has_san:
+    if info["names"]:
         for name in dns:
             _check_host(name, "name", preview)
     if not info["signature_valid"]:
@@ -213,12 +220,16 @@ def analyse(text: str, issuer: Issuer, profile: str) -> Preview:
             " made.",
             "Make the CSR again from your private key.",
         )
+    return dns
 
-    # Every refusal the issuer itself would make (key, names, CN among SANs, profile).
+
+def _issuer_check(issuer: Issuer, profile: str, preview: Preview) -> None:
+    """Every refusal the issuer itself would make (key, names, CN among SANs, profile),
+    unless the preview has found an error already."""
     try:
         issuer.check(
             IssueRequest(
-                csr=preview.pem.encode(),
+                csr=(preview.pem or "").encode(),
                 profile=profile,
                 domain_control_shown=True,
                 organization=_PLACEHOLDER_ORG,
@@ -230,6 +241,9 @@ def analyse(text: str, issuer: Issuer, profile: str) -> Preview:
             for sub in exc.subproblems:
                 preview.error(sub.detail)
 
+
+def _notes(preview: Preview, profile: str, dns: list[str], has_san: bool) -> None:
+    """The information lines: CN-only names, organization fields, ov review, which key."""
     if not has_san and dns and preview.ok:
         preview.findings.append(
             Finding(
@@ -266,4 +280,24 @@ def analyse(text: str, issuer: Issuer, profile: str) -> Preview:
             " compares them for you).",
         )
     )
+
+
+def analyse(text: str, issuer: Issuer, profile: str) -> Preview:
+    """Analyse pasted CSR text for ``profile`` (test, dv or ov)."""
+    stripped = text.strip()
+    early = _unreadable(stripped)
+    if early is not None:
+        return early
+    try:
+        csr = load_csr(stripped.encode("utf-8", "replace"))
+    except PadlockError as exc:
+        kind = "certificate" if "BEGIN CERTIFICATE-----" in stripped else "unreadable"
+        preview = Preview(kind)
+        preview.error(exc.message, exc.hint)
+        return preview
+    info = describe_csr(csr)
+    preview = _facts(csr, info)
+    dns = _check_names(csr, info, preview)
+    _issuer_check(issuer, profile, preview)
+    _notes(preview, profile, dns, bool(info["names"]))
     return preview
