@@ -226,7 +226,7 @@ def test_dns01_name_of_wildcard_is_base() -> None:
 
 def test_offered_challenges() -> None:
     assert ch.offered(m.Identifier("dns", "example.net"), True) == ("dns-01",)
-    assert ch.offered(m.Identifier("ip", "192.0.2.1"), False) == ("http-01",)
+    assert ch.offered(m.Identifier("ip", "192.0.2.1"), False) == ("http-01", "tls-alpn-01")
     assert set(ch.offered(m.Identifier("dns", "www.example.com"), False)) == {
         "http-01",
         "dns-01",

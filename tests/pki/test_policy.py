@@ -467,3 +467,52 @@ def test_public_suffixes_keep_a_bounded_number_of_parents() -> None:
     for i in range(2 * ours._KEPT + 10):
         assert ours.publicsuffix(f"www.host{i}.example.com") == "com"
     assert len(ours._parents) <= ours._KEPT
+
+
+# --- IP addresses per profile (RFC 8738; BR 3.2.2.5) and IANA's special-purpose blocks -------
+
+
+@pytest.mark.parametrize(
+    ("ip", "block"),
+    [
+        ("224.0.0.251", "224.0.0.0/4"),  # multicast: no one host
+        ("240.0.0.1", "240.0.0.0/4"),
+        ("255.255.255.255", "255.255.255.255/32"),
+        ("198.18.0.1", "198.18.0.0/15"),
+        ("::ffff:8.8.8.8", "::ffff:0:0/96"),  # a public IPv4 address in IPv6 clothes
+        ("2002:808:808::1", "2002::/16"),  # 6to4
+        ("2001:0:4136:e378::1", "2001::/32"),  # TEREDO
+        ("ff02::1", "ff00::/8"),
+        ("3fff::1", "3fff::/20"),
+    ],
+)
+def test_special_purpose_ip_refused_naming_its_block(ip: str, block: str) -> None:
+    message = _refusal([], [ip])
+    assert block in message and "RFC 6890" in message
+
+
+@pytest.mark.parametrize("ip", ["192.0.0.9", "192.0.0.10", "2001:1::1", "2001:3::1"])
+def test_special_purpose_globally_reachable_blocks_allowed(ip: str) -> None:
+    assert check_identifiers([], [ip], TRUSTED) == ([], [ip])
+
+
+def test_for_profile_ip_only_where_the_profile_certifies_them() -> None:
+    from padlock.pki.profiles import PROFILES
+
+    assert check_identifiers([], ["8.8.8.8"], policy.for_profile(PROFILES["short-lived"])) == (
+        [],
+        ["8.8.8.8"],
+    )
+    for name in ("dv", "ov"):
+        message = _refusal([], ["8.8.8.8"], policy.for_profile(PROFILES[name]))
+        assert f"IP addresses are not accepted in the {name} profile" in message
+        assert "short-lived" in message and "RFC 8738" in message
+
+
+def test_for_profile_reserved_ip_only_in_test_hierarchy_when_allowed() -> None:
+    from padlock.pki.profiles import PROFILES
+
+    _refusal([], ["127.0.0.1"], policy.for_profile(PROFILES["short-lived"], True))
+    _refusal([], ["127.0.0.1"], policy.for_profile(PROFILES["test"], False))
+    allowed = policy.for_profile(PROFILES["test"], True)
+    assert check_identifiers([], ["127.0.0.1"], allowed) == ([], ["127.0.0.1"])

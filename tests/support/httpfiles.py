@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+
+class _ThreadingHTTPServer6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 class FileServer:
     """``files[path] = body`` serves it; ``redirects[path] = url`` answers 302; with a
     ``root`` directory, ``root/<path>`` is served too (a webroot other processes write)."""
 
-    def __init__(self, port: int = 0, root: Path | None = None) -> None:
+    def __init__(self, port: int = 0, root: Path | None = None, host: str = "127.0.0.1") -> None:
         self.files: dict[str, bytes] = {}
         self.redirects: dict[str, str] = {}
         self.requests: list[tuple[str, str]] = []  # (Host header, path)
@@ -43,7 +48,8 @@ class FileServer:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        server_class = _ThreadingHTTPServer6 if ":" in host else ThreadingHTTPServer
+        self._server = server_class((host, port), Handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import socket
 import ssl
 import tempfile
@@ -16,6 +17,22 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 OID_ACME_IDENTIFIER = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31")
+
+
+def _san(name: str) -> x509.GeneralName:
+    """An IP address as an iPAddress (RFC 8738 section 6), any other name as a dNSName."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def sni_of(name: str) -> str:
+    """The SNI the VA sends for ``name``: an address's reverse-mapping name (RFC 8738 6)."""
+    try:
+        return ipaddress.ip_address(name).reverse_pointer
+    except ValueError:
+        return name
 
 
 def challenge_cert(name: str, key_authorization: str, critical: bool = True) -> tuple[bytes, bytes]:
@@ -31,7 +48,7 @@ def challenge_cert(name: str, key_authorization: str, critical: bool = True) -> 
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([_san(name)]), critical=False)
         .add_extension(
             x509.UnrecognizedExtension(OID_ACME_IDENTIFIER, b"\x04\x20" + digest), critical=critical
         )
@@ -50,10 +67,11 @@ def challenge_cert(name: str, key_authorization: str, critical: bool = True) -> 
 class ALPNResponder:
     """Answers every handshake with the certificate set for the SNI name."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.certs: dict[str, ssl.SSLContext] = {}
         self._dir = tempfile.TemporaryDirectory()
-        self._sock = socket.create_server(("127.0.0.1", 0))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.create_server((host, 0), family=family)
         self._sock.settimeout(0.2)
         self.port = self._sock.getsockname()[1]
         self._stop = threading.Event()
@@ -68,7 +86,7 @@ class ALPNResponder:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(base / f"{name}.crt", base / f"{name}.key")
         ctx.set_alpn_protocols(["acme-tls/1"])
-        self.certs[name] = ctx
+        self.certs[sni_of(name)] = ctx
 
     def _sni(self, sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
         if name and name in self.certs:

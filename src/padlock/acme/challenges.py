@@ -40,12 +40,13 @@ def offered(identifier: Identifier, wildcard: bool) -> tuple[str, ...]:
     """The challenge types offered for an identifier.
 
     - a wildcard can only be proven in DNS (RFC 8555 7.1.3: dns-01 only);
-    - an IP address has no DNS name for dns-01 (RFC 8738 section 7); http-01 is offered
-      (tls-alpn-01 for IPs needs the reverse-DNS SNI form, which the probe does not speak);
+    - an IP address: http-01 and tls-alpn-01 to the address itself (RFC 8738 sections 6-7),
+      never dns-01 (an address has no name of its own to hold the TXT record, and its
+      reverse zone belongs to whoever holds the block, not to who uses the address);
     - any other DNS name gets all three.
     """
     if identifier.type == "ip":
-        return (HTTP_01,)
+        return (HTTP_01, TLS_ALPN_01)
     if wildcard:
         return (DNS_01,)
     return (HTTP_01, DNS_01, TLS_ALPN_01)

@@ -160,10 +160,8 @@ class Issuer:
             if p.hierarchy in self._signers
         }
         self._name_policies = {
-            h: policy.NamePolicy(
-                allow_internal=h is Hierarchy.TEST and settings.allow_internal_in_test
-            )
-            for h in Hierarchy
+            p.name: policy.for_profile(p, settings.allow_internal_in_test)
+            for p in PROFILES.values()
         }
         self._pems = {s.issuer: _chain_pems(s) for s in self._signers.values()}
 
@@ -223,7 +221,7 @@ class Issuer:
         ):
             raise _compromised_key()
         dns, ips = policy.check_identifiers(
-            facts.dns_names, facts.ip_addresses, self._name_policies[profile.hierarchy]
+            facts.dns_names, facts.ip_addresses, self._name_policies[profile.name]
         )
         if profile.needs_validation and not request.domain_control_shown:
             raise PolicyError(

@@ -8,6 +8,9 @@
 - Special-use names (:data:`SPECIAL_USE`: RFC 6761, 6762, 7686, 8375, 8880, 9462,
   9476, ``.internal``) are Internal Names whatever the public suffix list says
   (``home.arpa`` is under ``arpa``, which is in it).
+- IP addresses (RFC 8738; BR 3.2.2.5) only in the profiles that certify them
+  (:func:`padlock.pki.profiles.ip_profiles`), and never one of IANA's special-purpose
+  addresses (:data:`SPECIAL_PURPOSE`) outside the test hierarchy.
 - Reverse-zone names (``in-addr.arpa``, ``ip6.arpa``; RFC 1035 3.5, RFC 3596 2.5)
   name addresses, not hosts: refused in every profile, the test profile included.
 
@@ -27,6 +30,7 @@ from publicsuffixlist import PublicSuffixList
 
 from padlock.errors import InvalidName, RejectedIdentifier, Subproblem
 from padlock.pki import names
+from padlock.pki.profiles import Hierarchy, Profile, ip_profiles
 
 MAX_NAMES = 100  # as Let's Encrypt; the BR sets no number, big SAN lists are abuse
 
@@ -47,6 +51,66 @@ SPECIAL_USE: dict[str, str] = {
 }
 # Reverse-mapping zones: their names stand for addresses (RFC 1035 3.5, RFC 3596 2.5).
 REVERSE_ZONES = frozenset({"in-addr.arpa", "ip6.arpa"})
+
+# Addresses no publicly trusted certificate may name (BR 4.2.2 / 7.1.2.7.12 "Reserved IP
+# Address"): every block of IANA's IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890
+# section 2.2) not marked globally reachable, plus multicast (RFC 5771, RFC 4291 2.7) and the
+# IPv4 future-use block, which name no one host. Blocks marked globally reachable (the
+# anycast 192.0.0.9/32, 192.0.0.10/32, 2001:1::1/128, 2001:1::2/128, 2001:3::/32 AMT) are
+# left out: they are as public as any address.
+SPECIAL_PURPOSE: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/8", "'this network' (RFC 791)"),
+    ("10.0.0.0/8", "private use (RFC 1918)"),
+    ("100.64.0.0/10", "shared address space (RFC 6598)"),
+    ("127.0.0.0/8", "loopback (RFC 1122)"),
+    ("169.254.0.0/16", "link local (RFC 3927)"),
+    ("172.16.0.0/12", "private use (RFC 1918)"),
+    ("192.0.0.0/29", "IPv4 service continuity (RFC 7335)"),
+    ("192.0.0.8/32", "IPv4 dummy address (RFC 7600)"),
+    ("192.0.0.170/31", "NAT64/DNS64 discovery (RFC 8880)"),
+    ("192.0.0.0/24", "IETF protocol assignments (RFC 6890)"),
+    ("192.0.2.0/24", "documentation TEST-NET-1 (RFC 5737)"),
+    ("192.88.99.0/24", "deprecated 6to4 relay anycast (RFC 7526)"),
+    ("192.168.0.0/16", "private use (RFC 1918)"),
+    ("198.18.0.0/15", "benchmarking (RFC 2544)"),
+    ("198.51.100.0/24", "documentation TEST-NET-2 (RFC 5737)"),
+    ("203.0.113.0/24", "documentation TEST-NET-3 (RFC 5737)"),
+    ("224.0.0.0/4", "multicast (RFC 5771)"),
+    ("255.255.255.255/32", "limited broadcast (RFC 919)"),
+    ("240.0.0.0/4", "reserved for future use (RFC 1112)"),
+    ("::/128", "unspecified address (RFC 4291)"),
+    ("::1/128", "loopback (RFC 4291)"),
+    ("::ffff:0:0/96", "IPv4-mapped address (RFC 4291)"),
+    ("64:ff9b:1::/48", "local-use IPv4/IPv6 translation (RFC 8215)"),
+    ("100::/64", "discard-only (RFC 6666)"),
+    ("100:0:0:1::/64", "dummy IPv6 prefix (RFC 9780)"),
+    ("2001::/32", "TEREDO (RFC 4380)"),
+    ("2001:2::/48", "benchmarking (RFC 5180)"),
+    ("2001:10::/28", "deprecated ORCHID (RFC 4843)"),
+    ("2001:20::/28", "ORCHIDv2 (RFC 7343)"),
+    ("2001:db8::/32", "documentation (RFC 3849)"),
+    ("2002::/16", "6to4 (RFC 3056)"),
+    ("3fff::/20", "documentation (RFC 9637)"),
+    ("5f00::/16", "segment routing SIDs (RFC 9602)"),
+    ("fc00::/7", "unique local (RFC 4193)"),
+    ("fe80::/10", "link-local unicast (RFC 4291)"),
+    ("ff00::/8", "multicast (RFC 4291)"),
+)
+_SPECIAL_NETWORKS = tuple((ipaddress.ip_network(n), why) for n, why in SPECIAL_PURPOSE)
+_GLOBAL_EXCEPTIONS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.0.9/32", "192.0.0.10/32", "2001:1::1/128", "2001:1::2/128", "2001:3::/32")
+)
+
+
+def special_purpose(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """The special-purpose block ``address`` is in, as "NETWORK, what it is", or None."""
+    if any(address in net for net in _GLOBAL_EXCEPTIONS):
+        return None
+    for net, why in _SPECIAL_NETWORKS:
+        if address.version == net.version and address in net:
+            return f"{net}, {why}"
+    return None if address.is_global else "not globally reachable"
 
 
 @cache
@@ -134,6 +198,17 @@ class NamePolicy:
     allow_internal: bool = False  # internal names and reserved IPs (test hierarchy only)
     allow_ip: bool = True
     max_names: int = MAX_NAMES
+    profile: str = ""  # the profile this policy is for, named when an IP is refused
+
+
+def for_profile(profile: Profile, allow_internal_in_test: bool = False) -> NamePolicy:
+    """The name policy of one profile: internal names only in the test hierarchy when the
+    operator allows them; IP addresses only where the profile certifies them."""
+    return NamePolicy(
+        allow_internal=profile.hierarchy is Hierarchy.TEST and allow_internal_in_test,
+        allow_ip=profile.ip_addresses,
+        profile=profile.name,
+    )
 
 
 # A name that is certainly in canonical form already: lower-case LDH labels of at most
@@ -212,14 +287,21 @@ def _under_any(name: str, domains: Collection[str]) -> str | None:
 
 def _check_ip(text: str, policy: NamePolicy) -> str | None:
     if not policy.allow_ip:
-        return f"{text}: IP addresses are not accepted here."
+        where = f" in the {policy.profile} profile" if policy.profile else " here"
+        return (
+            f"{text}: IP addresses are not accepted{where}; only the "
+            + " and ".join(ip_profiles())
+            + " profiles certify them (RFC 8738, BR 3.2.2.5)."
+        )
     address = ipaddress.ip_address(text)
     if policy.allow_internal:
         return None
-    if not address.is_global:
+    block = special_purpose(address)
+    if block is not None:
         return (
-            f"{text} is a reserved IP address (private, loopback, link-local or documentation"
-            " range); publicly trusted certificates cannot name it (BR 4.2.2)."
+            f"{text} is a reserved IP address ({block} in IANA's"
+            " special-purpose address registry, RFC 6890); publicly trusted certificates"
+            " cannot name it (BR 4.2.2)."
         )
     return None
 

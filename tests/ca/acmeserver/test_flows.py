@@ -269,7 +269,7 @@ def test_ip_identifier_http01(make_server: Any, http: httpx.Client, va: VA) -> N
     assert resp.status_code == 201, resp.text
     authz = c.get(resp.json()["authorizations"][0]).json()
     assert authz["identifier"] == {"type": "ip", "value": "127.0.0.1"}
-    assert [ch["type"] for ch in authz["challenges"]] == ["http-01"]
+    assert [ch["type"] for ch in authz["challenges"]] == ["http-01", "tls-alpn-01"]
     _order, _url, pem = obtain(c, va, ["127.0.0.1"])
     leaf = _chain(pem)[0]
     sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -40,7 +40,7 @@ from padlock.errors import (
 )
 from padlock.pki import certs, policy
 from padlock.pki.csr import csr_names, load_csr
-from padlock.pki.profiles import PROFILES, Hierarchy, reuse_days, still_reusable
+from padlock.pki.profiles import PROFILES, reuse_days, still_reusable
 
 
 class _Randomness:
@@ -91,10 +91,8 @@ class AcmeOrders(AcmeCore):
     def _identifiers(self, d: Directory, profile: str, req: m.NewOrder) -> list[m.Identifier]:
         dns = [i.value for i in req.identifiers if i.type == "dns"]
         ips = [i.value for i in req.identifiers if i.type == "ip"]
-        name_policy = policy.NamePolicy(
-            allow_internal=PROFILES[profile].hierarchy is Hierarchy.TEST
-            and self.settings.allow_internal_in_test
-        )
+        # RFC 8738 / BR 3.2.2.5: IP identifiers only in a profile that certifies them.
+        name_policy = policy.for_profile(PROFILES[profile], self.settings.allow_internal_in_test)
         good_dns, good_ips = policy.check_identifiers(dns, ips, name_policy)
         return [m.Identifier("dns", n) for n in good_dns] + [
             m.Identifier("ip", a) for a in good_ips
