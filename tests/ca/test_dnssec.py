@@ -1,0 +1,221 @@
+"""DNSSEC in domain validation (ballot SC-085: BR 3.2.2.4 and 3.2.2.8 from 2026-03-15).
+
+Real NSD serves signed, unsigned and bogus zones; real unbound validates them
+(tests/support/dnssec_zone.py). The VA uses the resolver's verdict: a secure or insecure
+answer is used (and its AD bit kept with the evidence), a bogus one is a refusal with a
+DNSSEC error, for CAA (never read as "no CAA"), the dns-01 TXT and the http-01 address.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from padlock.acme import challenges as ch
+from padlock.acme.messages import Identifier
+from padlock.ca import validation as va
+from padlock.ca.acmeserver.model import AcmeSettings
+from padlock.errors import CAAForbidden
+from tests.ca.acmeserver.conftest import CAA_IDENTITY, VA, Server, obtain, prove, start_server
+from tests.ca.acmeserver.conftest import data_dir as acme_ca  # noqa: F401  (a fixture)
+from tests.ca.acmeserver.conftest import http as acme_http  # noqa: F401  (a fixture)
+from tests.support.acme_client import Client, make_csr
+from tests.support.dnssec_zone import BOGUS, INSECURE, SECURE, SignedZones
+from tests.support.dnsserver import TestDNS
+from tests.support.httpfiles import FileServer
+from tests.support.tlsalpn import ALPNResponder
+
+BOGUS_CAA = f"caa.{BOGUS}"  # a CAA record naming us, its signature broken
+
+
+@pytest.fixture(scope="module")
+def zones(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedZones]:
+    signed = SignedZones(tmp_path_factory.mktemp("dnssec")).start()
+    try:
+        signed.publish(BOGUS, f'caa IN CAA 0 issue "{CAA_IDENTITY}"')
+        yield signed
+    finally:
+        signed.stop()
+
+
+@pytest.fixture(scope="module")
+def cfg(zones: SignedZones) -> va.VAConfig:
+    return va.VAConfig(resolver=zones.resolver.address, caa_identities=(CAA_IDENTITY,))
+
+
+def _label(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+# --- the lookups themselves -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("zone", "verdict"), [(SECURE, "secure"), (INSECURE, "insecure")])
+def test_dnssec_txt_evidence_records_the_verdict(
+    zones: SignedZones, cfg: va.VAConfig, zone: str, verdict: str
+) -> None:
+    label = _label("txt")
+    zones.publish(zone, f'_pki-validation.{label} IN TXT "token-{label}"')
+    name = f"{label}.{zone}"
+    evidence = va.check_dns_txt(cfg, name, f"_pki-validation.{name}", f"token-{label}")
+    assert evidence.ok and evidence.extra["dnssec"] == verdict
+
+
+@pytest.mark.parametrize("zone", [SECURE, INSECURE])
+def test_dnssec_caa_and_address_of_valid_zones_used(cfg: va.VAConfig, zone: str) -> None:
+    assert va.check_caa(cfg, f"www.{zone}").ok  # a validated "no CAA"
+    assert va.resolve_addresses(cfg, f"www.{zone}") == ["127.0.0.1"]
+
+
+def test_dnssec_bogus_caa_refused_not_read_as_no_caa(cfg: va.VAConfig) -> None:
+    for name in (BOGUS_CAA, f"www.{BOGUS_CAA}"):  # at the name, and found climbing to it
+        with pytest.raises(CAAForbidden) as err:
+            va.check_caa(cfg, name)
+        assert "DNSSEC validation of CAA caa.bogus.example.com failed" in err.value.message
+        assert "DNSSEC bogus" in err.value.message
+
+
+def test_dnssec_bogus_txt_refused(zones: SignedZones, cfg: va.VAConfig) -> None:
+    label = _label("txt")
+    zones.publish(BOGUS, f'_pki-validation.{label} IN TXT "token-{label}"')
+    name = f"{label}.{BOGUS}"
+    with pytest.raises(va.ProbeFailed) as err:
+        va.check_dns_txt(cfg, name, f"_pki-validation.{name}", f"token-{label}")
+    assert err.value.problem == "dns"
+    assert f"DNSSEC validation of TXT _pki-validation.{name} failed" in err.value.message
+    assert err.value.evidence.extra["dnssec"] == "bogus"
+
+
+def test_dnssec_bogus_address_refused(cfg: va.VAConfig) -> None:
+    name = f"www.{BOGUS}"
+    with pytest.raises(va.DNSSECProblem, match=f"DNSSEC validation of A {name} failed"):
+        va.resolve_addresses(cfg, name)
+    with pytest.raises(va.ProbeFailed) as err:
+        va.check_http(cfg, name, "/.well-known/pki-validation/x.txt", "x", exact=False)
+    assert err.value.problem == "dns" and "DNSSEC bogus" in err.value.message
+
+
+def test_dnssec_servfail_without_extended_error_still_refused(zones: SignedZones) -> None:
+    """A validating resolver that says only SERVFAIL (no RFC 8914 code): the CD query
+    shows the data is there, so the failure is DNSSEC's, a refusal and never "no CAA"."""
+    plain = next((r for r in zones.resolvers if not r.ede), None)
+    plain = plain or zones.start_resolver(ede=False)
+    cfg = va.VAConfig(resolver=plain.address, caa_identities=(CAA_IDENTITY,))
+    with pytest.raises(CAAForbidden, match="checking disabled"):
+        va.check_caa(cfg, BOGUS_CAA)
+    with pytest.raises(va.DNSSECProblem, match="checking disabled"):
+        va.resolve_addresses(cfg, f"www.{BOGUS}")
+    assert va.check_caa(cfg, f"www.{SECURE}").ok
+
+
+# --- ACME issuance over the validating resolver -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def acme(
+    acme_ca: Path,  # noqa: F811  (the fixture imported above)
+    zones: SignedZones,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Server, VA]]:
+    """An ACME server whose VA asks unbound (the TestDNS is only there to fill VA)."""
+    loopback = VA(
+        TestDNS().start(),
+        FileServer().start(),
+        ALPNResponder().start(),
+        tmp_path_factory.mktemp("t"),
+    )
+    server = start_server(
+        acme_ca,
+        loopback,
+        AcmeSettings(caa_identities=(CAA_IDENTITY,), validation_wait=10),
+        {"va_resolver": zones.resolver.spec},
+    )
+    try:
+        yield server, loopback
+    finally:
+        server.stop()
+        loopback.alpn.stop()
+        loopback.web.stop()
+        loopback.dns.stop()
+
+
+@pytest.fixture
+def client(acme_http: Any, acme: tuple[Server, VA]) -> Client:  # noqa: F811
+    c = Client(acme_http, acme[0].trusted)
+    assert c.register().status_code == 201
+    return c
+
+
+def _prove_dns01(client: Client, zones: SignedZones, zone: str, authz_url: str) -> dict[str, Any]:
+    """Publish the dns-01 TXT in the real zone (signed again), then answer the challenge."""
+    authz = client.get(authz_url).json()
+    chal = client.challenge_of(authz, "dns-01")
+    name = authz["identifier"]["value"]
+    value = ch.dns01_value(client.key_authorization(chal["token"]))
+    owner = ch.dns01_name(Identifier("dns", name)).removesuffix(f".{zone}")
+    zones.publish(zone, f'{owner} IN TXT "{value}"')
+    result: dict[str, Any] = client.post(chal["url"], {}).json()
+    for _ in range(200):  # bounded
+        if result["status"] not in ("pending", "processing"):
+            break
+        time.sleep(0.05)
+        result = client.get(chal["url"]).json()
+    return result
+
+
+@pytest.mark.parametrize("zone", [SECURE, INSECURE])
+def test_dnssec_acme_http01_issued(client: Client, acme: tuple[Server, VA], zone: str) -> None:
+    name = f"{_label('h')}.{zone}"
+    order, _url, pem = obtain(client, acme[1], [name])
+    assert order["status"] == "valid" and "BEGIN CERTIFICATE" in pem
+
+
+def test_dnssec_acme_dns01_secure_issued(
+    client: Client, acme: tuple[Server, VA], zones: SignedZones
+) -> None:
+    name = f"{_label('d')}.{SECURE}"
+    order = client.new_order([name]).json()
+    chal = _prove_dns01(client, zones, SECURE, order["authorizations"][0])
+    assert chal["status"] == "valid", chal
+    final = client.finalize(order, make_csr([name])).json()
+    assert final["status"] == "valid", final
+    events = acme[0].app.state.services.authority.store.iter_events()
+    valid = [e for e in events if e.action == "acme.challenge.valid"]
+    dns_evidence = [
+        ev
+        for e in valid
+        if e.details["identifier"]["value"] == name
+        for ev in e.details["evidence"]
+        if ev["method"] == "dns"
+    ]
+    assert dns_evidence and dns_evidence[0]["dnssec"] == "secure"
+
+
+def _refusal(chal: dict[str, Any], kind: str) -> str:
+    assert chal["status"] == "invalid", chal
+    assert chal["error"]["type"] == f"urn:ietf:params:acme:error:{kind}", chal["error"]
+    return str(chal["error"]["detail"])
+
+
+def test_dnssec_acme_bogus_refused_for_caa_txt_and_address(
+    client: Client, acme: tuple[Server, VA], zones: SignedZones
+) -> None:
+    loopback = acme[1]
+    caa = client.new_order([BOGUS_CAA]).json()
+    detail = _refusal(prove(client, loopback, caa["authorizations"][0]), "caa")
+    assert "DNSSEC validation of CAA" in detail and "no CAA" not in detail
+
+    http_name = f"{_label('h')}.{BOGUS}"
+    order = client.new_order([http_name]).json()
+    detail = _refusal(prove(client, loopback, order["authorizations"][0]), "dns")
+    assert f"DNSSEC validation of A {http_name} failed" in detail
+
+    dns_name = f"{_label('d')}.{BOGUS}"
+    order = client.new_order([dns_name]).json()
+    detail = _refusal(_prove_dns01(client, zones, BOGUS, order["authorizations"][0]), "dns")
+    assert f"DNSSEC validation of TXT _acme-challenge.{dns_name} failed" in detail
