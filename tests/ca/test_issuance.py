@@ -308,7 +308,7 @@ def _bad_cases() -> list[tuple[str, object, type[PadlockError], str]]:
         ),
         ("internal_name", lambda: build_csr(["intranet.local"]), RejectedIdentifier, "internal"),
         ("single_label", lambda: build_csr(["intranet"]), RejectedIdentifier, "internal"),
-        ("reserved_ip", lambda: build_csr(["10.1.2.3"]), RejectedIdentifier, "reserved IP"),
+        ("ip_in_dv", lambda: build_csr(["10.1.2.3"]), RejectedIdentifier, "not accepted in the dv"),
         (
             "upper_case",
             lambda: build_csr(["WWW.Example.com"], cn=None),
