@@ -267,10 +267,10 @@ def cli(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., Result]:
     """Run ``padlock ARGS`` in this process (no terminal, no PADLOCK_PASSPHRASE)."""
-    from padlock.cli import common, main
+    from padlock.cli import console, main
 
     monkeypatch.delenv("PADLOCK_PASSPHRASE", raising=False)
-    monkeypatch.setattr(common, "is_terminal", lambda: False)
+    monkeypatch.setattr(console, "is_terminal", lambda: False)
 
     def run(*args: str | Path) -> Result:
         capsys.readouterr()

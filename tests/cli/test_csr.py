@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
-from padlock.cli import common
+from padlock.cli import console
 from padlock.pki import keys
 from tests.conftest import PASSPHRASE, Maker, OpensslKeys, Result, leftovers, pem_of
 
@@ -175,8 +175,8 @@ def test_csr_new_encrypted_key_prompts_on_terminal(
         prompts.append(prompt)
         return PASSPHRASE
 
-    monkeypatch.setattr(common, "is_terminal", lambda: True)
-    monkeypatch.setattr(common.getpass, "getpass", fake_getpass)
+    monkeypatch.setattr(console, "is_terminal", lambda: True)
+    monkeypatch.setattr(console.getpass, "getpass", fake_getpass)
     out = tmp_path / "req.csr"
     assert (
         cli("csr", "new", "--key", encrypted_key_file, "--out", out, "--cn", "a.example.com").rc
@@ -245,7 +245,7 @@ def test_csr_new_prompts_like_openssl_req(
         asked.append(text)
         return next(answers)
 
-    monkeypatch.setattr(common, "is_terminal", lambda: True)
+    monkeypatch.setattr(console, "is_terminal", lambda: True)
     monkeypatch.setattr(typer, "prompt", fake_prompt)
     out = tmp_path / "req.csr"
     result = cli("csr", "new", "--key", key_file, "--out", out, "--country", "GB")
@@ -268,7 +268,7 @@ def test_csr_new_prompt_enter_keeps_default_dot_clears(
     cli: CLI, tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     answers = iter(["", "", "", ".", "", "www.example.com", ""])
-    monkeypatch.setattr(common, "is_terminal", lambda: True)
+    monkeypatch.setattr(console, "is_terminal", lambda: True)
     monkeypatch.setattr(typer, "prompt", lambda text, **kwargs: next(answers))
     out = tmp_path / "req.csr"
     result = cli("csr", "new", "--key", key_file, "--out", out, "--country", "DE", "--org", "Old")
@@ -298,7 +298,7 @@ def test_csr_new_prompted_url_explained_and_asked_again(
         asked.append(text)
         return next(answers)
 
-    monkeypatch.setattr(common, "is_terminal", lambda: True)
+    monkeypatch.setattr(console, "is_terminal", lambda: True)
     monkeypatch.setattr(typer, "prompt", fake_prompt)
     out = tmp_path / "req.csr"
     result = cli("csr", "new", "--key", key_file, "--out", out)
@@ -319,7 +319,7 @@ def test_csr_new_prompt_bad_default_cleared(
         asked.append(text)
         return next(answers)
 
-    monkeypatch.setattr(common, "is_terminal", lambda: True)
+    monkeypatch.setattr(console, "is_terminal", lambda: True)
     monkeypatch.setattr(typer, "prompt", fake_prompt)
     out = tmp_path / "req.csr"
     result = cli("csr", "new", "--key", key_file, "--out", out, "--country", "UK")

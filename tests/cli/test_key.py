@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from padlock.cli import common
+from padlock.cli import console
 from padlock.pki import keys
 from tests.conftest import PASSPHRASE, Maker, OpensslKeys, Result, leftovers, pem_of
 
@@ -136,8 +136,8 @@ def test_key_new_prompts_twice_on_terminal(
         prompts.append(prompt)
         return PASSPHRASE
 
-    monkeypatch.setattr(common, "is_terminal", lambda: True)
-    monkeypatch.setattr(common.getpass, "getpass", fake_getpass)
+    monkeypatch.setattr(console, "is_terminal", lambda: True)
+    monkeypatch.setattr(console.getpass, "getpass", fake_getpass)
     assert cli("key", "new", tmp_path / "k.pem").rc == 0
     assert prompts == ["Enter pass phrase for the new key: ", "Verifying - Enter pass phrase: "]
     _fingerprint_of(tmp_path / "k.pem")
@@ -147,8 +147,8 @@ def test_key_new_prompts_differ_refused(
     cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     answers = iter([PASSPHRASE, PASSPHRASE + "x"])
-    monkeypatch.setattr(common, "is_terminal", lambda: True)
-    monkeypatch.setattr(common.getpass, "getpass", lambda prompt: next(answers))
+    monkeypatch.setattr(console, "is_terminal", lambda: True)
+    monkeypatch.setattr(console.getpass, "getpass", lambda prompt: next(answers))
     result = cli("key", "new", tmp_path / "k.pem")
     _assert_clean_error(result, "The two pass phrases differ; nothing was written.")
     assert list(tmp_path.iterdir()) == []
@@ -312,8 +312,8 @@ def test_key_backup_to_file_with_env(
 def test_key_backup_prompts_on_terminal(
     cli: CLI, tmp_path: Path, encrypted_key: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(common, "is_terminal", lambda: True)
-    monkeypatch.setattr(common.getpass, "getpass", lambda prompt: PASSPHRASE)
+    monkeypatch.setattr(console, "is_terminal", lambda: True)
+    monkeypatch.setattr(console.getpass, "getpass", lambda prompt: PASSPHRASE)
     assert cli("key", "backup", encrypted_key, tmp_path / "copy.key").rc == 0
 
 

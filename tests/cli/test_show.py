@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from padlock.cli import common
+from padlock.cli import console
 from padlock.pki import keys
 from tests.conftest import PASSPHRASE, Maker, OpensslKeys, Result, pem_of
 
@@ -328,8 +328,8 @@ def test_show_pkcs12_asks_for_passphrase_on_terminal(
         prompts.append(prompt)
         return openssl_pki.passphrase
 
-    monkeypatch.setattr(common, "is_terminal", lambda: True)
-    monkeypatch.setattr(common.getpass, "getpass", fake_getpass)
+    monkeypatch.setattr(console, "is_terminal", lambda: True)
+    monkeypatch.setattr(console.getpass, "getpass", fake_getpass)
     doc = _json(cli("show", openssl_pki["pw.p12"], "--json"))
     assert doc["kind"] == "PKCS#12 bundle"
     assert prompts == [f"Enter pass phrase for {openssl_pki['pw.p12']}: "]

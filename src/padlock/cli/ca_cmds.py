@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from padlock.cli import common
+from padlock.cli import console
 from padlock.pki import serials
 
 if TYPE_CHECKING:
@@ -85,8 +85,8 @@ def ca_init(
     passphrase = wiring.ca_passphrase(settings, passphrase_file)
     generated = None
     if passphrase is None:
-        if common.is_terminal():
-            passphrase = common.new_passphrase(None)
+        if console.is_terminal():
+            passphrase = console.new_passphrase(None)
         else:
             passphrase, generated = wiring.generate_ca_passphrase(settings)
     info = create_authority(
@@ -102,7 +102,7 @@ def ca_init(
     )
     hosts.record_ca(settings, "ca init")  # the database now belongs to this CA
     if json_out:
-        common.print_json(
+        console.print_json(
             {
                 "data_dir": str(settings.data_dir),
                 "roots": {k: str(v) for k, v in info.roots.items()},
@@ -120,7 +120,7 @@ def ca_init(
         f"  trusted root key: {info.offline_root_key}  <- move it offline; issuing does not need it"
     )
     if generated:
-        common.say(
+        console.say(
             f"The CA keys' pass phrase was generated and written to {generated} (mode 0600)."
         )
 
@@ -155,7 +155,7 @@ def ca_issue(
     from padlock.pki.names import normalize_country
 
     settings = settings_for(data_dir)
-    data = common.read_input(csr, "CSR")
+    data = console.read_input(csr, "CSR")
     organization = None
     if org or country:
         if not (org and country):
@@ -179,13 +179,13 @@ def ca_issue(
     if out is not None:
         write_atomic(out, pem, overwrite=force)
     if json_out:
-        common.print_json(
+        console.print_json(
             {**_record_row(issued.record), "file": str(out) if out else None, "pem": pem.decode()}
         )
         return
     if out is None:
         print(pem.decode(), end="")
-    common.say(
+    console.say(
         f"Issued {profile} certificate {serials.display(issued.record.serial)} for"
         f" {', '.join(issued.record.names)},"
         f" valid until {issued.record.not_after:%Y-%m-%d %H:%M} UTC."
@@ -255,7 +255,7 @@ def ca_list(
     finally:
         store.close()
     if json_out:
-        common.print_json([_record_row(r) for r in records])
+        console.print_json([_record_row(r) for r in records])
         return
     from rich.console import Console
     from rich.table import Table
@@ -273,7 +273,7 @@ def ca_list(
         )
     Console().print(table)
     if not records:
-        common.say("No certificates" + (f" in state {state}." if state else " yet."))
+        console.say("No certificates" + (f" in state {state}." if state else " yet."))
 
 
 @app.command("show")
@@ -313,7 +313,7 @@ def ca_show(
         return
     row = _record_row(record)
     if json_out:
-        common.print_json(row)
+        console.print_json(row)
         return
     for key, value in row.items():
         shown = ", ".join(value) if isinstance(value, list) else value
@@ -338,7 +338,7 @@ def audit_verify(
     finally:
         store.close()
     if json_out:
-        common.print_json(
+        console.print_json(
             {
                 "ok": result.ok,
                 "events": result.events,
@@ -413,7 +413,7 @@ def register(root: typer.Typer) -> None:
             )
         )
         if json_out:
-            common.print_json([{"check": c, "ok": ok, "detail": d} for c, ok, d in checks])
+            console.print_json([{"check": c, "ok": ok, "detail": d} for c, ok, d in checks])
         else:
             for c, ok, d in checks:
                 print(f"{'ok  ' if ok else 'WARN'} {c:<10} {d}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from padlock.cli import common
+from padlock.cli import console
 
 app = typer.Typer(help="Make certificate signing requests.", no_args_is_help=True)
 
@@ -40,7 +40,7 @@ def _ask(fields: dict[str, str | None]) -> dict[str, str | None]:
     """
     from padlock.errors import InvalidName
 
-    common.say(
+    console.say(
         "Enter the details for the CSR. Enter keeps [the default]; '.' leaves a field empty."
     )
     out = dict(fields)
@@ -57,9 +57,9 @@ def _ask(fields: dict[str, str | None]) -> dict[str, str | None]:
                 try:
                     _check(key, value)
                 except InvalidName as exc:
-                    common.say(f"error: {exc.message}")
+                    console.say(f"error: {exc.message}")
                     if exc.hint:
-                        common.say(f"hint: {exc.hint}")
+                        console.say(f"hint: {exc.hint}")
                     out[key] = None if not answer else out.get(key)
                     continue
             out[key] = value
@@ -94,7 +94,7 @@ def csr_new(
     if not force:
         refuse_existing(out)
     data = read_bytes(key, "key file")
-    passphrase = common.existing_passphrase(passphrase_file, keys.is_encrypted(data))
+    passphrase = console.existing_passphrase(passphrase_file, keys.is_encrypted(data))
     private = objects.load_key(data, passphrase, f"The key file {str(key)!r}")
     fields: dict[str, str | None] = {
         "country": country,
@@ -105,7 +105,7 @@ def csr_new(
         "common_name": cn,
         "email": email,
     }
-    if cn is None and not san and common.is_terminal():
+    if cn is None and not san and console.is_terminal():
         fields = _ask(fields)
     subject = csrlib.SubjectFields(**fields)
     request = csrlib.build_csr(private, subject, san)
@@ -113,8 +113,8 @@ def csr_new(
     write_atomic(out, pem, mode=0o644, overwrite=force)
     info = describe_csr(request)
     if json_out:
-        common.print_json({"file": str(out), **info})
+        console.print_json({"file": str(out), **info})
         return
     print(f"Wrote CSR to {out}.")
     print(render_text(info))
-    common.say(f"Check it any time with: padlock show {out}")
+    console.say(f"Check it any time with: padlock show {out}")

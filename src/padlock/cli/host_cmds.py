@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from padlock.cli import ca_cmds, common
+from padlock.cli import ca_cmds, console
 
 
 def clone_to(
@@ -29,12 +29,12 @@ def clone_to(
     written = hosts.clone_to(settings, dest, with_passphrase=with_passphrase)
     has_phrase = any(p.name == "passphrase" and p.parent == dest / "ca" for p in written)
     if json_out:
-        common.print_json(
+        console.print_json(
             {"data_dir": str(dest), "files": [str(p) for p in written], "passphrase": has_phrase}
         )
         return
     print(f"Copied the CA into {dest} ({len(written)} files; no offline root key).")
-    common.say(
+    console.say(
         f"Start the host with: PADLOCK_DATABASE_URL=<the same URL> padlock serve --data-dir {dest}"
         + ("" if has_phrase else " (and PADLOCK_CA_PASSPHRASE set)")
     )

@@ -6,24 +6,24 @@ from pathlib import Path
 
 import typer
 
-from padlock.cli import common
+from padlock.cli import console
 
 
 def _load(path: Path, passphrase_file: Path | None, need_key: bool) -> object:
     from padlock.errors import BadPassphrase
     from padlock.pki import keys, objects
 
-    data = common.read_input(path, "file")
-    passphrase = common.passphrase_given(passphrase_file)
+    data = console.read_input(path, "file")
+    passphrase = console.passphrase_given(passphrase_file)
     if passphrase is None and need_key and keys.is_encrypted(data):
-        passphrase = common.existing_passphrase(None, True, what=str(path))
+        passphrase = console.existing_passphrase(None, True, what=str(path))
     try:
         return objects.load_any(data, passphrase, what=str(path))
     except BadPassphrase:
         # A PKCS#12 bundle says it needs a pass phrase only when opened: ask on a terminal.
-        if passphrase is not None or not common.is_terminal():
+        if passphrase is not None or not console.is_terminal():
             raise
-        passphrase = common.existing_passphrase(None, True, what=str(path))
+        passphrase = console.existing_passphrase(None, True, what=str(path))
         return objects.load_any(data, passphrase, what=str(path))
 
 
@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
         assert isinstance(loaded, Loaded)
         info = describe(loaded, now=dt.datetime.now(dt.UTC))
         if json_out:
-            common.print_json({"file": str(file), **info})
+            console.print_json({"file": str(file), **info})
         else:
             print(f"{file}:")
             print(render_text(info))
@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
             results.append((path, loaded.kind.value, keys.fingerprint(public)))
         differ = [(a, b) for i, a in enumerate(results) for b in results[i + 1 :] if a[2] != b[2]]
         if json_out:
-            common.print_json(
+            console.print_json(
                 {
                     "match": not differ,
                     "files": [

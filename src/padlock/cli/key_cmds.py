@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from padlock.cli import common
+from padlock.cli import console
 
 app = typer.Typer(help="Make private keys and back them up.", no_args_is_help=True)
 
@@ -37,14 +37,14 @@ def key_new(
         )
     if not force:
         refuse_existing(file)
-    passphrase = None if no_encrypt else common.new_passphrase(passphrase_file)
+    passphrase = None if no_encrypt else console.new_passphrase(passphrase_file)
     if passphrase is not None:
         keys.check_passphrase_strength(passphrase)
     key = keys.generate_key(kind)
     write_atomic(file, keys.private_key_pem(key, passphrase), mode=0o600, overwrite=force)
     fp = keys.fingerprint(key.public_key())
     if json_out:
-        common.print_json(
+        console.print_json(
             {
                 "file": str(file),
                 "type": kind.value,
@@ -57,7 +57,7 @@ def key_new(
     print(f"Wrote {kind.value} key to {file} (mode 0600, {state}).")
     print(f"Fingerprint: {fp}")
     if passphrase is not None:
-        common.say(
+        console.say(
             "Make a backup copy of this key and record its pass phrase:"
             f" padlock key backup {file} /path/to/removable/disk/{file.name}"
         )
@@ -83,7 +83,7 @@ def key_backup(
             hint="Give another name for the copy, or move the old one away first.",
         )
     encrypted = keys.is_encrypted(data)
-    passphrase = common.existing_passphrase(passphrase_file, encrypted)
+    passphrase = console.existing_passphrase(passphrase_file, encrypted)
     # A wrong pass phrase fails here, before anything is written.
     original = objects.load_key(data, passphrase, f"The key file {str(key_file)!r}")
     write_atomic(target, data, mode=0o600, overwrite=False)
@@ -101,16 +101,16 @@ def key_backup(
         raise
     fp = keys.fingerprint(copy.public_key())
     if json_out:
-        common.print_json(
+        console.print_json(
             {"file": str(target), "verified": True, "encrypted": encrypted, "fingerprint": fp}
         )
         return
     proof = "decrypts with the pass phrase and " if encrypted else ""
     print(f"Backed up {key_file} to {target}; the copy {proof}is the same key ({fp}).")
     if encrypted:
-        common.say(
+        console.say(
             "Record the pass phrase somewhere safe and apart from the copy:"
             " without it the backup is useless."
         )
     else:
-        common.say("This key is NOT encrypted: keep the copy where nobody else can read it.")
+        console.say("This key is NOT encrypted: keep the copy where nobody else can read it.")

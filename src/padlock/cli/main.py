@@ -13,8 +13,9 @@ import typer
 
 from padlock.cli import (
     ca_cmds,
-    common,
+    console,
     csr_cmds,
+    dash_ids,
     host_cmds,
     inspect_cmds,
     key_cmds,
@@ -40,7 +41,7 @@ app = typer.Typer(
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
-    common.State.debug = debug
+    console.State.debug = debug
 
 
 app.add_typer(key_cmds.app, name="key")
@@ -92,11 +93,11 @@ def _click_exceptions() -> tuple[
 def main(argv: list[str] | None = None) -> int:
     exits, aborts, usage_errors = _click_exceptions()
     command = typer.main.get_command(app)
-    common.accept_dash_ids(command)
+    dash_ids.accept_dash_ids(command)
     try:
         result = command.main(args=argv, prog_name="padlock", standalone_mode=False)
     except PadlockError as exc:
-        if common.State.debug:
+        if console.State.debug:
             traceback.print_exc()
         _report(exc)
         return 1
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("Interrupted.\n")
         return 130
     except Exception as exc:
-        if common.State.debug:
+        if console.State.debug:
             raise
         sys.stderr.write(
             f"error: padlock failed unexpectedly ({type(exc).__name__}: {exc}).\n"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from padlock.cli import common
+from padlock.cli import console
 
 if TYPE_CHECKING:
     from padlock.site.lineage import Settings, SiteState, Target
@@ -139,24 +139,24 @@ RenewPassphraseOpt = Annotated[
 @contextlib.contextmanager
 def _progress(json_out: bool) -> Iterator[Callable[[str], None]]:
     """A Rich spinner with each step on a terminal; plain lines on stderr otherwise."""
-    if common.is_terminal() and not json_out:
+    if console.is_terminal() and not json_out:
         from rich.console import Console
 
-        console = Console(stderr=True, highlight=False, soft_wrap=True)
-        with console.status("Starting ...") as status:
+        screen = Console(stderr=True, highlight=False, soft_wrap=True)
+        with screen.status("Starting ...") as status:
 
             def step(message: str) -> None:
-                console.print(f"[green]•[/] {message}", markup=True)
+                screen.print(f"[green]•[/] {message}", markup=True)
                 status.update(message + " ...")
 
             yield step
         return
-    yield lambda message: common.say(f"padlock: {message}")
+    yield lambda message: console.say(f"padlock: {message}")
 
 
 def _report(outcome: Outcome, json_out: bool) -> None:
     if json_out:
-        common.print_json(outcome.to_dict())
+        console.print_json(outcome.to_dict())
         return
     print(outcome.message)
     if outcome.status == "waiting":
@@ -180,19 +180,19 @@ def _report(outcome: Outcome, json_out: bool) -> None:
             f" {check.serial} ({check.protocol}); the chain verifies and the name matches."
         )
     for note in outcome.notes:
-        common.say(f"note: {note}")
+        console.say(f"note: {note}")
     if outcome.status == "written":
-        common.say("padlock renew renews it when due (run it daily from cron or a systemd timer).")
+        console.say("padlock renew renews it when due (run it daily from cron or a systemd timer).")
 
 
 def _render_renewals(rows: list[Renewal], json_out: bool) -> None:
     if json_out:
-        common.print_json(
+        console.print_json(
             {"renewals": [r.to_dict() for r in rows], "failed": sum(r.failed for r in rows)}
         )
         return
     if not rows:
-        common.say("padlock obtain has not obtained any certificate here yet: nothing to renew.")
+        console.say("padlock obtain has not obtained any certificate here yet: nothing to renew.")
         return
     from rich.console import Console
     from rich.table import Table
@@ -210,12 +210,12 @@ def _render_renewals(rows: list[Renewal], json_out: bool) -> None:
         if action in style:
             action = f"[{style[action]}]{action}[/]"
         table.add_row(row.name, action, row.reason, serial, until)
-    Console(highlight=False, width=None if common.is_terminal() else 160).print(table)
+    Console(highlight=False, width=None if console.is_terminal() else 160).print(table)
     for row in rows:
         if row.failed and row.detail:
-            common.say(f"hint ({row.name}): {row.detail}")
+            console.say(f"hint ({row.name}): {row.detail}")
         elif row.action == "waiting":
-            common.say(f"{row.name}: {row.detail}")
+            console.say(f"{row.name}: {row.detail}")
 
 
 def _one_of(flags: dict[str, bool], what: str) -> str | None:
@@ -342,7 +342,7 @@ def _resume(
 
     if name is not None:
         raise Malformed("Give NAME or --resume ID, not both.")
-    passphrase = common.passphrase_given(passphrase_file)
+    passphrase = console.passphrase_given(passphrase_file)
     _run(
         json_out,
         lambda step: site_obtain.resume(
@@ -419,7 +419,7 @@ def _obtain(
         check_passphrase=False,
         owned=site_obtain.owned_files(site_state.load(settings.names[0])),
     )
-    passphrase = None if no_encrypt else common.new_passphrase(passphrase_file)
+    passphrase = None if no_encrypt else console.new_passphrase(passphrase_file)
     _run(
         json_out,
         lambda step: site_obtain.obtain(
@@ -459,7 +459,7 @@ def renew_cmd(
     from padlock.site.lineage import SiteState, default_state_dir
 
     site_state = SiteState(state_dir or default_state_dir())
-    given = common.passphrase_given(passphrase_file)
+    given = console.passphrase_given(passphrase_file)
     with _progress(json_out) as step:
         rows = renewal.renew(
             site_state,

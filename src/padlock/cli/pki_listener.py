@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from padlock.cli import common
+from padlock.cli import console
 from padlock.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -32,13 +32,13 @@ def check_ca_pki_url(settings: Settings) -> str:
 
     url = pki_base_url_of(read_meta(settings.ca_dir))
     if urlsplit(url).scheme != "http":
-        common.say(
+        console.say(
             f"WARNING: this CA writes {url} into its certificates (AIA, CRL DP, OCSP); only"
             " http:// is allowed there, so dv, ov and short-lived certificates are refused."
             " Repair it with: padlock ca set-pki-url http://" + (urlsplit(url).hostname or "HOST")
         )
     elif settings.pki_base_url and settings.pki_base_url.rstrip("/") != url:
-        common.say(
+        console.say(
             f"note: this CA's certificates point at {url}, not {settings.pki_base_url}"
             " (--pki-base-url applies to a new CA; padlock ca set-pki-url changes it)."
         )
@@ -70,7 +70,7 @@ def bind(settings: Settings) -> socket.socket | None:
     except ConfigError as exc:
         if settings.pki_port is not None:
             raise ConfigError(exc.message, hint="Choose another --pki-port.") from None
-        common.say(
+        console.say(
             f"WARNING: {exc.message} Relying parties cannot fetch /crl/... or /ocsp/... from"
             " this host. Give --pki-port (and point the CA at it with padlock ca set-pki-url),"
             " or serve them with padlock ocsp-responder."
@@ -107,7 +107,7 @@ def start(sock: socket.socket | None, host: str) -> subprocess.Popen[bytes] | No
     with sock:
         child = subprocess.Popen(command, pass_fds=(sock.fileno(),), preexec_fn=_die_with_parent)
     _wait_ready(child, host, port)
-    common.say(f"padlock PKI paths (/ca, /crl, /ocsp) over plain HTTP on {host}:{port}")
+    console.say(f"padlock PKI paths (/ca, /crl, /ocsp) over plain HTTP on {host}:{port}")
     return child
 
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from padlock.cli import common
+from padlock.cli import console
 
 if TYPE_CHECKING:
     from padlock.config import Settings
@@ -38,10 +38,10 @@ def set_pki_url(
     settings = settings_for(data_dir)
     old, new = set_pki_base_url(settings.ca_dir, url)
     if json_out:
-        common.print_json({"old": old, "new": new})
+        console.print_json({"old": old, "new": new})
         return
     print(f"Certificates issued from now on point at {new} (was {old}).")
-    common.say("Restart padlock serve (every host) so that it issues with the new URLs.")
+    console.say("Restart padlock serve (every host) so that it issues with the new URLs.")
 
 
 def pki_url_checks(settings: Settings, fetch: bool = True) -> list[Check]:

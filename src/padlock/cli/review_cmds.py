@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from padlock.cli import common
+from padlock.cli import console
 
 if TYPE_CHECKING:
     from padlock.config import Settings
@@ -41,7 +41,7 @@ def _password(password_file: Path | None, name: str) -> str:
         if not lines or not lines[0]:
             raise BadPassphrase(f"The password file {str(password_file)!r} is empty.")
         return lines[0].decode("utf-8", "surrogateescape")
-    if not common.is_terminal():
+    if not console.is_terminal():
         raise BadPassphrase(
             "No password given and no terminal to ask for one.",
             hint="Give --password-file FILE (the first line is the password).",
@@ -109,9 +109,9 @@ def add_user(
     finally:
         store.close()
     if json_out:
-        common.print_json(_user_row(added))
+        console.print_json(_user_row(added))
         return
-    common.say(
+    console.say(
         f"Added {added.role} {added.name!r} ({added.display_name}"
         + (f", {added.email}" if added.email else "")
         + f"). Log in at {_console_base_url(settings)}/review/login"
@@ -159,7 +159,7 @@ def users(
     finally:
         store.close()
     if json_out:
-        common.print_json([_user_row(r) for r in rows])
+        console.print_json([_user_row(r) for r in rows])
         return
     from rich.console import Console
     from rich.table import Table
@@ -230,7 +230,7 @@ def list_queue(
     finally:
         store.close()
     if json_out:
-        common.print_json([_summary_row(r) for r in rows])
+        console.print_json([_summary_row(r) for r in rows])
         return
     from rich.console import Console
     from rich.table import Table
@@ -255,7 +255,7 @@ def list_queue(
 
     Console(width=None if sys.stdout.isatty() else 10_000).print(table)
     if not rows:
-        common.say("Nothing waiting.")
+        console.say("Nothing waiting.")
 
 
 @app.command("approve")
@@ -320,12 +320,12 @@ def _report(req: Any, json_out: bool) -> None:
         "rejection_reason": req.rejection_reason,
     }
     if json_out:
-        common.print_json(row)
+        console.print_json(row)
         return
     if req.state.value == "issued":
-        common.say(f"Issued certificate {req.certificate_serial} for {', '.join(req.names)}.")
+        console.say(f"Issued certificate {req.certificate_serial} for {', '.join(req.names)}.")
     else:
-        common.say(
+        console.say(
             f"Request {req.id} is {req.state.value.replace('_', ' ')}"
             + (f": {req.rejection_reason}" if req.rejection_reason else ".")
         )

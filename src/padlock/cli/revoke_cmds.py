@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from padlock.cli import ca_cmds, common
+from padlock.cli import ca_cmds, console
 from padlock.pki import serials
 
 REASON_HELP = (
@@ -104,16 +104,16 @@ def _revoke_local(
         "crl_and_ocsp_updated": published,
     }
     if json_out:
-        common.print_json(row)
+        console.print_json(row)
         return
     print(
         f"Revoked {serials.display(record.serial)} ({', '.join(record.names)})"
         f" for {record.revocation_reason}."
     )
     if record.revocation_reason == "keyCompromise":
-        common.say("Its key is blocked: this CA will never certify that key again.")
+        console.say("Its key is blocked: this CA will never certify that key again.")
     if not published:
-        common.say(
+        console.say(
             "No CA pass phrase here: the running server signs the new CRL and OCSP answer"
             " within its next upkeep round."
         )
@@ -135,12 +135,12 @@ def _revoke_remote(
     parse_reason(reason)
     data = read_bytes(key_path, "key")
     encrypted = keys.is_encrypted(data)
-    passphrase = common.existing_passphrase(passphrase_file, encrypted, f"the key {key_path}")
+    passphrase = console.existing_passphrase(passphrase_file, encrypted, f"the key {key_path}")
     private_key = keys.load_private_key(data, passphrase, f"The key file {key_path}")
     certificate = load_certificate(read_bytes(cert_path, "certificate"))
     result = request_revocation(private_key, certificate, ca_url, reason)
     if json_out:
-        common.print_json(result)
+        console.print_json(result)
         return
     print(f"The CA revoked {result.get('serial')} for {result.get('reason')}.")
 
@@ -193,7 +193,7 @@ def sign_root_crl(
         f"Signed CRL number {crl.number} of {crl.issuer} ({crl.entries} entries),"
         f" next update {crl.next_update:%Y-%m-%d %H:%M} UTC."
     )
-    common.say("Take the root key offline again.")
+    console.say("Take the root key offline again.")
 
 
 def show_crl(
@@ -257,7 +257,7 @@ def ocsp_responder(
     hosts.record_ca(settings, "ocsp-responder")  # refuses another CA than the database's
     os.environ["PADLOCK_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ.setdefault(wiring.CA_PASSPHRASE_ENV, passphrase.decode())
-    common.say(f"padlock OCSP responder on http://{settings.host}:{port}/ocsp/<issuer>")
+    console.say(f"padlock OCSP responder on http://{settings.host}:{port}/ocsp/<issuer>")
     uvicorn.run(
         "padlock.web.revocation_api:responder_from_env",
         factory=True,

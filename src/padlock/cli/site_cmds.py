@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from padlock.cli import common
+from padlock.cli import console
 
 if TYPE_CHECKING:
     from padlock.site.check import CheckResult
@@ -33,7 +33,7 @@ _STYLE = {"ok": "bold green", "warning": "bold yellow", "broken": "bold red"}
 def render_check(result: CheckResult) -> None:
     from rich.table import Table
 
-    console = _console()
+    screen = _console()
     verdict = result.verdict.value
     title = f"{result.host}:{result.port}"
     if result.server_name != result.host:
@@ -58,7 +58,7 @@ def render_check(result: CheckResult) -> None:
         staple = {True: "yes", False: "no", None: "unknown"}[result.ocsp_staple]
         summary.add_row("OCSP staple", staple)
         summary.add_row("Serial", str(result.serial))
-    console.print(summary)
+    screen.print(summary)
     if result.chain:
         chain = Table(title="Chain presented", title_justify="left")
         for column in ("#", "Subject", "Issuer", "Expires", "Serial"):
@@ -67,13 +67,13 @@ def render_check(result: CheckResult) -> None:
             chain.add_row(
                 str(i), cert.subject, cert.issuer, f"{cert.not_after:%Y-%m-%d}", cert.serial
             )
-        console.print(chain)
+        screen.print(chain)
     for problem in result.problems:
-        console.print(f"[red]problem:[/] {problem}")
+        screen.print(f"[red]problem:[/] {problem}")
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        screen.print(f"[yellow]warning:[/] {warning}")
     for note in result.notes:
-        console.print(f"note: {note}")
+        screen.print(f"note: {note}")
 
 
 def _print_plan(plan: Plan, dry_run: bool, edited: tuple[Path, ...]) -> None:
@@ -82,7 +82,7 @@ def _print_plan(plan: Plan, dry_run: bool, edited: tuple[Path, ...]) -> None:
     import dataclasses
 
     for warning in plan.warnings:
-        common.say(f"warning: {warning}")
+        console.say(f"warning: {warning}")
     if not dry_run:
         plan = dataclasses.replace(plan, changes=tuple(c for c in plan.changes if c.path in edited))
     sys.stdout.write(plan.diff())
@@ -92,7 +92,7 @@ def _print_plan(plan: Plan, dry_run: bool, edited: tuple[Path, ...]) -> None:
 def _report_install(outcome: Outcome, plan: Plan, json_out: bool) -> None:
     results = outcome.probe or ()
     if json_out:
-        common.print_json(
+        console.print_json(
             {
                 "transaction": outcome.transaction,
                 "backup": str(outcome.backup_dir),
@@ -104,20 +104,20 @@ def _report_install(outcome: Outcome, plan: Plan, json_out: bool) -> None:
         )
         return
     for rec in outcome.recovered:
-        common.say(f"note: restored the files of interrupted transaction {rec.transaction} first.")
+        console.say(f"note: restored the files of interrupted transaction {rec.transaction} first.")
     for note in plan.notes:
-        common.say(f"note: {note}")
+        console.say(f"note: {note}")
     for result in results:
-        common.say(
+        console.say(
             f"OK: {result.server_name} on {result.host}:{result.port} presents serial"
             f" {result.serial} ({result.protocol}); the chain verifies and the name matches."
         )
-    common.say(f"Installed ({plan.description}). Backup and record: {outcome.backup_dir}")
+    console.say(f"Installed ({plan.description}). Backup and record: {outcome.backup_dir}")
 
 
 def _report_rollback(outcome: RollbackOutcome, json_out: bool) -> None:
     if json_out:
-        common.print_json(
+        console.print_json(
             {
                 "transaction": outcome.transaction,
                 "restored": list(outcome.restored),
@@ -126,7 +126,7 @@ def _report_rollback(outcome: RollbackOutcome, json_out: bool) -> None:
             }
         )
     else:
-        common.say(outcome.message)
+        console.say(outcome.message)
 
 
 def _passphrase(key: Path, passphrase_file: Path | None) -> bytes | None:
@@ -134,15 +134,15 @@ def _passphrase(key: Path, passphrase_file: Path | None) -> bytes | None:
     from padlock.fileio import read_bytes
     from padlock.pki import keys
 
-    given = common.passphrase_given(passphrase_file)
+    given = console.passphrase_given(passphrase_file)
     if given is not None:
         return given
     try:
         encrypted = keys.is_encrypted(read_bytes(key, "key file"))
     except PadlockError:
         return None  # the pre-flight says what is wrong with the file
-    if encrypted and common.is_terminal():
-        return common.existing_passphrase(None, True, what=str(key))
+    if encrypted and console.is_terminal():
+        return console.existing_passphrase(None, True, what=str(key))
     return None
 
 
@@ -194,12 +194,12 @@ def register(app: typer.Typer) -> None:
         except PadlockError as exc:
             # Could not even judge (bad target, unreadable --ca): never report less than
             # "broken" to a monitoring script.
-            common.say(f"error: {exc.message}")
+            console.say(f"error: {exc.message}")
             if exc.hint:
-                common.say(f"hint: {exc.hint}")
+                console.say(f"hint: {exc.hint}")
             raise typer.Exit(2) from None
         if json_out:
-            common.print_json(result.to_dict())
+            console.print_json(result.to_dict())
         else:
             render_check(result)
         raise typer.Exit(result.exit_code)
@@ -283,8 +283,8 @@ def _register_server(app: typer.Typer, server: _Server) -> None:
         if dry_run:
             _print_plan(prepared.plan, True, prepared.edited)
             for note in prepared.plan.notes:
-                common.say(f"note: {note}")
-            common.say("Dry run: nothing was changed.")
+                console.say(f"note: {note}")
+            console.say("Dry run: nothing was changed.")
             return
         if not json_out:
             _print_plan(prepared.plan, False, prepared.edited)

@@ -30,23 +30,20 @@ from pathlib import Path
 from padlock.errors import ConfigError
 from padlock.site import apacheconf, webserver
 from padlock.site.apacheconf import ApacheConfig, Directive, LineEdit, VirtualHost
-from padlock.site.common import (
-    ServerCommands,
+from padlock.site.material import NOTHING_CHANGED, refuse
+from padlock.site.probe import probe_address
+from padlock.site.server_config import (
     block_comments,
-    find_binary,
-    output_of,
     redirect_lines,
     refuse_included_tls,
     render,
-    run_command,
     safe_path,
     site_link,
     stale_comments,
     tls_lines,
     trim_blank_ends,
 )
-from padlock.site.material import NOTHING_CHANGED, refuse
-from padlock.site.probe import probe_address
+from padlock.site.server_control import ServerCommands, find_binary, output_of, run_command
 from padlock.site.transaction import FileChange
 from padlock.site.webserver import Draft, Edits, InstallRequest, Prepared
 

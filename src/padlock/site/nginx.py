@@ -19,16 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from padlock.errors import ConfigError
-from padlock.site import common, nginxconf, webserver
-from padlock.site.common import (
-    ServerCommands,
-    find_binary,
-    run_command,
-    safe_path,
-)
+from padlock.site import nginxconf, server_config, webserver
 from padlock.site.material import NOTHING_CHANGED, refuse
 from padlock.site.nginxconf import Directive, NginxConfig, Server, TextEdit
 from padlock.site.probe import probe_address
+from padlock.site.server_config import safe_path
+from padlock.site.server_control import ServerCommands, find_binary, run_command
 from padlock.site.webserver import Draft, Edits, InstallRequest, Prepared
 
 DEFAULT_ROOT = Path("/etc/nginx")
@@ -198,7 +194,7 @@ def _listen(address: str | None, port: int) -> str:
 
 
 def _redirect_lines(port: int) -> list[str]:
-    return common.redirect_lines("nginx", port)
+    return server_config.redirect_lines("nginx", port)
 
 
 def _clone_body(server: Server) -> list[str]:
@@ -215,13 +211,13 @@ def _clone_body(server: Server) -> list[str]:
         TextEdit(e.start - block.open_brace - 1, e.end - block.open_brace - 1, "") for e in edits
     ]
     body = nginxconf.apply_text_edits(inner, shifted)
-    return common.trim_blank_ends(body.split("\n"))
+    return server_config.trim_blank_ends(body.split("\n"))
 
 
 def _tls_lines(
     fullchain: str, key: str, password_file: str | None, stapling: bool, hsts: bool
 ) -> list[str]:
-    return common.tls_lines(
+    return server_config.tls_lines(
         "nginx", fullchain, key, stapling=stapling, hsts=hsts, password_file=password_file
     )
 
@@ -229,12 +225,12 @@ def _tls_lines(
 def _stale_comment_edits(text: str, block: Directive) -> list[TextEdit]:
     """Remove an earlier padlock TLS block's comment lines from the server block: the new
     block brings its own (one managed block however often the site is renewed)."""
-    comments = common.block_comments(_tls_lines("f", "k", "p", stapling=True, hsts=True))
+    comments = server_config.block_comments(_tls_lines("f", "k", "p", stapling=True, hsts=True))
     first = text.count("\n", 0, block.open_brace) + 2
     last = text.count("\n", 0, block.close_brace)
     edits = []
     starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
-    for number in common.stale_comments(text, first, last, comments):
+    for number in server_config.stale_comments(text, first, last, comments):
         start = starts[number - 1]
         end = starts[number] if number < len(starts) else len(text)
         edits.append(TextEdit(start, end, ""))
@@ -312,7 +308,7 @@ class Nginx:
         directive = block.directive
         children = directive.block or []
         outside = [d for d in children if _managed(d) and d.file != block.file]
-        common.refuse_included_tls(self.block_kind, draft.name, directive, outside)
+        server_config.refuse_included_tls(self.block_kind, draft.name, directive, outside)
         own = [d for d in children if _managed(d)]
         indent = nginxconf.line_indent(text, own[0].start if own else children[0].start)
         indent = indent or "    "
@@ -357,7 +353,7 @@ class Nginx:
         enabled_path = site_file
         if self.layout.sites_enabled:
             why = "enable it (a link in sites-enabled)"
-            link = common.site_link(self.root, self.layout.sites_enabled, site_file, why)
+            link = server_config.site_link(self.root, self.layout.sites_enabled, site_file, why)
             draft.changes.append(link)
             enabled_path = link.path
         if not self.config.http_includes(enabled_path):

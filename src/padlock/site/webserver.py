@@ -25,15 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from padlock.site.common import (
+from padlock.site.material import Material, load_material, refuse
+from padlock.site.probe import wait_for_serial
+from padlock.site.server_config import (
     SiteFiles,
     normalize_site_names,
     redirect_lines,
     render,
     site_files,
 )
-from padlock.site.material import Material, load_material, refuse
-from padlock.site.probe import wait_for_serial
 from padlock.site.transaction import (
     FileChange,
     Outcome,

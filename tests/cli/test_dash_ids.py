@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from padlock.ca.enrollment.checks import id_text, new_request_id, valid_request_id
 from padlock.ca.enrollment.model import EnrollmentRequest, Event, Kind, RequestState
-from padlock.cli import common, main
+from padlock.cli import dash_ids, main
 from tests.ca.conftest import build_csr
 from tests.conftest import Result
 
@@ -48,7 +48,7 @@ ID_COMMANDS: list[tuple[tuple[str, ...], str, tuple[str, ...], str | None]] = [
 
 def _leaf(path: tuple[str, ...]) -> Any:
     command: Any = typer.main.get_command(main.app)
-    common.accept_dash_ids(command)
+    dash_ids.accept_dash_ids(command)
     for name in path:
         command = command.commands[name]
     return command
@@ -97,18 +97,18 @@ def test_ids_as_arguments_keeps_options_and_their_values() -> None:
     dash = "-_gaab" + "x" * 26
     params = LEAVES[("review", "reject")].params
     # An option's value that begins with "-" stays its value; "--" keeps its meaning.
-    assert common.ids_as_arguments(params, ["--reason", dash]) == ["--reason", dash]
-    assert common.ids_as_arguments(params, [dash, "--reason=-x", "--json"]) == [
+    assert dash_ids.ids_as_arguments(params, ["--reason", dash]) == ["--reason", dash]
+    assert dash_ids.ids_as_arguments(params, [dash, "--reason=-x", "--json"]) == [
         "--reason=-x",
         "--json",
         "--",
         dash,
     ]
-    assert common.ids_as_arguments(params, ["--", dash]) == ["--", dash]
+    assert dash_ids.ids_as_arguments(params, ["--", dash]) == ["--", dash]
     # A short option's attached value is not taken for an id (ca issue -oFILE).
     issue = _leaf(("ca", "issue"))
     attached = "-o" + "a" * 40
-    assert common.ids_as_arguments(issue.params, [attached, "x.csr"]) == [attached, "x.csr"]
+    assert dash_ids.ids_as_arguments(issue.params, [attached, "x.csr"]) == [attached, "x.csr"]
 
 
 def test_ids_as_arguments_mistyped_option_still_reported(
