@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import signal
 import socket
 import sys
 from typing import Any
@@ -45,11 +46,25 @@ def bind_tcp(host: str, port: int, what: str = "padlock") -> socket.socket:
     return sock
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM ends the process through SystemExit, so the caller's ``finally`` runs (and
+    stops its children). uvicorn catches the signal while it serves, then restores this
+    handler and raises the signal again; with the default handler the process would die
+    there, leaving a child it started unreaped."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run(sock: socket.socket, **options: Any) -> None:
     """``uvicorn.run(**options)`` on ``sock``, with its workers when ``options`` ask for more
     than one (uvicorn's own ``run`` would bind a socket of its own)."""
     config = uvicorn.Config(**options)
     server = uvicorn.Server(config)
+    _exit_on_sigterm()
     if config.workers > 1:
         if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before 0.36
             Multiprocess(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
