@@ -21,8 +21,7 @@ from cryptography.x509 import ocsp
 
 from tests.ca.issue_loop import pg_schema
 from tests.conftest import PADLOCK_BIN
-from tests.support.ports import free_port
-from tests.web.conftest import PadlockServer, make_csr
+from tests.web.conftest import UNSTARTED, PadlockServer, make_csr
 
 PASSPHRASE = "second host pass phrase"
 
@@ -48,9 +47,9 @@ def _run(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[
 
 
 def _server(tmp_path: Path, data_dir: Path, env: dict[str, str]) -> PadlockServer:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    return PadlockServer(url, data_dir, {**env, "PADLOCK_BASE_URL": url}, tmp_path / f"{port}.log")
+    url = UNSTARTED  # serve takes any free port and says which
+    log = tmp_path / f"{data_dir.name}.log"
+    return PadlockServer(url, data_dir, {**env, "PADLOCK_BASE_URL": url}, log)
 
 
 def _issue(server: PadlockServer, name: str) -> x509.Certificate:
@@ -113,7 +112,7 @@ def test_second_host_clone_serves_same_ca(tmp_path: Path, pg_env: dict[str, str]
         finally:
             b.stop()
         # Host C has an empty data dir: refused, and no CA is made there.
-        refused = _run(pg_env, "serve", "--data-dir", host_c, "--port", str(free_port()))
+        refused = _run(pg_env, "serve", "--data-dir", host_c, "--port", "0")
         assert refused.returncode != 0
         assert "There is no CA in" in refused.stderr and "clone-to" in refused.stderr
         assert not (host_c / "ca" / "ca.json").exists()
@@ -140,8 +139,8 @@ def test_second_host_with_another_ca_refused(tmp_path: Path, pg_env: dict[str, s
     for args in (
         ("ca", "issue", csr),
         ("revoke", "1234abcd"),
-        ("serve", "--port", str(free_port())),
-        ("ocsp-responder", "--port", str(free_port())),
+        ("serve", "--port", "0"),
+        ("ocsp-responder", "--port", "0"),
     ):
         res = _run(pg_env, *args, "--data-dir", other)
         assert res.returncode != 0, args

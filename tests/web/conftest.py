@@ -1,10 +1,11 @@
 """A real ``padlock serve`` on 127.0.0.1 for the web tests, with loopback DNS, HTTP and SMTP.
 
-``padlock_server`` (one per test module) is a subprocess on a free port with a temporary data
-dir; validation looks up names in ``va_dns`` (every name is 127.0.0.1 unless a test says
-otherwise), fetches HTTP files from ``va_web`` and mails through ``smtp``. It has ``.url``,
-``.data_dir``, ``.env``, ``.stop()``, ``.restart()``, ``.log()`` and ``.client()``.
-``start_padlock_server(...)`` starts another with other settings (e.g. ``workers=2``).
+``padlock_server`` (one per test module) is a subprocess with a temporary data dir, on any
+free port (serve binds port 0 and says which; a restart may take another); validation looks
+up names in ``va_dns`` (every name is 127.0.0.1 unless a test says otherwise), fetches HTTP
+files from ``va_web`` and mails through ``smtp``. It has ``.url``, ``.data_dir``, ``.env``,
+``.stop()``, ``.restart()``, ``.log()`` and ``.client()``. ``start_padlock_server(...)``
+starts another with other settings (e.g. ``workers=2``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +28,11 @@ from padlock.ca.enrollment.service import EnrollmentService
 from tests.conftest import PADLOCK_BIN
 from tests.support.dnsserver import TestDNS
 from tests.support.httpfiles import FileServer
-from tests.support.ports import free_port
+from tests.support.padlock_server import launch
 from tests.support.smtpserver import TestSMTP
 
 CAA_IDENTITY = "ca.padlock.example"
-START_TIMEOUT_S = 60.0
+UNSTARTED = "http://127.0.0.1:0"  # a PadlockServer's url until serve says its port
 
 
 @dataclass
@@ -45,41 +45,19 @@ class PadlockServer:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> PadlockServer:
-        port = int(self.url.rsplit(":", 1)[1])
-        log = self.log_path.open("ab")
-        try:
-            self.process = subprocess.Popen(
-                [
-                    str(PADLOCK_BIN),
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--data-dir",
-                    str(self.data_dir),
-                    "--workers",
-                    str(self.workers),
-                ],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"padlock serve exited early:\n{self.log()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"padlock serve did not answer /healthz:\n{self.log()[-3000:]}")
+        """Serve on any free port (``--port 0``) and take ``url`` from what serve says; a
+        base URL naming this server is passed with port 0, so it names the port taken."""
+        env = dict(self.env)
+        if env.get("PADLOCK_BASE_URL") == self.url:
+            env["PADLOCK_BASE_URL"] = "http://127.0.0.1:0"
+        args: list[str | Path] = [PADLOCK_BIN, "serve", "--host", "127.0.0.1", "--port", "0"]
+        args += ["--data-dir", self.data_dir, "--workers", str(self.workers)]
+        launched = launch(args, env=env, log=self.log_path)
+        self.process = launched.proc
+        if self.env.get("PADLOCK_BASE_URL") == self.url:
+            self.env["PADLOCK_BASE_URL"] = launched.url
+        self.url = launched.url
+        return self
 
     def stop(self) -> None:
         proc, self.process = self.process, None
@@ -117,10 +95,9 @@ def start_padlock_server(
     extra_env: dict[str, str] | None = None,
     workers: int = 1,
 ) -> PadlockServer:
-    """A fresh data dir under ``base`` and ``padlock serve`` on a free port of 127.0.0.1."""
+    """A fresh data dir under ``base`` and ``padlock serve`` on any free port of 127.0.0.1."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PADLOCK_")}
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = UNSTARTED
     data_dir = base / "data"
     env.update(
         {

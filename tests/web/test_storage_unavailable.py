@@ -17,8 +17,7 @@ from sqlalchemy.engine import make_url
 
 from tests.ca.issue_loop import pg_schema
 from tests.conftest import PADLOCK_BIN
-from tests.support.ports import free_port
-from tests.web.conftest import PadlockServer, make_csr
+from tests.web.conftest import UNSTARTED, PadlockServer, make_csr
 
 
 class Relay:
@@ -27,8 +26,8 @@ class Relay:
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
-        self.port = free_port()
-        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -81,8 +80,7 @@ def _relayed_schema() -> Iterator[tuple[str, Relay]]:
 
 def test_storage_failure_answers_503_without_connection_details(tmp_path: Path) -> None:
     with _relayed_schema() as (url, relay):
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
+        base = UNSTARTED  # serve takes any free port and says which
         server = PadlockServer(
             base, tmp_path / "data", {**_env(url), "PADLOCK_BASE_URL": base}, tmp_path / "log"
         ).start()
@@ -111,16 +109,18 @@ def test_storage_failure_answers_503_without_connection_details(tmp_path: Path) 
 
 
 def test_storage_closed_port_refused_at_start_clearly(tmp_path: Path) -> None:
-    closed = free_port()  # nobody listens here
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{closed}/test"
-    proc = subprocess.run(
-        [str(PADLOCK_BIN), "serve", "--port", str(free_port()), "--data-dir", tmp_path / "d"],
-        env=_env(url),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    with socket.socket() as held:  # bound, never listening: connections to it are refused
+        held.bind(("127.0.0.1", 0))
+        closed = held.getsockname()[1]
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{closed}/test"
+        proc = subprocess.run(
+            [str(PADLOCK_BIN), "serve", "--port", "0", "--data-dir", tmp_path / "d"],
+            env=_env(url),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert f"127.0.0.1:{closed}" in proc.stderr  # the operator's own terminal may say where

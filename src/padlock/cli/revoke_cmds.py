@@ -232,7 +232,7 @@ def show_crl(
 
 def ocsp_responder(
     host: str | None = typer.Option(None, "--host", help="Default $PADLOCK_HOST or 127.0.0.1."),
-    port: int = typer.Option(8081, "--port"),
+    port: int = typer.Option(8081, "--port", help="0 takes any free port (and says which)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help=ca_cmds.DATA_DIR_HELP),
     workers: int = typer.Option(1, "--workers", help="Worker processes."),
     log_level: str = typer.Option("warning", "--log-level"),
@@ -240,11 +240,10 @@ def ocsp_responder(
     """Serve only OCSP and CRLs (a lean responder beside `padlock serve`, same database)."""
     import os
 
-    import uvicorn
-
     from padlock import hosts, wiring
     from padlock.ca.signer import read_meta
     from padlock.errors import BadPassphrase
+    from padlock.web import serving
 
     settings = ca_cmds.settings_for(data_dir).with_overrides(host=host)
     read_meta(settings.ca_dir)
@@ -257,9 +256,14 @@ def ocsp_responder(
     hosts.record_ca(settings, "ocsp-responder")  # refuses another CA than the database's
     os.environ["PADLOCK_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ.setdefault(wiring.CA_PASSPHRASE_ENV, passphrase.decode())
-    console.say(f"padlock OCSP responder on http://{settings.host}:{port}/ocsp/<issuer>")
-    uvicorn.run(
-        "padlock.web.revocation_api:responder_from_env",
+    # Bound here, as serve does: --port 0 takes any free port, and the line below names it.
+    sock = serving.bind_tcp(settings.host, port, "The OCSP responder")
+    port = sock.getsockname()[1]
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    console.say(f"padlock OCSP responder on http://{host}:{port}/ocsp/<issuer>")
+    serving.run(
+        sock,
+        app="padlock.web.revocation_api:responder_from_env",
         factory=True,
         host=settings.host,
         port=port,
