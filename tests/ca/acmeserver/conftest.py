@@ -25,11 +25,11 @@ from padlock.ca.signer import create_authority
 from padlock.config import Settings
 from padlock.web.acme_api import acme_service
 from padlock.web.app import create_app
+from padlock.web.serving import bind_tcp
 from padlock.wiring import PASSPHRASE_FILE
 from tests.support.acme_client import Client, make_csr
 from tests.support.dnsserver import TestDNS, Zone
 from tests.support.httpfiles import FileServer
-from tests.support.ports import free_port
 from tests.support.tlsalpn import ALPNResponder
 
 CAA_IDENTITY = "padlock.example"
@@ -99,7 +99,8 @@ def start_server(
     settings: dict[str, Any] | None = None,
     **state: Any,
 ) -> Server:
-    port = free_port()
+    sock = bind_tcp("127.0.0.1", 0)  # any free port, held from here on: no probe-then-bind
+    port = int(sock.getsockname()[1])
     base = f"http://127.0.0.1:{port}"
     config = Settings(
         data_dir=data_dir,
@@ -117,14 +118,14 @@ def start_server(
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    for _ in range(400):  # bounded: 20 s
-        if server.started:
-            break
+    deadline = time.monotonic() + 60  # bounded poll: a loaded machine starts it slowly
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:  # pragma: no cover
+            sock.close()
+            raise RuntimeError("the ACME test server did not start")
         time.sleep(0.05)
-    else:  # pragma: no cover
-        raise RuntimeError("the ACME test server did not start")
     return Server(base, app, server, thread, data_dir)
 
 
