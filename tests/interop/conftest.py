@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from padlock.pki.lint import CertKind, lint_serverauth
 from tests.support.dnsserver import TestDNS, Zone
+from tests.support.padlock_server import launch
 from tests.support.ports import free_port
 
 PADLOCK = str(Path(sys.executable).parent / "padlock")
@@ -125,21 +126,6 @@ def _trusting(root: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(root))
 
 
-def _wait_ready(base: str, root: Path, proc: subprocess.Popen[bytes], log: Path) -> None:
-    trusting = _trusting(root)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"padlock serve exited {proc.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{base}/healthz", verify=trusting, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"padlock serve did not answer in 60 s:\n{log.read_text()[-4000:]}")
-
-
 def start_padlock(
     root_dir: Path,
     dns: TestDNS,
@@ -150,6 +136,8 @@ def start_padlock(
     extra_env: dict[str, str] | None = None,
     data_dir: Path | None = None,
 ) -> Padlock:
+    """``padlock serve`` on any free port (it binds port 0 and says which; the base URL
+    given with port 0 names the port taken)."""
     data_dir = data_dir or root_dir / "data"
     env = {
         "PADLOCK_CA_PASSPHRASE": PASSPHRASE,
@@ -160,43 +148,28 @@ def start_padlock(
             [PADLOCK, "ca", "init", "--data-dir", str(data_dir), "--base-url", CA_BASE_URL],
             env=env,
         )
-    port, http_port, tls_port = free_port(), free_port(), free_port()
-    base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    http_port, tls_port = free_port(), free_port()  # the clients' own listeners bind these
     env.update(
         {
-            "PADLOCK_BASE_URL": base,
+            "PADLOCK_BASE_URL": f"{'https' if tls else 'http'}://127.0.0.1:0",
             "PADLOCK_VA_RESOLVER": dns.spec,
             "PADLOCK_VA_HTTP_PORT": str(http_port),
             "PADLOCK_VA_TLS_PORT": str(tls_port),
             **(extra_env or {}),
         }
     )
-    log = root_dir / f"serve-{port}.log"
-    args = [
-        PADLOCK,
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-    ]
+    args = [PADLOCK, "serve", "--port", "0", "--workers", str(workers), "--log-level", "warning"]
     if tls:
         # The plain-HTTP PKI listener on any free port: the CA's URLs name port 80 of
         # ca.example.org, which no test fetches, and port 80 of this machine is not ours.
         args += ["--tls", "--pki-port", "0"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            args,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    log = root_dir / f"serve-{time.monotonic_ns()}.log"
     test_root = data_dir / "ca" / "test" / "root.crt"
-    server = Padlock(
-        base,
+    launched = launch(
+        args, env={**os.environ, **env}, log=log, pki=tls, verify=test_root if tls else None
+    )
+    return Padlock(
+        launched.url,
         data_dir,
         test_root,
         data_dir / "ca" / "trusted" / "root.crt",
@@ -204,11 +177,9 @@ def start_padlock(
         tls_port,
         dns,
         txt_dir,
-        proc,
+        launched.proc,
         log,
     )
-    _wait_ready(base, test_root, proc, log)
-    return server
 
 
 def stop_padlock(server: Padlock) -> None:

@@ -7,24 +7,19 @@ Validation asks the tests' loopback DNS and fetches http-01 on ``http_port``.
 from __future__ import annotations
 
 import os
-import re
-import signal
-import ssl
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from padlock.pki.lint import CertKind, lint_serverauth
 from tests.interop.conftest import OPENSSL, PADLOCK
 from tests.support.dnsserver import TestDNS
+from tests.support.padlock_server import launch
 from tests.support.ports import free_port
 
 
@@ -82,40 +77,6 @@ class Served:
         return leaf
 
 
-SERVING = re.compile(rb"padlock serving on https://[^:]+:(\d+) ")
-PKI = re.compile(rb"over plain HTTP on [^ ]+:(\d+)\n")
-
-
-def _ports(log: Path, proc: subprocess.Popen[bytes]) -> tuple[int, int]:
-    """The ports serve says it took (its HTTPS port, its plain-HTTP PKI port)."""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        text = log.read_bytes()
-        serving, pki = SERVING.search(text), PKI.search(text)
-        if serving and pki:
-            return int(serving.group(1)), int(pki.group(1))
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    pytest.fail(f"padlock serve never said its ports:\n{log.read_text()[-4000:]}")
-
-
-def _wait(served: Served) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if served.proc.poll() is not None:
-            pytest.fail(f"padlock serve exited:\n{served.log.read_text()[-4000:]}")
-        if served.test_root.exists():
-            try:
-                trusting = ssl.create_default_context(cafile=str(served.test_root))
-                if httpx.get(f"{served.base}/healthz", verify=trusting, timeout=2).is_success:
-                    return
-            except (httpx.HTTPError, ssl.SSLError):
-                pass
-        time.sleep(0.2)
-    pytest.fail(f"padlock serve did not answer in 90 s:\n{served.log.read_text()[-4000:]}")
-
-
 @contextmanager
 def readme_serve(tmp_path: Path, dns: TestDNS, tls_port: int | None = None) -> Iterator[Served]:
     """The README's ``padlock serve --tls`` in ``tmp_path``, stopped (with its children) after."""
@@ -133,17 +94,12 @@ def readme_serve(tmp_path: Path, dns: TestDNS, tls_port: int | None = None) -> I
     # Port 0 for both of padlock's listeners: serve binds them itself and says which it took.
     args = [PADLOCK, "serve", "--tls", "--port", "0", "--base-url", "https://localhost:0"]
     args += ["--pki-port", "0"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            args, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    test_root = tmp_path / "padlock-data" / "ca" / "test" / "root.crt"
+    launched = launch(args, env=env, log=log, cwd=tmp_path, pki=True, verify=test_root)
+    assert launched.pki_port is not None
     try:
-        port, pki_port = _ports(log, proc)
-        server = Served(tmp_path, port, pki_port, http_port, tls_port, proc, log)
-        _wait(server)
-        yield server
+        yield Served(
+            tmp_path, launched.port, launched.pki_port, http_port, tls_port, launched.proc, log
+        )
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+        launched.stop(timeout=30)

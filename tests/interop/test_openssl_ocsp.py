@@ -12,7 +12,6 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from cryptography.x509.oid import NameOID
 from padlock.pki import lint
 from padlock.pki.crl_ocsp import issuer_hashes
 from padlock.site.revocation_status import ocsp_status
-from tests.support.ports import free_port
+from tests.support.padlock_server import launch
 
 PADLOCK = Path(sys.executable).parent / "padlock"
 OPENSSL = "/usr/bin/openssl"
@@ -126,45 +125,20 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     work = tmp_path_factory.mktemp("ocsp-interop")
     data = work / "data"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PADLOCK_")},
         "PADLOCK_DATA_DIR": str(data),
         "PADLOCK_CA_PASSPHRASE": CA_PASSPHRASE,
-        "PADLOCK_BASE_URL": url,
+        "PADLOCK_BASE_URL": "http://127.0.0.1:0",  # serve names the port it takes
         "PADLOCK_REVOCATION_TICK": "1",
     }
-    log = (work / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [str(PADLOCK), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data],
-        env=env,
-        cwd=work,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    args = [PADLOCK, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", data]
+    launched = launch(args, env=env, log=work / "server.log", cwd=work)
+    env["PADLOCK_BASE_URL"] = launched.url
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("padlock serve exited:\n" + (work / "server.log").read_text())
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("padlock serve did not start:\n" + (work / "server.log").read_text())
-            time.sleep(0.2)
-        yield Server(url, data, env, work)
+        yield Server(launched.url, data, env, work)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        log.close()
+        launched.stop(timeout=30)
         server_log = (work / "server.log").read_text(errors="replace")
         assert "Traceback" not in server_log, server_log
 
