@@ -1,4 +1,13 @@
-"""Free loopback ports for the servers tests start.
+"""Free loopback ports, only for external programs that cannot bind port 0 and say which.
+
+Use ``free_port()`` only for a program that must be told its port in advance and cannot
+report one it chose itself: Apache and nginx (Listen), certbot --standalone, lego and
+dehydrated's hooks (the ports the CA's validation connects to, PADLOCK_VA_HTTP_PORT and
+PADLOCK_VA_TLS_PORT), mod_md's MDPortMap, NSD and unbound. Everything else binds port 0
+itself and reports the port: ``padlock serve`` and ``padlock ocsp-responder`` through
+tests/support/padlock_server.py, the in-process servers in tests/support (DNS, HTTP files,
+raw HTTP, TLS-ALPN, SMTP) and the in-process ACME server. A probed port can be taken by
+another program before the server binds it; port 0 cannot.
 
 Two ``bind(0)`` calls in a row may get the same port from the kernel once the first socket is
 closed: a test's Apache was once given one port for both HTTP and HTTPS, so its TLS probe met

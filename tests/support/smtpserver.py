@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
+import socket
 import threading
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
-
-from tests.support.ports import free_port
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,18 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
+class _BoundController(Controller):
+    """aiosmtpd's Controller on a socket bound here to port 0: the port is known before the
+    server starts, and no other program can take it in between."""
+
+    def __init__(self, handler: Any) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        super().__init__(handler, hostname="127.0.0.1", port=self._sock.getsockname()[1])
+
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        return self.loop.create_server(self._factory_invoker, sock=self._sock)
+
+
 class TestSMTP:
     """Start with :meth:`start`; ``messages`` holds what arrived; ``wait_for`` polls (bounded)."""
 
@@ -53,10 +66,8 @@ class TestSMTP:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._outbox: list[Received] = []
-        self.port = free_port()
-        self._controller = Controller(
-            _Handler(self._outbox, self._lock), hostname="127.0.0.1", port=self.port
-        )
+        self._controller = _BoundController(_Handler(self._outbox, self._lock))
+        self.port: int = self._controller.port
 
     def start(self) -> TestSMTP:
         self._controller.start()
