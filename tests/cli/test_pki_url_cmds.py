@@ -52,9 +52,7 @@ def _as_made_before_pki_urls(data: Path, base_url: str) -> None:
     meta_path.write_text(json.dumps(meta))
 
 
-def test_ca_init_https_base_url_gives_http_pki_urls(
-    padlock_proc: Run, tmp_path: Path
-) -> None:
+def test_ca_init_https_base_url_gives_http_pki_urls(padlock_proc: Run, tmp_path: Path) -> None:
     data = tmp_path / "data"
     res = _init(padlock_proc, data, "--base-url", "https://ca.example.com:8443")
     assert "certificates point at: http://ca.example.com " in res.out
@@ -130,7 +128,10 @@ def test_set_pki_url_repairs_a_ca_made_with_https(padlock_proc: Run, tmp_path: P
         "ca", "set-pki-url", "http://ca.example.com", "--data-dir", data, "--json", env=CA_ENV
     )
     assert fixed.rc == 0, fixed.err
-    assert json.loads(fixed.out) == {"old": "https://ca.example.com", "new": "http://ca.example.com"}
+    assert json.loads(fixed.out) == {
+        "old": "https://ca.example.com",
+        "new": "http://ca.example.com",
+    }
     assert _issue_dv(padlock_proc, data, tmp_path).rc == 0
     leaf = x509.load_pem_x509_certificate((tmp_path / "dv.crt").read_bytes())
     assert all(u.startswith("http://ca.example.com/") for u in _urls(leaf))
