@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import uuid
 from pathlib import Path
@@ -152,3 +153,25 @@ def test_store_postgres_connection_lost_then_recovers(pg_url: str) -> None:
         assert store.audit_head()[0] == 2
         issue(store)
         assert store.verify_audit().ok
+
+
+def test_store_pool_reset_of_a_lost_connection_logs_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The pool's failed rollback of a connection the database closed is one WARNING line,
+    not a traceback: padlock's own StorageError already reports the failure (a loaded CI run
+    once found the pool's traceback in the log of tests/web/test_storage_unavailable.py)."""
+    from padlock.store.engine import make_engine
+
+    engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    try:
+        with caplog.at_level(logging.WARNING):
+            try:
+                raise OSError("the connection is lost")
+            except OSError:
+                engine.pool.logger.error("Exception during reset or similar", exc_info=True)
+    finally:
+        engine.dispose()
+    [record] = [r for r in caplog.records if r.name.startswith("sqlalchemy.pool")]
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert record.getMessage() == "a lost database connection was discarded: the connection is lost"

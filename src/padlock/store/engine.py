@@ -93,6 +93,32 @@ def safe_url(url: URL | str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+class _LostConnectionReset(logging.Filter):
+    """SQLAlchemy's pool logs a traceback when it cannot roll back a connection the database
+    has already closed ("Exception during reset or similar"). padlock reports that failure
+    itself (a StorageError, logged once with its incident id), so the pool's record is cut
+    to one line without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and str(record.msg).startswith("Exception during reset"):
+            error = record.exc_info[1]
+            record.msg = f"a lost database connection was discarded: {error}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _quiet_lost_connection_resets(engine: Engine) -> None:
+    """On the pool's own logger (a logger's filters do not apply to its children's records)."""
+    logger = getattr(engine.pool, "logger", None)
+    if isinstance(logger, logging.Logger) and not any(
+        isinstance(f, _LostConnectionReset) for f in logger.filters
+    ):
+        logger.addFilter(_LostConnectionReset())
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url`` with padlock's connection settings; nothing is connected yet."""
     parsed = parse_url(url)
@@ -107,6 +133,7 @@ def make_engine(url: str) -> Engine:
         connect_args={"prepare_threshold": 2, "connect_timeout": 10, **PG_KEEPALIVES},
     )
     event.listen(engine, "connect", _pg_session_limits)
+    _quiet_lost_connection_resets(engine)
     return engine
 
 
