@@ -3,6 +3,7 @@ directories, always with a timeout and no terminal; configtest, reload, is it ru
 
 from __future__ import annotations
 
+import abc
 import os
 import shutil
 import subprocess
@@ -76,7 +77,7 @@ def pid_alive(pid_file: Path | None) -> bool:
     return state != "Z"
 
 
-class ServerCommands:
+class ServerCommands(abc.ABC):
     """A server's control (configtest, reload, is_running, stop) by running its binary:
     each server says how its binary is called (:meth:`argv`, :meth:`env`) and with what."""
 
@@ -86,15 +87,16 @@ class ServerCommands:
     stop_args: ClassVar[tuple[str, ...]]
     reload_failure: ClassVar[str]
 
+    @abc.abstractmethod
     def argv(self, args: Sequence[str]) -> list[str]:
-        raise NotImplementedError
+        """The server binary's command line with ``args``."""
 
     def env(self) -> dict[str, str] | None:
         return None
 
+    @abc.abstractmethod
     def tested_by(self) -> str:
         """The configtest command as the admin knows it (``nginx -t``)."""
-        raise NotImplementedError
 
     def reload_command(self) -> tuple[str, ...]:
         return self.reload_args
