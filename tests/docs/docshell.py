@@ -4,31 +4,35 @@ The blocks, and the marks written above them as HTML comments (``<!--pytest.mark
 come from pytest-codeblocks (``extract_from_file``), the runner made for this; the marks are
 evaluated as that runner's own plugin does. What a page cannot give is given here: a fresh
 working dir, ``PATH`` with the venv's ``padlock``, the pass phrases, a loopback DNS for the
-CA's checks, certbot's answers to its questions (``cli.ini``), and free ports. The hosts and
-ports a page names (``ca.example.net``, ``127.0.0.1:8080``) are replaced with the ones here by
-the page's test (``subs``). A ``padlock serve`` in a block runs in the background until the
-page is done (its readiness URL derived from its ``--port`` and ``--tls``); every other
-command runs in bash with ``-e -o pipefail``, and like a terminal, the page keeps the working
-directory and the variables of one block for the next. A block marked
-``<!--pytest.mark.xfail(reason=...)-->`` shows refusals: each of its commands runs on its own
-and must fail with a message, not a traceback.
+CA's checks and certbot's answers to its questions (``cli.ini``). The hosts a page names
+(``ca.example.net``) are replaced with the ones here by the page's test (``subs``).
+
+A ``padlock serve`` in a block runs in the background until the page is done, on port 0: the
+port the page gives it (its ``--port``, else serve's default 8080) becomes ``--port 0``, and
+that port in its ``--base-url`` ``0`` too, so the server binds a port of its own choosing and
+says which (tests/support/padlock_server.py ``launch``, which waits for that and for
+``/healthz``). From then on, wherever the page writes ``HOST:PORT`` with that port, the
+commands get the port the server took (``ports``). Every other command runs in bash with
+``-e -o pipefail``, and like a terminal, the page keeps the working directory and the
+variables of one block for the next. A block marked ``<!--pytest.mark.xfail(reason=...)-->``
+shows refusals: each of its commands runs on its own and must fail with a message, not a
+traceback.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 from pytest_codeblocks import CodeBlock, extract_from_file
+
+from tests.support.padlock_server import Launched, launch
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -36,6 +40,9 @@ SHELLS = ("sh", "bash")
 SERVE = re.compile(
     r"^(?P<before>.*&&\s*)?(?P<serve>\S*padlock serve\b.*?)\s*&?\s*(?:\s#.*)?$"
 )  # a trailing comment is the page's, not the command's
+PORT_OPTION = re.compile(r"(?<![\w-])--port[ =](\d+)\b")
+SERVE_DEFAULT_PORT = 8080  # `padlock serve --help`: default $PADLOCK_PORT or 8080
+START_TIMEOUT_S = 120.0  # a first start makes the CA (keys, roots, database)
 
 # What a terminal keeps from one command to the next: the shell's variables (exported or
 # not), bash's own special ones left out.
@@ -68,14 +75,27 @@ def expects_failure(block: CodeBlock) -> bool:
     return any(text.startswith("pytest.mark.xfail") for text in block.marks)
 
 
-def serve_url(command: str, env: dict[str, str]) -> str:
-    """Where a ``padlock serve`` command answers once it is up: its ``--port`` (else
-    ``$PADLOCK_PORT``, else 8080), over https with ``--tls``."""
-    port = re.search(r"--port[ =](\d+)", command)
-    number = port.group(1) if port else env.get("PADLOCK_PORT", "8080")
-    if "--tls" in command.split():
-        return f"https://localhost:{number}/healthz"
-    return f"http://127.0.0.1:{number}/healthz"
+def page_port(command: str) -> int:
+    """The port a page's ``padlock serve`` command asks for: its ``--port``, else serve's
+    default (the docs' runner gives serve no ``$PADLOCK_PORT``)."""
+    given = PORT_OPTION.search(command)
+    return int(given.group(1)) if given else SERVE_DEFAULT_PORT
+
+
+def on_port_zero(command: str) -> str:
+    """The page's ``padlock serve`` command on port 0: its ``--port`` (added when the page
+    leaves the default) and that port in its URLs (``--base-url https://HOST:8443``), so that
+    serve binds a port itself and its base URL names the port it took."""
+    port = page_port(command)
+    command = at_port(command, port, 0)
+    if PORT_OPTION.search(command):
+        return PORT_OPTION.sub("--port 0", command)
+    return f"{command} --port 0"
+
+
+def at_port(text: str, page: int, real: int) -> str:
+    """``text`` with every ``HOST:page`` (a URL's or an address's port) made ``HOST:real``."""
+    return re.sub(rf"(?<=[\w\].]):{page}(?!\d)", f":{real}", text)
 
 
 def commands(code: str) -> list[str]:
@@ -100,8 +120,8 @@ class DocShell:
     cwd: Path
     env: dict[str, str]
     subs: Sequence[tuple[str, str]] = ()
-    ready_url: str = ""  # what a backgrounded `padlock serve` answers once up; "" to derive it
-    servers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    servers: list[Launched] = field(default_factory=list)
+    ports: dict[int, int] = field(default_factory=dict)  # a page's serve port -> the one taken
 
     @classmethod
     def make(cls, cwd: Path, extra: dict[str, str] | None = None) -> DocShell:
@@ -119,23 +139,26 @@ class DocShell:
         return cls(cwd, env)
 
     def substitute(self, code: str) -> str:
+        """The page's text with this machine's hosts, and the ports its servers took."""
         for old, new in self.subs:
             code = code.replace(old, new)
+        for page, real in self.ports.items():
+            code = at_port(code, page, real)
         return code
 
     def run_block(self, block: CodeBlock, where: str) -> str:
         """Run one block; its output. A failing command fails the test, naming the block."""
         if expects_failure(block):
-            return "".join(self._refused(c, where) for c in commands(self.substitute(block.code)))
+            return "".join(self._refused(self.substitute(c), where) for c in commands(block.code))
         output = []
         script: list[str] = []
-        for command in commands(self.substitute(block.code)):
+        for command in commands(block.code):
             serve = SERVE.match(command)
             if serve is None:
-                script.append(command)
+                script.append(self.substitute(command))  # after the servers started above it
                 continue
             if serve.group("before"):
-                script.append(serve.group("before").rstrip().removesuffix("&&"))
+                script.append(self.substitute(serve.group("before").rstrip().removesuffix("&&")))
             output.append(self._bash(script, where))
             script = []
             self.start_server(serve.group("serve"), where)
@@ -181,38 +204,24 @@ class DocShell:
             )
         return done.stdout
 
-    def start_server(self, command: str, where: str) -> None:
-        """``padlock serve ...`` in the background, until it answers ``ready_url``."""
-        log = self.cwd / f"serve-{len(self.servers)}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                ["bash", "-c", f"{self._restore()}exec {command}"], cwd=self.cwd, env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        self.servers.append(proc)
-        url = self.substitute(self.ready_url) if self.ready_url else serve_url(command, self.env)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"{where}: {command} exited:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(url, verify=False, timeout=2).is_success:  # noqa: S501 - readiness
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"{where}: {command} did not answer {url}:\n{log.read_text()[-3000:]}")
+    def start_server(self, command: str, where: str) -> Launched:
+        """The page's ``padlock serve ...`` in the background, on port 0 (``on_port_zero``),
+        once it said the port it took and answers ``/healthz``; the page's port stands for
+        that one in the commands after it."""
+        page = page_port(command)
+        script = f"{self._restore()}exec {self.substitute(on_port_zero(command))}"
+        server = launch(
+            ["bash", "-c", script, where], env=self.env, cwd=self.cwd,
+            log=self.cwd / f"serve-{len(self.servers)}.log", timeout=START_TIMEOUT_S,
+            verify=False,  # readiness only: the page's own clients check its certificate
+        )  # fmt: skip
+        self.servers.append(server)
+        self.ports[page] = server.port
+        return server
 
     def stop(self) -> None:
-        for proc in self.servers:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=30)
+        for server in self.servers:
+            server.stop(timeout=30)
         self.servers.clear()
 
     def run_page(self, page: Path) -> Iterator[tuple[CodeBlock, str | None]]:

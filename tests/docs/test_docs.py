@@ -2,10 +2,10 @@
 
 A block that cannot run here says so above itself with a pytest mark in an HTML comment
 (pytest-codeblocks' syntax) and names the test that covers it. The page's hosts and
-placeholders are replaced here: ``127.0.0.1:8080`` with the running server's port (the
-README's first command, ``padlock serve``, runs in the fixture), ``/media/usb/`` with a
-directory of the working dir, and the CA's side gets a data dir of its own for its
-``ca init``.
+placeholders are replaced here: ``/media/usb/`` with a directory of the working dir, and the
+CA's side gets a data dir of its own for its ``ca init``. The README's first command,
+``padlock serve``, is started by the test on port 0 (tests/docs/docshell.py), and the page's
+``127.0.0.1:8080`` becomes the port it took.
 """
 
 from __future__ import annotations
@@ -20,25 +20,22 @@ from pytest_codeblocks import CodeBlock, extract_from_file
 from tests.docs.docshell import ROOT, SHELLS, DocShell, certbot_ini, skip_reason
 from tests.site.conftest import SERVERS, WebServer, which
 from tests.support.dnsserver import TestDNS
-from tests.support.ports import free_port
+from tests.support.ports import free_port  # for Apache, certbot and lego, which cannot bind 0
 
 SERIAL_OF_CERT_PEM = "$(openssl x509 -in cert.pem -noout -serial | cut -d= -f2)"
 
 
 def test_docs_readme_blocks_run(tmp_path: Path) -> None:
-    port = free_port()
-    shell = DocShell.make(tmp_path / "work", {"PADLOCK_PORT": str(port)})
+    shell = DocShell.make(tmp_path / "work")
     (shell.cwd / "usb").mkdir()
     (shell.cwd / "registration.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
     shell.subs = [
-        ("127.0.0.1:8080", f"127.0.0.1:{port}"),
         ("/media/usb/", "usb/"),
         # The CA's side is another CA than the one `padlock serve` made: its own data dir.
         ("padlock ca init", "export PADLOCK_DATA_DIR=$PWD/widgets-ca; padlock ca init"),
         ("req.csr", "www.example.com.csr"),
         ("padlock ca show SERIAL", f"padlock ca show {SERIAL_OF_CERT_PEM}"),
     ]
-    shell.ready_url = f"http://127.0.0.1:{port}/healthz"
     ran: list[int] = []
     skipped: list[int] = []
     try:
@@ -103,20 +100,17 @@ def test_docs_ca_operations_blocks_run(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_docs_acme_blocks_run(tmp_path: Path, dns: TestDNS) -> None:
     """certbot and lego as the page gives them, against the page's two servers; the
-    certbot register of the EAB section against a third that requires a binding."""
+    certbot register of the EAB section against a third that requires a binding. The servers
+    take their own ports (port 0); the clients' http-01 listener is told its port."""
     assert shutil.which("certbot") and shutil.which("lego"), "certbot and lego are needed"
-    port, tls, eab, http = free_port(), free_port(), free_port(), free_port()
+    http = free_port()
     shell = DocShell.make(
         tmp_path / "work",
         {"PADLOCK_VA_RESOLVER": dns.spec, "PADLOCK_VA_HTTP_PORT": str(http),
          "PADLOCK_PKI_PORT": "0"},
     )  # fmt: skip
     shell.subs = [
-        ("ca.example.net:8443", f"localhost:{tls}"),
-        ("ca.example.net:8444", f"localhost:{eab}"),
-        ("--port 8443", f"--port {tls}"),
-        ("--port 8444", f"--port {eab}"),
-        ("--port 8080", f"--port {port}"),
+        ("ca.example.net", "localhost"),
         ("--http run", f"--http --http.port 127.0.0.1:{http} run"),
     ]
     certbot_ini(shell, http)
@@ -125,12 +119,13 @@ def test_docs_acme_blocks_run(tmp_path: Path, dns: TestDNS) -> None:
     finally:
         shell.stop()
     assert len(ran) == 2, ran
+    assert sorted(shell.ports) == [8080, 8443, 8444], shell.ports  # three servers on port 0
     for cert in (
         shell.cwd / "letsencrypt" / "live" / "www.example.com" / "cert.pem",
         shell.cwd / ".lego" / "certificates" / "www.example.com.crt",
     ):
         assert "BEGIN CERTIFICATE" in cert.read_text(), cert
-    accounts = shell.cwd / "letsencrypt" / "accounts" / f"localhost:{eab}"
+    accounts = shell.cwd / "letsencrypt" / "accounts" / f"localhost:{shell.ports[8444]}"
     assert accounts.is_dir(), "certbot register made no account at the EAB server"
 
 
@@ -143,7 +138,7 @@ def test_docs_obtain_blocks_run(dns: TestDNS) -> None:
     parent = Path(tempfile.mkdtemp(prefix="padlock-docs-obtain-"))
     apache = scratch_apache(parent, "run")
     base, http, https = apache.base, apache.http_port, apache.https_port
-    port, closed = free_port(), free_port()
+    closed = free_port()  # nothing listens there
     shell = DocShell.make(
         base,
         {"PADLOCK_VA_RESOLVER": dns.spec, "PADLOCK_VA_HTTP_PORT": str(http),
@@ -151,15 +146,15 @@ def test_docs_obtain_blocks_run(dns: TestDNS) -> None:
     )  # fmt: skip
     (base / "pass.txt").write_text("the docs' key pass phrase\n")
     shell.subs = [
-        ("127.0.0.1:8080", f"127.0.0.1:{port}"),
-        ("127.0.0.1:8081", f"127.0.0.1:{closed}"),  # nothing listens there
+        ("127.0.0.1:8081", f"127.0.0.1:{closed}"),
         ("127.0.0.1:8443", f"127.0.0.1:{https}"),
         ("--port 8443", f"--port {https}"),
         ("--http-port 8088", f"--http-port {http}"),
     ]
     try:
         apache.start()
-        shell.start_server(f"padlock serve --data-dir ca-data --port {port}", "obtain.md's CA")
+        # The page's CA, as the page describes it (on 127.0.0.1:8080: port 0 here).
+        shell.start_server("padlock serve --data-dir ca-data", "obtain.md's CA")
         ran = [b.lineno for b, why in shell.run_page(ROOT / "docs" / "obtain.md") if not why]
         assert len(ran) == 13, ran
         live = base / "state" / "certificates" / "www.example.com" / "current" / "cert.pem"

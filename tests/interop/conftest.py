@@ -166,7 +166,7 @@ def start_padlock(
     log = root_dir / f"serve-{time.monotonic_ns()}.log"
     test_root = data_dir / "ca" / "test" / "root.crt"
     launched = launch(
-        args, env={**os.environ, **env}, log=log, pki=tls, verify=test_root if tls else None
+        args, env={**os.environ, **env}, log=log, pki=tls, verify=test_root if tls else True
     )
     return Padlock(
         launched.url,

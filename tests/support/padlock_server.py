@@ -82,14 +82,15 @@ def _said(
     pytest.fail(f"{proc.args!r} never said its port:\n{_tail(log, since)}")
 
 
-def wait_healthy(server: Launched, verify: Path | None, deadline: float, since: int = 0) -> None:
-    """Until ``/healthz`` answers 200 (``verify``: the root its TLS certificate chains to)."""
+def wait_healthy(server: Launched, verify: Path | bool, deadline: float, since: int = 0) -> None:
+    """Until ``/healthz`` answers 200 (``verify``: the root its TLS certificate chains to; True
+    the system's roots; False readiness only, when the test's clients check the certificate)."""
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
             pytest.fail(f"server exited {server.proc.returncode}:\n{_tail(server.log, since)}")
         try:
-            trust: ssl.SSLContext | bool = True
-            if verify is not None:
+            trust: ssl.SSLContext | bool = verify
+            if isinstance(verify, Path):
                 trust = ssl.create_default_context(cafile=str(verify))
             if httpx.get(f"{server.url}/healthz", verify=trust, timeout=2).status_code == 200:
                 return
@@ -107,7 +108,7 @@ def launch(
     log: Path,
     cwd: Path | None = None,
     pki: bool = False,
-    verify: Path | None = None,
+    verify: Path | bool = True,
     timeout: float = START_TIMEOUT_S,
 ) -> Launched:
     """Run ``args`` (a ``padlock serve ... --port 0`` line) in a session of its own, its output
