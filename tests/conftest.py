@@ -29,6 +29,11 @@ OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 PADLOCK_BIN = Path(sys.executable).parent / "padlock"
 NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
 
+# The in-process ACME server's fixtures (server, client, test_client, make_server, va, http,
+# data_dir), shared by the ACME use cases' tests (tests/ca/acmeserver/) and its HTTP front
+# end's (tests/web/test_acme_api.py); a module's own fixture of the same name wins.
+pytest_plugins = ("tests.support.acme_server",)
+
 
 # --------------------------------------------------------------------------- keys
 

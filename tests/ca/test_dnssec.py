@@ -21,10 +21,10 @@ from padlock.acme.messages import Identifier
 from padlock.ca import validation as va
 from padlock.ca.acmeserver.model import AcmeSettings
 from padlock.errors import CAAForbidden
-from tests.ca.acmeserver.conftest import CAA_IDENTITY, VA, Server, obtain, prove, start_server
-from tests.ca.acmeserver.conftest import data_dir as acme_ca  # noqa: F401  (a fixture)
-from tests.ca.acmeserver.conftest import http as acme_http  # noqa: F401  (a fixture)
 from tests.support.acme_client import Client, make_csr
+from tests.support.acme_server import CAA_IDENTITY, VA, Server, obtain, prove, start_server
+from tests.support.acme_server import data_dir as acme_ca  # noqa: F401  (a fixture)
+from tests.support.acme_server import http as acme_http  # noqa: F401  (a fixture)
 from tests.support.dnssec_zone import BOGUS, INSECURE, SECURE, SignedZones
 from tests.support.dnsserver import TestDNS
 from tests.support.httpfiles import FileServer

@@ -1,13 +1,19 @@
-"""An ACME server per test session: the real app under uvicorn in a thread on 127.0.0.1,
-with validation pointed at loopback DNS, HTTP and TLS-ALPN servers the tests control.
+"""An ACME server for the tests of its use cases (tests/ca/acmeserver/) and of its HTTP front
+end (tests/web/test_acme_api.py): the real app under uvicorn in a thread on 127.0.0.1, with
+validation pointed at loopback DNS, HTTP and TLS-ALPN servers the tests control, and the
+helpers those tests share (a whole flow, a refusal's checks, a certificate's chain and id).
 
 Servers with other ACME settings (EAB, tight rate limits, the insecure switch) share the
 data directory, so they are the same CA and database seen through another front end.
+tests/conftest.py loads this module as a plugin (``pytest_plugins``), so the fixtures reach
+both directories; a test module's own fixture of the same name wins.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +24,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from cryptography import x509
+from cryptography.x509 import verification
 
+from padlock.acme import messages as m
 from padlock.ca.acmeserver.model import AcmeSettings
 from padlock.ca.acmeserver.service import AcmeService
 from padlock.ca.signer import create_authority
@@ -27,7 +36,7 @@ from padlock.web.acme_api import acme_service
 from padlock.web.app import create_app
 from padlock.web.serving import bind_tcp
 from padlock.wiring import PASSPHRASE_FILE
-from tests.support.acme_client import Client, make_csr
+from tests.support.acme_client import Client, make_csr, problem_type
 from tests.support.dnsserver import TestDNS, Zone
 from tests.support.httpfiles import FileServer
 from tests.support.tlsalpn import ALPNResponder
@@ -148,8 +157,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def server(data_dir: Path, va: VA) -> Iterator[Server]:
-    # Challenge POSTs wait for their validation here, so most tests see the outcome at
-    # once; test_flows covers the default (answer "processing", validate right after).
+    # Challenge POSTs wait for their validation here, so most tests see the outcome at once;
+    # tests/ca/acmeserver/test_challenges.py covers the default (answer "processing", validate
+    # right after).
     srv = start_server(
         data_dir, va, AcmeSettings(caa_identities=(CAA_IDENTITY,), validation_wait=10)
     )
@@ -242,3 +252,61 @@ def obtain(
     cert = client.get(order["certificate"])
     assert cert.status_code == 200, cert.text
     return order, order_url, cert.text
+
+
+def unique_name(prefix: str = "www") -> str:
+    """A DNS name no other test uses (the session's server and database are shared)."""
+    return f"{prefix}-{secrets.token_hex(4)}.example.com"
+
+
+def pem_chain(pem: str) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(pem.encode())
+
+
+def ca_root(server: Server, hierarchy: str) -> x509.Certificate:
+    path = server.data_dir / "ca" / hierarchy / "root.crt"
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def verified_leaf(
+    server: Server, pem: str, name: str, hierarchy: str = "trusted"
+) -> x509.Certificate:
+    """The chain's leaf, once it verifies for ``name`` (a DNS name or an IP address) up to
+    the hierarchy's root."""
+    leaf, *rest = pem_chain(pem)
+    subject: x509.DNSName | x509.IPAddress
+    try:
+        subject = x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        subject = x509.DNSName(name.removeprefix("*."))
+    store = verification.Store([ca_root(server, hierarchy)])
+    verification.PolicyBuilder().store(store).build_server_verifier(subject).verify(leaf, rest)
+    return leaf
+
+
+def cert_id_of(leaf: x509.Certificate) -> str:
+    """The certificate's renewal-information id (RFC 9773 section 4.1)."""
+    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    assert aki.key_identifier is not None
+    return m.cert_id(aki.key_identifier, leaf.serial_number)
+
+
+def assert_refused(resp: httpx.Response, kind: str, status: int | None = None) -> dict[str, Any]:
+    """The refusal's problem document, once it has the exact ACME error type (RFC 8555 6.7),
+    a fresh Replay-Nonce and, when given, the HTTP status."""
+    assert problem_type(resp) == kind, resp.text
+    assert "Replay-Nonce" in resp.headers, "every response carries a fresh nonce"
+    if status is not None:
+        assert resp.status_code == status, resp.text
+    doc: dict[str, Any] = resp.json()
+    return doc
+
+
+def ready_order(client: Client, va: VA, names: list[str]) -> tuple[dict[str, Any], str]:
+    """A new order for ``names`` with every authorization proven by http-01: (order, URL)."""
+    resp = client.new_order(names)
+    assert resp.status_code == 201, resp.text
+    order, url = resp.json(), resp.headers["Location"]
+    for authz_url in order["authorizations"]:
+        assert prove(client, va, authz_url)["status"] == "valid"
+    return order, url
