@@ -12,13 +12,7 @@ import pytest
 
 from padlock.ca.acmeserver.model import AcmeSettings
 from tests.support.acme_client import JOSE, Client, jws
-from tests.support.acme_server import (
-    VA,
-    Server,
-    assert_refused,
-    obtain,
-    unique_name,
-)
+from tests.support.acme_server import VA, Server, assert_refused, obtain, unique_name
 
 
 def _links(resp: httpx.Response) -> list[str]:

@@ -13,12 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from padlock.ca.acmeserver.model import AcmeSettings
 from tests.support.acme_client import Client, Key, jwk_of, jws, problem_type
-from tests.support.acme_server import (
-    VA,
-    Server,
-    assert_refused,
-    unique_name,
-)
+from tests.support.acme_server import VA, Server, assert_refused, unique_name
 
 
 def test_account_created_then_found_again(http: httpx.Client, server: Server) -> None:

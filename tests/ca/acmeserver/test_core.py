@@ -14,13 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from padlock.ca.acmeserver.model import AcmeSettings
 from tests.support.acme_client import Client, b64, jws, problem_type
-from tests.support.acme_server import (
-    VA,
-    Server,
-    assert_refused,
-    obtain,
-    unique_name,
-)
+from tests.support.acme_server import VA, Server, assert_refused, obtain, unique_name
 
 
 def test_failed_validations_rate_limited(make_server: Any, http: httpx.Client, va: VA) -> None:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.support.acme_server import (
-    CAA_IDENTITY,
-    Server,
-)
+from tests.support.acme_server import CAA_IDENTITY, Server
 
 
 def test_directory_trusted(http: httpx.Client, server: Server) -> None:

@@ -8,11 +8,7 @@ import secrets
 import httpx
 
 from tests.support.acme_client import Client, b64, jws, make_csr
-from tests.support.acme_server import (
-    Server,
-    assert_refused,
-    unique_name,
-)
+from tests.support.acme_server import Server, assert_refused, unique_name
 
 
 def test_new_nonce_head_and_get(http: httpx.Client, server: Server) -> None:

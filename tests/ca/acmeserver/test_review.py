@@ -7,13 +7,7 @@ from cryptography.x509.oid import NameOID
 
 from padlock.pki import certs
 from tests.support.acme_client import Client, make_csr
-from tests.support.acme_server import (
-    VA,
-    Server,
-    pem_chain,
-    prove,
-    unique_name,
-)
+from tests.support.acme_server import VA, Server, pem_chain, prove, unique_name
 
 
 def test_ov_order_waits_for_review(client: Client, server: Server, va: VA) -> None:

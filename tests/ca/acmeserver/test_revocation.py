@@ -11,15 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from padlock.acme import messages as m
 from tests.support.acme_client import Client, b64, make_csr, problem_type
-from tests.support.acme_server import (
-    VA,
-    Server,
-    cert_id_of,
-    obtain,
-    pem_chain,
-    prove,
-    unique_name,
-)
+from tests.support.acme_server import VA, Server, cert_id_of, obtain, pem_chain, prove, unique_name
 
 
 def test_revoke_with_account_key(client: Client, server: Server, va: VA) -> None:
