@@ -346,7 +346,9 @@ def test_root_is_p384_self_signed_ca(ca_dir: Path, hierarchy: Hierarchy) -> None
 
 
 @pytest.mark.parametrize("hierarchy", list(Hierarchy))
-def test_intermediate_has_path_len_0_and_server_auth(ca_dir: Path, hierarchy: Hierarchy) -> None:
+def test_intermediate_has_path_len_0_and_server_auth_only(
+    ca_dir: Path, hierarchy: Hierarchy
+) -> None:
     root_path, _, issuing_path, _ = _files(ca_dir, hierarchy)
     root, issuing = _cert(root_path), _cert(issuing_path)
     key = issuing.public_key()
@@ -355,8 +357,8 @@ def test_intermediate_has_path_len_0_and_server_auth(ca_dir: Path, hierarchy: Hi
     bc = issuing.extensions.get_extension_for_class(x509.BasicConstraints)
     assert bc.critical and bc.value.ca and bc.value.path_length == 0
     eku = issuing.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    assert ExtendedKeyUsageOID.SERVER_AUTH in list(eku)
-    assert set(eku) <= {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
+    # Chrome Root Program policy 1.8: a serverAuth-dedicated issuing CA, no clientAuth.
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
     ku = issuing.extensions.get_extension_for_class(x509.KeyUsage)
     assert ku.critical and ku.value.key_cert_sign and ku.value.crl_sign
     aki = issuing.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value

@@ -162,7 +162,11 @@ def intermediate_builder(
     days: int,
     urls: CAUrls,
 ) -> x509.CertificateBuilder:
-    """BR 7.1.2.10: TLS subordinate CA, pathLen 0, EKU serverAuth + clientAuth."""
+    """BR 7.1.2.10: TLS subordinate CA, pathLen 0, EKU serverAuth alone.
+
+    Chrome Root Program policy 1.8 accepts only serverAuth-dedicated hierarchies: an
+    issuing CA disclosed from 2026-06-15 carries no other EKU (no clientAuth), and so
+    neither do the leaves it issues (the subscriber EKU below is serverAuth alone)."""
     _check_ca_subject(subject)
     issuer_ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     return (
@@ -175,12 +179,7 @@ def intermediate_builder(
         .not_valid_after(not_before + dt.timedelta(days=days) - dt.timedelta(seconds=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_ca_key_usage(), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
