@@ -5,6 +5,7 @@ Every setting has one env var (``PADLOCK_*``); CLI options override them.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +31,9 @@ class Settings:
     caa_identities: tuple[str, ...] = ()  # issuer domain names CAA records may name for us
     host: str = "127.0.0.1"
     port: int = 8080
+    # The test hierarchy's rules (validity, validation reuse) run this far ahead, to rehearse
+    # a later step of the BR schedule (PADLOCK_TEST_CLOCK_OFFSET, serve --clock-offset).
+    test_clock_offset: dt.timedelta = dt.timedelta(0)
 
     @property
     def db_url(self) -> str:
@@ -94,4 +98,13 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         ),
         host=e.get("PADLOCK_HOST", base.host),
         port=int(e.get("PADLOCK_PORT", str(base.port))),
+        test_clock_offset=_clock_offset(e.get("PADLOCK_TEST_CLOCK_OFFSET")),
     )
+
+
+def _clock_offset(text: str | None) -> dt.timedelta:
+    if not text:
+        return dt.timedelta(0)
+    from padlock.pki.schedule import parse_clock_offset
+
+    return parse_clock_offset(text)

@@ -54,6 +54,19 @@ def ca_passphrase(settings: Settings, passphrase_file: Path | None = None) -> by
     return None
 
 
+def required_passphrase(
+    settings: Settings, passphrase_file: Path | None = None, what: str = "The CA keys are"
+) -> bytes:
+    """:func:`ca_passphrase`, or BadPassphrase saying where to give it."""
+    found = ca_passphrase(settings, passphrase_file)
+    if found is None:
+        raise BadPassphrase(
+            f"{what} encrypted and no pass phrase was given.",
+            hint=f"Set {CA_PASSPHRASE_ENV} or use --passphrase-file.",
+        )
+    return found
+
+
 def generate_ca_passphrase(settings: Settings) -> tuple[bytes, Path]:
     """A random pass phrase kept in the data dir (mode 0600), for a CA made without prompts."""
     settings.ca_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -105,7 +118,7 @@ def open_authority(
             "The CA keys are encrypted and no pass phrase was given.",
             hint=f"Set {CA_PASSPHRASE_ENV} or use --passphrase-file.",
         )
-    signers = signer_mod.load_issuing_signers(settings.ca_dir, passphrase)
+    cas = signer_mod.load_issuing_cas(settings.ca_dir, passphrase)
     store = open_store(settings)
     try:  # a host signs only with the CA the database belongs to (docs/ca-operations.md)
         hosts.check_ca(settings, store)
@@ -116,10 +129,38 @@ def open_authority(
     policy = IssuancePolicy(
         base_url=signer_mod.pki_base_url_of(meta) or settings.effective_pki_base_url,
         allow_internal_in_test=settings.allow_internal_names_in_test,
+        test_clock_offset=settings.test_clock_offset,
     )
     blocked = revocation_store(store)
-    issuer = Issuer(store, signers, policy, blocklist, clock, blocked_keys=blocked)
+    watch = _IssuerWatch(settings, passphrase, store)
+    issuer = Issuer(store, cas, policy, blocklist, clock, blocked_keys=blocked, watch=watch)
     return Authority(settings, store, issuer, blocklist)
+
+
+class _IssuerWatch:
+    """What the Issuer asks after ``ca new-issuer``: is its CA's successor recorded (in the
+    reservation's transaction), and this host's issuing CAs again, checked against the
+    database's (a host whose data dir lacks the successor refuses to issue, and says how
+    to bring it over)."""
+
+    def __init__(self, settings: Settings, passphrase: bytes, store: Store) -> None:
+        from padlock.store.identity import IdentityRepository
+
+        self._settings = settings
+        self._passphrase = passphrase
+        self._store = store
+        self._repo = IdentityRepository(_sql_store(store, "The CA identity"))
+
+    def recorded_in(self, cursor: object, issuer: str) -> bool:
+        return self._repo.recorded_in(cursor, issuer)
+
+    def unknown(self, known: set[str]) -> bool:
+        recorded = {c.issuer for c in self._repo.get()}
+        return any(signer_mod.issuing_generation(i) for i in recorded - known)
+
+    def reload(self) -> signer_mod.IssuingCas:
+        hosts.check_ca(self._settings, self._store)
+        return signer_mod.load_issuing_cas(self._settings.ca_dir, self._passphrase)
 
 
 def open_revocation(authority: Authority, passphrase: bytes) -> Revocation:
@@ -130,19 +171,23 @@ def open_revocation(authority: Authority, passphrase: bytes) -> Revocation:
 
     ca_dir = authority.settings.ca_dir
     repo = revocation_store(authority.store)
-    issuing = {h: authority.issuer.signer_for(h) for h in Hierarchy}
-    responders = signer_mod.ensure_ocsp_signers(ca_dir, passphrase, utcnow(), issuing)
-    crl_signers = [
-        *issuing.values(),
-        signer_mod.load_root_signer(ca_dir, Hierarchy.TEST, passphrase),
-    ]
-    crls = rev.CrlService(repo, crl_signers)
-    ocsp = rev.OcspResponder(repo, responders.values())
+    issuer = authority.issuer
+    # Every issuing CA signs CRLs and OCSP answers for what it issued, the succeeded ones
+    # too (ca new-issuer), as long as the data dir holds them.
+    issuing = issuer.issuing_cas.every
+    responders = signer_mod.ensure_every_ocsp_signer(ca_dir, passphrase, utcnow(), issuing)
+    test_root = signer_mod.load_root_signer(ca_dir, Hierarchy.TEST, passphrase)
+    crls = rev.CrlService(repo, [*issuing, test_root])
+    ocsp = rev.OcspResponder(repo, responders)
 
     def renew(now: dt.datetime) -> list[signer_mod.OcspSigner]:
-        return list(signer_mod.ensure_ocsp_signers(ca_dir, passphrase, now, issuing).values())
+        every = issuer.issuing_cas.every
+        crls.replace_signers([*every, test_root])
+        return signer_mod.ensure_every_ocsp_signer(ca_dir, passphrase, now, every)
 
-    return rev.Revocation(rev.Revoker(repo, crls, ocsp), crls, ocsp, renew)
+    return rev.Revocation(
+        rev.Revoker(repo, crls, ocsp), crls, ocsp, renew, issuers=lambda: issuer.refresh().every
+    )
 
 
 def _sql_store(store: Store, what: str) -> SqlStore:

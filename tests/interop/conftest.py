@@ -13,6 +13,7 @@ A missing client program fails the tests (it is never a skip): CI installs them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -135,6 +136,7 @@ def start_padlock(
     workers: int = 1,
     extra_env: dict[str, str] | None = None,
     data_dir: Path | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> Padlock:
     """``padlock serve`` on any free port (it binds port 0 and says which; the base URL
     given with port 0 names the port taken)."""
@@ -159,6 +161,7 @@ def start_padlock(
         }
     )
     args = [PADLOCK, "serve", "--port", "0", "--workers", str(workers), "--log-level", "warning"]
+    args += extra_args
     if tls:
         # The plain-HTTP PKI listener on any free port: the CA's URLs name port 80 of
         # ca.example.org, which no test fetches, and port 80 of this machine is not ours.
@@ -190,6 +193,16 @@ def stop_padlock(server: Padlock) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.proc.pid, signal.SIGKILL)
             server.proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def serving(root_dir: Path, dns: tuple[TestDNS, Path], **options: Any) -> Iterator[Padlock]:
+    """:func:`start_padlock` (with ``options``) for the ``with`` block, stopped after it."""
+    server = start_padlock(root_dir, dns[0], dns[1], **options)
+    try:
+        yield server
+    finally:
+        stop_padlock(server)
 
 
 @pytest.fixture(scope="session")

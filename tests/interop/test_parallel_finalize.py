@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.interop.conftest import Padlock, start_padlock, stop_padlock
+from tests.interop.conftest import Padlock, serving
 from tests.support.acme_client import JOSE, Client, b64, jws, make_csr
 from tests.support.dnsserver import TestDNS
 
@@ -22,18 +22,14 @@ from tests.support.dnsserver import TestDNS
 def two_workers(
     tmp_path_factory: pytest.TempPathFactory, dns: tuple[TestDNS, Path]
 ) -> Iterator[Padlock]:
-    server = start_padlock(
+    with serving(
         tmp_path_factory.mktemp("workers"),
-        dns[0],
-        dns[1],
+        dns,
         tls=False,
         workers=2,
         extra_env={"PADLOCK_INSECURE_VA_ALWAYS_VALID": "1"},
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        stop_padlock(server)
 
 
 def test_insecure_switch_is_announced(two_workers: Padlock) -> None:

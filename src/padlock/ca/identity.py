@@ -54,15 +54,54 @@ CaIdentity = tuple[CaCertificate, ...]
 
 
 def local_identity(ca_dir: Path) -> CaIdentity:
-    """The identity of the CA in a data dir (its roots and issuing CAs, no key needed)."""
+    """The identity of the CA in a data dir (its roots and every generation of its issuing
+    CAs, no key needed)."""
     signer_mod.read_meta(ca_dir)  # no CA here: ConfigError naming `ca init`
     found = []
     for hierarchy in Hierarchy:
         files = signer_mod.hierarchy_files(ca_dir, hierarchy, signer_mod.offline_dir_for(ca_dir))
-        for role, path in (("root", files.root_cert), ("issuing", files.issuing_cert)):
+        paths = [(signer_mod.issuer_id(hierarchy, "root"), files.root_cert)]
+        for generation in signer_mod.issuing_generations(ca_dir, hierarchy) or [1]:
+            paths.append(
+                (
+                    signer_mod.issuing_id(hierarchy, generation),
+                    signer_mod.issuing_files(ca_dir, hierarchy, generation)[0],
+                )
+            )
+        for issuer, path in paths:
             cert = x509.load_pem_x509_certificate(read_bytes(path, "CA certificate"))
-            found.append(CaCertificate.of(signer_mod.issuer_id(hierarchy, role), cert))
+            found.append(CaCertificate.of(issuer, cert))
     return tuple(sorted(found, key=lambda c: c.issuer))
+
+
+def current_issuers(identity: CaIdentity) -> dict[Hierarchy, str]:
+    """The issuing CA that issues now in each hierarchy of ``identity``: its newest
+    generation (``ca new-issuer`` adds the next one; the older ones only answer for what
+    they issued)."""
+    newest: dict[Hierarchy, int] = {}
+    for c in identity:
+        found = signer_mod.issuing_generation(c.issuer)
+        if found is not None and found[1] > newest.get(found[0], 0):
+            newest[found[0]] = found[1]
+    return {h: signer_mod.issuing_id(h, g) for h, g in newest.items()}
+
+
+def added_issuer(recorded: CaIdentity, local: CaIdentity) -> CaCertificate:
+    """The one issuing CA ``local`` holds beyond ``recorded`` (``ca new-issuer``), refused
+    when the two differ in anything else: a data dir adds to the database's CA, never
+    replaces part of it."""
+    theirs = {c.issuer for c in recorded}
+    extra = [c for c in local if c.issuer not in theirs]
+    rest = tuple(c for c in local if c.issuer in theirs)
+    other = differences(recorded, rest)
+    if len(extra) != 1 or other or signer_mod.issuing_generation(extra[0].issuer) is None:
+        raise ConfigError(
+            "The data dir's CA differs from the database's by more than one new issuing CA: "
+            + "; ".join(other or [c.issuer for c in extra] or ["nothing new"])
+            + ".",
+            hint="Run padlock ca new-issuer on a host whose data dir holds the database's CA.",
+        )
+    return extra[0]
 
 
 def short(identity: CaIdentity) -> str:
@@ -94,6 +133,15 @@ def differences(recorded: CaIdentity, local: CaIdentity) -> list[str]:
 def refuse_other_ca(recorded: CaIdentity, local: CaIdentity, data_dir: Path) -> None:
     """Raise ConfigError when a data dir holds another CA than the database records."""
     found = differences(recorded, local)
+    lacking = [c.issuer for c in recorded if c.issuer not in {m.issuer for m in local}]
+    if found and len(lacking) == len(found) and all(map(signer_mod.issuing_generation, lacking)):
+        raise ConfigError(
+            f"The data dir {data_dir} lacks the issuing CA {', '.join(lacking)} that"
+            " padlock ca new-issuer made on another host of this database; this host issues"
+            " nothing until it has it.",
+            hint="On a host that has it: padlock ca clone-to "
+            f"{data_dir} --update (copies only what is missing), or copy its files by hand.",
+        )
     if found:
         raise ConfigError(
             f"The data dir {data_dir} holds another CA than the one this database belongs to: "

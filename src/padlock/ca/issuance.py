@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,11 +26,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from padlock.ca.audit import AuditEntry
 from padlock.ca.ports.certificates import Store, StoreWrite
 from padlock.ca.records import CertificateRecord, Reservation
-from padlock.ca.signer import Signer, ca_urls
+from padlock.ca.signer import IssuingCas, Signer, ca_urls, successor_id
 from padlock.errors import (
     ConfigError,
     Conflict,
+    IssuerRetired,
     LintFailed,
+    NotFound,
     PadlockError,
     PolicyError,
     WeakKey,
@@ -37,6 +40,7 @@ from padlock.errors import (
 from padlock.pki import certcheck, certs, keypolicy, policy
 from padlock.pki.csr import load_csr
 from padlock.pki.profiles import PROFILES, Hierarchy, Profile, get_profile, validity
+from padlock.pki.schedule import rules_day
 
 if TYPE_CHECKING:
     from padlock.pki.lint import Finding
@@ -104,6 +108,8 @@ class IssuedCertificate:
 class IssuancePolicy:
     base_url: str  # the PKI base URL: AIA, CRL DP and OCSP in every certificate
     allow_internal_in_test: bool = False
+    # The test hierarchy's rules run this far ahead (pki/schedule.py); never the trusted one's.
+    test_clock_offset: dt.timedelta = dt.timedelta(0)
 
 
 class BlockedKeys(Protocol):
@@ -125,45 +131,117 @@ def _compromised_key() -> WeakKey:
     )
 
 
+class IssuerWatch(Protocol):
+    """Whether ``ca new-issuer`` has succeeded an issuing CA, and this host's issuing CAs
+    again (built in ``wiring``: the identity repository and the data dir)."""
+
+    def recorded_in(self, cursor: Any, issuer: str) -> bool:
+        """Whether ``issuer`` is a recorded CA (a successor, here), read in the
+        reservation's write transaction (``cursor``: the one the store hands a StoreWrite)."""
+        ...
+
+    def unknown(self, known: set[str]) -> bool:
+        """Whether the database records an issuing CA not among ``known`` ids."""
+        ...
+
+    def reload(self) -> IssuingCas:
+        """This host's issuing CAs, read again and checked against the database's;
+        ConfigError when the data dir lacks the successor another host made."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Issuing:
+    """What the Issuer made once from its issuing CAs, swapped whole when they change:
+    the signers, what every certificate of a profile shares, each CA's chain in PEM."""
+
+    signers: Mapping[Hierarchy, Signer]
+    by_id: Mapping[str, Signer]
+    templates: Mapping[str, certs.LeafTemplate]
+    pems: Mapping[str, tuple[bytes, bytes]]
+
+    @classmethod
+    def of(cls, cas: IssuingCas, base_url: str) -> _Issuing:
+        signers = dict(cas.current)
+        templates = {
+            p.name: certs.LeafTemplate(
+                p,
+                signers[p.hierarchy].certificate,
+                ca_urls(base_url, signers[p.hierarchy].issuer),
+                signers[p.hierarchy].signature_algorithm,
+            )
+            for p in PROFILES.values()
+            if p.hierarchy in signers
+        }
+        every = {s.issuer: s for s in (*cas.every, *signers.values())}
+        return cls(signers, every, templates, {i: _chain_pems(s) for i, s in every.items()})
+
+
 class Issuer:
-    """Issues certificates for every profile; holds Signers, never keys."""
+    """Issues certificates for every profile; holds Signers, never keys.
+
+    ``signers`` are the issuing CAs that issue (one per hierarchy), or an
+    :class:`IssuingCas` that adds the older generations, which only give their chain to
+    what they issued. With a ``watch``, every reservation also asks whether ``ca
+    new-issuer`` recorded a successor of its issuing CA; if so the Issuer loads the new
+    one and reserves again with it: a succeeded CA issues nothing new."""
 
     def __init__(
         self,
         store: Store,
-        signers: Mapping[Hierarchy, Signer],
+        signers: Mapping[Hierarchy, Signer] | IssuingCas,
         settings: IssuancePolicy,
         blocklist: keypolicy.Blocklist | None = None,
         clock: Clock = utcnow,
         blocked_keys: BlockedKeys | None = None,
+        watch: IssuerWatch | None = None,
     ) -> None:
         self._store = store
-        self._signers = dict(signers)
         self._settings = settings
         self._blocklist = blocklist
         self._clock = clock
         self._blocked_keys = blocked_keys
+        self._watch = watch
         host = urlsplit(settings.base_url).hostname
         self._pki_http = urlsplit(settings.base_url).scheme == "http"
         self._internal_host = host if host and not policy.is_public_host(host) else None
-        self._urls = {h: ca_urls(settings.base_url, s.issuer) for h, s in self._signers.items()}
-        # Made once, not per certificate: what every certificate of a profile shares,
-        # the name policy of each hierarchy, and the PEM of each issuing CA's chain.
-        self._templates = {
-            p.name: certs.LeafTemplate(
-                p,
-                self._signers[p.hierarchy].certificate,
-                self._urls[p.hierarchy],
-                self._signers[p.hierarchy].signature_algorithm,
-            )
-            for p in PROFILES.values()
-            if p.hierarchy in self._signers
-        }
+        cas = signers if isinstance(signers, IssuingCas) else IssuingCas(signers, ())
+        self._issuing = _Issuing.of(cas, settings.base_url)  # made once, not per certificate
+        self._reload_lock = threading.Lock()
+        self.generation = 0  # counts the changes of issuing CAs taken up (ca new-issuer)
         self._name_policies = {
             p.name: policy.for_profile(p, settings.allow_internal_in_test)
             for p in PROFILES.values()
         }
-        self._pems = {s.issuer: _chain_pems(s) for s in self._signers.values()}
+
+    @property
+    def issuing_cas(self) -> IssuingCas:
+        """The issuing CAs in use: those that issue, and every one known."""
+        state = self._issuing
+        return IssuingCas(state.signers, tuple(state.by_id.values()))
+
+    def signer_by_id(self, issuer: str) -> Signer | None:
+        """An issuing CA by its id (``trusted-issuing-2``), older generations included."""
+        return self._issuing.by_id.get(issuer)
+
+    def refresh(self) -> IssuingCas:
+        """:meth:`reload` when the database records an issuing CA this Issuer does not hold
+        (the upkeep asks, so that a worker that issues nothing still answers for it)."""
+        if self._watch is not None and self._watch.unknown(set(self._issuing.by_id)):
+            return self.reload()
+        return self.issuing_cas
+
+    def reload(self) -> IssuingCas:
+        """Take up the issuing CAs the watch finds (after ``ca new-issuer``)."""
+        if self._watch is None:
+            return self.issuing_cas
+        with self._reload_lock:
+            cas = self._watch.reload()
+            if dict(cas.current) != dict(self._issuing.signers):
+                self._issuing = _Issuing.of(cas, self._settings.base_url)
+                self.generation += 1
+                log.warning("issuing CAs now %s", ", ".join(s.issuer for s in cas.current.values()))
+        return self.issuing_cas
 
     def _tolerated(self, finding: Finding) -> bool:
         """A CA run on a private base URL (a laptop, a lab) puts that host in AIA and CRL DP.
@@ -186,7 +264,7 @@ class Issuer:
         return False
 
     def signer_for(self, hierarchy: Hierarchy) -> Signer:
-        return self._signers[hierarchy]
+        return self._issuing.signers[hierarchy]
 
     # -- step 1: everything that can refuse, before any state --------------------------------
 
@@ -260,13 +338,19 @@ class Issuer:
             # after an earlier look cannot slip through; the refusal rolls it all back.
             first = _refusing_blocked(self._blocked_keys, key_fp, first)
         now = self._clock()
-        reservation, draft, draft_der = self._reserve(
-            request, profile, facts, dns, ips, key_fp, spki, first, now
-        )
+        try:
+            signer, reserved = self._reserve(
+                request, profile, facts, dns, ips, key_fp, spki, first, now
+            )
+        except IssuerRetired:  # ca new-issuer recorded a successor: take it up, once
+            self.reload()
+            signer, reserved = self._reserve(
+                request, profile, facts, dns, ips, key_fp, spki, first, now
+            )
+        reservation, draft, draft_der = reserved
         self._lint(request, profile, reservation, draft, draft_der)
 
         # Steps 4 and 5: sign exactly the bytes reserved and linted, store, answer.
-        signer = self._signers[profile.hierarchy]
         der = signer.sign_tbs(reservation.tbs_der)
         sha256 = hashlib.sha256(der).hexdigest()
         issued_at = self._clock()
@@ -295,13 +379,17 @@ class Issuer:
         spki: bytes,
         first: StoreWrite | None,
         now: dt.datetime,
-    ) -> tuple[Reservation, x509.Certificate, bytes]:
+    ) -> tuple[Signer, tuple[Reservation, x509.Certificate, bytes]]:
         """Step 2 of issuance: the serial and the to-be-signed data, committed before any
-        signature (with ``first``); the draft lint reads. A serial collision (2^-64 odds)
-        just draws again."""
-        not_before, not_after = validity(profile, now, request.days)
-        signer = self._signers[profile.hierarchy]
-        template = self._templates[profile.name]
+        signature (with ``first``); the issuing CA that signs it and the draft lint reads.
+        A serial collision (2^-64 odds) just draws again."""
+        rules_on = rules_day(profile.hierarchy, now.date(), self._settings.test_clock_offset)
+        not_before, not_after = validity(profile, now, request.days, rules_on)
+        state = self._issuing  # one snapshot: the signer and its template belong together
+        signer = state.signers[profile.hierarchy]
+        template = state.templates[profile.name]
+        if self._watch is not None:
+            first = _refusing_succeeded(self._watch, signer.issuer, first)
         names = dns + ips
         subject = template.subject_text(names[0])
         for _attempt in range(3):
@@ -358,7 +446,9 @@ class Issuer:
                     ),
                     first,
                 )
-                return reservation, draft, draft_der
+                return signer, (reservation, draft, draft_der)
+            except IssuerRetired:
+                raise
             except Conflict:
                 continue
         raise PadlockError(  # pragma: no cover - three 128-bit collisions in a row
@@ -450,15 +540,21 @@ class Issuer:
     def package(self, record: CertificateRecord, signer: Signer | None = None) -> IssuedCertificate:
         if record.der is None:
             raise Conflict(f"Certificate {record.serial_hex} was reserved but never issued.")
-        signer = signer or self._signers[Hierarchy(record.hierarchy)]
+        # Its own issuer's chain: a certificate of a succeeded issuing CA keeps it.
+        signer = signer or self._issuing.by_id.get(record.issuer)
+        if signer is None:
+            raise NotFound(
+                f"Certificate {record.serial_hex} was issued by {record.issuer}, an issuing CA"
+                " this host does not hold."
+            )
         pem = x509.load_der_x509_certificate(record.der).public_bytes(Encoding.PEM)
         return self._package(record, signer, pem)
 
     def _package(
         self, record: CertificateRecord, signer: Signer, certificate_pem: bytes
     ) -> IssuedCertificate:
-        pems = self._pems.get(signer.issuer)
-        if pems is None or signer is not self._signers.get(Hierarchy(record.hierarchy)):
+        pems = self._issuing.pems.get(signer.issuer)
+        if pems is None or signer is not self._issuing.by_id.get(signer.issuer):
             pems = _chain_pems(signer)
         chain, root = pems
         return IssuedCertificate(record, certificate_pem, chain, root)
@@ -484,6 +580,19 @@ def _refusing_blocked(
     def write(cursor: Any) -> None:
         if blocked.is_key_blocked_in(cursor, key_fingerprint):
             raise _compromised_key()
+        if then is not None:
+            then(cursor)
+
+    return write
+
+
+def _refusing_succeeded(watch: IssuerWatch, issuer: str, then: StoreWrite | None) -> StoreWrite:
+    """``then``, after refusing the reservation when ``issuer`` has a recorded successor."""
+    successor = successor_id(issuer)
+
+    def write(cursor: Any) -> None:
+        if successor is not None and watch.recorded_in(cursor, successor):
+            raise IssuerRetired(f"{issuer} was succeeded by {successor} (ca new-issuer).")
         if then is not None:
             then(cursor)
 

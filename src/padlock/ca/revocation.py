@@ -400,6 +400,10 @@ class CrlService:
     def issuers(self) -> tuple[str, ...]:
         return tuple(self._signers)
 
+    def replace_signers(self, signers: Iterable[Signer]) -> None:
+        """Sign for these CAs from now on (``ca new-issuer`` added one)."""
+        self._signers = {s.issuer: s for s in signers}
+
     def can_sign(self, issuer: str) -> bool:
         return issuer in self._signers
 
@@ -775,6 +779,18 @@ class Revocation:
     crls: CrlService
     ocsp: OcspResponder
     renew_responders: RenewResponders | None = None  # signer.ensure_ocsp_signers, bound
+    # The issuing CAs this process holds now (the Issuer's, refreshed after ca new-issuer):
+    # a CA without a responder here gets one (renew_responders) at the next tick.
+    issuers: Callable[[], Iterable[Signer]] | None = None
+
+    def _held(self) -> set[str]:
+        if self.issuers is None:
+            return set()
+        try:
+            return {s.issuer for s in self.issuers()}
+        except PadlockError as exc:  # this host lacks a new issuing CA: the rest goes on
+            log.warning("the issuing CAs could not be refreshed: %s", exc)
+            return set()
 
     def tick(
         self, now: dt.datetime, presign_limit: int = 1000, *, shared: bool = True
@@ -785,9 +801,13 @@ class Revocation:
         process does them for all) to a process whose turn it is; responders are held in
         each process's memory, so each renews its own."""
         renewed = 0
-        if self.renew_responders is not None and any(
-            crl_ocsp.responder_needs_renewal(r.certificate, now)
-            for r in self.ocsp.responders.values()
+        held = self._held()
+        if self.renew_responders is not None and (
+            not held <= self.ocsp.responders.keys()
+            or any(
+                crl_ocsp.responder_needs_renewal(r.certificate, now)
+                for r in self.ocsp.responders.values()
+            )
         ):
             self.ocsp.replace_responders(self.renew_responders(now))
             renewed = 1

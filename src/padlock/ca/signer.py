@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -47,6 +48,55 @@ def issuer_id(hierarchy: Hierarchy | str, role: str) -> str:
     return f"{Hierarchy(hierarchy).value}-{role}"
 
 
+# --- issuing CAs by generation ----------------------------------------------------------------
+# ``ca init`` makes generation 1 of each hierarchy's issuing CA (``trusted-issuing``, files
+# issuing.crt/.key, ocsp.crt/.key); ``ca new-issuer`` makes the next one under the same root
+# (``trusted-issuing-2``, files issuing-2.crt/.key, ocsp-2.crt/.key). The newest generation
+# issues; the older ones only sign CRLs and OCSP answers for what they issued.
+
+_ISSUING = re.compile(r"(test|trusted)-issuing(?:-([1-9][0-9]{0,5}))?")
+
+
+def issuing_id(hierarchy: Hierarchy | str, generation: int) -> str:
+    """The id of a hierarchy's issuing CA of ``generation`` (1: ``ca init``'s)."""
+    base = issuer_id(hierarchy, "issuing")
+    return base if generation == 1 else f"{base}-{generation}"
+
+
+def issuing_generation(issuer: str) -> tuple[Hierarchy, int] | None:
+    """(hierarchy, generation) of an issuing CA's id; None for a root or another name."""
+    found = _ISSUING.fullmatch(issuer)
+    if found is None or found.group(2) == "1":
+        return None
+    return Hierarchy(found.group(1)), int(found.group(2) or 1)
+
+
+def successor_id(issuer: str) -> str | None:
+    """The id the issuing CA after ``issuer`` gets (``ca new-issuer``); None for a root."""
+    found = issuing_generation(issuer)
+    return None if found is None else issuing_id(found[0], found[1] + 1)
+
+
+def _suffix(generation: int) -> str:
+    return "" if generation == 1 else f"-{generation}"
+
+
+def issuing_files(ca_dir: Path, hierarchy: Hierarchy, generation: int) -> tuple[Path, Path]:
+    """(certificate, key) of a hierarchy's issuing CA of ``generation``."""
+    base = ca_dir / hierarchy.value
+    return base / f"issuing{_suffix(generation)}.crt", base / f"issuing{_suffix(generation)}.key"
+
+
+def issuing_generations(ca_dir: Path, hierarchy: Hierarchy) -> list[int]:
+    """The generations of issuing CA certificates in a data dir, oldest first."""
+    found = []
+    for path in (ca_dir / hierarchy.value).glob("issuing*.crt"):
+        parsed = issuing_generation(f"{hierarchy.value}-{path.stem}")
+        if parsed is not None:
+            found.append(parsed[1])
+    return sorted(found)
+
+
 def ca_urls(base_url: str, issuer: str) -> CAUrls:
     """Where certificates issued by ``issuer`` point relying parties (AIA, CRL DP, OCSP)."""
     base = base_url.rstrip("/")
@@ -55,7 +105,7 @@ def ca_urls(base_url: str, issuer: str) -> CAUrls:
         crl=f"{base}/crl/{issuer}.crl",
         # Only the issuing CAs run an OCSP responder: a root's key may be offline, so the
         # status of the intermediates comes from the root's CRL (ARL) alone.
-        ocsp=f"{base}/ocsp/{issuer}" if issuer.endswith("-issuing") else None,
+        ocsp=f"{base}/ocsp/{issuer}" if issuing_generation(issuer) is not None else None,
     )
 
 
@@ -390,21 +440,101 @@ def load_root(ca_dir: Path, hierarchy: Hierarchy) -> x509.Certificate:
 
 
 def load_issuing_signers(ca_dir: Path, passphrase: bytes) -> dict[Hierarchy, Signer]:
-    """The issuing CA of each hierarchy, ready to sign. A wrong pass phrase fails here."""
+    """The issuing CA of each hierarchy that issues now, ready to sign. A wrong pass phrase
+    fails here."""
+    return dict(load_issuing_cas(ca_dir, passphrase).current)
+
+
+@dataclass(frozen=True)
+class IssuingCas:
+    """Every issuing CA of a data dir: ``current`` issues, one per hierarchy (the newest
+    generation); ``every`` (oldest first) adds those that only answer for what they issued
+    (CRLs, OCSP, their chain)."""
+
+    current: Mapping[Hierarchy, Signer]
+    every: tuple[Signer, ...]
+
+    def get(self, issuer: str) -> Signer | None:
+        return next((s for s in self.every if s.issuer == issuer), None)
+
+
+def _load_issuing(ca_dir: Path, hierarchy: Hierarchy, generation: int, passphrase: bytes) -> Signer:
+    cert_path, key_path = issuing_files(ca_dir, hierarchy, generation)
+    root = _load_cert(hierarchy_files(ca_dir, hierarchy, offline_dir_for(ca_dir)).root_cert)
+    cert = _load_cert(cert_path)
+    key = keys.load_private_key(read_bytes(key_path, "CA key"), passphrase)
+    signer = Signer(issuing_id(hierarchy, generation), cert, key, (root,))  # type: ignore[arg-type]
+    if not signer.public_key_matches():
+        raise ConfigError(f"The key in {key_path} does not match {cert_path}.")
+    return signer
+
+
+def load_issuing_cas(ca_dir: Path, passphrase: bytes) -> IssuingCas:
+    """Every issuing CA in the data dir, ready to sign. A wrong pass phrase fails here."""
     read_meta(ca_dir)
-    signers: dict[Hierarchy, Signer] = {}
+    current: dict[Hierarchy, Signer] = {}
+    every: list[Signer] = []
     for hierarchy in Hierarchy:
-        files = hierarchy_files(ca_dir, hierarchy, offline_dir_for(ca_dir))
-        cert = _load_cert(files.issuing_cert)
-        root = _load_cert(files.root_cert)
-        key = keys.load_private_key(read_bytes(files.issuing_key, "CA key"), passphrase)
-        signer = Signer(issuer_id(hierarchy, "issuing"), cert, key, (root,))  # type: ignore[arg-type]
-        if not signer.public_key_matches():
-            raise ConfigError(
-                f"The key in {files.issuing_key} does not match {files.issuing_cert}."
-            )
-        signers[hierarchy] = signer
-    return signers
+        generations = issuing_generations(ca_dir, hierarchy) or [1]  # none: say which file
+        for generation in generations:
+            every.append(_load_issuing(ca_dir, hierarchy, generation, passphrase))
+        current[hierarchy] = every[-1]
+    return IssuingCas(current, tuple(every))
+
+
+def new_issuing_ca(
+    ca_dir: Path,
+    hierarchy: Hierarchy,
+    root: Signer,
+    passphrase: bytes,
+    now: dt.datetime,
+    key_type: keys.KeyType | None = None,
+) -> Signer:
+    """Make the next generation of ``hierarchy``'s issuing CA, signed by ``root`` (the same
+    root, BR 7.1.2.10), with a new key of the current one's type, its subject the current
+    one's with the generation in its commonName; written beside the others (key first)."""
+    generation = (issuing_generations(ca_dir, hierarchy) or [1])[-1] + 1
+    cert_path, key_path = issuing_files(ca_dir, hierarchy, generation)
+    if cert_path.exists() or key_path.exists():
+        raise OutputExists(f"{cert_path} exists already.", hint="Remove a half-made one first.")
+    current = _load_cert(issuing_files(ca_dir, hierarchy, generation - 1)[0])
+    key = keys.generate_key(key_type or _kind_of(current.public_key()))
+    common_name = current.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+    base_name = re.sub(r" [0-9]+$", "", str(common_name))
+    organization = current.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+    country = current.subject.get_attributes_for_oid(x509.NameOID.COUNTRY_NAME)
+    subject = ca_name(
+        f"{base_name} {generation}", str(organization[0].value), str(country[0].value)
+    )
+    not_before = now.replace(microsecond=0) - dt.timedelta(minutes=1)
+    # never past the root's own end (RFC 5280 6.1.3: a chain is valid only while all are)
+    left = (root.certificate.not_valid_after_utc - not_before).days
+    days = min(INTERMEDIATE_DAYS, left)
+    urls = ca_urls(pki_base_url_of(read_meta(ca_dir)), root.issuer)
+    cert = root.sign_certificate(
+        intermediate_builder(subject, key.public_key(), root.certificate, not_before, days, urls)
+    )
+    write_atomic(key_path, keys.private_key_pem(key, passphrase), mode=0o600)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    return Signer(issuing_id(hierarchy, generation), cert, key, (root.certificate,))
+
+
+def _kind_of(public: object) -> keys.KeyType:
+    """The key type of a CA's public key, for its successor's key."""
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return keys.parse_key_type(f"ec-p{public.curve.key_size}")
+    if isinstance(public, rsa.RSAPublicKey):
+        return keys.parse_key_type(f"rsa-{public.key_size}")
+    return keys.KeyType.ED25519
+
+
+def remove_issuing_ca(ca_dir: Path, issuer: str) -> None:
+    """Take back what :func:`new_issuing_ca` wrote (the database refused to record it)."""
+    found = issuing_generation(issuer)
+    if found is None:
+        return
+    for path in (*issuing_files(ca_dir, *found), *ocsp_files(ca_dir, issuer)):
+        path.unlink(missing_ok=True)
 
 
 # --- revocation: CRL signing by the roots, delegated OCSP responders -------------------------
@@ -462,10 +592,16 @@ class OcspSigner:
         )
 
 
-def ocsp_files(ca_dir: Path, hierarchy: Hierarchy) -> tuple[Path, Path]:
-    """(certificate, key) of an issuing CA's OCSP responder: beside the issuing key."""
-    base = ca_dir / hierarchy.value
-    return base / "ocsp.crt", base / "ocsp.key"
+def ocsp_files(ca_dir: Path, issuer: Hierarchy | str) -> tuple[Path, Path]:
+    """(certificate, key) of an issuing CA's OCSP responder: beside the issuing key. A
+    hierarchy names its first issuing CA's."""
+    if isinstance(issuer, Hierarchy):
+        issuer = issuing_id(issuer, 1)
+    found = issuing_generation(issuer)
+    if found is None:
+        raise ValueError(f"{issuer!r} is not an issuing CA")
+    base = ca_dir / found[0].value
+    return base / f"ocsp{_suffix(found[1])}.crt", base / f"ocsp{_suffix(found[1])}.key"
 
 
 def _load_ocsp_signer(
@@ -494,16 +630,16 @@ def _load_ocsp_signer(
 
 
 def ensure_ocsp_signer(
-    ca_dir: Path, hierarchy: Hierarchy, issuing: Signer, passphrase: bytes, now: dt.datetime
+    ca_dir: Path, issuing: Signer, passphrase: bytes, now: dt.datetime
 ) -> OcspSigner:
     """The issuing CA's responder, made (or renewed) when missing or near its end.
 
-    Made at ``ca init`` and, for a CA made before responders existed, on first use;
-    renewed when fewer than ``OCSP_RESPONDER_RENEW_DAYS`` remain. Its key is written
-    beside the issuing key, encrypted with the same pass phrase. A file lock makes
-    sure several workers starting together make one responder, not one each.
+    Made at ``ca init`` (and ``ca new-issuer``) and, for a CA made before responders
+    existed, on first use; renewed when fewer than ``OCSP_RESPONDER_RENEW_DAYS`` remain.
+    Its key is written beside the issuing key, encrypted with the same pass phrase. A file
+    lock makes sure several workers starting together make one responder, not one each.
     """
-    cert_path, key_path = ocsp_files(ca_dir, hierarchy)
+    cert_path, key_path = ocsp_files(ca_dir, issuing.issuer)
     # several server workers start at once: one makes it, the others wait and load it
     with held(cert_path.with_suffix(".lock"), make_parent=True):
         found = _load_ocsp_signer(issuing, cert_path, key_path, passphrase, now)
@@ -527,7 +663,14 @@ def ensure_ocsp_signers(
     now: dt.datetime,
     issuing: Mapping[Hierarchy, Signer] | None = None,
 ) -> dict[Hierarchy, OcspSigner]:
+    """The responders of the issuing CAs that issue now, one per hierarchy."""
     signers = dict(issuing) if issuing is not None else load_issuing_signers(ca_dir, passphrase)
-    return {
-        h: ensure_ocsp_signer(ca_dir, h, signer, passphrase, now) for h, signer in signers.items()
-    }
+    return {h: ensure_ocsp_signer(ca_dir, signer, passphrase, now) for h, signer in signers.items()}
+
+
+def ensure_every_ocsp_signer(
+    ca_dir: Path, passphrase: bytes, now: dt.datetime, issuing: Iterable[Signer]
+) -> list[OcspSigner]:
+    """The responders of every given issuing CA, those that only answer for what they
+    issued included (:class:`IssuingCas`'s ``every``)."""
+    return [ensure_ocsp_signer(ca_dir, signer, passphrase, now) for signer in issuing]

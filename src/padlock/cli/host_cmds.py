@@ -18,6 +18,12 @@ def clone_to(
         help="Copy the generated pass phrase file too (when the CA has one in its data dir);"
         " without it the new host needs $PADLOCK_CA_PASSPHRASE.",
     ),
+    update: bool = typer.Option(
+        False,
+        "--update",
+        help="DEST holds this CA already: copy only what it lacks (the issuing CA that"
+        " padlock ca new-issuer made), overwriting nothing.",
+    ),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Copy this CA (certificates, encrypted issuing keys, OCSP responders, ca.json) into a
@@ -26,7 +32,7 @@ def clone_to(
     from padlock import hosts
 
     settings = ca_cmds.settings_for(data_dir)
-    written = hosts.clone_to(settings, dest, with_passphrase=with_passphrase)
+    written = hosts.clone_to(settings, dest, with_passphrase=with_passphrase, update=update)
     has_phrase = any(p.name == "passphrase" and p.parent == dest / "ca" for p in written)
     if json_out:
         console.print_json(

@@ -18,6 +18,7 @@ from padlock.cli import (
     dash_ids,
     host_cmds,
     inspect_cmds,
+    issuer_cmds,
     key_cmds,
     obtain_cmds,
     review_cmds,
@@ -53,6 +54,7 @@ site_cmds.register(app)
 review_cmds.register(app)
 revoke_cmds.register(app)
 host_cmds.register()
+issuer_cmds.register()
 obtain_cmds.register(app)
 
 

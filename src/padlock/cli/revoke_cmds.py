@@ -161,7 +161,7 @@ def sign_root_crl(
     from padlock import hosts, wiring
     from padlock.ca.revocation import CrlService
     from padlock.ca.signer import load_root_signer
-    from padlock.errors import BadPassphrase, PolicyError
+    from padlock.errors import PolicyError
     from padlock.fileio import write_atomic
     from padlock.pki.profiles import Hierarchy
 
@@ -172,12 +172,7 @@ def sign_root_crl(
     except ValueError:
         raise PolicyError(f"There is no hierarchy {hierarchy!r}; use test or trusted.") from None
     settings = ca_cmds.settings_for(data_dir)
-    passphrase = wiring.ca_passphrase(settings, passphrase_file)
-    if passphrase is None:
-        raise BadPassphrase(
-            "The root key is encrypted and no pass phrase was given.",
-            hint=f"Set {wiring.CA_PASSPHRASE_ENV} or use --passphrase-file.",
-        )
+    passphrase = wiring.required_passphrase(settings, passphrase_file, "The root key is")
     signer = load_root_signer(settings.ca_dir, which, passphrase, root_key)
     store = wiring.open_store(settings)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -59,6 +60,15 @@ PkiPortOpt = Annotated[
         " relying parties (default: the PKI base URL's port, 80; 0 takes any free port).",
     ),
 ]
+ClockOffsetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--clock-offset",
+        help="Run the TEST hierarchy's rules (validity, validation reuse) this many days"
+        " ahead, e.g. 830d, to rehearse a later step of the BR schedule (default"
+        " $PADLOCK_TEST_CLOCK_OFFSET). Refused for the trusted hierarchy.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -77,6 +87,7 @@ def serve(
     tls_key: TlsKeyOpt = None,
     pki_base_url: PkiBaseUrlOpt = None,
     pki_port: PkiPortOpt = None,
+    clock_offset: ClockOffsetOpt = None,
 ) -> None:
     """Serve the CA (made on first start, with no other setup) on HOST:PORT.
 
@@ -94,6 +105,11 @@ def serve(
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together.")
     tls = tls or tls_cert is not None
+    if clock_offset is not None:  # checked here (trusted refused), read by every worker
+        from padlock.pki.schedule import parse_clock_offset
+
+        parse_clock_offset(clock_offset)
+        os.environ["PADLOCK_TEST_CLOCK_OFFSET"] = clock_offset
     settings = config.from_env().with_overrides(data_dir=data_dir, host=host, port=port)
     # Bound first: --port 0 takes any free port, and the URLs below name the one taken.
     sock = serving.bind_tcp(settings.host, settings.port)
@@ -171,6 +187,13 @@ def _announce(settings: Settings, tls: bool) -> None:
         f" ACME at {settings.base_url}/acme/directory and /acme/test/directory",
         err=True,
     )
+    if settings.test_clock_offset:
+        ahead = dt.datetime.now(dt.UTC).date() + settings.test_clock_offset
+        typer.echo(
+            f"the test hierarchy follows the rules of {ahead} ({settings.test_clock_offset.days}"
+            " days ahead: validity and validation reuse); the trusted one those of today",
+            err=True,
+        )
 
 
 def _url_host(host: str) -> str:

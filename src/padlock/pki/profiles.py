@@ -147,18 +147,21 @@ def max_days(profile: Profile, issued_on: dt.date) -> int:
 
 
 def validity(
-    profile: Profile, now: dt.datetime, days: int | None = None
+    profile: Profile, now: dt.datetime, days: int | None = None, rules_on: dt.date | None = None
 ) -> tuple[dt.datetime, dt.datetime]:
-    """(notBefore, notAfter) for a certificate issued ``now``, ``days`` long at most."""
+    """(notBefore, notAfter) for a certificate issued ``now``, ``days`` long at most, by the
+    rules of ``rules_on`` (default the day of ``now``; later for the test hierarchy's
+    offset clock, see :mod:`padlock.pki.schedule`)."""
     # (now - BACKDATE) to the second, without datetime.replace (slow for what it does).
     not_before = now - (BACKDATE + dt.timedelta(microseconds=now.microsecond))
-    limit = max_days(profile, now.date())
+    rules_day = now.date() if rules_on is None else rules_on
+    limit = max_days(profile, rules_day)
     wanted = days if days is not None else min(profile.default_days, limit)
     if wanted < 1:
         raise PolicyError(f"A validity of {wanted} days is not possible.")
     if wanted > limit:
         raise PolicyError(
-            f"The {profile.name} profile allows at most {limit} days on {now.date()}"
+            f"The {profile.name} profile allows at most {limit} days on {rules_day}"
             f" (asked for {wanted}).",
             hint=f"Ask for {limit} days or fewer.",
         )
@@ -186,8 +189,13 @@ def reuse_days(on: dt.date, profile: Profile | None = None) -> int:
 
 
 def still_reusable(
-    validated_at: dt.datetime, now: dt.datetime, profile: Profile | None = None
+    validated_at: dt.datetime,
+    now: dt.datetime,
+    profile: Profile | None = None,
+    rules_on: dt.date | None = None,
 ) -> bool:
     """Whether a validation made at ``validated_at`` may back issuance at ``now``: the
-    schedule of the day of issuance applies, not that of the day of validation."""
-    return now - validated_at <= dt.timedelta(days=reuse_days(now.date(), profile))
+    schedule of the day of issuance applies (``rules_on``, when the test hierarchy's clock
+    runs ahead), not that of the day of validation."""
+    day = now.date() if rules_on is None else rules_on
+    return now - validated_at <= dt.timedelta(days=reuse_days(day, profile))

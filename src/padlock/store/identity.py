@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from padlock.ca.identity import CaCertificate, CaIdentity
 from padlock.ca.ports import AuditEntry
@@ -39,9 +39,26 @@ def _identity(conn: Connection) -> CaIdentity:
     return tuple(CaCertificate(r[0], r[1], r[2], bytes(r[3])) for r in rows)
 
 
+def _insert(conn: Connection, c: CaCertificate, at: dt.datetime) -> None:
+    conn.execute(
+        insert(ca_identity).values(
+            issuer=c.issuer,
+            cert_sha256=c.cert_sha256,
+            key_sha256=c.key_sha256,
+            der=c.der,
+            recorded_at=at,
+        )
+    )
+
+
 class IdentityRepository:
     def __init__(self, store: SqlStore) -> None:
         self._store = store
+        self._recorded_sql = str(
+            select(_i.issuer)
+            .where(_i.issuer == bindparam("p_issuer"))
+            .compile(dialect=store.engine.dialect)
+        )
 
     def get(self) -> CaIdentity:
         """The recorded identity (empty: none recorded yet)."""
@@ -56,20 +73,40 @@ class IdentityRepository:
                 if found:
                     return found
                 for c in identity:
-                    tx.conn.execute(
-                        insert(ca_identity).values(
-                            issuer=c.issuer,
-                            cert_sha256=c.cert_sha256,
-                            key_sha256=c.key_sha256,
-                            der=c.der,
-                            recorded_at=at,
-                        )
-                    )
+                    _insert(tx.conn, c, at)
                 details = {c.issuer: {"cert": c.cert_sha256, "key": c.key_sha256} for c in identity}
                 tx.audit(AuditEntry("ca.identity.recorded", actor, "ca", "identity", details), at)
         except Conflict:  # another host recorded its identity in the meantime
             return self.get()
         return identity
+
+    def add_issuer(
+        self,
+        added: CaCertificate,
+        expected: CaIdentity,
+        at: dt.datetime,
+        actor: str,
+        succeeds: str | None = None,
+    ) -> None:
+        """Record a new issuing CA (``ca new-issuer``) beside ``expected``, the identity the
+        caller checked its data dir against; Conflict when it changed meanwhile (another host
+        rolled the CA first) or the issuer is recorded already."""
+        with base.write(self._store, "recording a new issuing CA") as tx:
+            if _identity(tx.conn) != expected:
+                raise Conflict(
+                    "The database's CA changed while the new issuing CA was being made.",
+                    hint="Another host may have made one: see padlock ca issuers.",
+                )
+            _insert(tx.conn, added, at)
+            details = {"cert": added.cert_sha256, "key": added.key_sha256, "succeeds": succeeds}
+            tx.audit(AuditEntry("ca.issuer.added", actor, "ca", added.issuer, details), at)
+
+    def recorded_in(self, cursor: Any, issuer: str) -> bool:
+        """Whether ``issuer`` is a recorded CA, read in the caller's write transaction
+        (``cursor``: the DBAPI cursor the store gives a StoreWrite): one primary-key read,
+        on every issuance's path (is the issuing CA's successor there yet?)."""
+        cursor.execute(self._recorded_sql, {"p_issuer": issuer})
+        return cursor.fetchone() is not None
 
     def issued_certificates(self) -> Iterator[tuple[str, str, bytes]]:
         """(serial, issuer, der) of every signed certificate, a page at a time."""

@@ -155,6 +155,7 @@ def settings_from_env(env: Mapping[str, str], services: Services) -> AcmeSetting
         failed_validations_per_hour=int(env.get("PADLOCK_ACME_FAILED_PER_HOUR", "60")),
         validation_wait=float(env.get("PADLOCK_ACME_VALIDATION_WAIT", "0")),
         allow_internal_in_test=services.settings.allow_internal_names_in_test,
+        test_clock_offset=services.settings.test_clock_offset,
         insecure_always_valid=_flag(env, INSECURE_ENV),
         insecure_always_valid_trusted=_flag(env, INSECURE_TRUSTED_ENV),
     )

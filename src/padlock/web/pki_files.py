@@ -67,10 +67,11 @@ def issuer_der(issuer: str, request: Request) -> Response:
 def issuer_certificate_der(services: Services, issuer: str) -> bytes:
     """The DER certificate of ``issuer`` (an issuing CA or a root), for both servers that
     answer AIA: the whole app and the plain-HTTP PKI responder."""
+    # every issuing CA, the succeeded ones too: their certificates still name them in AIA
+    signer = services.authority.issuer.signer_by_id(issuer)
+    if signer is not None:
+        return signer.certificate.public_bytes(Encoding.DER)
     for hierarchy in Hierarchy:
-        signer = services.authority.issuer.signer_for(hierarchy)
-        if signer.issuer == issuer:
-            return signer.certificate.public_bytes(Encoding.DER)
         if issuer == f"{hierarchy.value}-root":
             return load_root(services.settings.ca_dir, hierarchy).public_bytes(Encoding.DER)
     raise NotFound(f"There is no issuer {issuer!r}.")

@@ -77,6 +77,7 @@ def revocation_for(app: Any) -> Revocation:
     review console call too, as ``revocation_for(request.app).revoker.revoke(...)``."""
     found: Revocation | None = getattr(app.state, "revocation", None)
     if found is not None:
+        _follow_issuers(app, found)
         return found
     with _build_lock:
         found = getattr(app.state, "revocation", None)
@@ -88,9 +89,22 @@ def revocation_for(app: Any) -> Revocation:
                     "The CA keys' pass phrase is not available to the server.",
                     hint=f"Set {wiring.CA_PASSPHRASE_ENV}.",
                 )
+            app.state.revocation_follows = services.authority.issuer.generation
             found = wiring.open_revocation(services.authority, passphrase)
             app.state.revocation = found
     return found
+
+
+def _follow_issuers(app: Any, revocation: Revocation) -> None:
+    """After this worker's Issuer took up a new issuing CA (``ca new-issuer``), its
+    responder and CRL signer join at once, not at the next upkeep round."""
+    generation = app.state.services.authority.issuer.generation
+    if getattr(app.state, "revocation_follows", generation) == generation:
+        return
+    with _build_lock:
+        if app.state.revocation_follows != generation:
+            revocation.tick(dt.datetime.now(dt.UTC), shared=False)
+            app.state.revocation_follows = generation
 
 
 # --- upkeep --------------------------------------------------------------------------------

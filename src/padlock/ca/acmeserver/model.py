@@ -69,6 +69,9 @@ class AcmeSettings:
     # (0: answer at once, validate right after; see docs/acme.md for the trade-off).
     validation_wait: float = 0.0
     allow_internal_in_test: bool = False
+    # The test directory's validation reuse follows the rules of this many days ahead
+    # (the test hierarchy's offset clock, pki/schedule.py); never the trusted directory's.
+    test_clock_offset: dt.timedelta = dt.timedelta(0)
     # Tests and benchmarks only: every challenge is valid without looking (see docs/acme.md).
     insecure_always_valid: bool = False
     insecure_always_valid_trusted: bool = False  # the second, explicit flag for /acme

@@ -41,6 +41,7 @@ from padlock.errors import (
 from padlock.pki import certs, policy
 from padlock.pki.csr import csr_names, load_csr
 from padlock.pki.profiles import PROFILES, reuse_days, still_reusable
+from padlock.pki.schedule import rules_day
 
 
 class _Randomness:
@@ -378,6 +379,8 @@ class AcmeOrders(AcmeCore):
             authzs = [tx.authorization(i) for i in order.authz_ids]
             account = tx.account(order.account_id)
         profile = PROFILES[order.profile]
+        hierarchy = self.directories[order.directory].hierarchy
+        rules_on = rules_day(hierarchy, now.date(), self.settings.test_clock_offset)
         for authz in authzs:
             done = (
                 next((c for c in authz.challenges if c.status == m.VALID and c.validated), None)
@@ -387,10 +390,10 @@ class AcmeOrders(AcmeCore):
             if authz is None or done is None or done.validated is None or account is None:
                 raise Unauthorized(f"The order {order.id} has an authorization that is not valid.")
             name = authz.identifier.value
-            if not still_reusable(done.validated, now, profile):
+            if not still_reusable(done.validated, now, profile, rules_on):
                 raise Unauthorized(
                     f"The validation of {name} ({m.rfc3339(done.validated)}) is older than the"
-                    f" {reuse_days(now.date(), profile)} days BR 4.2.1 allows for issuance"
+                    f" {reuse_days(rules_on, profile)} days BR 4.2.1 allows for issuance"
                     " today.",
                     hint="Order again: the new order's authorization proves control anew.",
                 )
