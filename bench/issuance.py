@@ -290,7 +290,31 @@ def make_issuer(store: SqlStore, signers: dict[Hierarchy, Signer]) -> Issuer:
         pass
     else:
         extra["blocked_keys"] = RevocationRepository(store)
+    try:
+        from padlock.store.identity import IdentityRepository
+    except ImportError:  # versions before the CA identity was recorded
+        pass
+    else:
+        if hasattr(IdentityRepository, "recorded_in"):  # ca new-issuer's successor check
+            extra["watch"] = _SuccessorWatch(IdentityRepository(store))
     return Issuer(store, signers, IssuancePolicy(base_url=BASE_URL), builtin_blocklist(), **extra)
+
+
+class _SuccessorWatch:
+    """The read ``wiring``'s watch makes in every reservation (is the issuing CA's successor
+    recorded?); nothing is ever succeeded here, so it never reloads."""
+
+    def __init__(self, repo: Any) -> None:
+        self._repo = repo
+
+    def recorded_in(self, cursor: Any, issuer: str) -> bool:
+        return bool(self._repo.recorded_in(cursor, issuer))
+
+    def unknown(self, known: set[str]) -> bool:
+        return False
+
+    def reload(self) -> Any:
+        raise AssertionError("the benchmark's issuing CAs never change")
 
 
 def run_profiles(

@@ -495,8 +495,9 @@ def new_issuing_ca(
     one's with the generation in its commonName; written beside the others (key first)."""
     generation = (issuing_generations(ca_dir, hierarchy) or [1])[-1] + 1
     cert_path, key_path = issuing_files(ca_dir, hierarchy, generation)
-    if cert_path.exists() or key_path.exists():
-        raise OutputExists(f"{cert_path} exists already.", hint="Remove a half-made one first.")
+    for path in (cert_path, key_path):
+        if path.exists():  # a key without its certificate: a run cut short
+            raise OutputExists(f"{path} exists already.", hint="Remove a half-made one first.")
     current = _load_cert(issuing_files(ca_dir, hierarchy, generation - 1)[0])
     key = keys.generate_key(key_type or _kind_of(current.public_key()))
     common_name = current.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
