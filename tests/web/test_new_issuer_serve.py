@@ -16,6 +16,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from padlock.acme import messages as m
 from tests.conftest import OPENSSL, PADLOCK_BIN
 from tests.web.conftest import PadlockServer, make_csr, start_padlock_server
 
@@ -74,6 +75,13 @@ def _ca_issuers(server: PadlockServer, leaf: bytes) -> bytes:
     return resp.content
 
 
+def _cert_id(leaf: bytes) -> str:
+    cert = x509.load_pem_x509_certificate(leaf)
+    aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    assert aki.key_identifier is not None
+    return m.cert_id(aki.key_identifier, cert.serial_number)
+
+
 def _ocsp(tmp: Path, server: PadlockServer, issuer: Path, leaf: Path, url_issuer: str) -> str:
     """openssl ocsp's verdict, polled while the server answers 'unauthorized' (a responder
     joins at the worker's next upkeep round)."""
@@ -126,6 +134,10 @@ def test_new_issuer_serve_chains_follow_and_old_certificates_keep_theirs(
     (tmp_path / "second.pem").write_bytes(second.public_bytes(PEM))
     said = _ocsp(tmp_path, server, tmp_path / "first.pem", tmp_path / "old.pem", "test-issuing")
     assert "old.pem: good" in said and "Response verify OK" in said, said
+    for leaf in (old_leaf, new_leaf):  # ACME renewal information (RFC 9773) knows both
+        ari = httpx.get(f"{server.url}/acme/test/renewal-info/{_cert_id(leaf)}", timeout=30)
+        assert ari.status_code == 200, ari.text
+        assert "suggestedWindow" in ari.json()
     said = _ocsp(tmp_path, server, tmp_path / "second.pem", tmp_path / "new.pem", "test-issuing-2")
     assert "new.pem: good" in said and "Response verify OK" in said, said
 

@@ -80,7 +80,10 @@ class AcmeRevocation(AcmeCore):
         record = self.certificates.get_certificate(serial)
         if record is None or record.der is None:
             raise NotFound("This CA knows no such certificate.")
-        signer = self.issuer.signer_for(Hierarchy(record.hierarchy))
+        # its own issuing CA's key id: a certificate of a succeeded CA (ca new-issuer) too
+        signer = self.issuer.signer_by_id(record.issuer) or self.issuer.signer_for(
+            Hierarchy(record.hierarchy)
+        )
         ski = signer.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
         if ski.value.digest != aki:
             raise NotFound("This CA knows no such certificate (the issuer key id differs).")
