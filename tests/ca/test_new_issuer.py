@@ -24,6 +24,7 @@ from padlock.config import Settings
 from padlock.errors import ConfigError
 from padlock.pki.profiles import Hierarchy
 from tests.ca.conftest import BASE_URL, CA_PASSPHRASE, build_csr
+from tests.ca.issue_loop import pg_schema
 from tests.conftest import OPENSSL
 
 PEM = serialization.Encoding.PEM
@@ -31,9 +32,19 @@ DER = serialization.Encoding.DER
 SHA1 = hashes.SHA1  # RFC 5019 2.1.1: OCSP clients identify certificates by SHA-1
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """SQLite in the data dir, then a fresh PostgreSQL schema (where several hosts meet)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with pg_schema("padlock_new_issuer") as url:
+        yield url
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    settings = Settings(data_dir=tmp_path / "a", base_url=BASE_URL)
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    settings = Settings(data_dir=tmp_path / "a", base_url=BASE_URL, database_url=database_url)
     create_authority(
         settings.ca_dir,
         name="padlock tests",
