@@ -156,6 +156,17 @@ def new_issuer(
     )
 
 
+def issuer_spans(settings: Settings) -> dict[str, tuple[int, dt.datetime | None]]:
+    """{issuer: (unexpired certificates, the last notAfter)} from the database."""
+    from padlock.store.identity import IdentityRepository
+
+    store = _open(settings)
+    try:
+        return IdentityRepository(store).issuer_spans(utcnow())
+    finally:
+        store.close()
+
+
 # --- preparing a second host ---------------------------------------------------------------
 
 # What a host needs of the CA: its certificates, the issuing (and test root) keys, encrypted,

@@ -122,6 +122,10 @@ def test_new_issuer_takes_over_issuance_and_old_certificates_keep_their_chain(
     again = authority.issuer.package(old.record)
     assert again.chain_pem == first.public_bytes(PEM)
     assert _verify(tmp_path, root, again, again.chain_pem).strip().endswith("OK")
+    # How long each must answer: its unexpired certificates and the last one's end.
+    spans = hosts.issuer_spans(settings)
+    assert spans["trusted-issuing"] == (1, old.record.not_after)
+    assert spans["trusted-issuing-2"] == (1, new.record.not_after)
     # The test hierarchy did not move.
     assert _issue(authority, "test", "t.example.com").record.issuer == "test-issuing"
 

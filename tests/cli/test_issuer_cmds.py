@@ -48,12 +48,18 @@ def test_issuer_cmds_new_issuer_then_issue_and_list(
     new = x509.load_pem_x509_certificate(Path(doc["certificate"]).read_bytes())
     leaf.verify_directly_issued_by(new)
     listed = padlock_proc("ca", "issuers", "--data-dir", ca, "--json", env=CA_ENV)
-    states = {r["issuer"]: r["state"] for r in json.loads(listed.out)["issuers"]}
+    rows = {r["issuer"]: r for r in json.loads(listed.out)["issuers"]}
+    states = {issuer: r["state"] for issuer, r in rows.items()}
     assert states == {
         "test-issuing": "succeeded",
         "test-issuing-2": "issuing",
         "trusted-issuing": "issuing",
     }
+    assert rows["test-issuing-2"]["unexpired_certificates"] == 1
+    assert rows["test-issuing-2"]["last_certificate_expires"][:10] == (
+        leaf.not_valid_after_utc.date().isoformat()
+    )
+    assert rows["test-issuing"]["unexpired_certificates"] == 0
     table = padlock_proc("ca", "issuers", "--data-dir", ca, env=CA_ENV)
     assert "test-issuing-2" in table.out and "succeeded" in table.out
     audit = padlock_proc("audit", "verify", "--data-dir", ca, env=CA_ENV)

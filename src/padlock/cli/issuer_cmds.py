@@ -83,17 +83,22 @@ def new_issuer(
 
 
 def issuers(data_dir: DataDirOpt = None, json_out: JsonOpt = False) -> None:
-    """The issuing CAs of each hierarchy: the one that issues, and those it succeeded."""
+    """The issuing CAs of each hierarchy: the one that issues, and those it succeeded, with
+    how many of their certificates are unexpired and when the last one expires (a
+    succeeded CA answers CRLs and OCSP until then)."""
+    from padlock import hosts
     from padlock.ca import identity as ident
 
     settings = ca_cmds.settings_for(data_dir)
     local = ident.local_identity(settings.ca_dir)
     current = set(ident.current_issuers(local).values())
+    spans = hosts.issuer_spans(settings)
     rows = []
     for c in local:
         if c.issuer.endswith("-root"):
             continue
         cert = c.certificate
+        alive, last = spans.get(c.issuer, (0, None))
         rows.append(
             {
                 "issuer": c.issuer,
@@ -101,6 +106,8 @@ def issuers(data_dir: DataDirOpt = None, json_out: JsonOpt = False) -> None:
                 "subject": cert.subject.rfc4514_string(),
                 "not_after": cert.not_valid_after_utc.isoformat(),
                 "key_sha256": c.key_sha256,
+                "unexpired_certificates": alive,
+                "last_certificate_expires": last.isoformat() if last else None,
             }
         )
     if json_out:
@@ -108,7 +115,11 @@ def issuers(data_dir: DataDirOpt = None, json_out: JsonOpt = False) -> None:
         return
     for row in rows:
         issuer, state, until = row["issuer"], row["state"], str(row["not_after"])[:10]
-        print(f"{issuer:<22} {state:<10} until {until}  {row['subject']}")
+        last_one = str(row["last_certificate_expires"] or "-")[:10]
+        print(
+            f"{issuer:<20} {state:<9} CA until {until}; {row['unexpired_certificates']}"
+            f" unexpired certificates, the last until {last_one}  {row['subject']}"
+        )
 
 
 def schedule(

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, case, func, insert, select
 
 from padlock.ca.identity import CaCertificate, CaIdentity
 from padlock.ca.ports import AuditEntry
@@ -49,6 +49,13 @@ def _insert(conn: Connection, c: CaCertificate, at: dt.datetime) -> None:
             recorded_at=at,
         )
     )
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite gives the UTC times it keeps without their zone."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
 
 
 class IdentityRepository:
@@ -107,6 +114,15 @@ class IdentityRepository:
         on every issuance's path (is the issuing CA's successor there yet?)."""
         cursor.execute(self._recorded_sql, {"p_issuer": issuer})
         return cursor.fetchone() is not None
+
+    def issuer_spans(self, now: dt.datetime) -> dict[str, tuple[int, dt.datetime | None]]:
+        """{issuer: (its signed certificates still unexpired at ``now``, the last notAfter)}:
+        how long a succeeded issuing CA must keep answering (``padlock ca issuers``)."""
+        signed = _c.der.is_not(None)
+        alive = func.sum(case((_c.not_after > now, 1), else_=0))
+        query = select(_c.issuer, alive, func.max(_c.not_after)).where(signed).group_by(_c.issuer)
+        with base.read(self._store, "reading the issuing CAs' certificates") as conn:
+            return {r[0]: (int(r[1] or 0), _utc(r[2])) for r in conn.execute(query)}
 
     def issued_certificates(self) -> Iterator[tuple[str, str, bytes]]:
         """(serial, issuer, der) of every signed certificate, a page at a time."""
