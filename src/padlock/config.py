@@ -29,6 +29,11 @@ class Settings:
     va_tls_port: int = 443
     va_deadline: float = 10.0  # seconds one HTTP or TLS-ALPN validation probe may take
     caa_identities: tuple[str, ...] = ()  # issuer domain names CAA records may name for us
+    # BR 3.2.2.9: the JSON file naming the remote perspectives (none: the VA alone), how
+    # long the CA waits for them, and the CA bundle their https certificates chain to.
+    mpic_perspectives: Path | None = None
+    mpic_deadline: float = 30.0
+    mpic_ca_bundle: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     # The test hierarchy's rules (validity, validation reuse) run this far ahead, to rehearse
@@ -96,6 +101,11 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         caa_identities=tuple(
             i.strip() for i in e.get("PADLOCK_CAA_IDENTITIES", "").split(",") if i.strip()
         ),
+        mpic_perspectives=Path(e["PADLOCK_MPIC_PERSPECTIVES"])
+        if e.get("PADLOCK_MPIC_PERSPECTIVES")
+        else None,
+        mpic_deadline=float(e.get("PADLOCK_MPIC_DEADLINE", "30")),
+        mpic_ca_bundle=e.get("PADLOCK_MPIC_CA_BUNDLE") or None,
         host=e.get("PADLOCK_HOST", base.host),
         port=int(e.get("PADLOCK_PORT", str(base.port))),
         test_clock_offset=_clock_offset(e.get("PADLOCK_TEST_CLOCK_OFFSET")),

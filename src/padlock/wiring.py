@@ -6,6 +6,7 @@ themselves (an import contract in ``pyproject.toml``; migrations aside)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -19,7 +20,7 @@ from padlock.ca import signer as signer_mod
 from padlock.ca.issuance import Clock, IssuancePolicy, Issuer, utcnow
 from padlock.ca.ports import Store
 from padlock.config import Settings
-from padlock.errors import BadPassphrase, ConfigError
+from padlock.errors import BadPassphrase, ConfigError, OutputExists
 from padlock.fileio import read_bytes, write_atomic
 from padlock.pki import keypolicy
 
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from padlock.ca.acmeserver.model import AcmeSettings
     from padlock.ca.acmeserver.service import AcmeService
     from padlock.ca.enrollment.service import EnrollmentService
+    from padlock.ca.mpic.config import PerspectiveConfig
+    from padlock.ca.mpic.coordinator import Corroborator
+    from padlock.ca.mpic.signing import RequestKey
     from padlock.ca.notify import Notifier
     from padlock.ca.ports.acme_server import Revoke
     from padlock.ca.ports.enrollment import EnrollmentStore
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
 
 CA_PASSPHRASE_ENV = "PADLOCK_CA_PASSPHRASE"  # noqa: S105 - a variable name
 PASSPHRASE_FILE = "passphrase"  # noqa: S105 - a file name
+MPIC_KEY_FILE = "mpic-request.key"  # the CA's key for signing requests to its perspectives
 
 
 def ca_passphrase(settings: Settings, passphrase_file: Path | None = None) -> bytes | None:
@@ -266,11 +271,60 @@ def acme_service(
     revoke: Revoke,
     probes: Probes | None = None,
 ) -> AcmeService:
-    """The ACME server's use cases on the authority's issuer and database."""
+    """The ACME server's use cases on the authority's issuer and database; with the remote
+    perspectives of ``PADLOCK_MPIC_PERSPECTIVES`` when it names any (BR 3.2.2.9)."""
     from padlock.ca.acmeserver.service import AcmeService
     from padlock.store.acme import SqlAcmeStore
 
     store = _sql_store(authority.store, "The ACME server")
     return AcmeService(
-        SqlAcmeStore(store), authority.issuer, store, settings, base_url, va, revoke, probes=probes
+        SqlAcmeStore(store),
+        authority.issuer,
+        store,
+        settings,
+        base_url,
+        va,
+        revoke,
+        probes=probes,
+        corroborator=corroborator(authority.settings),
+    )
+
+
+def mpic_request_key(settings: Settings) -> RequestKey:
+    """The CA's Ed25519 key for signing requests to its perspectives (mode 0600 in the CA's
+    directory), made on first use. It signs no certificate."""
+    from padlock.ca.mpic.signing import RequestKey
+
+    path = settings.ca_dir / MPIC_KEY_FILE
+    if not path.exists():
+        settings.ca_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _key, pem = RequestKey.generate()
+        with contextlib.suppress(OutputExists):  # another process made it first: use that
+            write_atomic(path, pem, mode=0o600)
+    return RequestKey.from_pem(read_bytes(path, "MPIC request key", limit=64 * 1024), path.name)
+
+
+def perspectives(settings: Settings) -> tuple[PerspectiveConfig, ...]:
+    """The remote perspectives ``PADLOCK_MPIC_PERSPECTIVES`` names; none without it."""
+    from padlock.ca.mpic import config as mpic_config
+
+    if settings.mpic_perspectives is None:
+        return ()
+    path = settings.mpic_perspectives
+    text = read_bytes(path, "perspectives file", limit=1024 * 1024)
+    return mpic_config.parse(text, str(path))
+
+
+def corroborator(settings: Settings, clock: Clock = utcnow) -> Corroborator | None:
+    """Multi-perspective corroboration over the configured perspectives (None: none are, and
+    the VA validates alone, as before BR 3.2.2.9)."""
+    from padlock.ca.mpic.coordinator import Corroborator
+    from padlock.net.perspectives import HttpTransport
+
+    found = perspectives(settings)
+    if not found:
+        return None
+    verify: str | bool = settings.mpic_ca_bundle or True
+    return Corroborator(
+        found, mpic_request_key(settings), HttpTransport(verify), clock, settings.mpic_deadline
     )

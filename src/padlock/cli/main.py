@@ -21,6 +21,7 @@ from padlock.cli import (
     issuer_cmds,
     key_cmds,
     obtain_cmds,
+    perspective_cmds,
     review_cmds,
     revoke_cmds,
     serve_cmds,
@@ -56,6 +57,7 @@ revoke_cmds.register(app)
 host_cmds.register()
 issuer_cmds.register()
 obtain_cmds.register(app)
+perspective_cmds.register(app)
 
 
 def _report(exc: PadlockError) -> None:

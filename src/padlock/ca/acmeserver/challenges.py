@@ -17,6 +17,7 @@ from padlock.ca import validation
 from padlock.ca.acmeserver.core import AcmeCore, log, rate_window
 from padlock.ca.acmeserver.model import FAILED, ChallengeResult, Directory
 from padlock.ca.audit import AuditEntry
+from padlock.ca.mpic.coordinator import CheckSpec, NotCorroborated
 from padlock.ca.ports.acme_server import AcmeTx
 from padlock.errors import Malformed, NotFound, PadlockError, Unauthorized
 from padlock.pki.profiles import reuse_days
@@ -29,6 +30,22 @@ def _problem_with_identifier(exc: PadlockError, identifier: m.Identifier) -> dic
         {"type": doc["type"], "detail": exc.message, "identifier": identifier.as_dict()}
     ]
     return doc
+
+
+def _check_of(challenge: m.Challenge, identifier: m.Identifier, key_auth: str) -> CheckSpec:
+    """The challenge as a remote perspective is asked to check it (``ca/checks.py``)."""
+    name = identifier.value
+    if challenge.type == m.HTTP_01:
+        params = {"name": name, "path": ch.http01_path(challenge.token), "expected": key_auth}
+    elif challenge.type == m.DNS_01:
+        params = {
+            "name": name,
+            "qname": ch.dns01_name(identifier),
+            "expected": ch.dns01_value(key_auth),
+        }
+    else:
+        params = {"name": name, "key_authorization": key_auth}
+    return CheckSpec(challenge.type, params)
 
 
 class AcmeChallenges(AcmeCore):
@@ -160,21 +177,10 @@ class AcmeChallenges(AcmeCore):
         evidence: list[dict[str, Any]] = []
         error: dict[str, Any] | None = None
         try:
-            # CAA first (RFC 8659; BR 3.2.2.8): a CA that may not issue does not contact
-            # the applicant's server at all.
-            # RFC 8657: the account's URL and the challenge type meet accounturi and
-            # validationmethods.
-            if identifier.type == "dns":
-                evidence.append(
-                    self.probes.caa(
-                        self.va,
-                        identifier.value,
-                        wildcard=authz.wildcard,
-                        account_uri=self.account_url(account),
-                        method=challenge.type,
-                    ).as_dict()
-                )
-            evidence.append(self._probe(challenge, identifier, key_auth).as_dict())
+            self._probe_all(challenge, authz, self.account_url(account), key_auth, evidence)
+        except NotCorroborated as exc:
+            evidence.append(exc.record)
+            error = _problem_with_identifier(exc, identifier)
         except validation.ProbeFailed as exc:
             evidence.append(exc.evidence.as_dict())
             error = _problem_with_identifier(exc, identifier)
@@ -216,6 +222,42 @@ class AcmeChallenges(AcmeCore):
             validated=now if valid else None,
             error=error,
         )
+
+    def _probe_all(
+        self,
+        challenge: m.Challenge,
+        authz: m.Authorization,
+        account_uri: str,
+        key_auth: str,
+        evidence: list[dict[str, Any]],
+    ) -> None:
+        """CAA, then the challenge's probe, from this VA and, at the same time, from every
+        remote perspective (BR 3.2.2.9); each one's evidence is appended to ``evidence``."""
+        identifier = authz.identifier
+        checks = [_check_of(challenge, identifier, key_auth)]
+        caa = {"name": identifier.value, "wildcard": authz.wildcard, "account_uri": account_uri}
+        if identifier.type == "dns":
+            caa |= {"method": challenge.type, "identities": list(self.va.caa_identities)}
+            checks.insert(0, CheckSpec("caa", caa))
+
+        def primary() -> None:
+            # CAA first (RFC 8659; BR 3.2.2.8): a CA that may not issue does not contact
+            # the applicant's server at all. RFC 8657: the account's URL and the challenge
+            # type meet accounturi and validationmethods.
+            if identifier.type == "dns":
+                ev = self.probes.caa(
+                    self.va,
+                    identifier.value,
+                    wildcard=authz.wildcard,
+                    account_uri=account_uri,
+                    method=challenge.type,
+                )
+                evidence.append(ev.as_dict())
+            evidence.append(self._probe(challenge, identifier, key_auth).as_dict())
+
+        _none, record = self.corroborated(checks, primary)
+        if record is not None:
+            evidence.append(record)
 
     def _probe(
         self, challenge: m.Challenge, identifier: m.Identifier, key_auth: str

@@ -8,9 +8,9 @@ import datetime as dt
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -28,6 +28,7 @@ from padlock.ca.acmeserver.model import (
 )
 from padlock.ca.acmeserver.nonces import Nonces
 from padlock.ca.issuance import Issuer, utcnow
+from padlock.ca.mpic.coordinator import CheckSpec, Corroborator
 from padlock.ca.ports.acme_server import AcmeStore, AcmeTx, CertificateReader, Revoke
 from padlock.errors import (
     AccountDoesNotExist,
@@ -40,6 +41,7 @@ from padlock.errors import (
 log = logging.getLogger("padlock.acme")
 
 Clock = Callable[[], dt.datetime]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class AcmeCore:
         clock: Clock = utcnow,
         probes: Probes | None = None,
         validation_threads: int = 8,
+        corroborator: Corroborator | None = None,
     ) -> None:
         self.store = store
         self.issuer = issuer
@@ -95,6 +98,7 @@ class AcmeCore:
         self._revoke = revoke
         self.clock = clock
         self.probes = probes or Probes()
+        self.corroborator = corroborator
         now = clock()
         self.nonces = Nonces(
             store.secret(NONCE_SECRET, lambda: secrets.token_bytes(32), now),
@@ -109,6 +113,17 @@ class AcmeCore:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.corroborator is not None:
+            self.corroborator.close()
+
+    def corroborated(
+        self, checks: Sequence[CheckSpec], primary: Callable[[], T]
+    ) -> tuple[T, dict[str, Any] | None]:
+        """``primary()`` (this VA's own checks), corroborated by the remote perspectives
+        asked to run ``checks`` at the same time (BR 3.2.2.9); no record without them."""
+        if self.corroborator is None:
+            return primary(), None
+        return self.corroborator.corroborate(checks, primary)
 
     def new_nonce(self) -> str:
         return self.nonces.make(self.clock())

@@ -23,6 +23,7 @@ from padlock.ca.acmeserver.model import (
 )
 from padlock.ca.audit import AuditEntry
 from padlock.ca.issuance import IssueRequest
+from padlock.ca.mpic.coordinator import CheckSpec
 from padlock.ca.ports.acme_server import AcmeTx
 from padlock.errors import (
     AlreadyReplaced,
@@ -398,12 +399,15 @@ class AcmeOrders(AcmeCore):
                     hint="Order again: the new order's authorization proves control anew.",
                 )
             if authz.identifier.type == "dns" and now - done.validated > CAA_RECHECK:
-                self.probes.caa(
-                    self.va,
-                    name,
-                    wildcard=authz.wildcard,
-                    account_uri=self.account_url(account),
-                    method=done.type,
+                ask = {
+                    "name": name,
+                    "wildcard": authz.wildcard,
+                    "account_uri": self.account_url(account),
+                    "method": done.type,
+                }
+                self.corroborated(  # from the remote perspectives too (BR 3.2.2.9)
+                    [CheckSpec("caa", ask | {"identities": list(self.va.caa_identities)})],
+                    lambda ask=ask: self.probes.caa(self.va, **ask),  # type: ignore[misc]
                 )
 
     def certificate(
