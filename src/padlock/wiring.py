@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from padlock import hosts
 from padlock.ca import signer as signer_mod
@@ -260,6 +260,7 @@ def open_enrollment(
         documents_dir=settings.data_dir / "documents",
         base_url=settings.base_url,
         notifier=notifier,
+        corroborator=corroborator(settings),
     )
 
 
@@ -288,6 +289,14 @@ def acme_service(
         probes=probes,
         corroborator=corroborator(authority.settings),
     )
+
+
+def acme_validations(store: Store, serial: int) -> list[dict[str, Any]]:
+    """What proved the names of an ACME certificate (``padlock ca show``)."""
+    from padlock.ca.acmeserver.evidence import validations_of
+    from padlock.store.acme import SqlAcmeStore
+
+    return validations_of(SqlAcmeStore(_sql_store(store, "ACME")), serial)
 
 
 def mpic_request_key(settings: Settings) -> RequestKey:

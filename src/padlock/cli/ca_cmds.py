@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -297,6 +298,7 @@ def ca_show(
     store = wiring.open_store(settings)
     try:
         record = store.get_certificate(number)
+        validations = wiring.acme_validations(store, number)
     finally:
         store.close()
     if record is None:
@@ -313,11 +315,23 @@ def ca_show(
         return
     row = _record_row(record)
     if json_out:
-        console.print_json(row)
+        console.print_json({**row, "validations": validations})
         return
     for key, value in row.items():
         shown = ", ".join(value) if isinstance(value, list) else value
         print(f"{key:<18} {shown if shown is not None else '-'}")
+    _print_validations(validations)
+
+
+def _print_validations(validations: list[dict[str, object]]) -> None:
+    """How the names were proven, each remote perspective's answer included (BR 3.2.2.9)."""
+    from padlock.ca.acmeserver.evidence import summary
+
+    for i, validation in enumerate(validations):
+        label = "validation" if i == 0 else ""
+        for line in summary(validation):
+            print(f"{label:<18} {line}")
+            label = ""
 
 
 @audit_app.command("verify")
@@ -388,7 +402,7 @@ def register(root: typer.Typer) -> None:
         """Check the CA's set-up and say what is missing."""
         from padlock import wiring
         from padlock.ca.signer import read_meta
-        from padlock.cli import pki_url_cmds
+        from padlock.cli import perspective_cmds, pki_url_cmds
 
         settings = settings_for(data_dir)
         checks: list[tuple[str, bool, str]] = []
@@ -398,6 +412,7 @@ def register(root: typer.Typer) -> None:
         except Exception as exc:
             checks.append(("ca", False, str(exc)))
         checks.extend(pki_url_cmds.pki_url_checks(settings, fetch=not offline))
+        checks.extend(perspective_cmds.mpic_checks(settings, dt.datetime.now(dt.UTC).date()))
         blocklist = wiring.load_blocklist(settings)
         checks.append(
             (

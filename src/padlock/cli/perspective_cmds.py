@@ -3,11 +3,15 @@ corroboration (BR 3.2.2.9) on another host, and give it the keys it needs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from padlock.config import Settings
 
 app = typer.Typer(
     help="A remote perspective: validates from where it stands, for the CA only.",
@@ -104,6 +108,35 @@ def serve(
     )
     ssl = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert else {}
     serving.run(sock, app=perspective_app(perspective), log_level="warning", **ssl)
+
+
+def mpic_checks(settings: Settings, today: dt.date) -> list[tuple[str, bool, str]]:
+    """``padlock doctor``'s word on multi-perspective corroboration: whether the configured
+    perspectives meet BR 3.2.2.9 on ``today`` (a private CA may run fewer, and is told so)."""
+    from padlock import wiring
+    from padlock.ca.mpic import quorum
+    from padlock.errors import PadlockError
+
+    need = quorum.required_remote(today)
+    try:
+        found = wiring.perspectives(settings)
+    except PadlockError as exc:
+        return [("mpic", False, f"the perspectives file is unusable: {exc.message}")]
+    if not found:
+        return [
+            (
+                "mpic",
+                False,
+                "no remote perspectives (PADLOCK_MPIC_PERSPECTIVES): the VA validates alone;"
+                f" BR 3.2.2.9 asks a publicly-trusted CA for at least {need} (a private CA may"
+                " run fewer)",
+            )
+        ]
+    problems = quorum.assess([p.place for p in found], today)
+    if problems:
+        return [("mpic", False, problem) for problem in problems]
+    rirs = ", ".join(sorted({p.place.rir for p in found}))
+    return [("mpic", True, f"{len(found)} remote perspectives ({rirs}) meet BR 3.2.2.9 today")]
 
 
 def register(root: typer.Typer) -> None:

@@ -91,6 +91,7 @@ _SQL: dict[str, str] = {
     " expires = :valid_until WHERE id = :id",
     "challenge": "SELECT id, authz_id, type, token, status, validated_at, error, claimed_at FROM"
     " acme_challenges WHERE id = :id",
+    "challenge_evidence": "SELECT evidence FROM acme_challenges WHERE id = :id",
     "claim_challenge": "UPDATE acme_challenges SET status = 'processing', claimed_at = :now"
     " WHERE id = :id AND (status = 'pending' OR (status = 'processing'"
     " AND claimed_at < :stale_before))",
@@ -466,6 +467,11 @@ class _Tx:
     def challenge(self, challenge_id: str) -> m.Challenge | None:
         row = self._one("challenge", {"id": challenge_id})
         return None if row is None else self._s.challenge_row(row)
+
+    def challenge_evidence(self, challenge_id: str) -> list[dict[str, Any]]:
+        row = self._one("challenge_evidence", {"id": challenge_id})
+        found = json.loads(row[0]) if row is not None and row[0] else []
+        return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
 
     def claim_challenge(
         self, challenge_id: str, now: dt.datetime, stale_before: dt.datetime

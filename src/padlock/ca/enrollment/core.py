@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +25,7 @@ from padlock.ca.enrollment.model import (
     RequestState,
     RequestSummary,
     Reviewer,
+    ValidationRecord,
 )
 from padlock.ca.issuance import (
     Clock,
@@ -32,6 +33,7 @@ from padlock.ca.issuance import (
     Issuer,
     utcnow,
 )
+from padlock.ca.mpic.coordinator import CheckSpec, Corroborator
 from padlock.ca.notify import Notifier, deliver
 from padlock.ca.ports.certificates import CertificateStore
 from padlock.ca.ports.enrollment import EnrollmentStore
@@ -62,6 +64,7 @@ class EnrollmentCore:
         base_url: str,
         notifier: Notifier | None = None,
         clock: Clock = utcnow,
+        corroborator: Corroborator | None = None,
     ) -> None:
         self._store = store
         self._certs = certificates
@@ -71,6 +74,7 @@ class EnrollmentCore:
         self._base_url = base_url.rstrip("/")
         self._notifier = notifier
         self._clock = clock
+        self._corroborator = corroborator
         resolver = va_config.resolver
         self._resolver = f"{resolver[0]}:{resolver[1]}" if resolver else "system resolver"
 
@@ -138,6 +142,25 @@ class EnrollmentCore:
 
     def _evidence(self, evidence: va.Evidence) -> dict[str, Any]:
         return {**evidence.as_dict(), "resolver": self._resolver}
+
+    def _corroborated(
+        self, name: str, check: CheckSpec, primary: Callable[[], va.Evidence]
+    ) -> tuple[va.Evidence, list[ValidationRecord]]:
+        """``primary()`` (this VA's probe), corroborated by the remote perspectives asked to
+        run ``check`` at the same time (BR 3.2.2.9): the evidence, and the corroboration's
+        record when there are perspectives. NotCorroborated carries its record."""
+        if self._corroborator is None:
+            return primary(), []
+        evidence, record = self._corroborator.corroborate([check], primary)
+        return evidence, [self._mpic_record(name, record)]
+
+    def _mpic_record(self, name: str, record: dict[str, Any]) -> ValidationRecord:
+        """The corroboration as one validation record (method "mpic"), shown to reviewers."""
+        ok = bool(record.get("ok"))
+        detail = str(record.get("detail") or "")
+        return ValidationRecord(
+            name, "mpic", ok, self._clock(), detail, None if ok else "unauthorized", record
+        )
 
     def _notify(
         self,

@@ -29,6 +29,7 @@ from padlock.ca.issuance import (
     CheckedRequest,
     IssueRequest,
 )
+from padlock.ca.mpic.coordinator import CheckSpec, NotCorroborated
 from padlock.ca.ports.certificates import GuardedWrite, StoreWrite
 from padlock.ca.records import CertificateRecord
 from padlock.errors import (
@@ -55,20 +56,27 @@ class EnrollmentIssuing(EnrollmentCore):
 
     def _caa(self, request: EnrollmentRequest) -> list[ValidationRecord]:
         """CAA for every name of ``request``, each with the method that proved it."""
-        return list(
-            self._run_parallel(
-                lambda name: self._caa_one(name, _method_of(request, name)), list(request.names)
-            )
+        found = self._run_parallel(
+            lambda name: self._caa_one(name, _method_of(request, name)), list(request.names)
         )
+        return [record for records in found for record in records]
 
-    def _caa_one(self, name: str, method: str | None) -> ValidationRecord:
+    def _caa_one(self, name: str, method: str | None) -> list[ValidationRecord]:
+        """The CAA record of ``name`` (and the remote perspectives' word on it)."""
         at = self._clock()
+        # No ACME account here: a property with accounturi never allows this request;
+        # validationmethods names the REST/portal method by CAA_METHOD_NAMES (RFC 8657).
+        wildcard = name.startswith("*.")
+        ask = {"name": name, "wildcard": wildcard, "method": method}
+        check = CheckSpec("caa", ask | {"identities": list(self._va.caa_identities)})
         try:
-            # No ACME account here: a property with accounturi never allows this request;
-            # validationmethods names the REST/portal method by CAA_METHOD_NAMES (RFC 8657).
-            ev = va.check_caa(self._va, name, wildcard=name.startswith("*."), method=method)
-        except CAAForbidden as exc:
-            return ValidationRecord(
+            ev, mpic = self._corroborated(
+                name,
+                check,
+                lambda: va.check_caa(self._va, name, wildcard=wildcard, method=method),
+            )
+        except (CAAForbidden, NotCorroborated) as exc:
+            refused = ValidationRecord(
                 name,
                 "caa",
                 False,
@@ -77,7 +85,10 @@ class EnrollmentIssuing(EnrollmentCore):
                 exc.problem,
                 {"name": name, "at": at.isoformat(), "resolver": self._resolver},
             )
-        return ValidationRecord(name, "caa", True, ev.at, ev.detail, None, self._evidence(ev))
+            seen = [self._mpic_record(name, exc.record)] if isinstance(exc, NotCorroborated) else []
+            return [refused, *seen]
+        ok = ValidationRecord(name, "caa", True, ev.at, ev.detail, None, self._evidence(ev))
+        return [ok, *mpic]
 
     def _issue(
         self,
@@ -220,7 +231,7 @@ class EnrollmentIssuing(EnrollmentCore):
         """Record that CAA stopped issuance (RFC 8659), letting go of the claim; the problem."""
         if create is not None:
             raise ValueError("record the request before recording its CAA refusal")
-        refused = [r for r in caa if not r.ok]
+        refused = [r for r in caa if not r.ok and r.method == "caa"]
         problem = refused[0].detail + (
             f" (and {len(refused) - 1} more names)" if len(refused) > 1 else ""
         )

@@ -4,6 +4,7 @@ BR 3.2.2.4.18, or a DNS TXT record, BR 3.2.2.4.7); then issue (dv) or queue for 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
 
 from padlock.ca import validation as va
@@ -22,10 +23,27 @@ from padlock.ca.enrollment.model import (
 from padlock.ca.enrollment.steps import (
     REVIEW_NOTE,
 )
+from padlock.ca.mpic.coordinator import CheckSpec, NotCorroborated
 from padlock.errors import (
     Conflict,
     PadlockError,
 )
+
+
+def _check_of(
+    cfg: va.VAConfig, ch: Challenge, method: str
+) -> tuple[CheckSpec, Callable[[], va.Evidence]]:
+    """One method's check, as the remote perspectives are asked to run it (``ca/checks.py``)
+    and as this VA runs it: a file (BR 3.2.2.4.18) or a TXT record (BR 3.2.2.4.7)."""
+    if method == "http":
+        params = {"name": ch.name, "path": ch.http_path, "expected": ch.token}
+        return CheckSpec("http", params), lambda: va.check_http(
+            cfg, ch.name, ch.http_path, ch.token, exact=False
+        )
+    params = {"name": ch.base_name, "qname": ch.dns_record, "expected": ch.token}
+    return CheckSpec("dns", params), lambda: va.check_dns_txt(
+        cfg, ch.base_name, ch.dns_record, ch.token
+    )
 
 
 class EnrollmentValidation(EnrollmentIssuing):
@@ -131,10 +149,11 @@ class EnrollmentValidation(EnrollmentIssuing):
         errors: list[str] = []
         for method in ch.methods:
             try:
-                if method == "http":
-                    ev = va.check_http(self._va, ch.name, ch.http_path, ch.token, exact=False)
-                else:
-                    ev = va.check_dns_txt(self._va, ch.base_name, ch.dns_record, ch.token)
+                ev, mpic = self._corroborated(ch.name, *_check_of(self._va, ch, method))
+            except NotCorroborated as exc:
+                records.append(self._mpic_record(ch.name, exc.record))
+                errors.append(f"{method.upper()}: {exc.message}")
+                continue
             except va.ProbeFailed as exc:
                 records.append(
                     ValidationRecord(
@@ -162,6 +181,7 @@ class EnrollmentValidation(EnrollmentIssuing):
                     ch.name, method, True, ev.at, ev.detail or "ok", None, self._evidence(ev)
                 )
             )
+            records.extend(mpic)
             proven = replace(
                 ch, state=ChallengeState.VALID, method=method, validated_at=ev.at, error=None
             )

@@ -90,6 +90,9 @@ class AcmeTx(Protocol):
 
     def challenge(self, challenge_id: str) -> m.Challenge | None: ...
 
+    def challenge_evidence(self, challenge_id: str) -> list[dict[str, Any]]:
+        """What validating the challenge saw (each probe's and each perspective's evidence)."""
+
     def claim_challenge(
         self, challenge_id: str, now: dt.datetime, stale_before: dt.datetime
     ) -> bool:
