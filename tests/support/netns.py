@@ -58,3 +58,26 @@ def inside(name: str) -> Iterator[None]:
     finally:
         os.close(target)
         os.close(home)
+
+
+@contextmanager
+def linked(a: str, a_address: str, b: str, b_address: str) -> Iterator[None]:
+    """A veth pair between namespaces ``a`` and ``b``, each end holding its address (/30),
+    both up: a wire of the test's own between two network positions."""
+    tag = secrets.token_hex(3)
+    end_a, end_b = f"pl{tag}a", f"pl{tag}b"
+    _ip("link", "add", end_a, "netns", a, "type", "veth", "peer", "name", end_b, "netns", b)
+    try:
+        for ns, end, address in ((a, end_a, a_address), (b, end_b, b_address)):
+            _ip("-n", ns, "addr", "add", f"{address}/30", "dev", end)
+            _ip("-n", ns, "link", "set", end, "up")
+        yield
+    finally:
+        subprocess.run(
+            ["ip", "-n", a, "link", "del", end_a], capture_output=True, timeout=30, check=False
+        )
+
+
+def route(name: str, prefix: str, via: str) -> None:
+    """In namespace ``name``, reach ``prefix`` through ``via`` (a linked neighbour)."""
+    _ip("-n", name, "route", "add", prefix, "via", via)
