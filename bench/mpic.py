@@ -15,7 +15,8 @@ waits for them.
 
 The two servers run in turns, ROUNDS times (other load on the machine hits both alike),
 C threads each with keep-alive connections, unique names (no authorization reuse).
-Reported per setting: certificates/s and p50 latency (medians over the rounds), and
+Reported per setting: certificates/s and p50 latency (medians over the rounds), the CPU
+per certificate of the CA's processes and of the perspectives' (from /proc), and
 ``ratio`` = the MPIC rate over the plain rate (the goal: >= 0.8).
 
     python bench/mpic.py [--certs 40] [--concurrency 4] [--rounds 3]
@@ -49,7 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from acme_load import Account, Conn, b64, new_account  # noqa: E402
+from acme_load import Account, Conn, b64, new_account, tree_cpu  # noqa: E402
 from tests.support.padlock_server import Launched, launch  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
 
@@ -193,6 +194,11 @@ def _serve(work: Path, label: str, va: dict[str, str], mpic: Path | None) -> Lau
     return launch(args, env=env, log=work / f"{label}.log")
 
 
+def _cpu(server: Launched, perspectives: list[Launched]) -> tuple[float, float]:
+    """CPU seconds so far of the CA's process tree and of all perspectives' trees."""
+    return tree_cpu(server.proc.pid), sum(tree_cpu(p.proc.pid) for p in perspectives)
+
+
 def _unbound(work: Path) -> subprocess.Popen[bytes]:
     """unbound on RESOLVER_PORT: the bench's names are 127.0.0.1, nothing else exists."""
     conf = work / "unbound.conf"
@@ -285,8 +291,13 @@ def main(argv: list[str] | None = None) -> int:
                       args.concurrency, args.poll)  # fmt: skip
             for _round in range(args.rounds):
                 for label, server in (("none", plain), ("mpic5", mpic)):
+                    before = _cpu(server, perspectives)
                     found = drive(f"{server.url}/acme/directory", work / "www", args.certs,
                                   args.concurrency, args.poll)  # fmt: skip
+                    spent = [b - a for a, b in zip(before, _cpu(server, perspectives), strict=True)]
+                    done = max(1, found["certs"])
+                    found["ca_cpu_ms_per_cert"] = spent[0] / done * 1000
+                    found["perspectives_cpu_ms_per_cert"] = spent[1] / done * 1000
                     runs[label].append(found)
                     print(json.dumps({"setting": label, **found}), file=sys.stderr)
         finally:
@@ -299,6 +310,12 @@ def main(argv: list[str] | None = None) -> int:
         label: {
             "certs_per_s": round(statistics.median(r["certs_per_s"] for r in found), 2),
             "p50_ms": round(statistics.median(r["p50_ms"] or 0 for r in found), 1),
+            "ca_cpu_ms_per_cert": round(
+                statistics.median(r["ca_cpu_ms_per_cert"] for r in found), 1
+            ),
+            "perspectives_cpu_ms_per_cert": round(
+                statistics.median(r["perspectives_cpu_ms_per_cert"] for r in found), 1
+            ),
             "errors": sum(len(r["errors"]) for r in found),
         }
         for label, found in runs.items()
