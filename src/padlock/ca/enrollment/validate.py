@@ -105,7 +105,10 @@ class EnrollmentValidation(EnrollmentIssuing):
                 f"{c.name}: {c.error}" for c in challenges if c.error and not self._proven(c, now)
             )[:500]
         )
-        events = [Event("checked", actor, RequestState.VALIDATING, note)]
+        # BR 3.2.2.9: every remote perspective's signed evidence goes to the audit log too
+        seen = [r.evidence for _ch, records in results for r in records if r.method == "mpic"]
+        details = {"corroboration": seen} if seen else {}
+        events = [Event("checked", actor, RequestState.VALIDATING, note, details)]
         if new_state is RequestState.IN_REVIEW:
             events.append(Event("in_review", "system", RequestState.IN_REVIEW, REVIEW_NOTE))
         try:

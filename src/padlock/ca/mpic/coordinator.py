@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from padlock.ca.mpic.signing import VERSION, BadSignature, RequestKey, digest, u
 from padlock.errors import PadlockError, Unauthorized
 
 T = TypeVar("T")
+log = logging.getLogger("padlock.mpic")
 MAX_DETAIL = 300
 
 
@@ -133,6 +135,10 @@ class Corroborator:
         if not future.done():
             future.cancel()
             return Outcome(p, False, f"gave no answer within {self.deadline:g} s", "connection")
+        error = future.exception()
+        if error is not None:  # a bug, not an answer: this perspective did not corroborate
+            log.error("asking perspective %s failed", p.name, exc_info=error)
+            return Outcome(p, False, f"asking it failed ({type(error).__name__})", "serverInternal")
         return future.result()
 
     def _ask(self, p: PerspectiveConfig, checks: Sequence[CheckSpec]) -> Outcome:
