@@ -78,3 +78,34 @@ def test_mpic_enrollment_dns_two_dissents_not_proven(
     assert "gru (LACNIC)" in error and "jnb (AFRINIC)" in error
     (record,) = [v for v in done.validations if v.method == "mpic"]
     assert not record.ok and sorted(record.evidence["dissenting"]) == ["gru", "jnb"]
+
+
+def test_mpic_enrollment_review_page_lists_perspectives(
+    store: Store, issuer: Issuer, fleet: Fleet, make_csr: CSRMaker, tmp_path: Path
+) -> None:
+    """The review console's request page (its template, as the console renders it) shows
+    each perspective's answer, the dissent with what it saw."""
+    from padlock.web.pages import environment
+
+    done = _validated(store, issuer, fleet, make_csr, tmp_path, ("gru",))
+    html = (
+        environment()
+        .get_template("review_request.html")
+        .render(
+            req=done,
+            csr={"error": "not shown here"},
+            org=None,
+            can_approve=False,
+            is_open=False,
+            done=None,
+            path=f"/review/requests/{done.id}",
+            ca_name="padlock",
+            session=None,
+            csrf=None,
+            flash=None,
+            me=None,
+        )
+    )
+    assert '<table class="perspectives">' in html
+    assert "<code>fra</code></td><td>RIPE NCC</td><td>agrees" in html
+    assert "<code>gru</code></td><td>LACNIC</td><td>dissents: No TXT record" in html
