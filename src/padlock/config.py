@@ -29,6 +29,9 @@ class Settings:
     va_tls_port: int = 443
     va_deadline: float = 10.0  # seconds one HTTP or TLS-ALPN validation probe may take
     caa_identities: tuple[str, ...] = ()  # issuer domain names CAA records may name for us
+    # dns-persist-01's issuer domain names (each one of the CAA identities); () means the
+    # CAA identities themselves (PADLOCK_ISSUER_DOMAIN_NAMES)
+    issuer_domain_names: tuple[str, ...] = ()
     host: str = "127.0.0.1"
     port: int = 8080
     # The test hierarchy's rules (validity, validation reuse) run this far ahead, to rehearse
@@ -95,6 +98,9 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         va_deadline=float(e.get("PADLOCK_VA_DEADLINE", "10")),
         caa_identities=tuple(
             i.strip() for i in e.get("PADLOCK_CAA_IDENTITIES", "").split(",") if i.strip()
+        ),
+        issuer_domain_names=tuple(
+            i.strip() for i in e.get("PADLOCK_ISSUER_DOMAIN_NAMES", "").split(",") if i.strip()
         ),
         host=e.get("PADLOCK_HOST", base.host),
         port=int(e.get("PADLOCK_PORT", str(base.port))),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from padlock.acme.jws import b64encode
@@ -230,10 +230,11 @@ def candidates(name: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(max(1, len(labels) - 1))]
 
 
-def issuer_names(names: Iterable[str], is_name: Callable[[str], bool]) -> tuple[str, ...]:
+def issuer_names(names: Iterable[str]) -> tuple[str, ...]:
     """Issuer Domain Names normalized as section 3.1 says (lower case, A-labels, no
-    trailing dot), without duplicates, at most ten; what ``is_name`` refuses is left out
-    (an IP address is no domain name)."""
+    trailing dot), without duplicates, at most ten. What is no domain name is left out:
+    an IP address (an IPv6 one fails RFC 8659's grammar, an IPv4 one ends in an all-numeric
+    label, which no top-level domain is, RFC 3696 section 2)."""
     out: list[str] = []
     for raw in names:
         name = raw.strip().rstrip(".")
@@ -241,6 +242,7 @@ def issuer_names(names: Iterable[str], is_name: Callable[[str], bool]) -> tuple[
             name = name.encode("idna").decode("ascii").lower()
         except UnicodeError:
             continue
-        if name and len(name) <= 253 and is_name(name) and name not in out:
+        numeric = name.rsplit(".", 1)[-1].isdigit()
+        if ISSUER_RE.fullmatch(name) and not numeric and len(name) <= 253 and name not in out:
             out.append(name)
     return tuple(out[:MAX_ISSUER_NAMES])

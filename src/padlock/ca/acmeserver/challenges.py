@@ -13,6 +13,7 @@ from typing import Any
 from padlock.acme import challenges as ch
 from padlock.acme import jws as jwslib
 from padlock.acme import messages as m
+from padlock.acme import persist
 from padlock.ca import validation
 from padlock.ca.acmeserver.core import AcmeCore, log, rate_window
 from padlock.ca.acmeserver.model import FAILED, ChallengeResult, Directory
@@ -29,6 +30,14 @@ def _problem_with_identifier(exc: PadlockError, identifier: m.Identifier) -> dic
         {"type": doc["type"], "detail": exc.message, "identifier": identifier.as_dict()}
     ]
     return doc
+
+
+def _until(evidence: list[dict[str, Any]]) -> dt.datetime | None:
+    """The persistUntil of the dns-persist-01 record that validated, if it had one."""
+    for item in evidence:
+        if item.get("persist_until"):
+            return dt.datetime.fromisoformat(item["persist_until"])
+    return None
 
 
 class AcmeChallenges(AcmeCore):
@@ -151,11 +160,11 @@ class AcmeChallenges(AcmeCore):
             challenge = tx.challenge(challenge_id)
             authz = tx.authorization(challenge.authz_id) if challenge else None
             account = tx.account(authz.account_id) if authz else None
+            prior = tx.prior_thumbprints(account.id) if account else []
         if challenge is None or authz is None or account is None:
             raise NotFound(f"There is no challenge {challenge_id}.")
         if challenge.status != m.PROCESSING:
             return challenge
-        key_auth = ch.key_authorization(challenge.token, account.thumbprint)
         identifier = authz.identifier
         evidence: list[dict[str, Any]] = []
         error: dict[str, Any] | None = None
@@ -174,7 +183,7 @@ class AcmeChallenges(AcmeCore):
                         method=challenge.type,
                     ).as_dict()
                 )
-            evidence.append(self._probe(challenge, identifier, key_auth).as_dict())
+            evidence.append(self._probe(challenge, authz, account, prior).as_dict())
         except validation.ProbeFailed as exc:
             evidence.append(exc.evidence.as_dict())
             error = _problem_with_identifier(exc, identifier)
@@ -192,7 +201,7 @@ class AcmeChallenges(AcmeCore):
             tx.finish_challenge(challenge.id, m.VALID if valid else m.INVALID, now, error, evidence)
             if not valid:
                 tx.bump_rate(account.id, FAILED, rate_window(now))
-            self._authz_done(tx, authz, valid=valid, now=now, error=error)
+            self._authz_done(tx, authz, valid=valid, now=now, error=error, until=_until(evidence))
             tx.audit(
                 AuditEntry(
                     "acme.challenge.valid" if valid else "acme.challenge.invalid",
@@ -218,9 +227,15 @@ class AcmeChallenges(AcmeCore):
         )
 
     def _probe(
-        self, challenge: m.Challenge, identifier: m.Identifier, key_auth: str
+        self,
+        challenge: m.Challenge,
+        authz: m.Authorization,
+        account: m.Account,
+        prior: list[str],
     ) -> validation.Evidence:
+        identifier = authz.identifier
         name = identifier.value
+        key_auth = ch.key_authorization(challenge.token, account.thumbprint)
         if challenge.type == m.HTTP_01:
             return self.probes.http(
                 self.va, name, ch.http01_path(challenge.token), key_auth, exact=True
@@ -229,6 +244,24 @@ class AcmeChallenges(AcmeCore):
             return self.probes.dns(
                 self.va, name, ch.dns01_name(identifier), ch.dns01_value(key_auth)
             )
+        url = self.account_url(account)
+        if challenge.type == m.DNS_ACCOUNT_01:
+            qname = ch.dns_account_name(identifier, url)
+            return self.probes.dns_account(self.va, name, qname, ch.dns01_value(key_auth))
+        if challenge.type == m.DNS_PERSIST_01:
+            if account.status != m.VALID:  # section 4.2 rule 1: live account state
+                raise Unauthorized(f"The account is {account.status} (draft section 4.2).")
+            expected = persist.Expected(
+                issuers=self.settings.issuer_domain_names,
+                account_url=url,
+                thumbprints=(account.thumbprint, *prior),
+                hash_prefix=persist.account_hash_prefix(
+                    self.directories[account.directory].urls.root
+                ),
+                wildcard=authz.wildcard,
+                now=self.clock(),
+            )
+            return self.probes.dns_persist(self.va, name, persist.persist_name(name), expected)
         return self.probes.tls_alpn(self.va, name, key_auth)
 
     def _reuse(self, tx: AcmeTx, authz: m.Authorization, now: dt.datetime) -> int:
@@ -250,19 +283,17 @@ class AcmeChallenges(AcmeCore):
         valid: bool,
         now: dt.datetime,
         error: Mapping[str, Any] | None = None,
+        until: dt.datetime | None = None,
     ) -> None:
-        tx.set_authz_status(
-            authz.id,
-            m.VALID if valid else m.INVALID,
-            now,
-            # Never past BR 4.2.1's reuse window (finalize checks it again for its day).
-            now
-            + min(
-                self.settings.valid_authz_lifetime, dt.timedelta(days=self._reuse(tx, authz, now))
-            )
-            if valid
-            else None,
-        )
+        # Never past BR 4.2.1's reuse window (finalize checks it again for its day), nor past
+        # a dns-persist-01 record's persistUntil (draft-ietf-acme-dns-persist-02 4.1 item 5).
+        expires: dt.datetime | None = None
+        if valid:
+            reuse = dt.timedelta(days=self._reuse(tx, authz, now))
+            expires = now + min(self.settings.valid_authz_lifetime, reuse)
+            if until is not None:
+                expires = min(expires, until)
+        tx.set_authz_status(authz.id, m.VALID if valid else m.INVALID, now, expires)
         if valid:
             self._settle_order(tx, authz.order_id, now)
         else:
