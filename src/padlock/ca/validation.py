@@ -784,7 +784,7 @@ def check_caa(
     why = [caa_refusal(p, account_uri, method) for p in mine]
     extra = {
         "account": account_uri,
-        "method": CAA_METHOD_NAMES.get(method or "", method),
+        "validation_method": CAA_METHOD_NAMES.get(method or "", method),
         "dnssec": dnssec,
     }
     detail = "; ".join(p.value for p in props)

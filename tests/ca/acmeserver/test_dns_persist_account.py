@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from padlock.acme import challenges as ch
 from padlock.acme import persist
 from padlock.acme.messages import Identifier
-from tests.ca.acmeserver.conftest import CAA_IDENTITY, VA, Server
 from tests.support.acme_client import Client, jwk_of, jws, make_csr, thumbprint
+from tests.support.acme_server import CAA_IDENTITY, VA, Server
 
 UNAUTHORIZED = "urn:ietf:params:acme:error:unauthorized"
 MALFORMED = "urn:ietf:params:acme:error:malformed"
@@ -28,7 +28,7 @@ MALFORMED = "urn:ietf:params:acme:error:malformed"
 @pytest.fixture(scope="module")
 def env_server(data_dir: Any, va: VA) -> Any:
     """A front end built from settings alone, as `padlock serve` builds it."""
-    from tests.ca.acmeserver.conftest import start_server
+    from tests.support.acme_server import start_server
 
     srv = start_server(data_dir, va)
     try:
