@@ -28,6 +28,9 @@ class Settings:
     va_http_port: int = 80
     va_tls_port: int = 443
     va_deadline: float = 10.0  # seconds one HTTP or TLS-ALPN validation probe may take
+    # padlock doctor asks the VA's resolver about a signed and a broken name (SC-085)
+    va_dnssec_secure: str = "ietf.org"
+    va_dnssec_bogus: str = "dnssec-failed.org"
     caa_identities: tuple[str, ...] = ()  # issuer domain names CAA records may name for us
     # dns-persist-01's issuer domain names (each one of the CAA identities); () means the
     # CAA identities themselves (PADLOCK_ISSUER_DOMAIN_NAMES)
@@ -96,6 +99,8 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         va_http_port=int(e.get("PADLOCK_VA_HTTP_PORT", "80")),
         va_tls_port=int(e.get("PADLOCK_VA_TLS_PORT", "443")),
         va_deadline=float(e.get("PADLOCK_VA_DEADLINE", "10")),
+        va_dnssec_secure=e.get("PADLOCK_VA_DNSSEC_SECURE") or base.va_dnssec_secure,
+        va_dnssec_bogus=e.get("PADLOCK_VA_DNSSEC_BOGUS") or base.va_dnssec_bogus,
         caa_identities=tuple(
             i.strip() for i in e.get("PADLOCK_CAA_IDENTITIES", "").split(",") if i.strip()
         ),

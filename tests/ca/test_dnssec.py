@@ -9,6 +9,7 @@ DNSSEC error, for CAA (never read as "no CAA"), the dns-01 TXT and the http-01 a
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import pytest
 from padlock.acme import challenges as ch
 from padlock.acme import persist
 from padlock.acme.messages import Identifier
+from padlock.ca import lookup
 from padlock.ca import validation as va
 from padlock.ca.acmeserver.model import AcmeSettings
 from padlock.errors import CAAForbidden
@@ -322,3 +324,31 @@ def test_dnssec_acme_dns_persist_secure_issued_bogus_refused(
         return
     assert result["status"] == "valid", result
     assert _evidence(acme[0], name, "dns-persist")["dnssec"] == "secure"
+
+
+# --- padlock doctor: does the configured resolver validate? ----------------------------------
+
+
+def test_dnssec_resolver_check_validating_and_not(zones: SignedZones) -> None:
+    names = (f"www.{SECURE}", f"www.{BOGUS}")
+    good = lookup.check_resolver(zones.resolver.address, 5.0, *names)
+    assert good.ok and "validates DNSSEC" in good.detail
+    # NSD itself answers as a server that does not validate would: no AD, bogus data served
+    plain = lookup.check_resolver(("127.0.0.1", zones.nsd_port), 5.0, *names)
+    assert not plain.ok and "does NOT validate DNSSEC" in plain.detail
+    assert f"no AD bit for www.{SECURE}" in plain.detail
+    assert f"it answers www.{BOGUS}" in plain.detail
+
+
+def test_dnssec_doctor_reports_the_resolver(
+    zones: SignedZones, cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PADLOCK_VA_DNSSEC_SECURE", f"www.{SECURE}")
+    monkeypatch.setenv("PADLOCK_VA_DNSSEC_BOGUS", f"www.{BOGUS}")
+    for server, ok in ((zones.resolver.spec, True), (f"127.0.0.1:{zones.nsd_port}", False)):
+        monkeypatch.setenv("PADLOCK_VA_RESOLVER", server)
+        res = cli("doctor", "--data-dir", tmp_path, "--json")
+        (check,) = [c for c in json.loads(res.out) if c["check"] == "dnssec"]
+        assert check["ok"] is ok, check
+    offline = cli("doctor", "--data-dir", tmp_path, "--json", "--offline")
+    assert "dnssec" not in {c["check"] for c in json.loads(offline.out)}
