@@ -28,12 +28,18 @@ class Settings:
     va_http_port: int = 80
     va_tls_port: int = 443
     va_deadline: float = 10.0  # seconds one HTTP or TLS-ALPN validation probe may take
+    # padlock doctor asks the VA's resolver about a signed and a broken name (SC-085)
+    va_dnssec_secure: str = "ietf.org"
+    va_dnssec_bogus: str = "dnssec-failed.org"
     caa_identities: tuple[str, ...] = ()  # issuer domain names CAA records may name for us
     # BR 3.2.2.9: the JSON file naming the remote perspectives (none: the VA alone), how
     # long the CA waits for them, and the CA bundle their https certificates chain to.
     mpic_perspectives: Path | None = None
     mpic_deadline: float = 30.0
     mpic_ca_bundle: str | None = None
+    # dns-persist-01's issuer domain names (each one of the CAA identities); () means the
+    # CAA identities themselves (PADLOCK_ISSUER_DOMAIN_NAMES)
+    issuer_domain_names: tuple[str, ...] = ()
     host: str = "127.0.0.1"
     port: int = 8080
     # The test hierarchy's rules (validity, validation reuse) run this far ahead, to rehearse
@@ -98,6 +104,8 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         va_http_port=int(e.get("PADLOCK_VA_HTTP_PORT", "80")),
         va_tls_port=int(e.get("PADLOCK_VA_TLS_PORT", "443")),
         va_deadline=float(e.get("PADLOCK_VA_DEADLINE", "10")),
+        va_dnssec_secure=e.get("PADLOCK_VA_DNSSEC_SECURE") or base.va_dnssec_secure,
+        va_dnssec_bogus=e.get("PADLOCK_VA_DNSSEC_BOGUS") or base.va_dnssec_bogus,
         caa_identities=tuple(
             i.strip() for i in e.get("PADLOCK_CAA_IDENTITIES", "").split(",") if i.strip()
         ),
@@ -106,6 +114,9 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         else None,
         mpic_deadline=float(e.get("PADLOCK_MPIC_DEADLINE", "30")),
         mpic_ca_bundle=e.get("PADLOCK_MPIC_CA_BUNDLE") or None,
+        issuer_domain_names=tuple(
+            i.strip() for i in e.get("PADLOCK_ISSUER_DOMAIN_NAMES", "").split(",") if i.strip()
+        ),
         host=e.get("PADLOCK_HOST", base.host),
         port=int(e.get("PADLOCK_PORT", str(base.port))),
         test_clock_offset=_clock_offset(e.get("PADLOCK_TEST_CLOCK_OFFSET")),

@@ -225,10 +225,30 @@ def test_dns01_name_of_wildcard_is_base() -> None:
 
 
 def test_offered_challenges() -> None:
-    assert ch.offered(m.Identifier("dns", "example.net"), True) == ("dns-01",)
-    assert ch.offered(m.Identifier("ip", "192.0.2.1"), False) == ("http-01", "tls-alpn-01")
-    assert set(ch.offered(m.Identifier("dns", "www.example.com"), False)) == {
+    wild = m.Identifier("dns", "example.net")
+    assert ch.offered(wild, True) == ("dns-01", "dns-account-01")
+    assert ch.offered(wild, True, persist=True) == ("dns-01", "dns-account-01", "dns-persist-01")
+    assert ch.offered(m.Identifier("ip", "192.0.2.1"), True) == ("http-01", "tls-alpn-01")
+    assert set(ch.offered(m.Identifier("dns", "www.example.com"), False, persist=True)) == {
         "http-01",
         "dns-01",
         "tls-alpn-01",
+        "dns-account-01",
+        "dns-persist-01",
     }
+
+
+def test_dns_account_label_draft_example() -> None:
+    """The draft's example account (draft-ietf-acme-dns-account-label-02 section 3.1)."""
+    url = "https://example.com/acme/acct/ExampleAccount"
+    assert ch.dns_account_label(url) == "_ujmmovf2vn55tgye"
+    name = ch.dns_account_name(m.Identifier("dns", "*.example.org"), url)
+    assert name == "_ujmmovf2vn55tgye._acme-challenge.example.org"
+
+
+def test_persist_challenge_renders_issuer_names_not_token() -> None:
+    urls = m.Urls("https://ca.example", "/acme")
+    chal = m.Challenge("c1", "a1", "dns-persist-01", "tok", "pending")
+    doc = m.render_challenge(urls, chal, ("ca.example",))
+    assert doc["issuerDomainNames"] == ["ca.example"] and "token" not in doc
+    assert "token" in m.render_challenge(urls, m.Challenge("c2", "a1", "dns-01", "t", "pending"))

@@ -8,6 +8,8 @@ DNSSEC error, for CAA (never read as "no CAA"), the dns-01 TXT and the http-01 a
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -17,11 +19,13 @@ from typing import Any
 import pytest
 
 from padlock.acme import challenges as ch
+from padlock.acme import persist
 from padlock.acme.messages import Identifier
+from padlock.ca import lookup
 from padlock.ca import validation as va
 from padlock.ca.acmeserver.model import AcmeSettings
 from padlock.errors import CAAForbidden
-from tests.support.acme_client import Client, make_csr
+from tests.support.acme_client import Client, make_csr, thumbprint
 from tests.support.acme_server import CAA_IDENTITY, VA, Server, obtain, prove, start_server
 from tests.support.acme_server import data_dir as acme_ca  # noqa: F401  (a fixture)
 from tests.support.acme_server import http as acme_http  # noqa: F401  (a fixture)
@@ -100,6 +104,67 @@ def test_dnssec_bogus_address_refused(cfg: va.VAConfig) -> None:
     assert err.value.problem == "dns" and "DNSSEC bogus" in err.value.message
 
 
+@pytest.mark.parametrize(("zone", "verdict"), [(SECURE, "secure"), (INSECURE, "insecure")])
+def test_dnssec_caa_evidence_records_the_verdict(
+    zones: SignedZones, cfg: va.VAConfig, zone: str, verdict: str
+) -> None:
+    """The verdict of every answer the climb used: here the record is at the name."""
+    label = _label("caa")
+    zones.publish(zone, f'{label} IN CAA 0 issue "{CAA_IDENTITY}"')
+    assert va.check_caa(cfg, f"{label}.{zone}").extra["dnssec"] == verdict
+    # "no CAA" climbs to the unsigned TLD above the test's trust anchor: not all secure
+    assert va.check_caa(cfg, f"none.{zone}").extra["dnssec"] == "insecure"
+
+
+PREFIX = "https://ca.example/acme/account-hash/"
+ACCOUNT = "https://ca.example/acme/acct/1"
+THUMB = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+
+
+def _persist_expected() -> persist.Expected:
+    now = dt.datetime.now(dt.UTC)
+    return persist.Expected((CAA_IDENTITY,), ACCOUNT, (THUMB,), PREFIX, False, now)
+
+
+def _publish_persist(zones: SignedZones, zone: str) -> str:
+    label = _label("persist")
+    name = f"{label}.{zone}"
+    uri = persist.hashed_account_uri(PREFIX, name, THUMB, ACCOUNT)
+    value = persist.record_value(CAA_IDENTITY, uri, wildcard=False, until=None)
+    zones.publish(zone, f'{persist.PERSIST_LABEL}.{label} IN TXT "{value}"')
+    return name
+
+
+@pytest.mark.parametrize(("zone", "verdict"), [(SECURE, "secure"), (INSECURE, "insecure")])
+def test_dnssec_persist_evidence_records_the_verdict(
+    zones: SignedZones, cfg: va.VAConfig, zone: str, verdict: str
+) -> None:
+    name = _publish_persist(zones, zone)
+    qname = persist.persist_name(name)
+    evidence = va.check_dns_persist(cfg, name, qname, _persist_expected())
+    assert evidence.ok and evidence.extra["dnssec"] == verdict
+
+
+def test_dnssec_bogus_persist_and_account_records_refused(
+    zones: SignedZones, cfg: va.VAConfig
+) -> None:
+    """draft-ietf-acme-dns-persist-02 section 7.8.1: a DNSSEC failure is a challenge failure,
+    the record never used; dns-account-01's TXT likewise (ballot SC-085)."""
+    name = _publish_persist(zones, BOGUS)
+    qname = persist.persist_name(name)
+    with pytest.raises(va.ProbeFailed) as err:
+        va.check_dns_persist(cfg, name, qname, _persist_expected())
+    assert err.value.problem == "dns" and err.value.evidence.extra["dnssec"] == "bogus"
+    assert f"DNSSEC validation of TXT {qname} failed" in err.value.message
+
+    label = _label("acct")
+    account_name = ch.dns_account_name(Identifier("dns", f"{label}.{BOGUS}"), ACCOUNT)
+    zones.publish(BOGUS, f'{account_name.removesuffix("." + BOGUS)} IN TXT "value"')
+    with pytest.raises(va.ProbeFailed) as err:
+        va.check_dns_account(cfg, f"{label}.{BOGUS}", account_name, "value")
+    assert err.value.problem == "dns" and err.value.evidence.extra["dnssec"] == "bogus"
+
+
 def test_dnssec_servfail_without_extended_error_still_refused(zones: SignedZones) -> None:
     """A validating resolver that says only SERVFAIL (no RFC 8914 code): the CD query
     shows the data is there, so the failure is DNSSEC's, a refusal and never "no CAA"."""
@@ -132,7 +197,11 @@ def acme(
     server = start_server(
         acme_ca,
         loopback,
-        AcmeSettings(caa_identities=(CAA_IDENTITY,), validation_wait=10),
+        AcmeSettings(
+            caa_identities=(CAA_IDENTITY,),
+            issuer_domain_names=(CAA_IDENTITY,),
+            validation_wait=10,
+        ),
         {"va_resolver": zones.resolver.spec},
     )
     try:
@@ -169,10 +238,32 @@ def _prove_dns01(client: Client, zones: SignedZones, zone: str, authz_url: str) 
 
 
 @pytest.mark.parametrize("zone", [SECURE, INSECURE])
-def test_dnssec_acme_http01_issued(client: Client, acme: tuple[Server, VA], zone: str) -> None:
-    name = f"{_label('h')}.{zone}"
+def test_dnssec_acme_http01_issued(
+    client: Client, acme: tuple[Server, VA], zones: SignedZones, zone: str
+) -> None:
+    label = _label("h")
+    name = f"{label}.{zone}"
+    zones.publish(zone, f'{label} IN CAA 0 issue "{CAA_IDENTITY}"')
+    zones.publish(zone, f"{label} IN A 127.0.0.1")  # a name of its own: no wildcard A (RFC 4592)
     order, _url, pem = obtain(client, acme[1], [name])
     assert order["status"] == "valid" and "BEGIN CERTIFICATE" in pem
+    # the evidence of CAA and of the http-01 address lookup keeps the resolver's verdict
+    verdict = "secure" if zone == SECURE else "insecure"
+    assert _evidence(acme[0], name, "caa")["dnssec"] == verdict
+    assert _evidence(acme[0], name, "http")["dnssec"] == verdict
+
+
+def _evidence(server: Server, name: str, method: str) -> dict[str, Any]:
+    events = server.app.state.services.authority.store.iter_events()
+    found = [
+        ev
+        for e in events
+        if e.action == "acme.challenge.valid" and e.details["identifier"]["value"] == name
+        for ev in e.details["evidence"]
+        if ev["method"] == method
+    ]
+    assert found, f"no {method} evidence for {name}"
+    return dict(found[0])
 
 
 def test_dnssec_acme_dns01_secure_issued(
@@ -184,16 +275,7 @@ def test_dnssec_acme_dns01_secure_issued(
     assert chal["status"] == "valid", chal
     final = client.finalize(order, make_csr([name])).json()
     assert final["status"] == "valid", final
-    events = acme[0].app.state.services.authority.store.iter_events()
-    valid = [e for e in events if e.action == "acme.challenge.valid"]
-    dns_evidence = [
-        ev
-        for e in valid
-        if e.details["identifier"]["value"] == name
-        for ev in e.details["evidence"]
-        if ev["method"] == "dns"
-    ]
-    assert dns_evidence and dns_evidence[0]["dnssec"] == "secure"
+    assert _evidence(acme[0], name, "dns")["dnssec"] == "secure"
 
 
 def _refusal(chal: dict[str, Any], kind: str) -> str:
@@ -219,3 +301,54 @@ def test_dnssec_acme_bogus_refused_for_caa_txt_and_address(
     order = client.new_order([dns_name]).json()
     detail = _refusal(_prove_dns01(client, zones, BOGUS, order["authorizations"][0]), "dns")
     assert f"DNSSEC validation of TXT _acme-challenge.{dns_name} failed" in detail
+
+
+@pytest.mark.parametrize("zone", [SECURE, BOGUS])
+def test_dnssec_acme_dns_persist_secure_issued_bogus_refused(
+    client: Client, acme: tuple[Server, VA], zones: SignedZones, zone: str
+) -> None:
+    label = _label("p")
+    name = f"{label}.{zone}"
+    meta = client.directory["meta"]
+    uri = persist.hashed_account_uri(
+        meta["accountHashPrefix"], name, thumbprint(client.key), str(client.kid)
+    )
+    value = persist.record_value(CAA_IDENTITY, uri, wildcard=False, until=None)
+    zones.publish(zone, f'{persist.PERSIST_LABEL}.{label} IN TXT "{value}"')
+    order = client.new_order([name]).json()
+    chal = client.challenge_of(client.get(order["authorizations"][0]).json(), "dns-persist-01")
+    result = client.post(chal["url"], {}).json()
+    if zone == BOGUS:
+        detail = _refusal(result, "dns")
+        assert f"DNSSEC validation of TXT _validation-persist.{name} failed" in detail
+        return
+    assert result["status"] == "valid", result
+    assert _evidence(acme[0], name, "dns-persist")["dnssec"] == "secure"
+
+
+# --- padlock doctor: does the configured resolver validate? ----------------------------------
+
+
+def test_dnssec_resolver_check_validating_and_not(zones: SignedZones) -> None:
+    names = (f"www.{SECURE}", f"www.{BOGUS}")
+    good = lookup.check_resolver(zones.resolver.address, 5.0, *names)
+    assert good.ok and "validates DNSSEC" in good.detail
+    # NSD itself answers as a server that does not validate would: no AD, bogus data served
+    plain = lookup.check_resolver(("127.0.0.1", zones.nsd_port), 5.0, *names)
+    assert not plain.ok and "does NOT validate DNSSEC" in plain.detail
+    assert f"no AD bit for www.{SECURE}" in plain.detail
+    assert f"it answers www.{BOGUS}" in plain.detail
+
+
+def test_dnssec_doctor_reports_the_resolver(
+    zones: SignedZones, cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PADLOCK_VA_DNSSEC_SECURE", f"www.{SECURE}")
+    monkeypatch.setenv("PADLOCK_VA_DNSSEC_BOGUS", f"www.{BOGUS}")
+    for server, ok in ((zones.resolver.spec, True), (f"127.0.0.1:{zones.nsd_port}", False)):
+        monkeypatch.setenv("PADLOCK_VA_RESOLVER", server)
+        res = cli("doctor", "--data-dir", tmp_path, "--json")
+        (check,) = [c for c in json.loads(res.out) if c["check"] == "dnssec"]
+        assert check["ok"] is ok, check
+    offline = cli("doctor", "--data-dir", tmp_path, "--json", "--offline")
+    assert "dnssec" not in {c["check"] for c in json.loads(offline.out)}

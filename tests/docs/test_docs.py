@@ -144,7 +144,7 @@ def test_docs_obtain_blocks_run(dns: TestDNS) -> None:
     shell = DocShell.make(
         base,
         {"PADLOCK_VA_RESOLVER": dns.spec, "PADLOCK_VA_HTTP_PORT": str(http),
-         "PADLOCK_SITE_DIR": "./state"},
+         "PADLOCK_SITE_DIR": "./state", "PADLOCK_CAA_IDENTITIES": "ca.example.net"},
     )  # fmt: skip
     (base / "pass.txt").write_text("the docs' key pass phrase\n")
     shell.subs = [
@@ -158,7 +158,7 @@ def test_docs_obtain_blocks_run(dns: TestDNS) -> None:
         # The page's CA, as the page describes it (on 127.0.0.1:8080: port 0 here).
         shell.start_server("padlock serve --data-dir ca-data", "obtain.md's CA")
         ran = [b.lineno for b, why in shell.run_page(ROOT / "docs" / "obtain.md") if not why]
-        assert len(ran) == 13, ran
+        assert len(ran) == 14, ran
         live = base / "state" / "certificates" / "www.example.com" / "current" / "cert.pem"
         assert "BEGIN CERTIFICATE" in live.read_text()
         assert (parent / "err" / "certs" / "www.example.com.crt").exists()  # resumed there

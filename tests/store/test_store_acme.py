@@ -130,6 +130,18 @@ def test_acme_account_update(acme: SqlAcmeStore) -> None:
     assert changed.contact == () and changed.status == m.DEACTIVATED
 
 
+def test_acme_retired_keys_kept_newest_first(acme: SqlAcmeStore) -> None:
+    """draft-ietf-acme-dns-persist-02 section 4.2: every key an account used is kept."""
+    with acme.transaction() as tx:
+        tx.insert_account(_account())
+        tx.retire_key("acct1", "t0", NOW)
+        tx.retire_key("acct1", "t1", LATER)
+        tx.retire_key("acct1", "t1", LATER)  # once only
+    with acme.transaction(write=False) as tx:
+        assert tx.prior_thumbprints("acct1") == ["t1", "t0"]
+        assert tx.prior_thumbprints("other") == []
+
+
 def test_acme_order_round_trip_and_move(acme: SqlAcmeStore) -> None:
     order, authzs = _order()
     with acme.transaction() as tx:

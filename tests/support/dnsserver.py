@@ -71,6 +71,7 @@ class _Resolver(BaseResolver):  # type: ignore[misc]
 
     def resolve(self, request: DNSRecord, handler: object) -> DNSRecord:
         reply = request.reply()
+        reply.header.ad = 0  # dnslib echoes the query's AD bit; this server vouches for nothing
         qname = str(request.q.qname)
         key = _key(qname)
         qtype = QTYPE[request.q.qtype]

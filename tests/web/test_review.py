@@ -436,6 +436,8 @@ def test_queue_request_page_documents_assign_approve(
     assert "www.widgets.example.com" in text and "ECDSA P-256" in text
     assert "Claims to be Widgets, Dallas, Texas, US" in text
     assert "HTTP" in text and "ok" in text  # the domain evidence
+    # with the DNSSEC verdict of the address lookup (the loopback DNS server signs nothing)
+    assert "dnssec insecure" in text
     doc_link = re.search(rf'href="(/review/requests/{request_id}/documents/[^"]+)"', page.text)
     assert doc_link is not None
 

@@ -37,7 +37,9 @@ REVOKED = "revoked"
 HTTP_01 = "http-01"
 DNS_01 = "dns-01"
 TLS_ALPN_01 = "tls-alpn-01"
-CHALLENGE_TYPES = (HTTP_01, DNS_01, TLS_ALPN_01)
+DNS_ACCOUNT_01 = "dns-account-01"  # draft-ietf-acme-dns-account-label-02
+DNS_PERSIST_01 = "dns-persist-01"  # draft-ietf-acme-dns-persist-02
+CHALLENGE_TYPES = (HTTP_01, DNS_01, TLS_ALPN_01, DNS_ACCOUNT_01, DNS_PERSIST_01)
 
 MAX_CONTACTS = 10
 MAX_IDENTIFIERS = 100
@@ -237,6 +239,10 @@ class DirectoryMeta:
     caa_identities: tuple[str, ...]
     external_account_required: bool
     profiles: Mapping[str, str] = field(default_factory=dict)
+    # draft-ietf-acme-dns-persist-02 section 3.2 and 4.1: what a client needs to publish a
+    # dns-persist-01 record before any order; empty when the CA has no issuer domain name.
+    issuer_domain_names: tuple[str, ...] = ()
+    account_hash_prefix: str = ""
 
 
 def render_directory(urls: Urls, meta: DirectoryMeta) -> dict[str, Any]:
@@ -249,6 +255,9 @@ def render_directory(urls: Urls, meta: DirectoryMeta) -> dict[str, Any]:
         m["termsOfService"] = meta.terms_of_service
     if meta.website:
         m["website"] = meta.website
+    if meta.issuer_domain_names:
+        m["issuerDomainNames"] = list(meta.issuer_domain_names)
+        m["accountHashPrefix"] = meta.account_hash_prefix
     return {
         "newNonce": urls.new_nonce,
         "newAccount": urls.new_account,
@@ -297,13 +306,20 @@ def render_order(urls: Urls, order: Order, now: dt.datetime) -> dict[str, Any]:
     return doc
 
 
-def render_challenge(urls: Urls, challenge: Challenge) -> dict[str, Any]:
+def render_challenge(
+    urls: Urls, challenge: Challenge, issuer_domain_names: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A dns-persist-01 challenge has no token: it carries the CA's issuerDomainNames
+    instead (draft-ietf-acme-dns-persist-02 section 3.1)."""
     doc: dict[str, Any] = {
         "type": challenge.type,
         "url": urls.challenge(challenge.id),
         "status": challenge.status,
-        "token": challenge.token,
     }
+    if challenge.type == DNS_PERSIST_01:
+        doc["issuerDomainNames"] = list(issuer_domain_names)
+    else:
+        doc["token"] = challenge.token
     if challenge.validated is not None:
         doc["validated"] = rfc3339(challenge.validated)
     if challenge.error is not None:
@@ -311,12 +327,17 @@ def render_challenge(urls: Urls, challenge: Challenge) -> dict[str, Any]:
     return doc
 
 
-def render_authz(urls: Urls, authz: Authorization, now: dt.datetime) -> dict[str, Any]:
+def render_authz(
+    urls: Urls,
+    authz: Authorization,
+    now: dt.datetime,
+    issuer_domain_names: tuple[str, ...] = (),
+) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "identifier": authz.identifier.as_dict(),
         "status": authz_status(authz, now),
         "expires": rfc3339(authz.expires),
-        "challenges": [render_challenge(urls, c) for c in authz.challenges],
+        "challenges": [render_challenge(urls, c, issuer_domain_names) for c in authz.challenges],
     }
     if authz.wildcard:
         doc["wildcard"] = True

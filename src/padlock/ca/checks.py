@@ -9,10 +9,12 @@ A new method is one line here: ``CHECKS["name"] = lambda cfg, p: validation.chec
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from padlock.acme import persist
 from padlock.ca import validation
 from padlock.ca.validation import Evidence, VAConfig
 from padlock.errors import Malformed
@@ -50,6 +52,31 @@ def _identities(params: Params) -> tuple[str, ...] | None:
     return tuple(_text({"i": v}, "i") for v in value)
 
 
+def _texts(params: Params, key: str) -> tuple[str, ...]:
+    value = params.get(key)
+    if not isinstance(value, list) or not 1 <= len(value) <= 16:
+        raise Malformed(f"The check's parameter {key!r} must list 1 to 16 strings.")
+    return tuple(_text({"v": v}, "v") for v in value)
+
+
+def _persist_expected(p: Params) -> persist.Expected:
+    """dns-persist-01's expectations as the CA sent them (the CA's clock, its names)."""
+    try:
+        now = dt.datetime.fromisoformat(_text(p, "now"))
+    except ValueError as exc:
+        raise Malformed("The check's parameter 'now' must be an ISO 8601 time.") from exc
+    if now.tzinfo is None:
+        raise Malformed("The check's parameter 'now' must carry its UTC offset.")
+    return persist.Expected(
+        issuers=_texts(p, "issuers"),
+        account_url=_text(p, "account_url"),
+        thumbprints=_texts(p, "thumbprints"),
+        hash_prefix=_text(p, "hash_prefix"),
+        wildcard=_flag(p, "wildcard"),
+        now=now,
+    )
+
+
 def _caa(cfg: VAConfig, p: Params) -> Evidence:
     identities = _identities(p)
     return validation.check_caa(
@@ -80,6 +107,14 @@ CHECKS: dict[str, Check] = {
         cfg, _text(p, "name"), _text(p, "qname"), _text(p, "expected")
     ),
     "caa": _caa,  # RFC 8659, RFC 8657; BR 3.2.2.8
+    # draft-ietf-acme-dns-account-label-02 (BR 3.2.2.4.7) and draft-ietf-acme-dns-persist-02
+    # (BR 3.2.2.4.22)
+    "dns-account-01": lambda cfg, p: validation.check_dns_account(
+        cfg, _text(p, "name"), _text(p, "qname"), _text(p, "expected")
+    ),
+    "dns-persist-01": lambda cfg, p: validation.check_dns_persist(
+        cfg, _text(p, "name"), _text(p, "qname"), _persist_expected(p)
+    ),
 }
 
 

@@ -134,3 +134,53 @@ def _dnssec_failure(
     except dns.exception.DNSException:
         return ""
     return "the resolver answers only with checking disabled (CD), so the answer is bogus"
+
+
+@dataclass(frozen=True)
+class ResolverCheck:
+    """What ``padlock doctor`` says of the VA's resolver."""
+
+    ok: bool
+    detail: str
+
+
+def check_resolver(
+    server: tuple[str, int] | None,
+    timeout: float,
+    secure_name: str,
+    bogus_name: str,
+) -> ResolverCheck:
+    """Whether the resolver validates DNSSEC, as ballot SC-085 needs (``padlock doctor``;
+    the names are PADLOCK_VA_DNSSEC_SECURE and _BOGUS, by default ietf.org and
+    dnssec-failed.org, which Comcast keeps broken for this test): its answer for a
+    signed name carries the AD bit (RFC 4035 section 3.2.3) and it refuses a bogus one.
+    A resolver that passes neither test does not validate; CAA and every DCV lookup through
+    it would take forged answers from signed zones."""
+    where = f"{server[0]}:{server[1]}" if server else "the system resolver"
+    try:
+        secure = query(server, timeout, secure_name, "A")
+    except DNSProblem as exc:
+        return ResolverCheck(False, f"{where} could not answer for {secure_name}: {exc.message}")
+    try:
+        query(server, timeout, bogus_name, "A")
+        refused = False
+    except DNSSECProblem:
+        refused = True
+    except DNSProblem as exc:
+        return ResolverCheck(
+            False, f"{where} failed for {bogus_name} without saying why: {exc.message}"
+        )
+    if secure.secure and refused:
+        return ResolverCheck(
+            True, f"{where} validates DNSSEC (AD for {secure_name}, refuses {bogus_name})"
+        )
+    why = []
+    if not secure.secure:
+        why.append(f"no AD bit for {secure_name}, which is signed")
+    if not refused:
+        why.append(f"it answers {bogus_name}, whose signatures are broken")
+    return ResolverCheck(
+        False,
+        f"{where} does NOT validate DNSSEC ({'; '.join(why)}): CAA and domain validation"
+        " need a validating resolver (ballot SC-085); set PADLOCK_VA_RESOLVER to one (unbound)",
+    )

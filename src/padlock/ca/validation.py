@@ -2,9 +2,13 @@
 
 Used by the enrollment service (BR 3.2.2.4.18 file at ``/.well-known/pki-validation/``,
 BR 3.2.2.4.7 TXT at ``_pki-validation``) and by ACME (RFC 8555 section 8.3 http-01,
-8.4 dns-01; RFC 8737 tls-alpn-01). Every lookup goes through the resolver and ports
-of :class:`VAConfig` (``PADLOCK_VA_RESOLVER``, ``PADLOCK_VA_HTTP_PORT``,
-``PADLOCK_VA_TLS_PORT``) so tests point them at loopback servers; nothing is skipped.
+8.4 dns-01; RFC 8737 tls-alpn-01; draft-ietf-acme-dns-account-label-02 dns-account-01,
+BR 3.2.2.4.7; draft-ietf-acme-dns-persist-02 dns-persist-01, BR 3.2.2.4.22). Every DNS
+answer used carries the resolver's DNSSEC verdict into the evidence (``dnssec``: secure or
+insecure); a bogus one is a refusal (ballot SC-085, :mod:`padlock.ca.lookup`). Every lookup
+goes through the resolver and ports of :class:`VAConfig` (``PADLOCK_VA_RESOLVER``,
+``PADLOCK_VA_HTTP_PORT``, ``PADLOCK_VA_TLS_PORT``) so tests point them at loopback servers;
+nothing is skipped.
 
 Foreign failures (socket, ``ssl.SSLError``, DNS timeouts, unparsable answers) become
 padlock errors here, each with the ACME problem type that names it (connection, dns, tls,
@@ -36,10 +40,11 @@ from urllib.parse import urljoin, urlsplit
 
 from cryptography import x509
 
+from padlock.acme import persist
 from padlock.ca import lookup
 from padlock.ca.lookup import DNSProblem as DNSProblem  # the probes' problems live here too
 from padlock.ca.lookup import DNSSECProblem as DNSSECProblem
-from padlock.errors import CAAForbidden, PadlockError
+from padlock.errors import CAAForbidden, Malformed, PadlockError, Unauthorized
 
 if TYPE_CHECKING:
     from padlock.config import Settings
@@ -151,24 +156,36 @@ def _now() -> dt.datetime:
 # --- DNS ------------------------------------------------------------------------------------
 
 
-def _query(cfg: VAConfig, qname: str, rdtype: str) -> list[Any]:
-    """Records of one type; [] for NXDOMAIN/NODATA; DNSProblem for failures (SERVFAIL,
-    timeout), DNSSECProblem for a bogus answer (ballot SC-085; see padlock.ca.lookup)."""
-    return lookup.query(cfg.resolver, cfg.timeout, qname, rdtype).records
+def _query(cfg: VAConfig, qname: str, rdtype: str) -> lookup.Answer:
+    """Records of one type ([] for NXDOMAIN/NODATA) with the resolver's verdict; DNSProblem
+    for failures (SERVFAIL, timeout), DNSSECProblem for a bogus answer (ballot SC-085; see
+    padlock.ca.lookup)."""
+    return lookup.query(cfg.resolver, cfg.timeout, qname, rdtype)
 
 
-def resolve_addresses(cfg: VAConfig, name: str) -> list[str]:
-    """A then AAAA records of ``name``; DNSProblem when there are none."""
+def verdict(answers: Sequence[lookup.Answer]) -> str:
+    """The DNSSEC verdict of several answers: secure only when every one was."""
+    return "secure" if answers and all(a.secure for a in answers) else "insecure"
+
+
+def lookup_addresses(cfg: VAConfig, name: str) -> tuple[list[str], str]:
+    """A then AAAA records of ``name`` and their DNSSEC verdict ("" for an IP address,
+    which is not looked up); DNSProblem when there are none."""
     if _is_ip(name):
-        return [name]
-    addresses = [r.address for r in _query(cfg, name, "A")]
-    addresses += [r.address for r in _query(cfg, name, "AAAA")]
+        return [name], ""
+    answers = [_query(cfg, name, "A"), _query(cfg, name, "AAAA")]
+    addresses = [r.address for a in answers for r in a.records]
     if not addresses:
         raise DNSProblem(
             f"{name} has no A or AAAA record.",
             hint="Point the name at your server in DNS, then check again.",
         )
-    return addresses
+    return addresses, verdict(answers)
+
+
+def resolve_addresses(cfg: VAConfig, name: str) -> list[str]:
+    """A then AAAA records of ``name``; DNSProblem when there are none."""
+    return lookup_addresses(cfg, name)[0]
 
 
 def _is_ip(text: str) -> bool:
@@ -179,19 +196,28 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def check_dns_txt(cfg: VAConfig, name: str, qname: str, expected: str) -> Evidence:
-    """A TXT record at ``qname`` equal to ``expected`` (RFC 8555 8.4; BR 3.2.2.4.7)."""
+def _txt(cfg: VAConfig, method: str, name: str, qname: str) -> tuple[list[str], lookup.Answer]:
+    """The TXT values at ``qname`` (each record's strings joined, RFC 7208 section 3.3 style)
+    and the answer; ProbeFailed with the evidence when the lookup fails."""
     at = _now()
     try:
-        answer = lookup.query(cfg.resolver, cfg.timeout, qname, "TXT")
+        answer = _query(cfg, qname, "TXT")
     except DNSProblem as exc:
         dnssec = {"dnssec": "bogus"} if isinstance(exc, DNSSECProblem) else {}
         raise ProbeFailed(
-            exc, Evidence("dns", name, qname, at, False, detail=exc.message, extra=dnssec)
+            exc, Evidence(method, name, qname, at, False, detail=exc.message, extra=dnssec)
         ) from None
-    values = [b"".join(r.strings).decode("utf-8", "replace") for r in answer.records]
+    return [b"".join(r.strings).decode("utf-8", "replace") for r in answer.records], answer
+
+
+def check_dns_txt(
+    cfg: VAConfig, name: str, qname: str, expected: str, method: str = "dns"
+) -> Evidence:
+    """A TXT record at ``qname`` equal to ``expected`` (RFC 8555 8.4; BR 3.2.2.4.7)."""
+    at = _now()
+    values, answer = _txt(cfg, method, name, qname)
     evidence = Evidence(
-        "dns",
+        method,
         name,
         qname,
         at,
@@ -207,6 +233,58 @@ def check_dns_txt(cfg: VAConfig, name: str, qname: str, expected: str) -> Eviden
         )
         raise ProbeFailed(cause, evidence)
     return evidence
+
+
+def check_dns_account(cfg: VAConfig, name: str, qname: str, expected: str) -> Evidence:
+    """dns-account-01: the dns-01 value at the account's own label, ``qname`` =
+    ``_<label>._acme-challenge.<name>`` (draft-ietf-acme-dns-account-label-02 section 3.2;
+    BR 3.2.2.4.7), so that another account's record beside it is no answer for this one."""
+    return check_dns_txt(cfg, name, qname, expected, method="dns-account")
+
+
+def check_dns_persist(cfg: VAConfig, name: str, qname: str, expected: persist.Expected) -> Evidence:
+    """dns-persist-01 (draft-ietf-acme-dns-persist-02 section 4.2; BR 3.2.2.4.22): a TXT
+    record at ``qname`` (``_validation-persist.<name>``) naming one of our issuer domain
+    names and this account's hashed URI; failing that, one at a parent's
+    ``_validation-persist`` label that says ``policy=wildcard`` (sections 5, 6.1). Every
+    value is read afresh from DNS (section 4.2); a bogus answer fails (section 7.8.1)."""
+    at = _now()
+    found: list[tuple[str, list[str]]] = []
+    answers: list[lookup.Answer] = []
+    failure: PadlockError = Unauthorized("No record found.")
+    for domain in persist.candidates(name):
+        values, answer = _txt(cfg, "dns-persist", name, persist.persist_name(domain))
+        found.append((domain, values))
+        answers.append(answer)
+        try:
+            match = persist.judge(found, name, expected)
+        except (Malformed, Unauthorized) as exc:
+            failure = exc
+            continue
+        return Evidence(
+            "dns-persist",
+            name,
+            persist.persist_name(match.domain),
+            at,
+            True,
+            detail=match.value,
+            extra={
+                "txt": dict(found),
+                "dnssec": verdict(answers),
+                "persist_until": match.until.isoformat() if match.until else None,
+                "policy": persist.WILDCARD if match.wildcard_policy else "",
+            },
+        )
+    evidence = Evidence(
+        "dns-persist",
+        name,
+        qname,
+        at,
+        False,
+        detail=failure.message,
+        extra={"txt": dict(found), "dnssec": verdict(answers)},
+    )
+    raise ProbeFailed(failure, evidence)
 
 
 # --- HTTP -----------------------------------------------------------------------------------
@@ -372,19 +450,34 @@ def check_http(cfg: VAConfig, name: str, path: str, expected: str, *, exact: boo
     at = _now()
     url = f"http://{_url_host(name)}{path}"
     seen: list[str] = []
+    dnssec: list[str] = []  # each hop's address lookup: secure or insecure
     try:
         with _Watchdog(time.monotonic() + cfg.deadline) as dog:
-            status, addresses, body, url = _follow(cfg, dog, name, url, seen)
-        return _judge_http(name, path, url, at, status, addresses, body, expected, exact, seen)
-    except ProbeFailed:
+            status, addresses, body, url = _follow(cfg, dog, name, url, seen, dnssec)
+        return _with_dnssec(
+            _judge_http(name, path, url, at, status, addresses, body, expected, exact, seen),
+            dnssec,
+        )
+    except ProbeFailed as exc:
+        exc.evidence = _with_dnssec(exc.evidence, dnssec)
         raise
     except PadlockError as exc:
         evidence = Evidence("http", name, url, at, False, detail=exc.message, extra={"hops": seen})
-        raise ProbeFailed(exc, evidence) from None
+        raise ProbeFailed(exc, _with_dnssec(evidence, dnssec)) from None
+
+
+def _with_dnssec(evidence: Evidence, verdicts: Sequence[str]) -> Evidence:
+    """The evidence with the DNSSEC verdict of the address lookups it used (none for an
+    IP address, which is not looked up; "bogus" never gets this far: it is a refusal)."""
+    used = [v for v in verdicts if v]
+    if not used:
+        return evidence
+    worst = "secure" if all(v == "secure" for v in used) else "insecure"
+    return replace(evidence, extra={**evidence.extra, "dnssec": worst})
 
 
 def _follow(
-    cfg: VAConfig, dog: _Watchdog, name: str, url: str, seen: list[str]
+    cfg: VAConfig, dog: _Watchdog, name: str, url: str, seen: list[str], dnssec: list[str]
 ) -> tuple[int, list[str], bytes, str]:
     """Fetch ``url``, following allowed redirects; each hop is written to ``seen``."""
     visited: set[str] = set()
@@ -395,7 +488,8 @@ def _follow(
         if dog.over:
             raise _late(cfg, url)
         host = urlsplit(url).hostname or name
-        addresses = resolve_addresses(cfg, host)
+        addresses, secure = lookup_addresses(cfg, host)
+        dnssec.append(secure)
         status, headers, body = _http_get(cfg, dog, url, host, addresses[0])
         seen.append(f"{url} -> {status}")
         if status not in REDIRECTS or "location" not in headers:
@@ -470,7 +564,7 @@ def check_tls_alpn(cfg: VAConfig, name: str, key_authorization: str) -> Evidence
     sni = ip.reverse_pointer if ip is not None else name
     target = f"{_url_host(name)}:{cfg.tls_port}"
     try:
-        addresses = resolve_addresses(cfg, name)
+        addresses, dnssec = lookup_addresses(cfg, name)
         with _Watchdog(time.monotonic() + cfg.deadline) as dog:
             try:
                 tls = _connect(cfg, dog, addresses[0], cfg.tls_port, sni, ACME_TLS_ALPN)
@@ -506,9 +600,10 @@ def check_tls_alpn(cfg: VAConfig, name: str, key_authorization: str) -> Evidence
         # The extension value is an OCTET STRING of 32 bytes: 04 20 || digest.
         if value != b"\x04\x20" + expected:
             raise IncorrectResponse(f"The acmeIdentifier from {target} does not match.")
-        return Evidence(
+        evidence = Evidence(
             "tls-alpn", name, target, at, True, tuple(addresses), detail="acme-tls/1 ok"
         )
+        return _with_dnssec(evidence, [dnssec])
     except ProbeFailed:
         raise
     except PadlockError as exc:
@@ -533,17 +628,19 @@ def _names_only(
 # --- CAA (RFC 8659) -------------------------------------------------------------------------
 
 
-def _caa_set(cfg: VAConfig, name: str) -> tuple[str, list[Any]]:
-    """The relevant CAA RRset: climb from ``name`` towards the root (RFC 8659 section 3)."""
+def _caa_set(cfg: VAConfig, name: str) -> tuple[str, list[Any], str]:
+    """The relevant CAA RRset: climb from ``name`` towards the root (RFC 8659 section 3);
+    with the DNSSEC verdict of every answer the climb used."""
     labels = name.split(".")
+    answers: list[lookup.Answer] = []
     for i in range(len(labels)):
         candidate = ".".join(labels[i:])
         if not candidate:
             break
-        records = _query(cfg, candidate, "CAA")
-        if records:
-            return candidate, records
-    return "", []
+        answers.append(_query(cfg, candidate, "CAA"))
+        if answers[-1].records:
+            return candidate, answers[-1].records, verdict(answers)
+    return "", [], verdict(answers)
 
 
 # RFC 8657 section 4: the names padlock's methods go by in a CAA ``validationmethods``
@@ -554,15 +651,15 @@ CAA_METHOD_NAMES: dict[str, str] = {
     "http-01": "http-01",  # RFC 8555 8.3 (BR 3.2.2.4.19)
     "dns-01": "dns-01",  # RFC 8555 8.4 (BR 3.2.2.4.7)
     "tls-alpn-01": "tls-alpn-01",  # RFC 8737 (BR 3.2.2.4.20)
+    # draft-ietf-acme-dns-account-label-02 (BR 3.2.2.4.7 DNS Change, at the account's label)
+    "dns-account-01": "dns-account-01",
+    # draft-ietf-acme-dns-persist-02 section 7.7 (BR 3.2.2.4.22 DNS TXT Record with
+    # Persistent Value)
+    "dns-persist-01": "dns-persist-01",
     "http": "ca-website-change",  # BR 3.2.2.4.18 Agreed-Upon Change to Website v2
     "dns": "ca-dns-change",  # BR 3.2.2.4.7 DNS Change (TXT at _pki-validation)
 }
 
-# RFC 8659 section 4.2: the grammar of an issue/issuewild value.
-_LABEL = r"[A-Za-z0-9](?:-*[A-Za-z0-9])*"
-_ISSUER_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
-_TAG_RE = re.compile(_LABEL)
-_VALUE_RE = re.compile(r"[\x21-\x3a\x3c-\x7e]*")
 # RFC 8657: accounturi is a URI (RFC 3986: scheme ":" ...); validationmethods a
 # comma-separated list of method names.
 _URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x3a\x3c-\x7e]+")
@@ -593,20 +690,10 @@ class CAAProperty:
 def parse_caa_property(flags: int, tag: str, value: str) -> CAAProperty:
     """An issue/issuewild value split into issuer and parameters; malformed per RFC 8659
     4.2 or RFC 8657 sections 3 and 4 (a bad or repeated accounturi/validationmethods)."""
-    head, sep, rest = value.partition(";")
-    issuer = head.strip(" \t")
-    bad = CAAProperty(flags, tag, value, issuer.lower())
-    if issuer and not _ISSUER_RE.fullmatch(issuer):
-        return replace(bad, malformed=f"{issuer!r} is not an issuer domain name (RFC 8659 4.2)")
-    params: list[tuple[str, str]] = []
-    rest = rest.strip(" \t")
-    for part in rest.split(";") if sep and rest else ():
-        key, eq, val = (x.strip(" \t") for x in part.partition("="))
-        if not eq or not _TAG_RE.fullmatch(key) or not _VALUE_RE.fullmatch(val):
-            why = f"the parameter {part.strip()!r} is not tag=value (RFC 8659 4.2)"
-            return replace(bad, malformed=why)
-        params.append((key.lower(), val))
-    prop = replace(bad, params=tuple(params))
+    split = persist.split_issue_value(value)
+    prop = CAAProperty(flags, tag, value, split.issuer, split.params, split.malformed)
+    if prop.malformed:
+        return prop
     for name, pattern, section in (
         ("accounturi", _URI_RE, "3"),
         ("validationmethods", _METHODS_RE, "4"),
@@ -660,14 +747,22 @@ def check_caa(
     at = _now()
     lookup = name[2:] if name.startswith("*.") else name
     try:
-        where, records = _caa_set(cfg, lookup)
+        where, records, dnssec = _caa_set(cfg, lookup)
     except DNSProblem as exc:
         raise CAAForbidden(
             f"The CAA lookup for {name} failed ({exc.message}); issuance stops (BR 3.2.2.8).",
             hint="Fix the DNS server answering for this name, then try again.",
         ) from None
     if not records:
-        return Evidence("caa", name, lookup, at, True, detail="no CAA records: any CA may issue")
+        return Evidence(
+            "caa",
+            name,
+            lookup,
+            at,
+            True,
+            detail="no CAA records: any CA may issue",
+            extra={"dnssec": dnssec},
+        )
     for r in records:
         tag = r.tag.decode().lower()
         if r.flags & 0x80 and tag not in ("issue", "issuewild", "iodef"):
@@ -678,7 +773,8 @@ def check_caa(
     issuewild = [r for r in records if r.tag.decode().lower() == "issuewild"]
     relevant = issuewild if (wildcard and issuewild) else issue
     if not relevant:
-        return Evidence("caa", name, where, at, True, detail="CAA has no issue property for this")
+        detail = "CAA has no issue property for this"
+        return Evidence("caa", name, where, at, True, detail=detail, extra={"dnssec": dnssec})
     props = [
         parse_caa_property(r.flags, r.tag.decode().lower(), r.value.decode("utf-8", "replace"))
         for r in relevant
@@ -686,7 +782,11 @@ def check_caa(
     ours = {i.lower() for i in cfg.caa_identities}
     mine = [p for p in props if p.issuer in ours]
     why = [caa_refusal(p, account_uri, method) for p in mine]
-    extra = {"account": account_uri, "method": CAA_METHOD_NAMES.get(method or "", method)}
+    extra = {
+        "account": account_uri,
+        "validation_method": CAA_METHOD_NAMES.get(method or "", method),
+        "dnssec": dnssec,
+    }
     detail = "; ".join(p.value for p in props)
     if mine and not all(why):
         return Evidence("caa", name, where, at, True, detail=detail, extra=extra)

@@ -383,6 +383,19 @@ def db_upgrade(
     print("Database schema is up to date.")
 
 
+def _resolver_check(settings: Settings) -> tuple[str, bool, str]:
+    """The VA's resolver validates DNSSEC (ballot SC-085), asked about a signed and a bogus
+    name (PADLOCK_VA_DNSSEC_SECURE, PADLOCK_VA_DNSSEC_BOGUS); skipped with --offline."""
+    from padlock.ca import lookup
+    from padlock.ca.validation import VAConfig
+
+    va = VAConfig.for_settings(settings)
+    found = lookup.check_resolver(
+        va.resolver, va.timeout, settings.va_dnssec_secure, settings.va_dnssec_bogus
+    )
+    return ("dnssec", found.ok, found.detail)
+
+
 def register(root: typer.Typer) -> None:
     from padlock.cli import pki_url_cmds
 
@@ -413,6 +426,8 @@ def register(root: typer.Typer) -> None:
             checks.append(("ca", False, str(exc)))
         checks.extend(pki_url_cmds.pki_url_checks(settings, fetch=not offline))
         checks.extend(perspective_cmds.mpic_checks(settings, dt.datetime.now(dt.UTC).date()))
+        if not offline:
+            checks.append(_resolver_check(settings))
         blocklist = wiring.load_blocklist(settings)
         checks.append(
             (

@@ -63,6 +63,23 @@ StandaloneAddressOpt = Annotated[
     str,
     typer.Option("--standalone-address", help="The address --standalone-port listens on."),
 ]
+ChallengeOpt = Annotated[
+    str,
+    typer.Option(
+        "--challenge",
+        help="ACME: how to prove the names: http-01, dns-01, dns-account-01 (your account's"
+        " own record name) or dns-persist-01 (a record set once; padlock dns-persist-record"
+        " prints it).",
+    ),
+]
+DnsHookOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dns-hook",
+        metavar="CMD",
+        help="Publishes TXT records: run as `CMD add NAME VALUE` and `CMD remove NAME VALUE`.",
+    ),
+]
 ContactOpt = Annotated[str | None, typer.Option("--contact", help="Your email address.")]
 OrgOpt = Annotated[str | None, typer.Option("--org", help="ov: the organization's legal name.")]
 CountryOpt = Annotated[str | None, typer.Option("--country", help="ov: two-letter country.")]
@@ -230,6 +247,55 @@ def _one_of(flags: dict[str, bool], what: str) -> str | None:
 def register(app: typer.Typer) -> None:
     app.command("obtain")(obtain_cmd)
     app.command("renew")(renew_cmd)
+    app.command("dns-persist-record")(dns_persist_record_cmd)
+
+
+PersistNameArg = Annotated[str, typer.Argument(metavar="NAME", help="The name to prove.")]
+PersistAcmeOpt = Annotated[
+    str, typer.Option("--acme", metavar="DIRECTORY_URL", help="The ACME directory.")
+]
+WildcardOpt = Annotated[
+    bool,
+    typer.Option("--wildcard", help="policy=wildcard: also *.NAME and every name below NAME."),
+]
+UntilOpt = Annotated[
+    dt.datetime | None,
+    typer.Option("--until", help="persistUntil: the record is not used after this (UTC)."),
+]
+
+
+def dns_persist_record_cmd(
+    name: PersistNameArg,
+    acme: PersistAcmeOpt,
+    wildcard: WildcardOpt = False,
+    until: UntilOpt = None,
+    contact: ContactOpt = None,
+    agree_tos: AgreeTosOpt = False,
+    ca_root: CaRootOpt = [],  # noqa: B006 - typer passes a new list on each call
+    state_dir: StateDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print the dns-persist-01 TXT record to publish once for NAME (draft-ietf-acme-dns-persist).
+
+    It names the CA and this machine's ACME account for the directory (opened here if
+    there is none yet; padlock obtain --acme uses the same one), so every later
+    `padlock obtain --challenge dns-persist-01` proves NAME without a DNS change.
+    """
+    from padlock.site import lineage
+    from padlock.site.backend_acme import AcmeClient
+    from padlock.site.ca_http import Trust
+
+    site_state = lineage.SiteState(state_dir or lineage.default_state_dir())
+    stamp = None
+    if until is not None:
+        stamp = int((until if until.tzinfo else until.replace(tzinfo=dt.UTC)).timestamp())
+    client = AcmeClient(acme, site_state.account_dir(acme), trust=Trust(tuple(ca_root)))
+    client.account(contact, agree_tos)
+    record, value = client.persist_record(name.lower(), wildcard=wildcard, until=stamp)
+    if json_out:
+        console.print_json({"name": record, "type": "TXT", "value": value})
+        return
+    typer.echo(f'{record}. IN TXT "{value}"')
 
 
 def obtain_cmd(
@@ -248,6 +314,8 @@ def obtain_cmd(
     webroot: WebrootOpt = None,
     standalone_port: StandalonePortOpt = None,
     standalone_address: StandaloneAddressOpt = "0.0.0.0",  # noqa: S104 - the CA connects from outside
+    challenge: ChallengeOpt = "http-01",
+    dns_hook: DnsHookOpt = None,
     contact: ContactOpt = None,
     org: OrgOpt = None,
     country: CountryOpt = None,
@@ -287,6 +355,7 @@ def obtain_cmd(
             "standalone_port": standalone_port,
             "passphrase_file": str(passphrase_file) if passphrase_file else None,
             "wait": wait,
+            "dns_hook": dns_hook,
         }
         _resume(resume, name, site_state, overrides, passphrase_file, agree_tos, json_out)
         return
@@ -323,6 +392,8 @@ def obtain_cmd(
         standalone_address=standalone_address,
         ca_roots=tuple(str(p) for p in ca_root),
         wait=wait if wait is not None else lineage.DEFAULT_WAIT,
+        challenge=challenge,
+        dns_hook=dns_hook,
     )
     _obtain(settings, site_state, no_encrypt, passphrase_file, agree_tos, force, json_out)
 

@@ -34,6 +34,10 @@ from acme import crypto_util as acme_crypto_util
 from acme import errors as acme_errors
 from acme import messages
 from padlock import errors
+from padlock.acme import challenges as acme_records
+from padlock.acme import persist
+from padlock.acme.jws import b64encode
+from padlock.acme.messages import DNS_ACCOUNT_01, DNS_PERSIST_01, HTTP_01, Identifier
 from padlock.errors import (
     AlreadyReplaced,
     CAError,
@@ -59,6 +63,7 @@ from padlock.site.ca_http import (
     retry_after_seconds,
     unreachable,
 )
+from padlock.site.dns_hook import DnsHook
 from padlock.site.lineage import Current, Pending, Settings, day
 from padlock.site.responders import ACME_CHALLENGE_PATH, TOKEN, Responder
 
@@ -73,6 +78,7 @@ class AcmeChallenge:
     token: str | None
     error: str | None
     error_type: str | None = None  # the problem's type, e.g. urn:ietf:params:acme:error:dns
+    issuer_domain_names: tuple[str, ...] = ()  # dns-persist-01 (draft section 3.1)
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,10 @@ class AcmeAuthorization:
     challenges: tuple[AcmeChallenge, ...]
 
     def http01(self) -> AcmeChallenge | None:
-        return next((c for c in self.challenges if c.type == "http-01"), None)
+        return self.challenge(HTTP_01)
+
+    def challenge(self, kind: str) -> AcmeChallenge | None:
+        return next((c for c in self.challenges if c.type == kind), None)
 
     @property
     def error(self) -> str | None:
@@ -355,6 +364,9 @@ class AcmeClient:
                     error_type=str(err.get("type") or "") or None
                     if isinstance(err, Mapping)
                     else None,
+                    issuer_domain_names=tuple(
+                        str(n) for n in c.get("issuerDomainNames") or () if isinstance(n, str)
+                    )[: persist.MAX_ISSUER_NAMES],
                 )
             )
         return AcmeAuthorization(
@@ -367,14 +379,75 @@ class AcmeClient:
 
     def answer(self, challenge: AcmeChallenge) -> None:
         """Tell the CA the response is in place (RFC 8555 section 7.5.1: the body is ``{}``;
-        the acme package's response object serialises to exactly that)."""
-        if challenge.token is None:
+        the acme package's response object serialises to exactly that, whatever the type)."""
+        if challenge.token is None and challenge.type != DNS_PERSIST_01:
             raise CAError(f"The CA's challenge {challenge.url} has no token.")
-        response = acme_challenges.HTTP01Response(
-            key_authorization=self.key_authorization(challenge.token)
-        )
+        response = acme_challenges.HTTP01Response(key_authorization="")
         with self._translate("the challenge"):
             self._net.post(challenge.url, response)
+
+    # -- DNS records ---------------------------------------------------------------------
+
+    @property
+    def account_uri(self) -> str:
+        account = self._net.account
+        if account is None or self._key is None:
+            raise AssertionError("account() first")
+        return str(account.uri)
+
+    def dns_record(self, authz: AcmeAuthorization, kind: str) -> tuple[str, str]:
+        """The TXT record (name, value) that answers ``kind`` for this authorization:
+        dns-01 (RFC 8555 8.4), dns-account-01 (draft-ietf-acme-dns-account-label-02 3.1)
+        or dns-persist-01 (draft-ietf-acme-dns-persist-02 4.1)."""
+        identifier = Identifier("dns", authz.identifier)
+        challenge = authz.challenge(kind)
+        if challenge is None:
+            raise ValidationFailed(
+                f"The CA offers no {kind} check for {authz.identifier}.",
+                hint="Choose another --challenge (the CA's authorization lists what it offers).",
+            )
+        if kind == DNS_PERSIST_01:
+            issuers = challenge.issuer_domain_names
+            return self.persist_record(authz.identifier, issuers, wildcard=authz.wildcard)
+        if challenge.token is None:
+            raise CAError(f"The CA's challenge {challenge.url} has no token.")
+        value = acme_records.dns01_value(self.key_authorization(challenge.token))
+        if kind == DNS_ACCOUNT_01:
+            return acme_records.dns_account_name(identifier, self.account_uri), value
+        return acme_records.dns01_name(identifier), value
+
+    def persist_record(
+        self,
+        name: str,
+        issuers: tuple[str, ...] = (),
+        *,
+        wildcard: bool = False,
+        until: int | None = None,
+    ) -> tuple[str, str]:
+        """The dns-persist-01 record for ``name``: the CA's first issuer domain name and this
+        account's hashed URI under the directory's accountHashPrefix (draft sections 3.2,
+        4.1, 4.5), with policy=wildcard and persistUntil when asked."""
+        meta = self._directory_meta()
+        prefix = meta.get("accountHashPrefix")
+        issuers = issuers or tuple(meta.get("issuerDomainNames") or ())
+        if not isinstance(prefix, str) or not prefix or not issuers:
+            raise CAError(
+                f"The ACME directory {self.directory_url} does not offer dns-persist-01 (its"
+                " meta has no issuerDomainNames and accountHashPrefix).",
+            )
+        thumb = b64encode(self._key.thumbprint())
+        uri = persist.hashed_account_uri(prefix, name, thumb, self.account_uri)
+        value = persist.record_value(str(issuers[0]), uri, wildcard=wildcard, until=until)
+        return persist.persist_name(name), value
+
+    def _directory_meta(self) -> dict[str, Any]:
+        """The directory's meta object as sent (the acme package keeps only the fields it
+        knows, and dns-persist-01's are new)."""
+        with self._translate("the directory request"):
+            resp = self._net.get(self.directory_url)
+            doc = resp.json()
+        meta = doc.get("meta") if isinstance(doc, Mapping) else None
+        return dict(meta) if isinstance(meta, Mapping) else {}
 
     def wait_authorization(
         self, url: str, deadline: float, on_wait: Callable[[str], None] | None = None
@@ -581,10 +654,10 @@ class AcmeBackend:
     def prove(
         self, ticket: Ticket[AcmeOrder], answer: Responder, deadline: float
     ) -> Ticket[AcmeOrder]:
-        """http-01 (RFC 8555 section 8.3) for every authorization still pending."""
+        """The chosen check (``--challenge``, http-01 by default) for every authorization
+        still pending."""
         order = ticket.view
         todo: list[AcmeAuthorization] = []
-        files: dict[str, bytes] = {}
         for url in order.authorizations:
             authz = self.acme.authorization(url)
             if authz.status == "valid":
@@ -595,34 +668,80 @@ class AcmeBackend:
                     + (f": {authz.error}" if authz.error else ".")
                 )
                 return Ticket("refused", order, refused=refused)
-            challenge = authz.http01()
-            if challenge is None or challenge.token is None:
-                raise ValidationFailed(
-                    f"The CA offers no HTTP check (http-01) for {authz.identifier}; padlock"
-                    " obtain answers only that one.",
-                    hint="A wildcard needs dns-01: use certbot or lego with a DNS plugin.",
-                )
-            path = ACME_CHALLENGE_PATH + challenge.token
-            files[path] = self.acme.key_authorization(challenge.token).encode()
             todo.append(authz)
         if todo:
-            how = answer.describe()
-            self.say(f"Answering the CA's HTTP check for {len(todo)} name(s) with {how}")
-            with answer.serving(files):
-                failed = self._answer(todo, answer, deadline)
+            kind = self.settings.challenge
+            if kind == HTTP_01:
+                failed = self._prove_http(todo, answer, deadline)
+            else:
+                failed = self._prove_dns(todo, kind, deadline)
             if failed is not None:
                 return Ticket("refused", order, refused=failed)
         order = self.acme.order(order.url)
         return Ticket("done", order)
 
-    def _answer(
+    def _prove_http(
         self, todo: list[AcmeAuthorization], answer: Responder, deadline: float
+    ) -> ValidationFailed | None:
+        """http-01 (RFC 8555 section 8.3): the files served while the CA looks."""
+        files: dict[str, bytes] = {}
+        for authz in todo:
+            challenge = authz.http01()
+            if challenge is None or challenge.token is None:
+                raise ValidationFailed(
+                    f"The CA offers no HTTP check (http-01) for {authz.identifier}.",
+                    hint="A wildcard is proven in DNS: --challenge dns-01 (or dns-account-01,"
+                    " dns-persist-01) with --dns-hook.",
+                )
+            path = ACME_CHALLENGE_PATH + challenge.token
+            files[path] = self.acme.key_authorization(challenge.token).encode()
+        how = answer.describe()
+        self.say(f"Answering the CA's HTTP check for {len(todo)} name(s) with {how}")
+        hint = f"Check that http://{{name}}/.well-known/acme-challenge/ is served by {how}"
+        with answer.serving(files):
+            return self._answer(todo, HTTP_01, deadline, hint + " on port 80")
+
+    def _prove_dns(
+        self, todo: list[AcmeAuthorization], kind: str, deadline: float
+    ) -> ValidationFailed | None:
+        """dns-01, dns-account-01 (records added by the hook for this order, removed after)
+        or dns-persist-01 (the record set once: added by the hook if there is one, else it
+        must be published already; never removed)."""
+        s = self.settings
+        self.acme.account(s.contact, self.agree_tos)
+        hook = DnsHook(s.dns_hook) if s.dns_hook else None
+        wild = {a.identifier for a in todo if a.wildcard}
+        records: dict[str, str] = {}
+        for authz in todo:
+            if kind == DNS_PERSIST_01 and authz.identifier in wild:
+                authz = replace(authz, wildcard=True)  # one record serves name and *.name
+            name, value = self.acme.dns_record(authz, kind)
+            records.setdefault(name, value)
+        added: list[tuple[str, str]] = []
+        try:
+            for name, value in records.items():
+                if hook is None:
+                    self.say(f"Using the TXT record {name} (published already): {value}")
+                    continue
+                self.say(f"Adding the TXT record {name} with the DNS hook")
+                hook.add(name, value)
+                added.append((name, value))
+            hint = f"Check that the TXT record for {{name}} ({kind}) is published in DNS"
+            return self._answer(todo, kind, deadline, hint)
+        finally:
+            if hook is not None and kind != DNS_PERSIST_01:
+                for name, value in added:
+                    with contextlib.suppress(PadlockError):
+                        hook.remove(name, value)
+
+    def _answer(
+        self, todo: list[AcmeAuthorization], kind: str, deadline: float, hint: str
     ) -> ValidationFailed | None:
         """Tell the CA each response is in place, then wait for every authorization."""
         for authz in todo:
-            challenge = authz.http01()
+            challenge = authz.challenge(kind)
             assert challenge is not None
-            self.say(f"Asking the CA to check {authz.identifier}")
+            self.say(f"Asking the CA to check {authz.identifier} ({kind})")
             self.acme.answer(challenge)
         s = self.settings
         for authz in todo:
@@ -635,15 +754,14 @@ class AcmeBackend:
                     f"The CA was still checking {done.identifier} after {s.wait:g} seconds.",
                     hint=f"Run padlock obtain --resume {s.name} to keep waiting.",
                 )
-            hint = f"Check that http://{done.identifier}/.well-known/acme-challenge/ is"
-            hint += f" served by {answer.describe()} on port 80, then run padlock obtain"
-            hint += f" --resume {s.name}."
-            if dns_failure(done.error, done.error_type):
-                hint = dns_hint([done.identifier], s.name)
+            why = hint.format(name=done.identifier)
+            why += f", then run padlock obtain --resume {s.name}."
+            if kind == HTTP_01 and dns_failure(done.error, done.error_type):
+                why = dns_hint([done.identifier], s.name)
             return ValidationFailed(
                 f"The CA could not confirm that you control {done.identifier}:"
                 f" {(done.error or done.status).rstrip('.')}.",
-                hint=hint,
+                hint=why,
             )
         return None
 

@@ -105,6 +105,8 @@ class Settings:
     standalone_address: str = "0.0.0.0"  # noqa: S104 - the CA connects from outside
     ca_roots: tuple[str, ...] = ()
     wait: float = DEFAULT_WAIT
+    challenge: str = "http-01"  # ACME: http-01, dns-01, dns-account-01 or dns-persist-01
+    dns_hook: str | None = None  # the program that adds and removes TXT records
 
     @property
     def name(self) -> str:
@@ -122,7 +124,9 @@ class Settings:
         return Trust(tuple(Path(r) for r in self.ca_roots))
 
     def needs_http_check(self) -> bool:
-        return self.protocol == "acme" or self.kind != "test"
+        if self.protocol == "acme":
+            return self.challenge == "http-01"
+        return self.kind != "test"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from padlock.errors import (
     BadPassphrase,
+    ConfigError,
     Conflict,
     FileProblem,
     InvalidName,
@@ -64,7 +65,7 @@ from padlock.site.lineage import (
     passphrase_for,
     utcnow,
 )
-from padlock.site.responders import Responder, responder
+from padlock.site.responders import NoHttp, Responder, responder
 from padlock.site.verify import Verified, load_roots, to_pem, verify_issued
 
 Progress = Callable[[str], None]
@@ -171,6 +172,7 @@ def preflight(
         raise Malformed("Documents (--document) go with ov requests only.")
     for doc in documents:
         read_bytes(Path(doc), "document", limit=10 * 1024 * 1024)
+    _check_challenge(settings)
     webroot = str(Path(settings.webroot).resolve()) if settings.webroot else None
     if settings.needs_http_check():
         responder(
@@ -194,6 +196,29 @@ def preflight(
         target=target,
         passphrase_file=passphrase_file,
     )
+
+
+CHALLENGES = ("http-01", "dns-01", "dns-account-01", "dns-persist-01")
+
+
+def _check_challenge(settings: Settings) -> None:
+    """A DNS check goes with an ACME directory, and dns-01 and dns-account-01 (a new
+    record each order) with a --dns-hook that publishes it."""
+    kind = settings.challenge
+    if kind not in CHALLENGES:
+        raise ConfigError(f"--challenge {kind}: choose one of {', '.join(CHALLENGES)}.")
+    if kind != "http-01" and settings.protocol != "acme":
+        raise ConfigError(
+            f"--challenge {kind} is for ACME directories (--acme); padlock's REST API checks"
+            " over HTTP or its own DNS record.",
+        )
+    if kind in ("dns-01", "dns-account-01") and not settings.dns_hook:
+        raise ConfigError(
+            f"{kind} needs a new TXT record for each order, and padlock was not told how to"
+            " publish it.",
+            hint="Give --dns-hook CMD: padlock runs `CMD add NAME VALUE`, then"
+            " `CMD remove NAME VALUE` (docs/obtain.md).",
+        )
 
 
 def owned_files(lineage: Lineage | None) -> frozenset[str]:
@@ -468,6 +493,8 @@ class Obtaining:
 
     def _responder(self) -> Responder:
         s = self.settings
+        if not s.needs_http_check():
+            return NoHttp()
         return responder(
             Path(s.webroot) if s.webroot else None, s.standalone_port, s.standalone_address
         )

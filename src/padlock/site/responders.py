@@ -158,6 +158,20 @@ class Standalone(Responder):
             thread.join(timeout=10)
 
 
+@dataclass
+class NoHttp(Responder):
+    """The names are proven in DNS (``--challenge dns-*``): nothing is served over HTTP."""
+
+    def describe(self) -> str:
+        return "DNS records (no HTTP check)"
+
+    @contextlib.contextmanager
+    def serving(self, files: Mapping[str, bytes]) -> Iterator[None]:
+        if files:
+            raise CAError("The CA asked for an HTTP check, and padlock was told to prove in DNS.")
+        yield
+
+
 def responder(webroot: Path | None, standalone_port: int | None, address: str) -> Responder:
     if webroot is not None and standalone_port is not None:
         raise ConfigError("Give --webroot or --standalone-port, not both.")
@@ -179,6 +193,7 @@ __all__ = [
     "ACME_CHALLENGE_PATH",
     "PKI_VALIDATION_PATH",
     "TOKEN",
+    "NoHttp",
     "Responder",
     "Standalone",
     "Webroot",

@@ -103,6 +103,10 @@ _SQL: dict[str, str] = {
     "bump_rate": "INSERT INTO acme_rate_limits (account_id, kind, window_start, count)"
     " VALUES (:account_id, :kind, :window, 1) ON CONFLICT (account_id, kind, window_start)"
     " DO UPDATE SET count = acme_rate_limits.count + 1 RETURNING count",
+    "retire_key": "INSERT INTO acme_account_keys (account_id, thumbprint, retired_at)"
+    " VALUES (:account_id, :thumbprint, :now) ON CONFLICT DO NOTHING",
+    "prior_keys": "SELECT thumbprint FROM acme_account_keys WHERE account_id = :account_id"
+    " ORDER BY retired_at DESC",
     "rate_count": "SELECT count FROM acme_rate_limits WHERE account_id = :account_id"
     " AND kind = :kind AND window_start = :window",
 }
@@ -302,6 +306,16 @@ class _Tx:
         if found is None:  # pragma: no cover - the caller read it in this transaction
             raise Conflict(f"Account {account_id} vanished.")
         return found
+
+    def retire_key(self, account_id: str, thumbprint: str, now: dt.datetime) -> None:
+        self._run(
+            "retire_key",
+            {"account_id": account_id, "thumbprint": thumbprint, "now": self._s.out(now)},
+        )
+
+    def prior_thumbprints(self, account_id: str) -> list[str]:
+        self._c.execute(self._sql["prior_keys"], {"account_id": account_id})
+        return [str(row[0]) for row in self._c.fetchall()]
 
     def deactivate_pending_authzs(self, account_id: str, now: dt.datetime) -> None:
         self._run("deactivate_authzs", {"account_id": account_id, "now": self._s.out(now)})

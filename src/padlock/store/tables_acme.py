@@ -11,6 +11,9 @@
   time, so expired rows are purged by a range delete.
 - ``acme_secrets``: the nonce MAC key, shared by every worker.
 - ``acme_rate_limits``: per-account counters per fixed window (orders, failed validations).
+- ``acme_account_keys`` (migration 0008): the thumbprints of keys an account rolled over
+  from, so that a dns-persist-01 record made with one still validates
+  (draft-ietf-acme-dns-persist-02 section 4.2's retention rule).
 
 Times follow tables.py (UTC; text on SQLite); JSON columns are text.
 """
@@ -148,3 +151,11 @@ __all__ = [
     "acme_secrets",
     "metadata",
 ]
+
+acme_account_keys = Table(
+    "acme_account_keys",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("thumbprint", String(64), primary_key=True),
+    Column("retired_at", _Time, nullable=False),
+)

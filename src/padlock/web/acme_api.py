@@ -31,7 +31,14 @@ import json
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,12 +49,14 @@ from starlette.routing import Route
 from padlock import bodies
 from padlock.acme import jws as jwslib
 from padlock.acme import messages as m
+from padlock.acme import persist
 from padlock.ca.acmeserver.model import AcmeSettings, Directory
 from padlock.ca.acmeserver.service import AcmeService
 from padlock.ca.ports.acme_server import Revoke
 from padlock.errors import (
     BadNonce,
     BadSignatureAlgorithm,
+    ConfigError,
     Malformed,
     NotFound,
     PadlockError,
@@ -149,6 +158,9 @@ def settings_from_env(env: Mapping[str, str], services: Services) -> AcmeSetting
         terms_of_service=env.get("PADLOCK_ACME_TOS"),
         website=env.get("PADLOCK_ACME_WEBSITE"),
         caa_identities=tuple(services.va.caa_identities),
+        issuer_domain_names=issuer_domain_names(
+            services.settings.issuer_domain_names, services.va.caa_identities
+        ),
         eab_required=_flag(env, "PADLOCK_ACME_EAB_REQUIRED"),
         eab_keys=_eab_keys(env.get("PADLOCK_ACME_EAB_KEYS", "")),
         orders_per_hour=int(env.get("PADLOCK_ACME_ORDERS_PER_HOUR", "300")),
@@ -159,6 +171,22 @@ def settings_from_env(env: Mapping[str, str], services: Services) -> AcmeSetting
         insecure_always_valid=_flag(env, INSECURE_ENV),
         insecure_always_valid_trusted=_flag(env, INSECURE_TRUSTED_ENV),
     )
+
+
+def issuer_domain_names(configured: Sequence[str], caa: Sequence[str]) -> tuple[str, ...]:
+    """dns-persist-01's Issuer Domain Names: the configured ones, else the CAA identities
+    that are domain names (not IP addresses). Each must be a CAA identity as well
+    (draft-ietf-acme-dns-persist-02 section 3.2: every challenge's name is in caaIdentities)."""
+    ours = persist.issuer_names(caa)
+    names = persist.issuer_names(configured) if configured else ours
+    stray = [n for n in names if n not in ours]
+    if configured and (stray or not names):
+        raise ConfigError(
+            f"PADLOCK_ISSUER_DOMAIN_NAMES names {', '.join(stray or configured)}, which is not"
+            " a CAA identity of this CA (draft-ietf-acme-dns-persist section 3.2).",
+            hint="Add it to PADLOCK_CAA_IDENTITIES too, or leave it out.",
+        )
+    return names
 
 
 def insecure_banner(settings: AcmeSettings) -> str | None:
@@ -458,7 +486,8 @@ class AcmeEndpoint:
             return self._order_reply(front, urls, order)
         if head == "authz" and n == 2:
             authz = await call(front, lambda: service.authorization(d, jws, url, parts[1]))
-            return _doc(200, m.render_authz(urls, authz, service.clock()))
+            names = front.settings.issuer_domain_names
+            return _doc(200, m.render_authz(urls, authz, service.clock(), names))
         if head == "chall" and n == 2:
             return await self._challenge(front, d, jws, url, parts[1])
         if head == "cert" and n in (2, 3):
@@ -508,7 +537,7 @@ class AcmeEndpoint:
         headers = [_link(d.urls.authz(res.authz.id), "up")]
         if challenge.status == m.PROCESSING:
             headers.append((b"retry-after", b"1"))
-        doc = m.render_challenge(d.urls, challenge)
+        doc = m.render_challenge(d.urls, challenge, front.settings.issuer_domain_names)
         return _doc(200, doc, headers)
 
 

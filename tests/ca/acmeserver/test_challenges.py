@@ -166,7 +166,7 @@ def test_wildcard_by_dns01(client: Client, server: Server, va: VA) -> None:
     authzs = [client.get(u).json() for u in order["authorizations"]]
     wild = next(a for a in authzs if a.get("wildcard"))
     assert wild["identifier"] == {"type": "dns", "value": base}
-    assert [c["type"] for c in wild["challenges"]] == ["dns-01"]
+    assert [c["type"] for c in wild["challenges"]] == ["dns-01", "dns-account-01"]
     for url in order["authorizations"]:
         assert prove(client, va, url, "dns-01")["status"] == "valid"
     final = client.finalize(order, make_csr([f"*.{base}", base])).json()

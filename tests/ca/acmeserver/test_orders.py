@@ -399,7 +399,7 @@ def test_wildcard_gets_no_http01(client: Client) -> None:
     order = client.new_order([f"*.{unique_name()}"]).json()
     authz = client.get(order["authorizations"][0]).json()
     assert authz["wildcard"] is True
-    assert [c["type"] for c in authz["challenges"]] == ["dns-01"]
+    assert [c["type"] for c in authz["challenges"]] == ["dns-01", "dns-account-01"]
 
 
 def test_policy_refuses_rejected_identifier_with_subproblems(client: Client) -> None:

@@ -171,6 +171,7 @@ class AcmeAccounts(AcmeCore):
                     "Another account already uses the new key.", d.urls.account(holder.id)
                 )
             changed = tx.update_account(account.id, now, jwk=canonical, thumbprint=new_thumb)
+            tx.retire_key(account.id, account.thumbprint, now)
             tx.audit(
                 AuditEntry(
                     "acme.account.key_changed",

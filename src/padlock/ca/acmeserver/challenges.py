@@ -13,6 +13,7 @@ from typing import Any
 from padlock.acme import challenges as ch
 from padlock.acme import jws as jwslib
 from padlock.acme import messages as m
+from padlock.acme import persist
 from padlock.ca import validation
 from padlock.ca.acmeserver.core import AcmeCore, log, rate_window
 from padlock.ca.acmeserver.model import FAILED, ChallengeResult, Directory
@@ -32,20 +33,47 @@ def _problem_with_identifier(exc: PadlockError, identifier: m.Identifier) -> dic
     return doc
 
 
-def _check_of(challenge: m.Challenge, identifier: m.Identifier, key_auth: str) -> CheckSpec:
+def _check_of(
+    challenge: m.Challenge,
+    identifier: m.Identifier,
+    key_auth: str,
+    account_url: str,
+    expected: persist.Expected | None,
+) -> CheckSpec:
     """The challenge as a remote perspective is asked to check it (``ca/checks.py``)."""
     name = identifier.value
+    params: dict[str, Any]
     if challenge.type == m.HTTP_01:
         params = {"name": name, "path": ch.http01_path(challenge.token), "expected": key_auth}
-    elif challenge.type == m.DNS_01:
+    elif challenge.type in (m.DNS_01, m.DNS_ACCOUNT_01):
+        qname = (
+            ch.dns01_name(identifier)
+            if challenge.type == m.DNS_01
+            else ch.dns_account_name(identifier, account_url)
+        )
+        params = {"name": name, "qname": qname, "expected": ch.dns01_value(key_auth)}
+    elif challenge.type == m.DNS_PERSIST_01 and expected is not None:
         params = {
             "name": name,
-            "qname": ch.dns01_name(identifier),
-            "expected": ch.dns01_value(key_auth),
+            "qname": persist.persist_name(name),
+            "issuers": list(expected.issuers),
+            "account_url": expected.account_url,
+            "thumbprints": list(expected.thumbprints),
+            "hash_prefix": expected.hash_prefix,
+            "wildcard": expected.wildcard,
+            "now": expected.now.isoformat(),
         }
     else:
         params = {"name": name, "key_authorization": key_auth}
     return CheckSpec(challenge.type, params)
+
+
+def _until(evidence: list[dict[str, Any]]) -> dt.datetime | None:
+    """The persistUntil of the dns-persist-01 record that validated, if it had one."""
+    for item in evidence:
+        if item.get("persist_until"):
+            return dt.datetime.fromisoformat(item["persist_until"])
+    return None
 
 
 class AcmeChallenges(AcmeCore):
@@ -168,16 +196,16 @@ class AcmeChallenges(AcmeCore):
             challenge = tx.challenge(challenge_id)
             authz = tx.authorization(challenge.authz_id) if challenge else None
             account = tx.account(authz.account_id) if authz else None
+            prior = tx.prior_thumbprints(account.id) if account else []
         if challenge is None or authz is None or account is None:
             raise NotFound(f"There is no challenge {challenge_id}.")
         if challenge.status != m.PROCESSING:
             return challenge
-        key_auth = ch.key_authorization(challenge.token, account.thumbprint)
         identifier = authz.identifier
         evidence: list[dict[str, Any]] = []
         error: dict[str, Any] | None = None
         try:
-            self._probe_all(challenge, authz, self.account_url(account), key_auth, evidence)
+            self._probe_all(challenge, authz, account, prior, evidence)
         except NotCorroborated as exc:
             evidence.append(exc.record)
             error = _problem_with_identifier(exc, identifier)
@@ -198,7 +226,7 @@ class AcmeChallenges(AcmeCore):
             tx.finish_challenge(challenge.id, m.VALID if valid else m.INVALID, now, error, evidence)
             if not valid:
                 tx.bump_rate(account.id, FAILED, rate_window(now))
-            self._authz_done(tx, authz, valid=valid, now=now, error=error)
+            self._authz_done(tx, authz, valid=valid, now=now, error=error, until=_until(evidence))
             tx.audit(
                 AuditEntry(
                     "acme.challenge.valid" if valid else "acme.challenge.invalid",
@@ -227,14 +255,21 @@ class AcmeChallenges(AcmeCore):
         self,
         challenge: m.Challenge,
         authz: m.Authorization,
-        account_uri: str,
-        key_auth: str,
+        account: m.Account,
+        prior: list[str],
         evidence: list[dict[str, Any]],
     ) -> None:
         """CAA, then the challenge's probe, from this VA and, at the same time, from every
         remote perspective (BR 3.2.2.9); each one's evidence is appended to ``evidence``."""
         identifier = authz.identifier
-        checks = [_check_of(challenge, identifier, key_auth)]
+        account_uri = self.account_url(account)
+        key_auth = ch.key_authorization(challenge.token, account.thumbprint)
+        expected = (
+            self._persist_expected(authz, account, prior)
+            if challenge.type == m.DNS_PERSIST_01
+            else None
+        )
+        checks = [_check_of(challenge, identifier, key_auth, account_uri, expected)]
         caa = {"name": identifier.value, "wildcard": authz.wildcard, "account_uri": account_uri}
         if identifier.type == "dns":
             caa |= {"method": challenge.type, "identities": list(self.va.caa_identities)}
@@ -253,16 +288,37 @@ class AcmeChallenges(AcmeCore):
                     method=challenge.type,
                 )
                 evidence.append(ev.as_dict())
-            evidence.append(self._probe(challenge, identifier, key_auth).as_dict())
+            evidence.append(self._probe(challenge, authz, account, expected).as_dict())
 
         _none, record = self.corroborated(checks, primary)
         if record is not None:
             evidence.append(record)
 
+    def _persist_expected(
+        self, authz: m.Authorization, account: m.Account, prior: list[str]
+    ) -> persist.Expected:
+        """What dns-persist-01 accepts for this account (draft-ietf-acme-dns-persist-02 4.2)."""
+        if account.status != m.VALID:  # section 4.2 rule 1: live account state
+            raise Unauthorized(f"The account is {account.status} (draft section 4.2).")
+        return persist.Expected(
+            issuers=self.settings.issuer_domain_names,
+            account_url=self.account_url(account),
+            thumbprints=(account.thumbprint, *prior),
+            hash_prefix=persist.account_hash_prefix(self.directories[account.directory].urls.root),
+            wildcard=authz.wildcard,
+            now=self.clock(),
+        )
+
     def _probe(
-        self, challenge: m.Challenge, identifier: m.Identifier, key_auth: str
+        self,
+        challenge: m.Challenge,
+        authz: m.Authorization,
+        account: m.Account,
+        expected: persist.Expected | None,
     ) -> validation.Evidence:
+        identifier = authz.identifier
         name = identifier.value
+        key_auth = ch.key_authorization(challenge.token, account.thumbprint)
         if challenge.type == m.HTTP_01:
             return self.probes.http(
                 self.va, name, ch.http01_path(challenge.token), key_auth, exact=True
@@ -271,6 +327,12 @@ class AcmeChallenges(AcmeCore):
             return self.probes.dns(
                 self.va, name, ch.dns01_name(identifier), ch.dns01_value(key_auth)
             )
+        url = self.account_url(account)
+        if challenge.type == m.DNS_ACCOUNT_01:
+            qname = ch.dns_account_name(identifier, url)
+            return self.probes.dns_account(self.va, name, qname, ch.dns01_value(key_auth))
+        if challenge.type == m.DNS_PERSIST_01 and expected is not None:
+            return self.probes.dns_persist(self.va, name, persist.persist_name(name), expected)
         return self.probes.tls_alpn(self.va, name, key_auth)
 
     def _reuse(self, tx: AcmeTx, authz: m.Authorization, now: dt.datetime) -> int:
@@ -292,19 +354,17 @@ class AcmeChallenges(AcmeCore):
         valid: bool,
         now: dt.datetime,
         error: Mapping[str, Any] | None = None,
+        until: dt.datetime | None = None,
     ) -> None:
-        tx.set_authz_status(
-            authz.id,
-            m.VALID if valid else m.INVALID,
-            now,
-            # Never past BR 4.2.1's reuse window (finalize checks it again for its day).
-            now
-            + min(
-                self.settings.valid_authz_lifetime, dt.timedelta(days=self._reuse(tx, authz, now))
-            )
-            if valid
-            else None,
-        )
+        # Never past BR 4.2.1's reuse window (finalize checks it again for its day), nor past
+        # a dns-persist-01 record's persistUntil (draft-ietf-acme-dns-persist-02 4.1 item 5).
+        expires: dt.datetime | None = None
+        if valid:
+            reuse = dt.timedelta(days=self._reuse(tx, authz, now))
+            expires = now + min(self.settings.valid_authz_lifetime, reuse)
+            if until is not None:
+                expires = min(expires, until)
+        tx.set_authz_status(authz.id, m.VALID if valid else m.INVALID, now, expires)
         if valid:
             self._settle_order(tx, authz.order_id, now)
         else:

@@ -52,6 +52,8 @@ class Probes:
     dns: Callable[..., validation.Evidence] = validation.check_dns_txt
     tls_alpn: Callable[..., validation.Evidence] = validation.check_tls_alpn
     caa: Callable[..., validation.Evidence] = validation.check_caa
+    dns_account: Callable[..., validation.Evidence] = validation.check_dns_account
+    dns_persist: Callable[..., validation.Evidence] = validation.check_dns_persist
 
 
 def rate_window(now: dt.datetime) -> dt.datetime:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from padlock.acme import messages as m
+from padlock.acme import persist
 from padlock.errors import Conflict, RateLimited, Unauthorized
 from padlock.pki.profiles import PROFILES, Hierarchy
 
@@ -55,6 +56,9 @@ class AcmeSettings:
     terms_of_service: str | None = None  # None: padlock's page at /acme/terms; "": none
     website: str | None = None  # None: the base URL; "": none
     caa_identities: tuple[str, ...] = ()
+    # dns-persist-01's Issuer Domain Names (draft-ietf-acme-dns-persist-02 sections 3.1,
+    # 3.2): normalized, each one of the caaIdentities; none: dns-persist-01 is not offered.
+    issuer_domain_names: tuple[str, ...] = ()
     eab_required: bool = False
     eab_keys: Mapping[str, bytes] = field(default_factory=dict)  # EAB key id -> MAC key
     order_lifetime: dt.timedelta = dt.timedelta(days=7)
@@ -94,6 +98,8 @@ class AcmeSettings:
             caa_identities=self.caa_identities,
             external_account_required=self.eab_required,
             profiles=directory.profiles,
+            issuer_domain_names=self.issuer_domain_names,
+            account_hash_prefix=persist.account_hash_prefix(directory.urls.root),
         )
 
 

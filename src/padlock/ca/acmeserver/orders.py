@@ -148,7 +148,11 @@ class AcmeOrders(AcmeCore):
                                 token=ids.token(),
                                 status=m.PENDING,
                             )
-                            for kind in ch.offered(base, identifier.is_wildcard)
+                            for kind in ch.offered(
+                                base,
+                                identifier.is_wildcard,
+                                persist=bool(self.settings.issuer_domain_names),
+                            )
                         ),
                     )
                 )

@@ -45,6 +45,13 @@ class AcmeTx(Protocol):
         tos_agreed: bool | None = None,
     ) -> m.Account: ...
 
+    def retire_key(self, account_id: str, thumbprint: str, now: dt.datetime) -> None:
+        """Keep the thumbprint of a key the account rolled over from."""
+
+    def prior_thumbprints(self, account_id: str) -> list[str]:
+        """The account's earlier keys' thumbprints, newest first (draft-ietf-acme-dns-persist
+        section 4.2: records made with them still validate)."""
+
     def deactivate_pending_authzs(self, account_id: str, now: dt.datetime) -> None: ...
 
     def insert_order(
