@@ -127,6 +127,15 @@ class Tx:
         back = self._database.times.back
         return [compiled.row(values, back) for values in self.cursor.fetchall()]
 
+    def raw(
+        self, stmt: str | Compiled, params: Mapping[str, Any] | None = None
+    ) -> list[Sequence[Any]]:
+        """Every row as the driver gives it (stored forms, by position), for a mapper of
+        the statement's own columns (``certificates.record_from_row``)."""
+        self._execute(stmt, params or {})
+        rows: list[Sequence[Any]] = self.cursor.fetchall()
+        return rows
+
     def one(self, stmt: str | Compiled, params: Mapping[str, Any] | None = None) -> Row | None:
         """The first row, or None (every row is fetched: SQLite lets the statement go)."""
         rows = self.all(stmt, params)
