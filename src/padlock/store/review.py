@@ -23,7 +23,7 @@ from padlock.ca.reviewers import (
 )
 from padlock.errors import Conflict, NotFound, StorageError
 from padlock.store.certificates import SqlStore
-from padlock.store.statements import Row, Statements
+from padlock.store.statements import Row, Statements, bound
 from padlock.store.tables_review import login_throttle, review_sessions, reviewers
 
 _r = reviewers.c
@@ -47,11 +47,7 @@ _STATEMENTS: dict[str, ClauseElement] = {
     "insert_throttle": insert(login_throttle),
     "update_throttle": update(login_throttle)
     .where(_t.login == bindparam("p_login"))
-    .values(
-        failures=bindparam("p_failures"),
-        last_failure_at=bindparam("p_last_failure_at"),
-        locked_until=bindparam("p_locked_until"),
-    ),
+    .values(bound("failures", "last_failure_at", "locked_until")),
     "clear_throttle": delete(login_throttle).where(_t.login == bindparam("p_login")),
     "session": select(review_sessions).where(_s.token_hash == bindparam("p_token")),
     "insert_session": insert(review_sessions),

@@ -32,7 +32,7 @@ from padlock.ca.revocation import CachedResponse, StoredCrl
 from padlock.errors import AlreadyRevoked, Conflict, NotFound
 from padlock.pki.crl_ocsp import RevokedEntry
 from padlock.store.certificates import RECORD_COLUMNS, record_from_row
-from padlock.store.statements import Statements, Tx
+from padlock.store.statements import Statements, Tx, bound
 from padlock.store.tables import certificates
 from padlock.store.tables_revocation import (
     blocked_keys,
@@ -115,14 +115,7 @@ _STATEMENTS: dict[str, ClauseElement] = {
     "insert_crl": insert(crls),
     "replace_crl": update(crls)
     .where(_crl.issuer == bindparam("p_issuer"), _crl.number == bindparam("p_replaces"))
-    .values(
-        number=bindparam("p_number"),
-        generation=bindparam("p_generation"),
-        this_update=bindparam("p_this_update"),
-        next_update=bindparam("p_next_update"),
-        entries=bindparam("p_entries"),
-        der=bindparam("p_der"),
-    ),
+    .values(bound("number", "generation", "this_update", "next_update", "entries", "der")),
     # OCSP responses.
     "lock_states": select(_c.serial, _c.state)
     .where(_c.serial.in_(bindparam("p_serials", expanding=True)))

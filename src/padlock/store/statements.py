@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import ClauseElement, DateTime, Table, insert
+from sqlalchemy import ClauseElement, DateTime, Table, bindparam, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -33,6 +34,21 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 """A row read by name: the statement's selected columns, times as aware UTC datetimes."""
+
+
+def bound(*columns: str) -> dict[str, Any]:
+    """``.values(...)`` of an UPDATE that sets each column from the parameter ``p_<column>``
+    (the plain column names are SQLAlchemy's own in a SET clause)."""
+    return {column: bindparam(f"p_{column}") for column in columns}
+
+
+def to_json(value: Any) -> str:
+    """A list or mapping as the text a JSON column keeps (tables.py: keys sorted, compact)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def from_json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 def _is_time(type_: TypeEngine[Any]) -> bool:
