@@ -154,7 +154,7 @@ def test_store_identity_signed_objects_read_page_by_page(
     store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every certificate and pre-signed OCSP response is read, however many pages."""
-    from padlock.ca.revocation import CachedResponse
+    from padlock.ca.ports.revocation import CachedResponse
     from padlock.store import identity as identity_mod
     from padlock.store.revocation import RevocationRepository
 

@@ -95,3 +95,30 @@ def test_store_only_the_database_appends_to_the_audit_log() -> None:
         if path.name != "tables.py" and audit_writers(path.read_text(encoding="utf-8"))
     }
     assert writers == {"database.py"}
+
+
+def _allowed_from_the_ca(module: str) -> bool:
+    """The CA's ports, its records, the audit chain, and the models of its areas."""
+    return (
+        module == "padlock.ca.ports"
+        or module.startswith("padlock.ca.ports.")
+        or module in {"padlock.ca.records", "padlock.ca.audit"}
+        or module.endswith(".model")
+    )
+
+
+def test_store_imports_of_the_ca_are_ports_records_audit_and_models() -> None:
+    """The import-linter contract lists the use cases store/ may not import; this keeps
+    the other side: whatever store/ imports of ca/ is a port, a record or a model, so a
+    new use-case module is kept out without being listed."""
+    import grimp
+
+    graph = grimp.build_graph("padlock")
+    imported = {
+        (module, target)
+        for module in graph.find_descendants("padlock.store") | {"padlock.store"}
+        for target in graph.find_modules_directly_imported_by(module)
+        if target.startswith("padlock.ca.") or target == "padlock.ca"
+    }
+    assert imported  # the check sees store's imports at all
+    assert sorted((m, t) for m, t in imported if not _allowed_from_the_ca(t)) == []

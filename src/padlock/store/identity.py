@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ClauseElement, bindparam, case, func, insert, select
 
-from padlock.ca.identity import CaCertificate, CaIdentity
 from padlock.ca.ports import AuditEntry
+from padlock.ca.ports.identity import CaCertificate, CaIdentity
 from padlock.errors import Conflict
 from padlock.store.statements import Statements, Tx
 from padlock.store.tables import certificates
@@ -23,6 +23,7 @@ from padlock.store.tables_identity import ca_identity
 from padlock.store.tables_revocation import crls, ocsp_responses
 
 if TYPE_CHECKING:
+    from padlock.ca.ports.identity import IdentityStore
     from padlock.store.certificates import SqlStore
 
 _i = ca_identity.c
@@ -158,3 +159,9 @@ class IdentityRepository:
             if len(rows) < PAGE:
                 return
             after = {"p_serial": rows[-1]["serial"], "p_alg": rows[-1]["hash_alg"]}
+
+
+if TYPE_CHECKING:
+
+    def _is_an_identity_store(repo: IdentityRepository) -> IdentityStore:
+        return repo

@@ -1,6 +1,6 @@
 """The review console's storage: reviewer accounts, sessions and login throttling.
 
-Implements :class:`padlock.ca.reviewers.ReviewerStore` on the tables of
+Implements :class:`padlock.ca.ports.reviewers.ReviewerStore` on the tables of
 ``tables_review`` through :mod:`padlock.store.statements` (one transaction per method,
 the audit event in the same transaction as the change it records).
 """
@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ClauseElement, bindparam, delete, insert, select, update
 
 from padlock.ca.ports import AuditEntry, Store
-from padlock.ca.reviewers import (
+from padlock.ca.ports.reviewers import (
     Reviewer,
     ReviewerStore,
     StoredReviewer,

@@ -1,4 +1,4 @@
-"""``RevocationRepository``: revocation's storage (``ca.revocation.RevocationStore``).
+"""``RevocationRepository``: revocation's storage (``ca.ports.revocation.RevocationStore``).
 
 Every statement is declared with SQLAlchemy Core and run through
 :mod:`padlock.store.statements` on the database's own connections: a write is one
@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 from padlock.ca.ports import AuditEntry, CertificateRecord, CertState
-from padlock.ca.revocation import CachedResponse, StoredCrl
+from padlock.ca.ports.revocation import CachedResponse, StoredCrl
 from padlock.errors import AlreadyRevoked, Conflict, NotFound
 from padlock.pki.crl_ocsp import RevokedEntry
 from padlock.store.certificates import RECORD_COLUMNS, record_from_row
@@ -42,7 +42,7 @@ from padlock.store.tables_revocation import (
 )
 
 if TYPE_CHECKING:
-    from padlock.ca.revocation import RevocationStore
+    from padlock.ca.ports.revocation import RevocationStore
     from padlock.store.certificates import SqlStore
 
 UTC = dt.UTC
