@@ -1,7 +1,8 @@
 """``Database``: padlock's one way to its SQL database, and the one audit append.
 
 Every repository (certificates, enrollment, ACME, revocation, review, identity) works
-through this class's public methods, never around them:
+through this class's public methods, never around them (most through
+``store/statements.py``, which runs a repository's Core statements on them):
 
 - ``write(work, doing)``: ``work(cursor)`` in one committed write transaction on this
   thread's pooled connection (SQLite: padlock's writer lock, then ``BEGIN IMMEDIATE``);
@@ -9,9 +10,10 @@ through this class's public methods, never around them:
   transaction object built around the cursor (the ACME store's);
 - ``read(work, doing)``, ``read_row`` and ``snapshot(work, doing)``: one SELECT, or
   several in one read-only snapshot;
+- ``stream(work, doing)``: a long read (the audit log, a CRL's entries) in a snapshot on
+  a connection of its own, so the caller may use the store while it iterates;
 - ``append(cursor, entry, at)``: the audit event that records a change, chained in the
-  caller's transaction. It is the only code that writes ``audit_events``: the
-  SQLAlchemy Core transactions of ``store/base.py`` call it on their own connection.
+  caller's transaction. It is the only code that writes ``audit_events``.
 
 Statements run as SQL compiled once per dialect on the DBAPI cursor: the CA aims at
 thousands of issuances a second, and SQLAlchemy's result machinery costs several
