@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -49,6 +49,23 @@ class IdentityStore(Protocol):
     def record(self, identity: CaIdentity, at: dt.datetime, actor: str) -> CaIdentity:
         """Record ``identity`` with its audit event unless one is recorded already (one
         transaction; a racing writer's identity wins); the identity now recorded."""
+
+    def add_issuer(
+        self,
+        added: CaCertificate,
+        expected: CaIdentity,
+        at: dt.datetime,
+        actor: str,
+        succeeds: str | None = None,
+    ) -> None:
+        """Record a new issuing CA beside ``expected`` with its audit event; Conflict when
+        the recorded identity is no longer ``expected`` or the issuer is recorded already."""
+
+    def recorded_in(self, cursor: Any, issuer: str) -> bool:
+        """Whether ``issuer`` is a recorded CA, in the caller's write transaction."""
+
+    def issuer_spans(self, now: dt.datetime) -> dict[str, tuple[int, dt.datetime | None]]:
+        """{issuer: (signed certificates unexpired at ``now``, the last notAfter)}."""
 
     def issued_certificates(self) -> Iterator[tuple[str, str, bytes]]:
         """(serial, issuer, der) of every signed certificate."""
