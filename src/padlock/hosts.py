@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from padlock.ca import identity as ident
 from padlock.ca import signer as signer_mod
 from padlock.ca.issuance import utcnow
+from padlock.ca.ports.identity import CaIdentity
 from padlock.config import Settings
 from padlock.errors import ConfigError, Conflict, OutputExists
 from padlock.pki import keys
@@ -32,7 +33,7 @@ def _open(settings: Settings) -> SqlStore:
     return open_store(settings.db_url)
 
 
-def check_ca(settings: Settings, store: object, actor: str = "system") -> ident.CaIdentity:
+def check_ca(settings: Settings, store: object, actor: str = "system") -> CaIdentity:
     """Refuse a data dir whose CA is not the database's; record it if the database has none.
 
     ``store`` is the ``SqlStore`` the caller opened (typed loosely: callers hold a
@@ -61,7 +62,7 @@ def refuse_new_ca(settings: Settings) -> None:
         raise ident.missing_ca(settings.data_dir, recorded)
 
 
-def record_ca(settings: Settings, actor: str) -> ident.CaIdentity:
+def record_ca(settings: Settings, actor: str) -> CaIdentity:
     """Open the database, record (or check) the data dir's CA, close it again."""
     store = _open(settings)
     try:

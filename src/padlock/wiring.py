@@ -35,8 +35,9 @@ if TYPE_CHECKING:
     from padlock.ca.notify import Notifier
     from padlock.ca.ports.acme_server import Revoke
     from padlock.ca.ports.enrollment import EnrollmentStore
+    from padlock.ca.ports.revocation import RevocationStore
     from padlock.ca.reviewers import Reviewers
-    from padlock.ca.revocation import Revocation, RevocationStore
+    from padlock.ca.revocation import Revocation
     from padlock.ca.validation import VAConfig
     from padlock.store import SqlStore
 

@@ -37,6 +37,12 @@ class Clock:
 
 
 @pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every test here on SQLite and on PostgreSQL: the store is half of what they test."""
+    return any_store
+
+
+@pytest.fixture
 def clock() -> Clock:
     return Clock()
 

@@ -535,7 +535,7 @@ def test_crl_compare_and_set(world: World) -> None:
     # A second writer that read number 1 before the first stored 2 loses the race.
     newer = world.crls.regenerate("test-issuing", now)
     assert newer.number == crl.number + 1
-    from padlock.ca.revocation import StoredCrl
+    from padlock.ca.ports.revocation import StoredCrl
 
     late = StoredCrl("test-issuing", crl.number + 1, 0, now, now, 0, b"late")
     assert world.repo.save_crl(late, replaces=crl.number) is False

@@ -12,7 +12,9 @@ from store_helpers import NOW, issue
 
 from padlock.ca.audit import GENESIS, canonical_json, chain_hash, verify_chain
 from padlock.ca.ports import AuditEntry
-from padlock.store import SqlStore, base, database
+from padlock.store import SqlStore, database
+from padlock.store.acme import SqlAcmeStore
+from padlock.store.statements import Statements
 from padlock.store.tables import audit_events, audit_head
 
 
@@ -270,16 +272,22 @@ def _restart_chain(store: SqlStore) -> None:
     _sql(store, "UPDATE audit_head SET seq = 0, hash = :genesis WHERE id = 1", genesis=GENESIS)
 
 
-def test_store_audit_cursor_and_core_appends_write_equal_rows(store: SqlStore) -> None:
-    """The raw-cursor path (certificates, ACME) and base.write's Tx.audit (enrollment,
-    revocation, review) write the same row and hash, details in canonical JSON."""
+def test_store_audit_every_append_path_writes_equal_rows(store: SqlStore) -> None:
+    """The certificate store's write (certificates, enrollment's hot paths), a repository's
+    Statements.write (enrollment, revocation, review, identity) and the ACME store's
+    transaction all append through the one Database.append: the same row and hash,
+    details in canonical JSON."""
     seq = store.write(lambda cursor: store.append(cursor, _ENTRY, NOW)[0], "appending")
     by_cursor = _rows(store)
     _restart_chain(store)
-    with base.write(store, "appending") as tx:
+    with Statements(store, {}).write("appending") as tx:
         assert tx.audit(_ENTRY, NOW) == seq == 1
-    by_core = _rows(store)
-    assert by_core == by_cursor
+    by_repository = _rows(store)
+    _restart_chain(store)
+    with SqlAcmeStore(store).transaction() as acme:
+        acme.audit(_ENTRY, NOW)
+    by_acme = _rows(store)
+    assert by_repository == by_cursor == by_acme
     assert by_cursor[0][6] == canonical_json(_AWKWARD)
     assert by_cursor[0][8] == chain_hash(
         GENESIS, 1, NOW, "test.same", "tester", "thing", "x1", _AWKWARD
@@ -316,7 +324,7 @@ def test_store_audit_chain_written_before_one_append_still_verifies(store: SqlSt
     assert ", " in _rows(store)[0][6]  # the old, non-canonical form
     assert store.verify_audit().ok
     store.write(lambda cursor: store.append(cursor, _ENTRY, NOW), "appending")
-    with base.write(store, "appending") as tx:
+    with Statements(store, {}).write("appending") as tx:
         tx.audit(_ENTRY, NOW)
     result = store.verify_audit()
     assert (result.ok, result.events) == (True, 5)

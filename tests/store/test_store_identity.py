@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from sqlalchemy import insert
-from store_helpers import NOW, entry, reservation
+from store_helpers import NOW, entry, issue, reservation
 
 from padlock import hosts
 from padlock.ca import identity as ident
@@ -148,3 +148,27 @@ def test_store_identity_audit_finds_foreign_crl(
         )
     with pytest.raises(Conflict, match="the CRL of test-issuing: it is not signed"):
         hosts.check_signatures(store)
+
+
+def test_store_identity_signed_objects_read_page_by_page(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every certificate and pre-signed OCSP response is read, however many pages."""
+    from padlock.ca.ports.revocation import CachedResponse
+    from padlock.store import identity as identity_mod
+    from padlock.store.revocation import RevocationRepository
+
+    monkeypatch.setattr(identity_mod, "PAGE", 2)
+    serials = sorted(format(issue(store).serial, "x") for _ in range(5))
+    later = NOW + dt.timedelta(days=1)
+    responses = [
+        CachedResponse(int(s, 16), alg, "test-int", "issued", NOW, later, f"{s}{alg}".encode())
+        for s in serials[:3]
+        for alg in ("sha1", "sha256")
+    ]
+    assert all(RevocationRepository(store).save_ocsp_many(responses))
+    repo = IdentityRepository(store)
+    assert [serial for serial, _issuer, _der in repo.issued_certificates()] == serials
+    assert [(s, der) for s, _issuer, der in repo.ocsp_responses()] == [
+        (format(r.serial, "x"), r.der) for r in responses
+    ]

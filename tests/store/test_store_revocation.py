@@ -10,7 +10,7 @@ import pytest
 from store_helpers import NOW, entry, reserve
 
 from padlock.ca.ports import CertState
-from padlock.ca.revocation import CachedResponse, StoredCrl
+from padlock.ca.ports.revocation import CachedResponse, StoredCrl
 from padlock.errors import AlreadyRevoked, Conflict, NotFound
 from padlock.store import SqlStore
 from padlock.store.revocation import RevocationRepository

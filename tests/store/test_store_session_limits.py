@@ -12,7 +12,7 @@ from store_helpers import NOW
 from padlock.ca.ports import AuditEntry
 from padlock.errors import StorageError
 from padlock.store import SqlStore, engine, open_store
-from padlock.store.base import write
+from padlock.store.statements import Statements
 
 
 def _event(n: int) -> AuditEntry:
@@ -55,7 +55,7 @@ def test_store_pg_stalled_audit_head_holder_does_not_stop_writers(
 
     def stalled_host(store: SqlStore) -> None:
         try:
-            with write(store, "a stalled host's write") as tx:
+            with Statements(store, {}).write("a stalled host's write") as tx:
                 tx.audit(_event(1), NOW)  # holds the audit head's row lock from here
                 holding.set()
                 resume.wait(timeout=60)  # paused, as a SIGSTOPped process would be

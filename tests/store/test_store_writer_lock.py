@@ -102,15 +102,21 @@ def test_writes_wait_for_a_held_writer_lock_and_then_succeed(tmp_path: Path) -> 
 
 
 def test_reads_never_wait_for_the_writer_lock(tmp_path: Path) -> None:
-    from padlock.store import base
+    from sqlalchemy import select
+
+    from padlock.store.statements import Statements
+    from padlock.store.tables import audit_head
 
     store = open_store(f"sqlite:///{tmp_path / 'padlock.db'}")
     try:
+        sql = Statements(store, {"head": select(audit_head.c.seq)})
         lock = WriterLock(f"{tmp_path / 'padlock.db'}-writer.lock")
         assert lock.acquire()
         started = time.monotonic()
-        with base.read(store, "reading") as conn:
-            assert conn.exec_driver_sql("SELECT seq FROM audit_head").scalar() == 0
+        with sql.reading("reading") as tx:  # a snapshot of several SELECTs
+            assert tx.one("head") == {"seq": 0}
+        assert sql.one("head", {}, "reading") == {"seq": 0}  # one SELECT
+        assert list(store.iter_events()) == []  # a snapshot on a connection of its own
         assert time.monotonic() - started < 1
         lock.release()
     finally:

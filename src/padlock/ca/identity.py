@@ -10,9 +10,7 @@ certificate, CRL and OCSP response was signed by a key of that identity.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -23,34 +21,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
 from padlock.ca import signer as signer_mod
+from padlock.ca.ports.identity import CaCertificate, CaIdentity
 from padlock.errors import ConfigError
 from padlock.fileio import read_bytes
-from padlock.pki import keys
 from padlock.pki.profiles import Hierarchy
-
-
-@dataclass(frozen=True)
-class CaCertificate:
-    """One certificate of the CA's identity: ``issuer`` is its id (``test-root``, ...)."""
-
-    issuer: str
-    cert_sha256: str
-    key_sha256: str
-    der: bytes
-
-    @classmethod
-    def of(cls, issuer: str, cert: x509.Certificate) -> CaCertificate:
-        der = cert.public_bytes(Encoding.DER)
-        spki = keys.spki_der(cert.public_key())
-        return cls(issuer, hashlib.sha256(der).hexdigest(), hashlib.sha256(spki).hexdigest(), der)
-
-    @property
-    def certificate(self) -> x509.Certificate:
-        return x509.load_der_x509_certificate(self.der)
-
-
-CaIdentity = tuple[CaCertificate, ...]
-"""The CA's certificates, ordered by issuer id."""
 
 
 def local_identity(ca_dir: Path) -> CaIdentity:

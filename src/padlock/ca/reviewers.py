@@ -1,7 +1,7 @@
 """The review console's people: reviewer accounts, passwords, sessions, CSRF, throttling.
 
-The use cases (:class:`Reviewers`) and the storage they need (:class:`ReviewerStore`,
-implemented in ``padlock.store.review``):
+The use cases (:class:`Reviewers`) and the storage they need
+(:class:`~padlock.ca.ports.reviewers.ReviewerStore`, implemented in ``padlock.store.review``):
 
 - accounts have a login name, a display name and email (shown to applicants as the
   seed's "contact person"), a role (``reviewer`` or ``admin``) and an argon2id
@@ -28,12 +28,18 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from padlock.ca.audit import AuditEntry
+from padlock.ca.ports.reviewers import (
+    Reviewer,
+    ReviewerStore,
+    StoredReviewer,
+    StoredSession,
+    Throttle,
+)
 from padlock.errors import Conflict, Malformed, NotFound, PolicyError, RateLimited, Unauthorized
 
 Clock = Callable[[], dt.datetime]
@@ -49,55 +55,6 @@ def utcnow() -> dt.datetime:
 
 
 # --- values -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reviewer:
-    """A console account as everything above storage sees it (never the password hash)."""
-
-    name: str
-    display_name: str
-    email: str | None
-    role: str
-    active: bool
-    created_at: dt.datetime
-    last_login_at: dt.datetime | None = None
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    @property
-    def actor(self) -> str:
-        """How the audit trail names this reviewer."""
-        return f"reviewer:{self.name}"
-
-
-@dataclass(frozen=True)
-class StoredReviewer:
-    reviewer: Reviewer
-    password_hash: str
-
-
-@dataclass(frozen=True)
-class StoredSession:
-    token_hash: str  # SHA-256 of the cookie's token, hex
-    reviewer: str
-    csrf_token: str
-    created_at: dt.datetime
-    last_seen_at: dt.datetime
-    expires_at: dt.datetime
-    client: str | None = None
-
-
-@dataclass(frozen=True)
-class Throttle:
-    """Failed logins for one login name."""
-
-    login: str
-    failures: int
-    last_failure_at: dt.datetime
-    locked_until: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -167,61 +124,6 @@ class CSRFRefused(Unauthorized):
 
 class Forbidden(Unauthorized):
     """Logged in, but the role does not allow it."""
-
-
-# --- storage ----------------------------------------------------------------------------------
-
-
-class ReviewerStore(Protocol):
-    """What the reviewer use cases need from storage; each method is one transaction."""
-
-    def add_reviewer(self, stored: StoredReviewer, event: AuditEntry, at: dt.datetime) -> None:
-        """Insert; Conflict if the name exists."""
-
-    def get_reviewer(self, name: str) -> StoredReviewer | None: ...
-
-    def list_reviewers(self) -> list[Reviewer]: ...
-
-    def update_reviewer(
-        self,
-        name: str,
-        event: AuditEntry,
-        at: dt.datetime,
-        *,
-        role: str | None = None,
-        active: bool | None = None,
-        password_hash: str | None = None,
-        display_name: str | None = None,
-        email: str | None = None,
-        end_sessions: bool = False,
-    ) -> Reviewer:
-        """Change the given fields (NotFound if no such name); optionally end its sessions."""
-
-    def rehash_password(self, name: str, password_hash: str, at: dt.datetime) -> None:
-        """Store a stronger hash of the same password (no audit: nothing changed for anyone)."""
-
-    def get_throttle(self, login: str) -> Throttle | None: ...
-
-    def record_login_failure(
-        self,
-        login: str,
-        at: dt.datetime,
-        rule: Callable[[Throttle | None], Throttle],
-        event: AuditEntry,
-    ) -> Throttle:
-        """Replace the throttle row by ``rule(current row)`` and audit, in one transaction."""
-
-    def create_session(self, stored: StoredSession, event: AuditEntry, at: dt.datetime) -> None:
-        """Insert the session, clear the login's throttle row, set last_login_at, and drop
-        expired sessions, in one transaction."""
-
-    def get_session(self, token_hash: str) -> StoredSession | None: ...
-
-    def touch_session(self, token_hash: str, at: dt.datetime) -> None: ...
-
-    def delete_session(
-        self, token_hash: str, event: AuditEntry | None, at: dt.datetime
-    ) -> None: ...
 
 
 # --- use cases --------------------------------------------------------------------------------

@@ -20,8 +20,9 @@ of that key, each with its own audit event (BR 4.9.1.1: the CA revokes within 24
 when it learns of a key compromise; Let's Encrypt does the same). A certificate of that
 key reserved before and completed after is refused at completion (``Issuer.issue``).
 
-This module talks to storage only through :class:`RevocationStore`, and to keys
-only through the signers of :mod:`padlock.ca.signer`.
+This module talks to storage only through
+:class:`~padlock.ca.ports.revocation.RevocationStore`, and to keys only through the
+signers of :mod:`padlock.ca.signer`.
 """
 
 from __future__ import annotations
@@ -33,14 +34,14 @@ import datetime as dt
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from padlock.ca.audit import AuditEntry
+from padlock.ca.ports.revocation import CachedResponse, RevocationStore, StoredCrl
 from padlock.ca.records import CertificateRecord, CertState
 from padlock.ca.signer import OcspSigner, Signer
 from padlock.errors import (
@@ -52,7 +53,7 @@ from padlock.errors import (
     Unauthorized,
 )
 from padlock.pki import crl_ocsp
-from padlock.pki.crl_ocsp import CertStatus, OcspQuery, Reason, RevokedEntry, SingleStatus
+from padlock.pki.crl_ocsp import CertStatus, OcspQuery, Reason, SingleStatus
 
 log = logging.getLogger("padlock.revocation")
 
@@ -61,101 +62,6 @@ Clock = Callable[[], dt.datetime]
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-# --- what crosses the storage border ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredCrl:
-    issuer: str
-    number: int
-    generation: int  # the issuer's revocation generation this CRL reflects
-    this_update: dt.datetime
-    next_update: dt.datetime
-    entries: int
-    der: bytes
-
-    def refresh_due(self, now: dt.datetime) -> bool:
-        """Half of its validity gone (regenerate well before nextUpdate, BR 4.9.7)."""
-        return now >= self.this_update + (self.next_update - self.this_update) / 2
-
-
-@dataclass(frozen=True)
-class CachedResponse:
-    serial: int
-    hash_alg: str
-    issuer: str
-    cert_state: str  # the certificate state it was signed for
-    this_update: dt.datetime
-    next_update: dt.datetime
-    der: bytes
-
-    def refresh_at(self) -> dt.datetime:
-        return self.this_update + (self.next_update - self.this_update) / 2
-
-
-class RevocationStore(Protocol):
-    """What revocation needs from storage; ``store.revocation.RevocationRepository``."""
-
-    def get_certificate(self, serial: int) -> CertificateRecord | None: ...
-
-    def certificates_for_request(self, request_id: str) -> Sequence[CertificateRecord]: ...
-
-    def revoke(
-        self,
-        serial: int,
-        reason: str,
-        at: dt.datetime,
-        event: AuditEntry,
-        block_key: bool,
-    ) -> CertificateRecord:
-        """One transaction: issued -> revoked, the key blocked if asked (as
-        :meth:`revoke_key`), the serial's OCSP responses dropped, the issuer's generation
-        bumped, the audit event appended. NotFound / AlreadyRevoked / Conflict (reserved,
-        abandoned) otherwise."""
-
-    def revoke_key(
-        self, serial: int, at: dt.datetime, event: AuditEntry
-    ) -> list[CertificateRecord]:
-        """:meth:`revoke` for keyCompromise with the key blocked, and every other issued,
-        unexpired certificate of the key revoked in the same transaction (each with an audit
-        event like ``event``); the named certificate first."""
-
-    def is_key_blocked(self, key_fingerprint: str) -> bool: ...
-
-    def is_key_blocked_in(self, cursor: Any, key_fingerprint: str) -> bool:
-        """:meth:`is_key_blocked` inside a store write transaction (a StoreWrite's cursor)."""
-        ...
-
-    def generation(self, issuer: str) -> int:
-        """The issuer's revocation generation (0 before its first revocation)."""
-
-    def revoked_entries(self, issuer: str, expired_before: dt.datetime) -> Iterator[RevokedEntry]:
-        """Revoked certificates of ``issuer`` still valid at ``expired_before``."""
-
-    def get_crl(self, issuer: str) -> StoredCrl | None: ...
-
-    def crl_state(self, issuer: str) -> tuple[int, int, dt.datetime, dt.datetime] | None:
-        """(number, generation, this_update, next_update) of the stored CRL, without its DER."""
-
-    def save_crl(self, crl: StoredCrl, replaces: int | None) -> bool:
-        """Store ``crl`` if the stored CRL's number is still ``replaces`` (None: none stored);
-        False when another process stored one first (compare-and-set)."""
-
-    def get_ocsp(self, serial: int, hash_alg: str) -> CachedResponse | None: ...
-
-    def save_ocsp(self, response: CachedResponse) -> bool:
-        """Store it only if the certificate is still in ``response.cert_state``."""
-
-    def save_ocsp_many(self, responses: Sequence[CachedResponse]) -> list[bool]:
-        """:meth:`save_ocsp` of each, in one transaction; whether each was stored."""
-
-    def ocsp_due(
-        self, issuer: str, now: dt.datetime, stale_before: dt.datetime, limit: int
-    ) -> Sequence[CertificateRecord]:
-        """Issued or revoked, unexpired certificates of ``issuer`` with no SHA-1 response
-        or one made before ``stale_before``."""
 
 
 # --- revoking --------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ _SQL: dict[str, str] = {
 
 class _Compiled:
     def __init__(self, store: SqlStore) -> None:
-        dialect = store.engine.dialect
+        dialect = store.dialect
         self.sql = {name: str(text(sql).compile(dialect=dialect)) for name, sql in _SQL.items()}
 
 

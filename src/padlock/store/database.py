@@ -1,7 +1,8 @@
 """``Database``: padlock's one way to its SQL database, and the one audit append.
 
 Every repository (certificates, enrollment, ACME, revocation, review, identity) works
-through this class's public methods, never around them:
+through this class's public methods, never around them (most through
+``store/statements.py``, which runs a repository's Core statements on them):
 
 - ``write(work, doing)``: ``work(cursor)`` in one committed write transaction on this
   thread's pooled connection (SQLite: padlock's writer lock, then ``BEGIN IMMEDIATE``);
@@ -9,9 +10,10 @@ through this class's public methods, never around them:
   transaction object built around the cursor (the ACME store's);
 - ``read(work, doing)``, ``read_row`` and ``snapshot(work, doing)``: one SELECT, or
   several in one read-only snapshot;
+- ``stream(work, doing)``: a long read (the audit log, a CRL's entries) in a snapshot on
+  a connection of its own, so the caller may use the store while it iterates;
 - ``append(cursor, entry, at)``: the audit event that records a change, chained in the
-  caller's transaction. It is the only code that writes ``audit_events``: the
-  SQLAlchemy Core transactions of ``store/base.py`` call it on their own connection.
+  caller's transaction. It is the only code that writes ``audit_events``.
 
 Statements run as SQL compiled once per dialect on the DBAPI cursor: the CA aims at
 thousands of issuances a second, and SQLAlchemy's result machinery costs several
@@ -568,8 +570,30 @@ class Database:
         return verify_chain(chained(), heads[0])
 
     def _snapshot_events(self, with_head: list[tuple[int, str]] | None) -> Iterator[AuditEvent]:
-        # A connection of its own, so the caller may use the store while iterating.
-        doing = "reading the audit log"
+        def work(cursor: Any) -> Iterator[AuditEvent]:
+            if with_head is not None:
+                cursor.execute(self._audit_sql["read_head"])
+                row = cursor.fetchone()
+                with_head.append((int(row[0]), str(row[1])) if row else (0, ""))
+            after = 0
+            while True:
+                cursor.execute(
+                    self._audit_sql["events_page"],
+                    {"p_after": after, "p_limit": EVENT_PAGE, "p_offset": 0},
+                )
+                rows = cursor.fetchall()
+                for row in rows:
+                    yield self._event(row)
+                if len(rows) < EVENT_PAGE:
+                    break
+                after = rows[-1][0]
+
+        return self.stream(work, "reading the audit log")
+
+    def stream(self, work: Callable[[Any], Iterator[T]], doing: str) -> Iterator[T]:
+        """What ``work(cursor)`` yields, read in one read-only snapshot on a connection of
+        its own, so the caller may use the store while it iterates (the audit log, a CRL's
+        revoked certificates). The connection goes back when the iterator ends or is closed."""
         if self._closed:
             raise StorageError(f"The store for {self.url} is closed.")
         try:
@@ -577,31 +601,17 @@ class Database:
         except (exc.SQLAlchemyError, self._dbapi_error) as err:
             raise storage_error(err, self._url, doing) from err
         try:
-            cursor = fairy.driver_connection.cursor()  # type: ignore[union-attr]
+            driver: Any = fairy.driver_connection
+            cursor = driver.cursor()
             try:
                 if self._sqlite:
                     cursor.execute("BEGIN")  # deferred: a read snapshot, no lock on writers
                 else:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                if with_head is not None:
-                    cursor.execute(self._audit_sql["read_head"])
-                    row = cursor.fetchone()
-                    with_head.append((int(row[0]), str(row[1])) if row else (0, ""))
-                after = 0
-                while True:
-                    cursor.execute(
-                        self._audit_sql["events_page"],
-                        {"p_after": after, "p_limit": EVENT_PAGE, "p_offset": 0},
-                    )
-                    rows = cursor.fetchall()
-                    for row in rows:
-                        yield self._event(row)
-                    if len(rows) < EVENT_PAGE:
-                        break
-                    after = rows[-1][0]
+                yield from work(cursor)
             finally:
                 try:
-                    fairy.driver_connection.rollback()  # type: ignore[union-attr]
+                    driver.rollback()
                 finally:
                     cursor.close()
         except (exc.SQLAlchemyError, self._dbapi_error) as err:

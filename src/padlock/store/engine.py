@@ -33,9 +33,6 @@ from padlock.filelock import FileLock
 
 BUSY_TIMEOUT_S = 10.0
 
-READ_ONLY = "padlock_read_only"
-"""The execution option that marks a SQLAlchemy connection as only reading."""
-
 # Checkpoints (copying the WAL into the database file, with two fsyncs) run in a
 # background thread every CHECKPOINT_INTERVAL_S; a writer checkpoints itself
 # only when the WAL passes WAL_AUTOCHECKPOINT_PAGES, which bounds the WAL (about
@@ -196,21 +193,17 @@ def _sqlite_engine(parsed: URL) -> Engine:
         finally:
             cursor.close()
 
-    # Every SQLAlchemy transaction here but those marked READ_ONLY writes (the hot paths
-    # use raw cursors and take the writer lock themselves): each takes padlock's writer
-    # lock first, then BEGIN IMMEDIATE. The lock goes
-    # with the DBAPI connection (its pool record's ``info``), not the thread, and is let
-    # go when the transaction ends or the connection goes back to the pool.
+    # padlock's repositories run on raw cursors (store/database.py) and take the writer
+    # lock themselves. A SQLAlchemy transaction on this engine (migrations, administration,
+    # tests) may write: it takes padlock's writer lock first, then BEGIN IMMEDIATE. The
+    # lock goes with the DBAPI connection (its pool record's ``info``), not the thread,
+    # and is let go when the transaction ends or the connection goes back to the pool.
     path = writer_lock_path(parsed)
     if path is None:  # pragma: no cover - parse_url refuses SQLite without a file
         return engine
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        if connection.get_execution_options().get(READ_ONLY):
-            # A read (``store.base.read``): a snapshot that never waits for writers (WAL).
-            connection.exec_driver_sql("BEGIN")
-            return
         info = connection.info
         lock: WriterLock | None = info.get("padlock_writer")
         if lock is None:

@@ -1,7 +1,7 @@
 """The enrollment repository: :class:`padlock.ca.ports.enrollment.EnrollmentStore` on
-SQLAlchemy Core.
+the database's own connections (:mod:`padlock.store.statements`).
 
-Every method is one transaction (``store.base.write``): a step of a request, its timeline
+Every method is one transaction: a step of a request, its timeline
 rows and the audit events that record them commit together or not at all. State changes
 are compare-and-set (the row is read ``FOR UPDATE`` on PostgreSQL; SQLite's
 ``BEGIN IMMEDIATE`` holds the one write lock), so two workers acting on one request at
@@ -18,8 +18,7 @@ import functools
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, insert, select, update
-from sqlalchemy.engine import Dialect
+from sqlalchemy import ClauseElement, Table, bindparam, func, insert, select, update
 
 from padlock.ca.enrollment.model import (
     CLAIM_STALE_AFTER,
@@ -40,7 +39,15 @@ from padlock.ca.enrollment.model import (
 from padlock.ca.ports import AuditEntry, GuardedWrite, StoreWrite
 from padlock.errors import Conflict, NotFound, PadlockError
 from padlock.pki.certs import Organization
-from padlock.store import base
+from padlock.store.statements import (
+    Compiled,
+    Row,
+    Statements,
+    Tx,
+    bound,
+    from_json,
+    to_json,
+)
 from padlock.store.tables import certificates
 from padlock.store.tables_enrollment import enrollment_challenges as challenges_t
 from padlock.store.tables_enrollment import enrollment_documents as documents_t
@@ -62,7 +69,7 @@ _c = certificates.c
 def _org_json(org: Organization | None) -> str | None:
     if org is None:
         return None
-    return base.to_json(
+    return to_json(
         {
             "organization": org.organization,
             "locality": org.locality,
@@ -73,7 +80,7 @@ def _org_json(org: Organization | None) -> str | None:
 
 
 def _org(text: str | None) -> Organization | None:
-    data = base.from_json(text)
+    data = from_json(text)
     if not data:
         return None
     return Organization(
@@ -109,7 +116,7 @@ def _validation_row(request_id: str, v: ValidationRecord) -> dict[str, Any]:
         "at": v.at,
         "problem": v.problem,
         "detail": v.detail,
-        "evidence": base.to_json(v.evidence),
+        "evidence": to_json(v.evidence),
     }
 
 
@@ -201,52 +208,6 @@ def _values(update_: RequestUpdate, at: dt.datetime) -> dict[str, Any]:
     return values
 
 
-class _Compiled:
-    """Statements compiled once for the store's dialect (DBAPI parameter names)."""
-
-    def __init__(self, dialect: Dialect) -> None:
-        def text(table: Table) -> str:
-            # Every column but an autoincrement key, which the database numbers.
-            keys = [c.name for c in table.c if not (c.primary_key and c.autoincrement is True)]
-            return str(insert(table).compile(dialect=dialect, column_keys=keys))
-
-        self.insert_request = text(requests_t)
-        self.insert_challenge = text(challenges_t)
-        self.insert_validation = text(validations_t)
-        self.insert_event = text(events_t)
-
-        def query(stmt: Any) -> str:
-            return str(stmt.compile(dialect=dialect))
-
-        rid: Any = bindparam("p_id")
-        self.select_request = query(select(*_REQUEST_COLUMNS).where(_r.id == rid))
-        self.select_challenges = query(
-            select(*_CHALLENGE_COLUMNS).where(_ch.request_id == rid).order_by(_ch.name)
-        )
-        self.select_documents = query(
-            select(*_DOCUMENT_COLUMNS).where(_d.request_id == rid).order_by(_d.uploaded_at, _d.id)
-        )
-        self.select_validations = query(
-            select(*_VALIDATION_COLUMNS).where(_v.request_id == rid).order_by(_v.id)
-        )
-        self.select_events = query(
-            select(*_EVENT_COLUMNS).where(_ev.request_id == rid).order_by(_ev.id)
-        )
-        self.lock_request = query(
-            select(_r.state, _r.claim_token, _r.claimed_at).where(_r.id == rid).with_for_update()
-        )
-        self._dialect = dialect
-        self._updates: dict[tuple[str, ...], str] = {}
-
-    def update_request(self, columns: tuple[str, ...]) -> str:
-        text = self._updates.get(columns)
-        if text is None:
-            text = self._updates[columns] = str(
-                _update_statement(columns).compile(dialect=self._dialect)
-            )
-        return text
-
-
 # The columns get_request reads, in the order its row mappers take them.
 _REQUEST_COLUMNS = (
     _r.id,
@@ -282,32 +243,84 @@ _VALIDATION_COLUMNS = (_v.name, _v.method, _v.ok, _v.at, _v.detail, _v.problem, 
 _EVENT_COLUMNS = (_ev.at, _ev.action, _ev.actor, _ev.state, _ev.note)
 
 
+def _insert_keys(table: Table) -> list[str]:
+    """Every column but an autoincrement key, which the database numbers."""
+    return [c.name for c in table.c if not (c.primary_key and c.autoincrement is True)]
+
+
+_ID: Any = bindparam("p_id")
+_DOCUMENTS = (
+    select(func.count()).select_from(documents_t).where(_d.request_id == _r.id).scalar_subquery()
+)
+
+_STATEMENTS: dict[str, ClauseElement] = {
+    "select_request": select(*_REQUEST_COLUMNS).where(_r.id == _ID),
+    "select_challenges": select(*_CHALLENGE_COLUMNS)
+    .where(_ch.request_id == _ID)
+    .order_by(_ch.name),
+    "select_documents": select(*_DOCUMENT_COLUMNS)
+    .where(_d.request_id == _ID)
+    .order_by(_d.uploaded_at, _d.id),
+    "select_validations": select(*_VALIDATION_COLUMNS).where(_v.request_id == _ID).order_by(_v.id),
+    "select_events": select(*_EVENT_COLUMNS).where(_ev.request_id == _ID).order_by(_ev.id),
+    "lock_request": select(_r.state, _r.claim_token, _r.claimed_at)
+    .where(_r.id == _ID)
+    .with_for_update(),
+    "issued_serial": select(_c.serial)
+    .where(_c.request_id == _ID, _c.der.is_not(None))
+    .order_by(_c.issued_at, _c.serial)
+    .limit(1),
+    "stored_challenges": select(_ch.name, _ch.token, _ch.state).where(_ch.request_id == _ID),
+    "update_challenge": update(challenges_t)
+    .where(_ch.request_id == _ID, _ch.name == bindparam("p_name"))
+    .values(bound("token", "state", "method", "expires_at", "validated_at", "error")),
+    "count_documents": select(func.count().label("documents"))
+    .select_from(documents_t)
+    .where(_d.request_id == _ID),
+    "insert_document": insert(documents_t),
+    "touch_request": update(requests_t).where(_r.id == _ID).values(updated_at=bindparam("p_at")),
+    "document": select(documents_t).where(_d.request_id == _ID, _d.id == bindparam("p_document")),
+    "list_requests": select(
+        _r.id,
+        _r.kind,
+        _r.state,
+        _r.contact,
+        _r.names,
+        _r.organization,
+        _r.reviewer,
+        _r.reviewer_name,
+        _r.reviewer_email,
+        _r.created_at,
+        _r.updated_at,
+        _DOCUMENTS.label("documents"),
+    )
+    .where(_r.state.in_(bindparam("p_states", expanding=True)))
+    .order_by(_r.created_at, _r.id)
+    .limit(bindparam("p_limit"))
+    .offset(bindparam("p_offset")),
+    "request_counts": select(_r.kind, _r.state, func.count().label("n")).group_by(
+        _r.kind, _r.state
+    ),
+    "validation_counts": select(_v.method, _v.ok, func.count().label("n")).group_by(
+        _v.method, _v.ok
+    ),
+}
+
+
 class SqlEnrollmentStore:
     """Requests, challenges, validations, documents and timelines in the CA's database."""
 
     def __init__(self, store: SqlStore) -> None:
         self._s = store
-        self._compiled: _Compiled | None = None
+        sql = self._sql = Statements(store, _STATEMENTS)
+        # The hot paths (every test certificate, every dv request issued on submission)
+        # run these texts on the cursor themselves, their values converted by hand.
+        self._insert_request = sql.insert(requests_t, _insert_keys(requests_t)).sql
+        self._insert_challenge = sql.insert(challenges_t, _insert_keys(challenges_t)).sql
+        self._insert_validation = sql.insert(validations_t, _insert_keys(validations_t)).sql
+        self._insert_event = sql.insert(events_t, _insert_keys(events_t)).sql
 
     # -- writing ------------------------------------------------------------------------
-
-    def _events(
-        self,
-        tx: base.Tx,
-        request_id: str,
-        events: Sequence[Event],
-        state: RequestState,
-        at: dt.datetime,
-    ) -> None:
-        if not events:
-            return
-        # The store's own audit append (raw cursor, statements compiled once), on this
-        # transaction's DBAPI connection: the same chain, a quarter of the cost.
-        cursor = tx.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            self._append_events(cursor, request_id, events, state, at)
-        finally:
-            cursor.close()
 
     def _append_events(
         self,
@@ -326,7 +339,7 @@ class SqlEnrollmentStore:
         for event in events:
             seq = s.append(cursor, _audit_entry(request_id, event, state), at, at_db)[0]
             rows.append(_event_row(request_id, event, state, at_db, seq))
-        cursor.executemany(self._sql().insert_event, rows)
+        cursor.executemany(self._insert_event, rows)
 
     def _insert_validations(
         self, cursor: Any, request_id: str, validations: Sequence[ValidationRecord]
@@ -334,7 +347,7 @@ class SqlEnrollmentStore:
         if validations:
             out = self._s.times.out
             cursor.executemany(
-                self._sql().insert_validation,
+                self._insert_validation,
                 [{**_validation_row(request_id, v), "at": out(v.at, "at")} for v in validations],
             )
 
@@ -372,18 +385,17 @@ class SqlEnrollmentStore:
     ) -> StoreWrite:
         s = self._s
         out = s.times.out
-        sql = self._sql()
         reviewer = request.reviewer
 
         def work(cursor: Any) -> None:
             cursor.execute(
-                sql.insert_request,
+                self._insert_request,
                 {
                     "id": request.id,
                     "kind": request.kind.value,
                     "state": request.state.value,
                     "contact": request.contact,
-                    "names": base.to_json(list(request.names)),
+                    "names": to_json(list(request.names)),
                     "csr_pem": request.csr_pem,
                     "key_fingerprint": request.key_fingerprint,
                     "organization": _org_json(request.organization),
@@ -403,7 +415,7 @@ class SqlEnrollmentStore:
             )
             if request.challenges:
                 cursor.executemany(
-                    sql.insert_challenge,
+                    self._insert_challenge,
                     [
                         {
                             **_challenge_row(request.id, c),
@@ -420,51 +432,37 @@ class SqlEnrollmentStore:
 
         return work
 
-    def _sql(self) -> _Compiled:
-        compiled = self._compiled
-        if compiled is None:
-            compiled = self._compiled = _Compiled(self._s.engine.dialect)
-        return compiled
+    def _update(self, columns: tuple[str, ...]) -> Compiled:
+        """UPDATE of these columns of one request, compiled once per column set."""
+        return self._sql.shaped(("update_request", columns), lambda: _update_statement(columns))
 
-    def _lock(self, conn: Connection, request_id: str) -> Any:
-        row = conn.execute(
-            select(_r.state, _r.claim_token, _r.claimed_at)
-            .where(_r.id == request_id)
-            .with_for_update()
-        ).first()
+    @staticmethod
+    def _lock(tx: Tx, request_id: str) -> Row:
+        row = tx.one("lock_request", {"p_id": request_id})
         if row is None:
             raise NotFound("There is no request with that id.")
         return row
 
     def update_request(self, request_id: str, update_: RequestUpdate, at: dt.datetime) -> bool:
-        with base.write(self._s, f"recording that a request was {update_.doing}") as tx:
-            conn = tx.conn
-            row = self._lock(conn, request_id)
-            state = RequestState(row.state)
-            refusal = _refusal(update_, state, row.claim_token, row.claimed_at, at)
+        with self._sql.write(f"recording that a request was {update_.doing}") as tx:
+            row = self._lock(tx, request_id)
+            state = RequestState(row["state"])
+            refusal = _refusal(update_, state, row["claim_token"], row["claimed_at"], at)
             if refusal is not None:
                 raise refusal
             values = _values(update_, at)
-            conn.execute(_update_statement(tuple(sorted(values))), {"p_id": request_id, **values})
-            self._upsert_challenges(conn, request_id, update_.challenges)
-            if update_.validations:
-                conn.execute(
-                    insert(validations_t),
-                    [_validation_row(request_id, v) for v in update_.validations],
-                )
-            self._events(tx, request_id, update_.events, update_.state or state, at)
+            tx.run(self._update(tuple(sorted(values))), {"p_id": request_id, **values})
+            self._upsert_challenges(tx, request_id, update_.challenges)
+            self._insert_validations(tx.cursor, request_id, update_.validations)
+            self._append_events(tx.cursor, request_id, update_.events, update_.state or state, at)
         # A claim still set when another is taken was left by a step that never finished.
-        return update_.take_claim is not None and row.claim_token is not None
+        return update_.take_claim is not None and row["claim_token"] is not None
 
     def issued_serial(self, request_id: str) -> int | None:
-        with base.read(self._s, "reading a request's certificate") as conn:
-            row = conn.execute(
-                select(_c.serial)
-                .where(_c.request_id == request_id, _c.der.is_not(None))
-                .order_by(_c.issued_at, _c.serial)
-                .limit(1)
-            ).first()
-        return None if row is None else int(row[0], 16)
+        row = self._sql.one(
+            "issued_serial", {"p_id": request_id}, "reading a request's certificate"
+        )
+        return None if row is None else int(row["serial"], 16)
 
     def update_writes(
         self, request_id: str, update_: RequestUpdate, at: dt.datetime
@@ -477,10 +475,10 @@ class SqlEnrollmentStore:
             raise ValueError("update_writes does not upsert challenges; use update_request")
         s = self._s
         out = s.times.out
-        sql = self._sql()
+        lock_sql = self._sql["lock_request"].sql
 
         def work(cursor: Any) -> PadlockError | None:
-            cursor.execute(sql.lock_request, {"p_id": request_id})
+            cursor.execute(lock_sql, {"p_id": request_id})
             row = cursor.fetchone()
             if row is None:
                 return NotFound("There is no request with that id.")
@@ -493,45 +491,33 @@ class SqlEnrollmentStore:
             for key in ("updated_at", "claimed_at"):
                 if values.get(key) is not None:
                     values[key] = out(values[key], key)
-            cursor.execute(
-                sql.update_request(tuple(sorted(values))), {"p_id": request_id, **values}
-            )
+            cursor.execute(self._update(tuple(sorted(values))).sql, {"p_id": request_id, **values})
             self._insert_validations(cursor, request_id, update_.validations)
             self._append_events(cursor, request_id, update_.events, update_.state or state, at)
             return None
 
         return GuardedWrite(work)
 
-    @staticmethod
-    def _upsert_challenges(
-        conn: Connection, request_id: str, challenges: Sequence[Challenge]
-    ) -> None:
+    def _upsert_challenges(self, tx: Tx, request_id: str, challenges: Sequence[Challenge]) -> None:
         if not challenges:
             return
-        stored = {
-            r.name: r
-            for r in conn.execute(
-                select(_ch.name, _ch.token, _ch.state).where(_ch.request_id == request_id)
-            )
-        }
+        stored = {r["name"]: r for r in tx.all("stored_challenges", {"p_id": request_id})}
         for ch in challenges:
             old = stored.get(ch.name)
             row = _challenge_row(request_id, ch)
             if old is None:
-                conn.execute(insert(challenges_t).values(**row))
+                tx.run(self._sql.insert(challenges_t, _insert_keys(challenges_t)), row)
                 continue
             # A concurrent check that failed never undoes one that succeeded.
             if (
-                old.state == ChallengeState.VALID.value
+                old["state"] == ChallengeState.VALID.value
                 and ch.state is not ChallengeState.VALID
-                and old.token == ch.token
+                and old["token"] == ch.token
             ):
                 continue
-            del row["request_id"], row["name"]
-            conn.execute(
-                update(challenges_t)
-                .where(and_(_ch.request_id == request_id, _ch.name == ch.name))
-                .values(**row)
+            tx.run(
+                "update_challenge",
+                {"p_id": request_id, **{f"p_{k}": v for k, v in row.items() if k != "request_id"}},
             )
 
     def add_document(
@@ -545,58 +531,57 @@ class SqlEnrollmentStore:
         expect: Collection[RequestState],
         max_documents: int,
     ) -> None:
-        with base.write(self._s, "recording a document") as tx:
-            conn = tx.conn
-            state = RequestState(self._lock(conn, request_id).state)
+        with self._sql.write("recording a document") as tx:
+            state = RequestState(self._lock(tx, request_id)["state"])
             if state not in expect:
                 raise Conflict(
                     f"The request is {state.value.replace('_', ' ')}; documents can no longer"
                     " be added."
                 )
-            count = conn.execute(
-                select(func.count()).select_from(documents_t).where(_d.request_id == request_id)
-            ).scalar_one()
+            counted = tx.one("count_documents", {"p_id": request_id})
+            count = int(counted["documents"]) if counted else 0
             if count >= max_documents:
                 raise Conflict(
                     f"The request has {count} documents already; at most {max_documents}.",
                     hint="Combine pages into one PDF.",
                 )
-            conn.execute(
-                insert(documents_t).values(
-                    id=document.id,
-                    request_id=request_id,
-                    filename=document.filename,
-                    content_type=document.content_type,
-                    size=document.size,
-                    sha256=document.sha256,
-                    stored_as=stored_as,
-                    uploaded_at=document.uploaded_at,
-                )
+            tx.run(
+                "insert_document",
+                {
+                    "id": document.id,
+                    "request_id": request_id,
+                    "filename": document.filename,
+                    "content_type": document.content_type,
+                    "size": document.size,
+                    "sha256": document.sha256,
+                    "stored_as": stored_as,
+                    "uploaded_at": document.uploaded_at,
+                },
             )
-            conn.execute(update(requests_t).where(_r.id == request_id).values(updated_at=at))
-            self._events(tx, request_id, [event], state, at)
+            tx.run("touch_request", {"p_id": request_id, "p_at": at})
+            self._append_events(tx.cursor, request_id, [event], state, at)
 
     # -- reading ------------------------------------------------------------------------
 
     def get_request(self, request_id: str) -> EnrollmentRequest | None:
         # Read on every submission, status page and API call: five SELECTs compiled once,
         # on the thread's own connection, in one read snapshot; values converted by hand.
-        sql = self._sql()
+        sql = self._sql
         params = {"p_id": request_id}
 
         def work(cursor: Any) -> tuple[Any, ...] | None:
-            cursor.execute(sql.select_request, params)
+            cursor.execute(sql["select_request"].sql, params)
             row = cursor.fetchone()
             if row is None:
                 return None
             found = [row]
             for query in (
-                sql.select_challenges,
-                sql.select_documents,
-                sql.select_validations,
-                sql.select_events,
+                "select_challenges",
+                "select_documents",
+                "select_validations",
+                "select_events",
             ):
-                cursor.execute(query, params)
+                cursor.execute(sql[query].sql, params)
                 found.append(cursor.fetchall())
             return tuple(found)
 
@@ -610,7 +595,7 @@ class SqlEnrollmentStore:
             return None if value is None else back(value)
 
         # Names keep the CSR's order, challenges follow it.
-        names = tuple(base.from_json(row[4]))
+        names = tuple(from_json(row[4]))
         order = {n: i for i, n in enumerate(names)}
         challenges = tuple(
             sorted(
@@ -644,7 +629,7 @@ class SqlEnrollmentStore:
             ),
             validations=tuple(
                 ValidationRecord(
-                    v[0], v[1], bool(v[2]), back(v[3]), v[4], v[5], base.from_json(v[6]) or {}
+                    v[0], v[1], bool(v[2]), back(v[3]), v[4], v[5], from_json(v[6]) or {}
                 )
                 for v in validation_rows
             ),
@@ -654,76 +639,48 @@ class SqlEnrollmentStore:
         )
 
     def get_document(self, request_id: str, document_id: str) -> tuple[Document, str] | None:
-        with base.read(self._s, "reading a document") as conn:
-            d = conn.execute(
-                select(documents_t).where(_d.request_id == request_id, _d.id == document_id)
-            ).first()
+        d = self._sql.one(
+            "document", {"p_id": request_id, "p_document": document_id}, "reading a document"
+        )
         if d is None:
             return None
         return (
-            Document(d.id, d.filename, d.content_type, d.size, d.sha256, d.uploaded_at),
-            d.stored_as,
+            Document(
+                d["id"], d["filename"], d["content_type"], d["size"], d["sha256"], d["uploaded_at"]
+            ),
+            d["stored_as"],
         )
 
     def list_requests(
         self, states: Collection[RequestState], limit: int, offset: int
     ) -> list[RequestSummary]:
-        docs = (
-            select(func.count())
-            .select_from(documents_t)
-            .where(_d.request_id == _r.id)
-            .scalar_subquery()
-        )
-        stmt = (
-            select(
-                _r.id,
-                _r.kind,
-                _r.state,
-                _r.contact,
-                _r.names,
-                _r.organization,
-                _r.reviewer,
-                _r.reviewer_name,
-                _r.reviewer_email,
-                _r.created_at,
-                _r.updated_at,
-                docs.label("documents"),
-            )
-            .where(_r.state.in_([s.value for s in states]))
-            .order_by(_r.created_at, _r.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        with base.read(self._s, "listing certificate requests") as conn:
-            rows = conn.execute(stmt).all()
+        params = {
+            "p_states": [s.value for s in states],
+            "p_limit": limit,
+            "p_offset": offset,
+        }
+        rows = self._sql.all("list_requests", params, "listing certificate requests")
         return [
             RequestSummary(
-                id=r.id,
-                kind=Kind(r.kind),
-                state=RequestState(r.state),
-                contact=r.contact,
-                names=tuple(base.from_json(r.names)),
-                organization=_org(r.organization),
-                reviewer=_reviewer(r.reviewer, r.reviewer_name, r.reviewer_email),
-                documents=int(r.documents),
-                created_at=r.created_at,
-                updated_at=r.updated_at,
+                id=r["id"],
+                kind=Kind(r["kind"]),
+                state=RequestState(r["state"]),
+                contact=r["contact"],
+                names=tuple(from_json(r["names"])),
+                organization=_org(r["organization"]),
+                reviewer=_reviewer(r["reviewer"], r["reviewer_name"], r["reviewer_email"]),
+                documents=int(r["documents"]),
+                created_at=r["created_at"],
+                updated_at=r["updated_at"],
             )
             for r in rows
         ]
 
     def enrollment_stats(self) -> EnrollmentStats:
-        with base.read(self._s, "counting certificate requests") as conn:
-            requests = {
-                (r[0], r[1]): int(r[2])
-                for r in conn.execute(
-                    select(_r.kind, _r.state, func.count()).group_by(_r.kind, _r.state)
-                )
-            }
+        with self._sql.reading("counting certificate requests") as tx:
+            requests = {(r["kind"], r["state"]): int(r["n"]) for r in tx.all("request_counts")}
             validations = {
-                (r[0], "ok" if r[1] else "failed"): int(r[2])
-                for r in conn.execute(
-                    select(_v.method, _v.ok, func.count()).group_by(_v.method, _v.ok)
-                )
+                (r["method"], "ok" if r["ok"] else "failed"): int(r["n"])
+                for r in tx.all("validation_counts")
             }
         return EnrollmentStats(requests, validations)

@@ -12,75 +12,86 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, case, func, insert, select
+from sqlalchemy import ClauseElement, bindparam, case, func, insert, select
 
-from padlock.ca.identity import CaCertificate, CaIdentity
 from padlock.ca.ports import AuditEntry
+from padlock.ca.ports.identity import CaCertificate, CaIdentity
 from padlock.errors import Conflict
-from padlock.store import base
+from padlock.store.statements import Statements, Tx
 from padlock.store.tables import certificates
 from padlock.store.tables_identity import ca_identity
 from padlock.store.tables_revocation import crls, ocsp_responses
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
+    from padlock.ca.ports.identity import IdentityStore
     from padlock.store.certificates import SqlStore
 
 _i = ca_identity.c
 _c = certificates.c
+_o = ocsp_responses.c
 PAGE = 2_000
 
-
-def _identity(conn: Connection) -> CaIdentity:
-    rows = conn.execute(
-        select(_i.issuer, _i.cert_sha256, _i.key_sha256, _i.der).order_by(_i.issuer)
-    ).all()
-    return tuple(CaCertificate(r[0], r[1], r[2], bytes(r[3])) for r in rows)
-
-
-def _insert(conn: Connection, c: CaCertificate, at: dt.datetime) -> None:
-    conn.execute(
-        insert(ca_identity).values(
-            issuer=c.issuer,
-            cert_sha256=c.cert_sha256,
-            key_sha256=c.key_sha256,
-            der=c.der,
-            recorded_at=at,
-        )
+_STATEMENTS: dict[str, ClauseElement] = {
+    "identity": select(_i.issuer, _i.cert_sha256, _i.key_sha256, _i.der).order_by(_i.issuer),
+    "insert_identity": insert(ca_identity),
+    "recorded": select(_i.issuer).where(_i.issuer == bindparam("p_issuer")),
+    "issuer_spans": select(
+        _c.issuer,
+        func.sum(case((_c.not_after > bindparam("p_now"), 1), else_=0)).label("alive"),
+        func.max(_c.not_after).label("last"),
     )
+    .where(_c.der.is_not(None))
+    .group_by(_c.issuer),
+    "certificates_page": select(_c.serial, _c.issuer, _c.der)
+    .where(_c.der.is_not(None), _c.serial > bindparam("p_after"))
+    .order_by(_c.serial)
+    .limit(bindparam("p_limit")),
+    "crls": select(crls.c.issuer, crls.c.der),
+    "ocsp_page": select(_o.serial, _o.hash_alg, _o.issuer, _o.der)
+    .where(
+        (_o.serial > bindparam("p_serial"))
+        | ((_o.serial == bindparam("p_serial")) & (_o.hash_alg > bindparam("p_alg")))
+    )
+    .order_by(_o.serial, _o.hash_alg)
+    .limit(bindparam("p_limit")),
+}
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite gives the UTC times it keeps without their zone."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
+def _row(c: CaCertificate, at: dt.datetime) -> dict[str, Any]:
+    return {
+        "issuer": c.issuer,
+        "cert_sha256": c.cert_sha256,
+        "key_sha256": c.key_sha256,
+        "der": c.der,
+        "recorded_at": at,
+    }
+
+
+def _identity(tx: Tx) -> CaIdentity:
+    return tuple(
+        CaCertificate(r["issuer"], r["cert_sha256"], r["key_sha256"], bytes(r["der"]))
+        for r in tx.all("identity")
+    )
 
 
 class IdentityRepository:
     def __init__(self, store: SqlStore) -> None:
-        self._store = store
-        self._recorded_sql = str(
-            select(_i.issuer)
-            .where(_i.issuer == bindparam("p_issuer"))
-            .compile(dialect=store.engine.dialect)
-        )
+        self._sql = Statements(store, _STATEMENTS)
+        self._recorded_sql = self._sql["recorded"].sql
 
     def get(self) -> CaIdentity:
         """The recorded identity (empty: none recorded yet)."""
-        with base.read(self._store, "reading the CA identity") as conn:
-            return _identity(conn)
+        with self._sql.reading("reading the CA identity") as tx:
+            return _identity(tx)
 
     def record(self, identity: CaIdentity, at: dt.datetime, actor: str) -> CaIdentity:
         """Record ``identity`` unless one is recorded already; the identity now recorded."""
         try:
-            with base.write(self._store, "recording the CA identity") as tx:
-                found = _identity(tx.conn)
+            with self._sql.write("recording the CA identity") as tx:
+                found = _identity(tx)
                 if found:
                     return found
-                for c in identity:
-                    _insert(tx.conn, c, at)
+                tx.run_many("insert_identity", [_row(c, at) for c in identity])
                 details = {c.issuer: {"cert": c.cert_sha256, "key": c.key_sha256} for c in identity}
                 tx.audit(AuditEntry("ca.identity.recorded", actor, "ca", "identity", details), at)
         except Conflict:  # another host recorded its identity in the meantime
@@ -98,13 +109,13 @@ class IdentityRepository:
         """Record a new issuing CA (``ca new-issuer``) beside ``expected``, the identity the
         caller checked its data dir against; Conflict when it changed meanwhile (another host
         rolled the CA first) or the issuer is recorded already."""
-        with base.write(self._store, "recording a new issuing CA") as tx:
-            if _identity(tx.conn) != expected:
+        with self._sql.write("recording a new issuing CA") as tx:
+            if _identity(tx) != expected:
                 raise Conflict(
                     "The database's CA changed while the new issuing CA was being made.",
                     hint="Another host may have made one: see padlock ca issuers.",
                 )
-            _insert(tx.conn, added, at)
+            tx.run("insert_identity", _row(added, at))
             details = {"cert": added.cert_sha256, "key": added.key_sha256, "succeeds": succeeds}
             tx.audit(AuditEntry("ca.issuer.added", actor, "ca", added.issuer, details), at)
 
@@ -118,47 +129,39 @@ class IdentityRepository:
     def issuer_spans(self, now: dt.datetime) -> dict[str, tuple[int, dt.datetime | None]]:
         """{issuer: (its signed certificates still unexpired at ``now``, the last notAfter)}:
         how long a succeeded issuing CA must keep answering (``padlock ca issuers``)."""
-        signed = _c.der.is_not(None)
-        alive = func.sum(case((_c.not_after > now, 1), else_=0))
-        query = select(_c.issuer, alive, func.max(_c.not_after)).where(signed).group_by(_c.issuer)
-        with base.read(self._store, "reading the issuing CAs' certificates") as conn:
-            return {r[0]: (int(r[1] or 0), _utc(r[2])) for r in conn.execute(query)}
+        rows = self._sql.all(
+            "issuer_spans", {"p_now": now}, "reading the issuing CAs' certificates"
+        )
+        return {r["issuer"]: (int(r["alive"] or 0), r["last"]) for r in rows}
 
     def issued_certificates(self) -> Iterator[tuple[str, str, bytes]]:
         """(serial, issuer, der) of every signed certificate, a page at a time."""
         after = ""
         while True:
-            with base.read(self._store, "reading certificates") as conn:
-                rows = conn.execute(
-                    select(_c.serial, _c.issuer, _c.der)
-                    .where(_c.der.is_not(None), _c.serial > after)
-                    .order_by(_c.serial)
-                    .limit(PAGE)
-                ).all()
-            yield from ((r[0], r[1], bytes(r[2])) for r in rows)
+            page = {"p_after": after, "p_limit": PAGE}
+            rows = self._sql.all("certificates_page", page, "reading certificates")
+            yield from ((r["serial"], r["issuer"], bytes(r["der"])) for r in rows)
             if len(rows) < PAGE:
                 return
-            after = rows[-1][0]
+            after = rows[-1]["serial"]
 
     def crls(self) -> list[tuple[str, bytes]]:
-        with base.read(self._store, "reading CRLs") as conn:
-            return [(r[0], bytes(r[1])) for r in conn.execute(select(crls.c.issuer, crls.c.der))]
+        rows = self._sql.all("crls", {}, "reading CRLs")
+        return [(r["issuer"], bytes(r["der"])) for r in rows]
 
     def ocsp_responses(self) -> Iterator[tuple[str, str, bytes]]:
         """(serial, issuer, der) of every pre-signed OCSP response, a page at a time."""
-        o = ocsp_responses.c
-        after = ("", "")
+        after = {"p_serial": "", "p_alg": ""}
         while True:
-            with base.read(self._store, "reading OCSP responses") as conn:
-                rows = conn.execute(
-                    select(o.serial, o.hash_alg, o.issuer, o.der)
-                    .where(
-                        (o.serial > after[0]) | ((o.serial == after[0]) & (o.hash_alg > after[1]))
-                    )
-                    .order_by(o.serial, o.hash_alg)
-                    .limit(PAGE)
-                ).all()
-            yield from ((r[0], r[2], bytes(r[3])) for r in rows)
+            page = {**after, "p_limit": PAGE}
+            rows = self._sql.all("ocsp_page", page, "reading OCSP responses")
+            yield from ((r["serial"], r["issuer"], bytes(r["der"])) for r in rows)
             if len(rows) < PAGE:
                 return
-            after = (rows[-1][0], rows[-1][1])
+            after = {"p_serial": rows[-1]["serial"], "p_alg": rows[-1]["hash_alg"]}
+
+
+if TYPE_CHECKING:
+
+    def _is_an_identity_store(repo: IdentityRepository) -> IdentityStore:
+        return repo

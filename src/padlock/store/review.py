@@ -1,8 +1,8 @@
 """The review console's storage: reviewer accounts, sessions and login throttling.
 
-Implements :class:`padlock.ca.reviewers.ReviewerStore` on the tables of
-``tables_review`` with :mod:`padlock.store.base` (one transaction per method, the audit
-event in the same transaction as the change it records).
+Implements :class:`padlock.ca.ports.reviewers.ReviewerStore` on the tables of
+``tables_review`` through :mod:`padlock.store.statements` (one transaction per method,
+the audit event in the same transaction as the change it records).
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Row
+from sqlalchemy import ClauseElement, bindparam, delete, insert, select, update
 
 from padlock.ca.ports import AuditEntry, Store
-from padlock.ca.reviewers import (
+from padlock.ca.ports.reviewers import (
     Reviewer,
     ReviewerStore,
     StoredReviewer,
@@ -23,20 +22,85 @@ from padlock.ca.reviewers import (
     Throttle,
 )
 from padlock.errors import Conflict, NotFound, StorageError
-from padlock.store import base
 from padlock.store.certificates import SqlStore
+from padlock.store.statements import Row, Statements, bound
 from padlock.store.tables_review import login_throttle, review_sessions, reviewers
 
+_r = reviewers.c
+_s = review_sessions.c
+_t = login_throttle.c
 
-def _reviewer(row: Row[Any]) -> Reviewer:
+_STATEMENTS: dict[str, ClauseElement] = {
+    "reviewer": select(reviewers).where(_r.name == bindparam("p_name")),
+    "reviewers": select(reviewers).order_by(_r.name),
+    "insert_reviewer": insert(reviewers),
+    "rehash": update(reviewers)
+    .where(_r.name == bindparam("p_name"))
+    .values(password_hash=bindparam("p_hash")),
+    "logged_in": update(reviewers)
+    .where(_r.name == bindparam("p_name"))
+    .values(last_login_at=bindparam("p_at")),
+    "throttle": select(login_throttle).where(_t.login == bindparam("p_login")),
+    "lock_throttle": select(login_throttle)
+    .where(_t.login == bindparam("p_login"))
+    .with_for_update(),
+    "insert_throttle": insert(login_throttle),
+    "update_throttle": update(login_throttle)
+    .where(_t.login == bindparam("p_login"))
+    .values(bound("failures", "last_failure_at", "locked_until")),
+    "clear_throttle": delete(login_throttle).where(_t.login == bindparam("p_login")),
+    "session": select(review_sessions).where(_s.token_hash == bindparam("p_token")),
+    "insert_session": insert(review_sessions),
+    "touch_session": update(review_sessions)
+    .where(_s.token_hash == bindparam("p_token"))
+    .values(last_seen_at=bindparam("p_at")),
+    "delete_session": delete(review_sessions).where(_s.token_hash == bindparam("p_token")),
+    "delete_sessions_of": delete(review_sessions).where(_s.reviewer == bindparam("p_name")),
+    "delete_expired_sessions": delete(review_sessions).where(_s.expires_at <= bindparam("p_at")),
+}
+
+
+def _reviewer(row: Row) -> Reviewer:
     return Reviewer(
-        name=row.name,
-        display_name=row.display_name,
-        email=row.email,
-        role=row.role,
-        active=bool(row.active),
-        created_at=row.created_at,
-        last_login_at=row.last_login_at,
+        name=row["name"],
+        display_name=row["display_name"],
+        email=row["email"],
+        role=row["role"],
+        active=bool(row["active"]),
+        created_at=row["created_at"],
+        last_login_at=row["last_login_at"],
+    )
+
+
+def _changed_columns(
+    at: dt.datetime,
+    role: str | None,
+    active: bool | None,
+    password_hash: str | None,
+    display_name: str | None,
+    email: str | None,
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if role is not None:
+        values["role"] = role
+    if active is not None:
+        values["active"] = active
+    if password_hash is not None:
+        values["password_hash"] = password_hash
+        values["password_changed_at"] = at
+    if display_name is not None:
+        values["display_name"] = display_name
+    if email is not None:
+        values["email"] = email
+    return values
+
+
+def _update_reviewer(columns: tuple[str, ...]) -> ClauseElement:
+    """UPDATE of these columns of one reviewer (each bound by its own name)."""
+    return (
+        update(reviewers)
+        .where(_r.name == bindparam("p_name"))
+        .values({c: bindparam(c, type_=_r[c].type) for c in columns})
     )
 
 
@@ -46,40 +110,35 @@ class SqlReviewerStore:
     def __init__(self, store: SqlStore | Store) -> None:
         if not isinstance(store, SqlStore):
             raise StorageError("The review console needs the SQL store.")
-        self._store = store
+        self._sql = Statements(store, _STATEMENTS)
 
     def add_reviewer(self, stored: StoredReviewer, event: AuditEntry, at: dt.datetime) -> None:
         r = stored.reviewer
-        with base.write(self._store, "adding a reviewer") as tx:
-            exists = tx.conn.execute(
-                select(reviewers.c.name).where(reviewers.c.name == r.name)
-            ).first()
-            if exists is not None:
+        with self._sql.write("adding a reviewer") as tx:
+            if tx.one("reviewer", {"p_name": r.name}) is not None:
                 raise Conflict(f"There is a reviewer {r.name!r} already.")
-            tx.conn.execute(
-                insert(reviewers).values(
-                    name=r.name,
-                    display_name=r.display_name,
-                    email=r.email,
-                    role=r.role,
-                    password_hash=stored.password_hash,
-                    active=r.active,
-                    created_at=r.created_at,
-                    password_changed_at=at,
-                    last_login_at=None,
-                )
+            tx.run(
+                "insert_reviewer",
+                {
+                    "name": r.name,
+                    "display_name": r.display_name,
+                    "email": r.email,
+                    "role": r.role,
+                    "password_hash": stored.password_hash,
+                    "active": r.active,
+                    "created_at": r.created_at,
+                    "password_changed_at": at,
+                    "last_login_at": None,
+                },
             )
             tx.audit(event, at)
 
     def get_reviewer(self, name: str) -> StoredReviewer | None:
-        with base.read(self._store, "reading a reviewer") as conn:
-            row = conn.execute(select(reviewers).where(reviewers.c.name == name)).first()
-        return None if row is None else StoredReviewer(_reviewer(row), row.password_hash)
+        row = self._sql.one("reviewer", {"p_name": name}, "reading a reviewer")
+        return None if row is None else StoredReviewer(_reviewer(row), row["password_hash"])
 
     def list_reviewers(self) -> list[Reviewer]:
-        with base.read(self._store, "listing reviewers") as conn:
-            rows = conn.execute(select(reviewers).order_by(reviewers.c.name)).all()
-        return [_reviewer(r) for r in rows]
+        return [_reviewer(r) for r in self._sql.all("reviewers", {}, "listing reviewers")]
 
     def update_reviewer(
         self,
@@ -94,46 +153,29 @@ class SqlReviewerStore:
         email: str | None = None,
         end_sessions: bool = False,
     ) -> Reviewer:
-        values: dict[str, Any] = {}
-        if role is not None:
-            values["role"] = role
-        if active is not None:
-            values["active"] = active
-        if password_hash is not None:
-            values["password_hash"] = password_hash
-            values["password_changed_at"] = at
-        if display_name is not None:
-            values["display_name"] = display_name
-        if email is not None:
-            values["email"] = email
-        with base.write(self._store, "changing a reviewer") as tx:
+        values = _changed_columns(at, role, active, password_hash, display_name, email)
+        with self._sql.write("changing a reviewer") as tx:
             if values:
-                done = tx.conn.execute(
-                    update(reviewers).where(reviewers.c.name == name).values(**values)
+                columns = tuple(sorted(values))
+                stmt = self._sql.shaped(
+                    ("update_reviewer", columns), lambda: _update_reviewer(columns)
                 )
-                if done.rowcount != 1:
+                if tx.run(stmt, {"p_name": name, **values}) != 1:
                     raise NotFound(f"There is no reviewer {name!r}.")
             if end_sessions:
-                tx.conn.execute(delete(review_sessions).where(review_sessions.c.reviewer == name))
+                tx.run("delete_sessions_of", {"p_name": name})
             tx.audit(event, at)
-            row = tx.conn.execute(select(reviewers).where(reviewers.c.name == name)).first()
+            row = tx.one("reviewer", {"p_name": name})
         if row is None:
             raise NotFound(f"There is no reviewer {name!r}.")
         return _reviewer(row)
 
     def rehash_password(self, name: str, password_hash: str, at: dt.datetime) -> None:
-        with base.write(self._store, "updating a password hash") as tx:
-            tx.conn.execute(
-                update(reviewers)
-                .where(reviewers.c.name == name)
-                .values(password_hash=password_hash)
-            )
+        with self._sql.write("updating a password hash") as tx:
+            tx.run("rehash", {"p_name": name, "p_hash": password_hash})
 
     def get_throttle(self, login: str) -> Throttle | None:
-        with base.read(self._store, "reading failed logins") as conn:
-            row = conn.execute(
-                select(login_throttle).where(login_throttle.c.login == login)
-            ).first()
+        row = self._sql.one("throttle", {"p_login": login}, "reading failed logins")
         return None if row is None else _throttle(row)
 
     def record_login_failure(
@@ -143,85 +185,80 @@ class SqlReviewerStore:
         rule: Callable[[Throttle | None], Throttle],
         event: AuditEntry,
     ) -> Throttle:
-        with base.write(self._store, "counting a failed login") as tx:
+        with self._sql.write("counting a failed login") as tx:
             # The audit head is locked first (FOR UPDATE on PostgreSQL; SQLite's write
             # transaction is exclusive), so concurrent failures for one name serialise.
             tx.audit(event, at)
-            row = tx.conn.execute(
-                select(login_throttle).where(login_throttle.c.login == login).with_for_update()
-            ).first()
+            row = tx.one("lock_throttle", {"p_login": login})
             after = rule(None if row is None else _throttle(row))
-            values = {
-                "failures": after.failures,
-                "last_failure_at": after.last_failure_at,
-                "locked_until": after.locked_until,
-            }
             if row is None:
-                tx.conn.execute(insert(login_throttle).values(login=login, **values))
+                tx.run(
+                    "insert_throttle",
+                    {
+                        "login": login,
+                        "failures": after.failures,
+                        "last_failure_at": after.last_failure_at,
+                        "locked_until": after.locked_until,
+                    },
+                )
             else:
-                tx.conn.execute(
-                    update(login_throttle).where(login_throttle.c.login == login).values(**values)
+                tx.run(
+                    "update_throttle",
+                    {
+                        "p_login": login,
+                        "p_failures": after.failures,
+                        "p_last_failure_at": after.last_failure_at,
+                        "p_locked_until": after.locked_until,
+                    },
                 )
         return after
 
     def create_session(self, stored: StoredSession, event: AuditEntry, at: dt.datetime) -> None:
-        with base.write(self._store, "starting a session") as tx:
-            tx.conn.execute(delete(review_sessions).where(review_sessions.c.expires_at <= at))
-            tx.conn.execute(
-                insert(review_sessions).values(
-                    token_hash=stored.token_hash,
-                    reviewer=stored.reviewer,
-                    csrf_token=stored.csrf_token,
-                    created_at=stored.created_at,
-                    last_seen_at=stored.last_seen_at,
-                    expires_at=stored.expires_at,
-                    client=stored.client,
-                )
+        with self._sql.write("starting a session") as tx:
+            tx.run("delete_expired_sessions", {"p_at": at})
+            tx.run(
+                "insert_session",
+                {
+                    "token_hash": stored.token_hash,
+                    "reviewer": stored.reviewer,
+                    "csrf_token": stored.csrf_token,
+                    "created_at": stored.created_at,
+                    "last_seen_at": stored.last_seen_at,
+                    "expires_at": stored.expires_at,
+                    "client": stored.client,
+                },
             )
-            tx.conn.execute(delete(login_throttle).where(login_throttle.c.login == stored.reviewer))
-            tx.conn.execute(
-                update(reviewers)
-                .where(reviewers.c.name == stored.reviewer)
-                .values(last_login_at=at)
-            )
+            tx.run("clear_throttle", {"p_login": stored.reviewer})
+            tx.run("logged_in", {"p_name": stored.reviewer, "p_at": at})
             tx.audit(event, at)
 
     def get_session(self, token_hash: str) -> StoredSession | None:
-        with base.read(self._store, "reading a session") as conn:
-            row = conn.execute(
-                select(review_sessions).where(review_sessions.c.token_hash == token_hash)
-            ).first()
+        row = self._sql.one("session", {"p_token": token_hash}, "reading a session")
         if row is None:
             return None
         return StoredSession(
-            token_hash=row.token_hash,
-            reviewer=row.reviewer,
-            csrf_token=row.csrf_token,
-            created_at=row.created_at,
-            last_seen_at=row.last_seen_at,
-            expires_at=row.expires_at,
-            client=row.client,
+            token_hash=row["token_hash"],
+            reviewer=row["reviewer"],
+            csrf_token=row["csrf_token"],
+            created_at=row["created_at"],
+            last_seen_at=row["last_seen_at"],
+            expires_at=row["expires_at"],
+            client=row["client"],
         )
 
     def touch_session(self, token_hash: str, at: dt.datetime) -> None:
-        with base.write(self._store, "refreshing a session") as tx:
-            tx.conn.execute(
-                update(review_sessions)
-                .where(review_sessions.c.token_hash == token_hash)
-                .values(last_seen_at=at)
-            )
+        with self._sql.write("refreshing a session") as tx:
+            tx.run("touch_session", {"p_token": token_hash, "p_at": at})
 
     def delete_session(self, token_hash: str, event: AuditEntry | None, at: dt.datetime) -> None:
-        with base.write(self._store, "ending a session") as tx:
-            tx.conn.execute(
-                delete(review_sessions).where(review_sessions.c.token_hash == token_hash)
-            )
+        with self._sql.write("ending a session") as tx:
+            tx.run("delete_session", {"p_token": token_hash})
             if event is not None:
                 tx.audit(event, at)
 
 
-def _throttle(row: Row[Any]) -> Throttle:
-    return Throttle(row.login, int(row.failures), row.last_failure_at, row.locked_until)
+def _throttle(row: Row) -> Throttle:
+    return Throttle(row["login"], int(row["failures"]), row["last_failure_at"], row["locked_until"])
 
 
 def _is_a_reviewer_store(store: SqlReviewerStore) -> ReviewerStore:

@@ -38,11 +38,11 @@ from starlette.datastructures import FormData
 from padlock import wiring
 from padlock.ca.issuance import utcnow
 from padlock.ca.ports import AuditEntry
+from padlock.ca.ports.reviewers import Reviewer
 from padlock.ca.reviewers import (
     CSRFRefused,
     LoginFailed,
     LoginThrottled,
-    Reviewer,
     Reviewers,
     Session,
 )
