@@ -308,7 +308,12 @@ def _bad_cases() -> list[tuple[str, object, type[PadlockError], str]]:
         ),
         ("internal_name", lambda: build_csr(["intranet.local"]), RejectedIdentifier, "internal"),
         ("single_label", lambda: build_csr(["intranet"]), RejectedIdentifier, "internal"),
-        ("ip_in_dv", lambda: build_csr(["10.1.2.3"]), RejectedIdentifier, "not accepted in the dv"),
+        (
+            "ip_in_dv",
+            lambda: build_csr(["10.1.2.3"]),
+            RejectedIdentifier,
+            "not accepted in the classic",
+        ),
         (
             "upper_case",
             lambda: build_csr(["WWW.Example.com"], cn=None),
@@ -445,12 +450,10 @@ def test_issue_uses_injected_clock_for_br_schedule(
 ) -> None:  # type: ignore[type-arg]
     from padlock.ca.issuance import IssuancePolicy
 
-    when = dt.datetime(2027, 6, 1, tzinfo=dt.UTC)
+    when = dt.datetime(2029, 6, 1, tzinfo=dt.UTC)
     issuer = Issuer(store, signers, IssuancePolicy(base_url="http://x"), clock=lambda: when)
-    with pytest.raises(PolicyError, match="at most 100 days"):
-        issuer.issue(
-            IssueRequest(csr=make_csr(), profile="dv", days=101, domain_control_shown=True)
-        )
+    with pytest.raises(PolicyError, match="at most 47 days"):
+        issuer.issue(IssueRequest(csr=make_csr(), profile="dv", days=48, domain_control_shown=True))
 
 
 def test_issue_dv_on_loopback_base_url_tolerates_only_that_finding(
