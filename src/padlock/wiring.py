@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from padlock.ca.reviewers import Reviewers
     from padlock.ca.revocation import Revocation
     from padlock.ca.validation import VAConfig
+    from padlock.pki.profiles import ProfileSet
     from padlock.store import SqlStore
 
 CA_PASSPHRASE_ENV = "PADLOCK_CA_PASSPHRASE"  # noqa: S105 - a variable name
@@ -95,6 +96,15 @@ def load_blocklist(settings: Settings) -> keypolicy.Blocklist:
     return builtin.merged(extra)
 
 
+def load_profiles(settings: Settings) -> ProfileSet:
+    """The CA's certificate profiles: padlock's shipped set merged with the files in
+    ``<data dir>/profiles`` (made with a copy of the shipped ones on first start). A bad
+    file is refused here, at start, with its path, line and reason."""
+    from padlock.store.profile_files import read_profiles
+
+    return read_profiles(settings.data_dir)
+
+
 def open_store(settings: Settings) -> Store:
     from padlock.store import open_store as _open
 
@@ -139,7 +149,21 @@ def open_authority(
     )
     blocked = revocation_store(store)
     watch = _IssuerWatch(settings, passphrase, store)
-    issuer = Issuer(store, cas, policy, blocklist, clock, blocked_keys=blocked, watch=watch)
+    try:
+        profiles = load_profiles(settings)
+    except BaseException:
+        store.close()
+        raise
+    issuer = Issuer(
+        store,
+        cas,
+        policy,
+        blocklist,
+        clock,
+        blocked_keys=blocked,
+        watch=watch,
+        profiles=profiles,
+    )
     return Authority(settings, store, issuer, blocklist)
 
 

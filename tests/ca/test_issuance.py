@@ -29,8 +29,8 @@ from padlock.errors import (
     WeakKey,
 )
 from padlock.pki.certs import Organization
-from padlock.pki.profiles import counted_days
-from tests.ca.conftest import CSRMaker, build_csr
+from padlock.pki.profiles import PROFILES, counted_days, load_profiles, shipped_texts
+from tests.ca.conftest import BASE_URL, CSRMaker, build_csr
 from tests.pki import weak_keys
 
 ORG = Organization("Widgets Inc.", "Dallas", "Texas", "US")
@@ -52,11 +52,15 @@ def _all_records(store: Store) -> list[object]:
     return [r for state in CertState for r in store.list_certificates(state, limit=1000)]
 
 
-@pytest.mark.parametrize("profile", ["test", "dv", "ov", "short-lived"])
+@pytest.mark.parametrize("key", ["ec", "rsa"])
+@pytest.mark.parametrize("profile", [*PROFILES, *PROFILES.aliases])
 def test_issue_profile_verifies_with_openssl_and_passes_pkilint(
-    issuer: Issuer, make_csr: CSRMaker, tmp_path: Path, profile: str
+    issuer: Issuer, make_csr: CSRMaker, tmp_path: Path, profile: str, key: str
 ) -> None:
-    issued = _issue(issuer, make_csr(["www.example.com", "example.com"]), profile)
+    """Every shipped profile (and old name), with an EC and an RSA key: openssl verifies the
+    chain for a TLS server, and pkilint finds no ERROR."""
+    private = rsa.generate_private_key(65537, 2048) if key == "rsa" else None
+    issued = _issue(issuer, make_csr(["www.example.com", "example.com"], key=private), profile)
     leaf = tmp_path / "leaf.pem"
     leaf.write_bytes(issued.certificate_pem)
     (tmp_path / "chain.pem").write_bytes(issued.chain_pem)
@@ -308,7 +312,12 @@ def _bad_cases() -> list[tuple[str, object, type[PadlockError], str]]:
         ),
         ("internal_name", lambda: build_csr(["intranet.local"]), RejectedIdentifier, "internal"),
         ("single_label", lambda: build_csr(["intranet"]), RejectedIdentifier, "internal"),
-        ("ip_in_dv", lambda: build_csr(["10.1.2.3"]), RejectedIdentifier, "not accepted in the dv"),
+        (
+            "ip_in_dv",
+            lambda: build_csr(["10.1.2.3"]),
+            RejectedIdentifier,
+            "not accepted in the classic",
+        ),
         (
             "upper_case",
             lambda: build_csr(["WWW.Example.com"], cn=None),
@@ -420,6 +429,31 @@ def test_issue_lint_failure_abandons_reservation_and_signs_nothing(
     assert records[0].der is None  # type: ignore[attr-defined]
 
 
+def test_issue_profile_file_without_an_extension_padlock_adds_refuses_and_signs_nothing(
+    store: Store,
+    signers: dict,
+    make_csr: CSRMaker,  # type: ignore[type-arg]
+) -> None:
+    """The "no unlisted field" gate: a classic.toml that leaves out cRLDistributionPoints
+    cannot make padlock sign a certificate that carries it; the reservation is abandoned
+    and the audit log says why."""
+    from padlock.ca.issuance import IssuancePolicy
+
+    texts = {name: (text, name) for name, text in shipped_texts().items()}
+    classic = texts["classic"][0].replace("cRLDistributionPoints = { critical = false }\n", "")
+    texts["classic"] = (classic, "classic.toml")
+    policy = IssuancePolicy(base_url=BASE_URL)
+    issuer = Issuer(store, signers, policy, profiles=load_profiles(texts))
+    with pytest.raises(LintFailed) as caught:
+        issuer.issue(IssueRequest(csr=make_csr(), profile="classic", domain_control_shown=True))
+    reason = "profile classic: extension cRLDistributionPoints: not listed in the classic profile"
+    assert reason in caught.value.message
+    (record,) = _all_records(store)
+    assert record.state is CertState.ABANDONED and record.der is None  # type: ignore[attr-defined]
+    (event,) = [e for e in store.iter_events() if e.action == "certificate.abandoned"]
+    assert event.details == {"lint": [reason]}
+
+
 def test_issue_pkilint_error_abandons(
     issuer: Issuer, store: Store, make_csr: CSRMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -445,12 +479,10 @@ def test_issue_uses_injected_clock_for_br_schedule(
 ) -> None:  # type: ignore[type-arg]
     from padlock.ca.issuance import IssuancePolicy
 
-    when = dt.datetime(2027, 6, 1, tzinfo=dt.UTC)
+    when = dt.datetime(2029, 6, 1, tzinfo=dt.UTC)
     issuer = Issuer(store, signers, IssuancePolicy(base_url="http://x"), clock=lambda: when)
-    with pytest.raises(PolicyError, match="at most 100 days"):
-        issuer.issue(
-            IssueRequest(csr=make_csr(), profile="dv", days=101, domain_control_shown=True)
-        )
+    with pytest.raises(PolicyError, match="at most 47 days"):
+        issuer.issue(IssueRequest(csr=make_csr(), profile="dv", days=48, domain_control_shown=True))
 
 
 def test_issue_dv_on_loopback_base_url_tolerates_only_that_finding(

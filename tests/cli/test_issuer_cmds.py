@@ -97,12 +97,12 @@ def test_issuer_cmds_schedule_json_and_table(padlock_proc: Run, tmp_path: Path) 
     assert res.rc == 0, res.err
     doc = json.loads(res.out)
     rows = {r["profile"]: r for r in doc["profiles"]}
-    assert (rows["dv"]["max_days"], rows["dv"]["reuse_days"]) == (47, 10)
+    assert (rows["classic"]["max_days"], rows["classic"]["reuse_days"]) == (47, 10)
     assert doc["next_change"] is None
     table = padlock_proc("ca", "schedule", "--on", "2027-03-15", env=env)
     assert table.rc == 0, table.err
-    dv = next(line for line in table.out.splitlines() if line.split()[:1] == ["dv"])
-    assert dv.split()[-3:] == ["100", "90", "100"]
+    ov = next(line for line in table.out.splitlines() if line.split()[:1] == ["ov"])
+    assert ov.split()[-3:] == ["100", "90", "100"]
     assert "Next change: 2029-03-15" in table.out
 
 
@@ -112,7 +112,7 @@ def test_issuer_cmds_schedule_with_the_test_clock_offset(padlock_proc: Run, tmp_
     doc = json.loads(res.out)
     rows = {r["profile"]: r for r in doc["profiles"]}
     assert doc["test_clock_offset_days"] == 800
-    assert rows["test"]["rules_on"] == "2029-03-11" and rows["dv"]["rules_on"] == "2027-01-01"
+    assert rows["test"]["rules_on"] == "2029-03-11" and rows["classic"]["rules_on"] == "2027-01-01"
     refused = padlock_proc(
         "ca", "schedule", env={**env, "PADLOCK_TEST_CLOCK_OFFSET": "trusted:800d"}
     )

@@ -30,7 +30,7 @@ from tests.interop.readme_server import Served
 
 ROOT = Path(__file__).resolve().parents[2]
 CERTBOT5 = Path(os.environ.get("PADLOCK_CERTBOT5", ROOT / ".ci/clients/certbot5/bin/certbot"))
-SHORT_LIVED_DAYS = 7  # padlock's short-lived profile (pki/profiles.py)
+SHORT_LIVED_DAYS = 7  # padlock's shortlived profile: 160 hours (pki/data/profiles/shortlived.toml)
 
 
 def _program() -> str:
@@ -158,3 +158,28 @@ def test_certbot5_required_profile_renewed_by_renewal_info(
     assert renewed.serial_number != cert.serial_number
     assert _lifetime_days(renewed) <= SHORT_LIVED_DAYS  # the renewal keeps the required profile
     print(f"certbot 5 got {display(cert.serial_number)}, renewed {display(renewed.serial_number)}")
+
+
+@pytest.mark.parametrize(
+    ("option", "profile", "hours"),
+    [("--preferred-profile", "tlsserver", 90 * 24), ("--required-profile", "shortlived", 160)],
+)
+def test_certbot5_selects_the_lean_profiles(
+    readme_padlock: Served, tmp_path: Path, option: str, profile: str, hours: int
+) -> None:
+    """Let's Encrypt's profile names, asked for by certbot: no Common Name, no subject key
+    identifier, EKU serverAuth only, no keyEncipherment; shortlived 160 hours."""
+    name = f"cb5-{profile}-{secrets.token_hex(4)}.example.com"
+    run(_certonly(readme_padlock, tmp_path, name, option, profile), env=_env(readme_padlock),
+        timeout=60)  # fmt: skip
+    cert = _live(readme_padlock, tmp_path, name)  # openssl verify, the name, pkilint
+    assert cert.subject == x509.Name([])
+    assert x509.SubjectKeyIdentifier.oid not in {e.oid for e in cert.extensions}
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [x509.ExtendedKeyUsageOID.SERVER_AUTH]
+    assert not cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_encipherment
+    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc + dt.timedelta(seconds=1)
+    assert lifetime == dt.timedelta(hours=hours)
+    renewal = (tmp_path / "config" / "renewal" / f"{name}.conf").read_text()
+    assert profile in renewal  # certbot keeps the profile for its renewals
+    print(f"certbot 5 {option} {profile}: {display(cert.serial_number)}, {hours} hours")

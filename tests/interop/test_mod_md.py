@@ -95,7 +95,7 @@ def test_mod_md_http01_certificate_served(served: Served) -> None:
     with md_apache(served, name, ["MDCAChallenges http-01"]) as apache:
         leaf = _obtained(apache, served)
     (order,) = _one_certificate_per_order(served, name)
-    assert order["cert_serial"] == _serial(leaf) and order["profile"] == "dv"
+    assert order["cert_serial"] == _serial(leaf) and order["profile"] == "classic"
     assert _challenge_types(served, order["id"]) == ["http-01"]
     print(f"mod_md http-01: {serials.display(leaf.serial_number)}")
 

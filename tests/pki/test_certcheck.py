@@ -324,12 +324,12 @@ def _reference_leaf_builder(
             attrs.append(x509.NameAttribute(NameOID.LOCALITY_NAME, organization.locality))
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization.organization))
     first = dns_names[0] if dns_names else ip_addresses[0]
-    if len(first) <= 64:
+    if p.common_name and len(first) <= 64:
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, first))
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
     sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ip_addresses]
     ski = CA_CERT.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    return (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name(attrs))
         .issuer_name(CA_CERT.subject)
@@ -363,7 +363,7 @@ def _reference_leaf_builder(
             x509.KeyUsage(
                 digital_signature=True,
                 content_commitment=False,
-                key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+                key_encipherment=p.key_encipherment and isinstance(public_key, rsa.RSAPublicKey),
                 data_encipherment=False,
                 key_agreement=False,
                 key_cert_sign=False,
@@ -385,6 +385,11 @@ def _reference_leaf_builder(
             critical=False,
         )
     )
+    if p.subject_key_identifier:  # the profile's choice (classic), written last
+        builder = builder.add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
+        )
+    return builder
 
 
 RSA_KEY = rsa.generate_private_key(65537, 2048).public_key()
@@ -426,6 +431,9 @@ def _assert_same_tbs(
         ("dv", P384_KEY, ["*.example.com", "example.com"], []),
         ("test", LEAF_KEY, MANY_NAMES, ["8.8.8.8", "2001:4860:4860::8888"]),
         ("ov", RSA_KEY, ["a" * 63 + ".example.com"], []),  # OV without a CN
+        ("classic", RSA_KEY, ["www.example.com"], []),  # CN, SKI, keyEncipherment
+        ("tlsserver", RSA_KEY, ["www.example.com"], []),  # none of them
+        ("shortlived", P384_KEY, ["www.example.com"], ["8.8.8.8"]),
     ],
 )
 def test_leaf_template_writes_the_bytes_of_the_reference_builder(

@@ -503,10 +503,10 @@ def test_for_profile_ip_only_where_the_profile_certifies_them() -> None:
         [],
         ["8.8.8.8"],
     )
-    for name in ("dv", "ov"):
+    for name in ("classic", "tlsserver", "ov"):
         message = _refusal([], ["8.8.8.8"], policy.for_profile(PROFILES[name]))
         assert f"IP addresses are not accepted in the {name} profile" in message
-        assert "short-lived" in message and "RFC 8738" in message
+        assert "shortlived" in message and "RFC 8738" in message
 
 
 def test_for_profile_reserved_ip_only_in_test_hierarchy_when_allowed() -> None:

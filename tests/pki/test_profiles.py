@@ -68,7 +68,7 @@ def test_br_max_days_schedule_with_exact_boundaries(day: dt.date, days: int) -> 
 def test_boundary_second_by_second(
     before: dt.datetime, after: dt.datetime, limit_before: int, limit_after: int
 ) -> None:
-    dv = PROFILES["dv"]
+    dv = PROFILES["ov"]  # no cap of its own: the BR schedule alone
     # On the last second before a step the old maximum is allowed, and one day more is not.
     not_before, not_after = validity(dv, before, limit_before)
     assert counted_days(not_before, not_after) == limit_before
@@ -86,10 +86,10 @@ def test_the_limit_follows_the_day_of_issuance_not_the_backdated_not_before() ->
     # Issued at 00:00:30 on 2026-03-15: notBefore falls on the 14th (backdated one minute),
     # but the certificate is issued on the 15th, so the shorter maximum applies.
     now = at(2026, 3, 15, 0, 0, 30)
-    not_before, _ = validity(PROFILES["dv"], now, 200)
+    not_before, _ = validity(PROFILES["ov"], now, 200)
     assert not_before.date() == dt.date(2026, 3, 14)
     with pytest.raises(PolicyError):
-        validity(PROFILES["dv"], now, 201)
+        validity(PROFILES["ov"], now, 201)
 
 
 # --- counting days (BR 6.3.2: inclusive, any part of a day is a day) ---------------------------
@@ -127,8 +127,11 @@ def test_counted_days_398_exactly_is_399() -> None:
 # --- profiles ------------------------------------------------------------------------------------
 
 
-def test_profiles_are_the_four_named() -> None:
-    assert set(PROFILES) == {"test", "dv", "ov", "short-lived"}
+def test_profiles_are_the_five_shipped_and_the_old_names_are_aliases() -> None:
+    assert list(PROFILES) == ["test", "classic", "tlsserver", "shortlived", "ov"]
+    assert PROFILES["dv"] is PROFILES["classic"]
+    assert PROFILES["short-lived"] is PROFILES["shortlived"]
+    assert PROFILES.aliases == {"dv": "classic", "short-lived": "shortlived"}
 
 
 def test_test_profile_is_21_days_from_the_test_hierarchy() -> None:
@@ -154,14 +157,23 @@ def test_test_profile_may_be_shorter() -> None:
 
 
 @pytest.mark.parametrize("now", [at(2025, 1, 1), at(2026, 6, 1), at(2030, 1, 1)])
-def test_short_lived_at_most_7_days(now: dt.datetime) -> None:
+def test_shortlived_is_160_hours(now: dt.datetime) -> None:
     short = PROFILES["short-lived"]
     assert short.hierarchy is Hierarchy.TRUSTED and short.needs_validation
     not_before, not_after = validity(short, now)
-    assert counted_days(not_before, not_after) == 7
-    assert max_days(short, now.date()) == 7
-    with pytest.raises(PolicyError):
-        validity(short, now, 8)
+    assert not_after - not_before == dt.timedelta(hours=160) - SECOND
+    assert counted_days(not_before, not_after) == 7  # BR 6.3.2: a part of a day is a day
+    assert max_days(short, now.date()) == 6  # whole days that fit in 160 hours
+    with pytest.raises(PolicyError) as caught:
+        validity(short, now, 7)
+    assert caught.value.hint == "Ask for 6 days or fewer, or leave the validity out for 160 hours."
+
+
+def test_classic_is_capped_at_90_days_and_tlsserver_too() -> None:
+    for name in ("classic", "tlsserver"):
+        with pytest.raises(PolicyError) as caught:
+            validity(PROFILES[name], at(2026, 6, 1), 91)
+        assert f"The {name} profile allows at most 90 days on 2026-06-01" in caught.value.message
 
 
 def test_dv_defaults_to_90_days() -> None:
@@ -185,7 +197,7 @@ def test_ov_carries_the_ov_policy_and_organization() -> None:
     assert OID_DV == "2.23.140.1.2.1"
 
 
-@pytest.mark.parametrize("name", ["dv", "ov"])
+@pytest.mark.parametrize("name", ["ov"])
 def test_trusted_profiles_up_to_the_br_maximum(name: str) -> None:
     profile = PROFILES[name]
     not_before, not_after = validity(profile, at(2025, 12, 1), 398)
@@ -200,7 +212,7 @@ def test_zero_or_negative_days_refused(name: str, days: int) -> None:
     assert "not possible" in caught.value.message
 
 
-@pytest.mark.parametrize("name", ["dv", "ov"])
+@pytest.mark.parametrize("name", ["ov"])
 def test_too_long_refused_with_what_to_ask_for(name: str) -> None:
     with pytest.raises(PolicyError) as caught:
         validity(PROFILES[name], at(2026, 6, 1), 201)
@@ -219,7 +231,7 @@ def test_unknown_profile_refused_with_the_choices() -> None:
     with pytest.raises(PolicyError) as caught:
         get_profile("ev")
     assert "no profile 'ev'" in caught.value.message
-    assert caught.value.hint == "Choose one of: test, dv, ov, short-lived"
+    assert caught.value.hint == "Choose one of: test, classic, tlsserver, shortlived, ov"
     assert get_profile("dv") is PROFILES["dv"]
 
 
@@ -290,4 +302,4 @@ def test_reuse_days_a_profile_may_ask_for_less_never_more() -> None:
 def test_ip_profiles_short_lived_and_test_only() -> None:
     from padlock.pki.profiles import ip_profiles
 
-    assert ip_profiles() == ["test", "short-lived"]
+    assert ip_profiles() == ["test", "shortlived"]

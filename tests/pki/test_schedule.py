@@ -30,10 +30,11 @@ def _by_profile(on: dt.date, offset_days: int = 0) -> dict[str, schedule.Profile
 def test_schedule_rules_follow_sc081(on: dt.date, br_days: int, reuse: int) -> None:
     rows = _by_profile(on)
     assert set(rows) == set(PROFILES)
-    dv = rows["dv"]
-    assert (dv.br_max_days, dv.br_reuse_days, dv.reuse_days) == (br_days, reuse, reuse)
-    assert dv.max_days == br_days and dv.default_days == min(90, br_days)
-    assert rows["short-lived"].max_days == 7  # its own cap, under every step
+    ov = rows["ov"]  # no cap of its own: the BR schedule alone
+    assert (ov.br_max_days, ov.br_reuse_days, ov.reuse_days) == (br_days, reuse, reuse)
+    assert ov.max_days == br_days and ov.default_days == min(90, br_days)
+    assert rows["classic"].max_days == min(90, br_days)  # classic: 90 days at most
+    assert rows["shortlived"].max_days == 6  # 160 hours: 6 whole days, under every step
     assert rows["test"].max_days == 21
 
 
@@ -43,7 +44,7 @@ def test_schedule_offset_moves_only_the_test_hierarchy() -> None:
     rows = _by_profile(today, ahead)
     assert rows["test"].rules_on == dt.date(2029, 3, 15)
     assert (rows["test"].br_max_days, rows["test"].reuse_days) == (47, 10)
-    for name in ("dv", "ov", "short-lived"):
+    for name in ("classic", "tlsserver", "ov", "shortlived"):
         assert rows[name].rules_on == today and rows[name].br_max_days == 200
     assert schedule.rules_day(Hierarchy.TRUSTED, today, dt.timedelta(days=ahead)) == today
 
@@ -56,7 +57,7 @@ def test_schedule_next_change() -> None:
 
 def test_schedule_validity_by_the_rules_of_a_later_day() -> None:
     now = dt.datetime(2026, 12, 7, 12, tzinfo=dt.UTC)
-    dv = PROFILES["dv"]
+    dv = PROFILES["ov"]
     # 200 days may be asked for today; by 2029's rules at most 47, and the times stay today's
     not_before, _ = validity(dv, now, 200)
     assert not_before.date() == now.date()

@@ -244,6 +244,44 @@ def test_acme_standalone(
     assert again["serial"] != doc["serial"]
 
 
+@pytest.mark.parametrize(
+    ("given", "kept"), [((), "classic"), (("--profile", "tlsserver"), "tlsserver")]
+)
+def test_acme_renew_keeps_the_profile_the_certificate_was_obtained_with(
+    cli: CLI,
+    standalone_ca: CA,
+    state: Path,
+    tmp_path: Path,
+    given: tuple[str, ...],
+    kept: str,
+) -> None:
+    """The profile the CA placed the order in is saved with the lineage, so renew asks for
+    it again even when the directory's default changes (certbot#10271)."""
+    root = standalone_ca.trusted_root
+    name = f"{kept}.example.org"
+    doc = obtained(
+        obtain(
+            cli, name, "--acme", standalone_ca.url + "/acme/directory", "--agree-tos",
+            "--out", tmp_path / "out", "--no-encrypt",
+            "--standalone-port", str(standalone_ca.va_port), "--standalone-address", "127.0.0.1",
+            "--ca-root", root, "--json", *given,
+            state=state,
+        )
+    )  # fmt: skip
+    lineage = json.loads((state / "certificates" / name / "lineage.json").read_text())
+    assert lineage["settings"]["profile"] == kept
+    renewed = cli("renew", "--state-dir", state, "--renew-before", "400", "--json")
+    assert renewed.rc == 0, renewed.err
+    row = json.loads(renewed.out)["renewals"][0]
+    assert row["action"] == "renewed" and row["new_serial"] != doc["serial"]
+    files = doc["files"]
+    assert isinstance(files, dict)
+    leaf = x509.load_pem_x509_certificate(Path(files["cert"]).read_bytes())
+    assert serials.display(leaf.serial_number) == row["new_serial"]
+    has_cn = bool(leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME))
+    assert has_cn == (kept == "classic")
+
+
 def test_acme_webroot(cli: CLI, webroot_ca: CA, state: Path, tmp_path: Path) -> None:
     assert webroot_ca.webroot is not None
     doc = obtained(

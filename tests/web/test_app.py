@@ -46,6 +46,36 @@ def test_app_serves_roots_chains_and_aia_issuers(padlock_server: PadlockServer) 
     issuing.verify_directly_issued_by(test_root)
 
 
+def test_app_publishes_profiles_machine_readable(padlock_server: PadlockServer) -> None:
+    """GET /profiles lists the CA's profiles; /profiles/NAME.json says every field and
+    extension a certificate of that profile carries, and the values each may take."""
+    with padlock_server.client() as client:
+        index = client.get("/profiles")
+        shortlived = client.get("/profiles/shortlived.json")
+        alias = client.get("/profiles/short-lived.json")
+        missing = client.get("/profiles/ev.json")
+    assert index.status_code == 200
+    names = [p["name"] for p in index.json()["profiles"]]
+    assert names == ["test", "classic", "tlsserver", "shortlived", "ov"]
+    assert index.json()["profiles"][3]["url"].endswith("/profiles/shortlived.json")
+    doc = shortlived.json()
+    assert shortlived.headers["content-type"] == "application/json"
+    assert alias.json() == doc
+    assert doc["validity"]["maximum"] == "160h" and doc["fields"]["subject"] == []
+    by_name = {e["name"]: e for e in doc["extensions"]}
+    assert "subjectKeyIdentifier" not in by_name
+    assert by_name["subjectAltName"]["values"]["names"] == ["dNSName", "iPAddress"]
+    assert by_name["keyUsage"] == {
+        "name": "keyUsage",
+        "oid": "2.5.29.15",
+        "critical": True,
+        "values": {"usages": ["digitalSignature"]},
+    }
+    assert by_name["extKeyUsage"]["values"] == {"purposes": ["serverAuth"]}
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+
+
 def test_app_lifespan_end_closes_the_authority(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -37,9 +37,9 @@ from padlock.errors import (
     PolicyError,
     WeakKey,
 )
-from padlock.pki import certcheck, certs, keypolicy, policy
+from padlock.pki import certcheck, certs, keypolicy, policy, profile_gate
 from padlock.pki.csr import load_csr
-from padlock.pki.profiles import PROFILES, Hierarchy, Profile, get_profile, validity
+from padlock.pki.profiles import PROFILES, Hierarchy, Profile, ProfileSet, validity
 from padlock.pki.schedule import rules_day
 
 if TYPE_CHECKING:
@@ -153,28 +153,47 @@ class IssuerWatch(Protocol):
 @dataclass(frozen=True)
 class _Issuing:
     """What the Issuer made once from its issuing CAs, swapped whole when they change:
-    the signers, what every certificate of a profile shares, each CA's chain in PEM."""
+    the signers, what every certificate of a profile shares, the "no unlisted field" gate
+    of each profile (what its issuing CA's certificates must say), each CA's chain in PEM."""
 
     signers: Mapping[Hierarchy, Signer]
     by_id: Mapping[str, Signer]
     templates: Mapping[str, certs.LeafTemplate]
     pems: Mapping[str, tuple[bytes, bytes]]
+    gates: Mapping[str, profile_gate.Gate]
 
     @classmethod
-    def of(cls, cas: IssuingCas, base_url: str) -> _Issuing:
+    def of(cls, cas: IssuingCas, base_url: str, profiles: ProfileSet) -> _Issuing:
         signers = dict(cas.current)
+        urls = {h: ca_urls(base_url, s.issuer) for h, s in signers.items()}
         templates = {
             p.name: certs.LeafTemplate(
                 p,
                 signers[p.hierarchy].certificate,
-                ca_urls(base_url, signers[p.hierarchy].issuer),
+                urls[p.hierarchy],
                 signers[p.hierarchy].signature_algorithm,
             )
-            for p in PROFILES.values()
+            for p in profiles.values()
             if p.hierarchy in signers
         }
+        issuing = {
+            h: profile_gate.issuing_ca(
+                s.certificate,
+                s.signature_algorithm,
+                urls[h].issuer_cert,
+                urls[h].ocsp,
+                frozenset({urls[h].crl}),
+            )
+            for h, s in signers.items()
+        }
+        gates = {
+            p.name: profile_gate.Gate(p, issuing[p.hierarchy])
+            for p in profiles.values()
+            if p.hierarchy in issuing
+        }
         every = {s.issuer: s for s in (*cas.every, *signers.values())}
-        return cls(signers, every, templates, {i: _chain_pems(s) for i, s in every.items()})
+        pems = {i: _chain_pems(s) for i, s in every.items()}
+        return cls(signers, every, templates, pems, gates)
 
 
 class Issuer:
@@ -195,7 +214,9 @@ class Issuer:
         clock: Clock = utcnow,
         blocked_keys: BlockedKeys | None = None,
         watch: IssuerWatch | None = None,
+        profiles: ProfileSet = PROFILES,
     ) -> None:
+        self.profiles = profiles
         self._store = store
         self._settings = settings
         self._blocklist = blocklist
@@ -206,12 +227,13 @@ class Issuer:
         self._pki_http = urlsplit(settings.base_url).scheme == "http"
         self._internal_host = host if host and not policy.is_public_host(host) else None
         cas = signers if isinstance(signers, IssuingCas) else IssuingCas(signers, ())
-        self._issuing = _Issuing.of(cas, settings.base_url)  # made once, not per certificate
+        # made once, not per certificate
+        self._issuing = _Issuing.of(cas, settings.base_url, profiles)
         self._reload_lock = threading.Lock()
         self.generation = 0  # counts the changes of issuing CAs taken up (ca new-issuer)
         self._name_policies = {
-            p.name: policy.for_profile(p, settings.allow_internal_in_test)
-            for p in PROFILES.values()
+            p.name: policy.for_profile(p, settings.allow_internal_in_test, profiles.ip_profiles())
+            for p in profiles.values()
         }
 
     @property
@@ -238,7 +260,7 @@ class Issuer:
         with self._reload_lock:
             cas = self._watch.reload()
             if dict(cas.current) != dict(self._issuing.signers):
-                self._issuing = _Issuing.of(cas, self._settings.base_url)
+                self._issuing = _Issuing.of(cas, self._settings.base_url, self.profiles)
                 self.generation += 1
                 log.warning("issuing CAs now %s", ", ".join(s.issuer for s in cas.current.values()))
         return self.issuing_cas
@@ -282,7 +304,7 @@ class Issuer:
     ) -> tuple[Profile, certs.CSRFacts, list[str], list[str], str, bytes]:
         """The checks; ``blocked_keys`` False leaves the blocked-key lookup to the caller
         (issue() makes it inside the reservation's transaction)."""
-        profile = get_profile(request.profile)
+        profile = self.profiles.get_profile(request.profile)
         if profile.pkilint and not self._pki_http:
             raise _pki_url_fault(self._settings.base_url)
         csr = load_csr(request.csr)
@@ -339,16 +361,16 @@ class Issuer:
             first = _refusing_blocked(self._blocked_keys, key_fp, first)
         now = self._clock()
         try:
-            signer, reserved = self._reserve(
+            signer, gate, reserved = self._reserve(
                 request, profile, facts, dns, ips, key_fp, spki, first, now
             )
         except IssuerRetired:  # ca new-issuer recorded a successor: take it up, once
             self.reload()
-            signer, reserved = self._reserve(
+            signer, gate, reserved = self._reserve(
                 request, profile, facts, dns, ips, key_fp, spki, first, now
             )
         reservation, draft, draft_der = reserved
-        self._lint(request, profile, reservation, draft, draft_der)
+        self._lint(request, profile, gate, reservation, draft, draft_der)
 
         # Steps 4 and 5: sign exactly the bytes reserved and linted, store, answer.
         der = signer.sign_tbs(reservation.tbs_der)
@@ -362,7 +384,7 @@ class Issuer:
                 request.actor,
                 "certificate",
                 format(reservation.serial, "x"),
-                {"profile": profile.name, "request_id": request.request_id},
+                {"profile": request.profile, "request_id": request.request_id},
             ),
             None if also is None else also(expected),
         )
@@ -379,15 +401,16 @@ class Issuer:
         spki: bytes,
         first: StoreWrite | None,
         now: dt.datetime,
-    ) -> tuple[Signer, tuple[Reservation, x509.Certificate, bytes]]:
+    ) -> tuple[Signer, profile_gate.Gate, tuple[Reservation, x509.Certificate, bytes]]:
         """Step 2 of issuance: the serial and the to-be-signed data, committed before any
-        signature (with ``first``); the issuing CA that signs it and the draft lint reads.
-        A serial collision (2^-64 odds) just draws again."""
+        signature (with ``first``); the issuing CA that signs it, the profile's gate for
+        that CA, and the draft lint reads. A serial collision (2^-64 odds) draws again."""
         rules_on = rules_day(profile.hierarchy, now.date(), self._settings.test_clock_offset)
         not_before, not_after = validity(profile, now, request.days, rules_on)
         state = self._issuing  # one snapshot: the signer and its template belong together
         signer = state.signers[profile.hierarchy]
         template = state.templates[profile.name]
+        gate = state.gates[profile.name]
         if self._watch is not None:
             first = _refusing_succeeded(self._watch, signer.issuer, first)
         names = dns + ips
@@ -420,7 +443,7 @@ class Issuer:
                 serial=serial,
                 hierarchy=profile.hierarchy.value,
                 issuer=signer.issuer,
-                profile=profile.name,
+                profile=request.profile,
                 request_id=request.request_id,
                 subject=subject,
                 names=tuple(names),
@@ -439,14 +462,14 @@ class Issuer:
                         "certificate",
                         serial_hex,
                         {
-                            "profile": profile.name,
+                            "profile": request.profile,
                             "names": names,
                             "request_id": request.request_id,
                         },
                     ),
                     first,
                 )
-                return signer, (reservation, draft, draft_der)
+                return signer, gate, (reservation, draft, draft_der)
             except IssuerRetired:
                 raise
             except Conflict:
@@ -459,6 +482,7 @@ class Issuer:
         self,
         request: IssueRequest,
         profile: Profile,
+        gate: profile_gate.Gate,
         reservation: Reservation,
         draft: x509.Certificate,
         draft_der: bytes,
@@ -466,6 +490,10 @@ class Issuer:
         """Step 3 of issuance: lint; any ERROR abandons the reservation, nothing is signed."""
         serial_hex = format(reservation.serial, "x")
         problems = certcheck.leaf_problems(draft, profile, reservation.tbs_der)
+        # The "no unlisted field" gate: everything to be signed is listed in the profile.
+        problems += [
+            f"profile {profile.name}: {p}" for p in gate.refusals(draft, reservation.tbs_der)
+        ]
         if not problems and profile.pkilint:
             from padlock.pki import lint  # pkilint takes 0.5 s to import: only when used
 
@@ -492,7 +520,8 @@ class Issuer:
             )
             raise LintFailed(
                 "Pre-issuance linting refused the certificate: " + "; ".join(problems),
-                hint="This is a bug in padlock's profile, not in your request; please report it.",
+                hint="Not your request: the CA's profile file or padlock is at fault; the CA"
+                " operator finds the reason in the log and the audit log.",
             )
 
     def _complete(

@@ -129,7 +129,12 @@ def ca_init(
 @app.command("issue")
 def ca_issue(
     csr: Path = typer.Argument(..., help="The CSR (PEM or DER; '-' for stdin)."),
-    profile: str = typer.Option("test", "--profile", help="test | dv | ov | short-lived"),
+    profile: str = typer.Option(
+        "test",
+        "--profile",
+        help="A profile: test, classic (dv), tlsserver, shortlived, ov, or the operator's own"
+        " (padlock ca profiles lists them).",
+    ),
     out: Path | None = typer.Option(None, "-o", "--out", help="Write the certificate here."),
     fullchain: bool = typer.Option(
         False, "--fullchain", help="Write the leaf then its issuing CA."
@@ -397,9 +402,10 @@ def _resolver_check(settings: Settings) -> tuple[str, bool, str]:
 
 
 def register(root: typer.Typer) -> None:
-    from padlock.cli import pki_url_cmds
+    from padlock.cli import pki_url_cmds, profile_cmds
 
     pki_url_cmds.register(app)
+    profile_cmds.register(app)
     root.add_typer(app, name="ca")
     root.add_typer(audit_app, name="audit")
     root.add_typer(db_app, name="db")

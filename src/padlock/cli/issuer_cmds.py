@@ -129,11 +129,14 @@ def schedule(
 ) -> None:
     """Per profile, the validity and the domain validation reuse that day's rules give
     (BR 6.3.2 and 4.2.1 as amended by ballot SC-081), and when they change next."""
+    from padlock import wiring
     from padlock.pki import schedule as sched
 
     day = _day(on)
-    offset = ca_cmds.settings_for(data_dir).test_clock_offset
-    rows = sched.rules(day, test_offset=offset)
+    settings = ca_cmds.settings_for(data_dir)
+    offset = settings.test_clock_offset
+    # the CA's own profiles (DATA/profiles), as it issues them
+    rows = sched.rules(day, test_offset=offset, profiles=wiring.load_profiles(settings).values())
     upcoming = sched.next_change(day)
     if json_out:
         console.print_json(

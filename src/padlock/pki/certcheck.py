@@ -19,7 +19,7 @@ from cryptography.x509.oid import (
 
 from padlock.pki import der
 from padlock.pki.certs import name_facts, tbs_fields
-from padlock.pki.profiles import Profile, counted_days, max_days
+from padlock.pki.profiles import Profile, validity_problem
 
 _SERVER_AUTH_ONLY = [ExtendedKeyUsageOID.SERVER_AUTH]
 
@@ -47,10 +47,9 @@ def leaf_problems(cert: x509.Certificate, profile: Profile, tbs: bytes | None = 
         problems.append("serial must be positive and at most 20 octets (RFC 5280 4.1.2.2)")
     if serial.bit_length() < 64:
         problems.append("serial has fewer than 64 bits (BR 7.1)")
-    not_before = cert.not_valid_before_utc
-    days = counted_days(not_before, cert.not_valid_after_utc)
-    if days > max_days(profile, not_before.date()):
-        problems.append(f"validity of {days} days exceeds the profile's maximum (BR 6.3.2)")
+    too_long = validity_problem(profile, cert.not_valid_before_utc, cert.not_valid_after_utc)
+    if too_long is not None:
+        problems.append(too_long)
     fields = tbs_fields(cert.tbs_certificate_bytes if tbs is None else tbs)
     last = fields[-1]
     extensions = der.children(der.children(last)[0]) if last[0] == _EXTENSIONS else []

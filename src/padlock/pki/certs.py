@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import ipaddress
 import re
 import secrets
@@ -402,12 +403,13 @@ class LeafTemplate:
         issuer_ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         # The fields before the serial's end, and those between the serial and validity.
         self._algorithm_and_issuer = signature_algorithm + tbs_subject(issuer.tbs_certificate_bytes)
+        aia = _aia(urls if profile.ocsp else CAUrls(urls.issuer_cert, urls.crl))
         self._head = (
             _extension(
                 x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
                 critical=False,
             )
-            + _extension(_aia(urls), critical=False)
+            + _extension(aia, critical=False)
             + _extension(
                 x509.CertificatePolicies(
                     [x509.PolicyInformation(x509.ObjectIdentifier(profile.policy_oid), None)]
@@ -416,8 +418,10 @@ class LeafTemplate:
             )
             + _LEAF_EKU
         )
-        self._tail_ec = _LEAF_KU_EC + _LEAF_BC + _extension(_crl_dp(urls.crl), critical=False)
-        self._tail_rsa = _LEAF_KU_RSA + _LEAF_BC + _extension(_crl_dp(urls.crl), critical=False)
+        crl_dp = _extension(_crl_dp(urls.crl), critical=False)
+        self._tail_ec = _LEAF_KU_EC + _LEAF_BC + crl_dp
+        rsa_ku = _LEAF_KU_RSA if profile.key_encipherment else _LEAF_KU_EC
+        self._tail_rsa = rsa_ku + _LEAF_BC + crl_dp
 
     def _subject(self, first_name: str, organization: Organization | None) -> tuple[bytes, bool]:
         """(the subject Name's DER, whether it has any attribute)."""
@@ -434,7 +438,9 @@ class LeafTemplate:
             if organization.locality:
                 rdns += _utf8_rdn(_L, organization.locality)
             rdns += _utf8_rdn(_O, organization.organization)
-        if len(first_name) <= 64:  # X.520 ub-common-name; the CN is optional (BR 7.1.2.7.2)
+        # X.520 ub-common-name; the CN is optional (BR 7.1.2.7.2), and left out where the
+        # profile says so (tlsserver, shortlived)
+        if self.profile.common_name and len(first_name) <= 64:
             rdns += _utf8_rdn(_CN, first_name)
         return der.tlv(der.SEQUENCE, rdns), bool(rdns)
 
@@ -446,7 +452,7 @@ class LeafTemplate:
         it from the certificate then (tests/pki/test_certcheck.py compares the two)."""
         if self.profile.needs_organization or _PLAIN_SUBJECT.fullmatch(first_name) is None:
             return None
-        return "CN=" + first_name if len(first_name) <= 64 else ""
+        return "CN=" + first_name if self.profile.common_name and len(first_name) <= 64 else ""
 
     def tbs(
         self,
@@ -482,7 +488,9 @@ class LeafTemplate:
             + der.tlv(der.OCTET_STRING, der.tlv(der.SEQUENCE, general_names)),
         )
         tail = self._tail_rsa if keys.is_rsa_key(public_key) else self._tail_ec
-        # The extensions in the order padlock has always written them.
+        if self.profile.subject_key_identifier:
+            tail += _subject_key_identifier(spki)
+        # The extensions in the order padlock has always written them (the SKI last).
         extensions = der.tlv(der.SEQUENCE, self._head + san + tail)
         return der.tlv(
             der.SEQUENCE,
@@ -494,6 +502,19 @@ class LeafTemplate:
             + spki
             + der.tlv(_EXTENSIONS, extensions),
         )
+
+
+def _subject_key_identifier(spki: bytes) -> bytes:
+    """The SubjectKeyIdentifier Extension of RFC 5280 4.2.1.2 method (1), as
+    ``x509.SubjectKeyIdentifier.from_public_key`` makes it: the SHA-1 of the
+    subjectPublicKey BIT STRING's value (its unused-bits octet left out)."""
+    algorithm_and_key = der.children(spki)
+    start, end = der.element(algorithm_and_key[1], 0)
+    digest = hashlib.sha1(algorithm_and_key[1][start + 1 : end]).digest()  # noqa: S324
+    return der.sequence(
+        der.oid(x509.SubjectKeyIdentifier.oid.dotted_string),
+        der.tlv(der.OCTET_STRING, der.tlv(der.OCTET_STRING, digest)),
+    )
 
 
 # --- DER of a certificate ------------------------------------------------------------------

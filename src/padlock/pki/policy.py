@@ -30,7 +30,8 @@ from publicsuffixlist import PublicSuffixList
 
 from padlock.errors import InvalidName, RejectedIdentifier, Subproblem
 from padlock.pki import names
-from padlock.pki.profiles import Hierarchy, Profile, ip_profiles
+from padlock.pki.profiles import Hierarchy, Profile
+from padlock.pki.profiles import ip_profiles as default_ip_profiles
 
 MAX_NAMES = 100  # as Let's Encrypt; the BR sets no number, big SAN lists are abuse
 
@@ -199,15 +200,22 @@ class NamePolicy:
     allow_ip: bool = True
     max_names: int = MAX_NAMES
     profile: str = ""  # the profile this policy is for, named when an IP is refused
+    ip_profiles: tuple[str, ...] = ()  # the profiles that certify IPs, named then too
 
 
-def for_profile(profile: Profile, allow_internal_in_test: bool = False) -> NamePolicy:
+def for_profile(
+    profile: Profile,
+    allow_internal_in_test: bool = False,
+    ip_profiles: Sequence[str] | None = None,
+) -> NamePolicy:
     """The name policy of one profile: internal names only in the test hierarchy when the
-    operator allows them; IP addresses only where the profile certifies them."""
+    operator allows them; IP addresses only where the profile certifies them (the CA's
+    ``ip_profiles``, padlock's shipped ones when not given)."""
     return NamePolicy(
         allow_internal=profile.hierarchy is Hierarchy.TEST and allow_internal_in_test,
         allow_ip=profile.ip_addresses,
         profile=profile.name,
+        ip_profiles=tuple(default_ip_profiles() if ip_profiles is None else ip_profiles),
     )
 
 
@@ -290,7 +298,7 @@ def _check_ip(text: str, policy: NamePolicy) -> str | None:
         where = f" in the {policy.profile} profile" if policy.profile else " here"
         return (
             f"{text}: IP addresses are not accepted{where}; only the "
-            + " and ".join(ip_profiles())
+            + " and ".join(policy.ip_profiles or default_ip_profiles())
             + " profiles certify them (RFC 8738, BR 3.2.2.5)."
         )
     address = ipaddress.ip_address(text)

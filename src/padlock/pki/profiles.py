@@ -11,14 +11,35 @@ one second before notBefore + N days.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Iterable, Iterator, Mapping
+from importlib import resources
 
 from padlock.errors import PolicyError
+from padlock.pki.profile_model import (
+    OID_DV,
+    OID_OV,
+    Hierarchy,
+    Profile,
+    ProfileFileError,
+    parse_profile,
+)
 
-# BR 7.1.6.1 reserved policy identifiers.
-OID_DV = "2.23.140.1.2.1"
-OID_OV = "2.23.140.1.2.2"
+__all__ = [
+    "BACKDATE",
+    "OID_DV",
+    "OID_OV",
+    "PROFILES",
+    "Hierarchy",
+    "Profile",
+    "ProfileSet",
+    "br_max_days",
+    "counted_days",
+    "get_profile",
+    "max_days",
+    "reuse_days",
+    "still_reusable",
+    "validity",
+]
 
 _BR_SCHEDULE: tuple[tuple[dt.date, int], ...] = (
     (dt.date(2029, 3, 15), 47),
@@ -39,98 +60,97 @@ _REUSE_BEFORE_2026 = 398
 # notBefore is set this far in the past, for clocks that run a little behind.
 BACKDATE = dt.timedelta(minutes=1)
 
-
-class Hierarchy(StrEnum):
-    TEST = "test"
-    TRUSTED = "trusted"
+SHIPPED_DIR = ("data", "profiles")
 
 
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    hierarchy: Hierarchy
-    default_days: int
-    cap_days: int | None  # a fixed cap of the profile itself; the BR maximum applies on top
-    policy_oid: str
-    needs_validation: bool  # domain control must have been shown
-    needs_organization: bool  # verified O/L/ST/C are put in the subject
-    pkilint: bool  # run pkilint before signing (BR 4.3.1.2)
-    description: str
-    # IP address identifiers (RFC 8738; BR 3.2.2.5): only where certificates are short-lived
-    # (as Let's Encrypt's shortlived profile), since an address changes hands sooner than a name.
-    ip_addresses: bool = False
-    # Days a domain validation may be reused for this profile, when shorter than BR 4.2.1's.
-    reuse_cap_days: int | None = None
+class ProfileSet(Mapping[str, Profile]):
+    """The profiles a CA offers, by name; an alias (``dv``, ``short-lived``) finds its
+    profile too, but iteration gives each profile once, by its own name."""
+
+    def __init__(self, profiles: Iterable[Profile]) -> None:
+        self._by_name: dict[str, Profile] = {}
+        self._aliases: dict[str, str] = {}
+        for profile in profiles:
+            for name in (profile.name, *profile.aliases):
+                if name in self._by_name or name in self._aliases:
+                    raise ProfileFileError(
+                        f"Two profiles are called {name!r} (a name or an alias).",
+                        hint="Rename one profile file or drop the alias.",
+                    )
+                if name == profile.name:
+                    self._by_name[name] = profile
+                else:
+                    self._aliases[name] = profile.name
+
+    def __getitem__(self, name: str) -> Profile:
+        return self._by_name[self._aliases.get(name, name)]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name or name in self._aliases
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    @property
+    def aliases(self) -> Mapping[str, str]:
+        """alias -> the profile's own name."""
+        return dict(self._aliases)
+
+    def get_profile(self, name: str) -> Profile:
+        try:
+            return self[name]
+        except KeyError:
+            raise PolicyError(
+                f"There is no profile {name!r}.",
+                hint="Choose one of: " + ", ".join(self),
+            ) from None
+
+    def ip_profiles(self) -> list[str]:
+        """The profiles that certify IP addresses."""
+        return [p.name for p in self.values() if p.ip_addresses]
+
+    def of_hierarchy(self, hierarchy: Hierarchy) -> list[Profile]:
+        return [p for p in self.values() if p.hierarchy is hierarchy]
 
 
-PROFILES: dict[str, Profile] = {
-    p.name: p
-    for p in (
-        Profile(
-            "test",
-            Hierarchy.TEST,
-            21,
-            21,
-            OID_DV,
-            False,
-            False,
-            False,
-            "Instant test certificate from the test root, valid 21 days; browsers warn.",
-            ip_addresses=True,
-        ),
-        Profile(
-            "dv",
-            Hierarchy.TRUSTED,
-            90,
-            None,
-            OID_DV,
-            True,
-            False,
-            True,
-            "Domain validated: issued after the applicant proves control of every name.",
-        ),
-        Profile(
-            "ov",
-            Hierarchy.TRUSTED,
-            90,
-            None,
-            OID_OV,
-            True,
-            True,
-            True,
-            "Organization validated: domain control plus organization documents"
-            " checked by a reviewer.",
-        ),
-        Profile(
-            "short-lived",
-            Hierarchy.TRUSTED,
-            7,
-            7,
-            OID_DV,
-            True,
-            False,
-            True,
-            "Domain validated, valid at most 7 days (BR short-lived subscriber certificate);"
-            " the one trusted profile for IP addresses.",
-            ip_addresses=True,
-        ),
-    )
-}
+def shipped_texts() -> dict[str, str]:
+    """The profile files padlock ships (package data), name -> TOML text."""
+    folder = resources.files("padlock.pki").joinpath(*SHIPPED_DIR)
+    return {
+        entry.name.removesuffix(".toml"): entry.read_text("utf-8")
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".toml")
+    }
+
+
+def load_profiles(texts: Mapping[str, tuple[str, str]]) -> ProfileSet:
+    """The profiles of ``texts`` (name -> (TOML text, where it came from)), the enabled
+    ones, in the order of :data:`ORDER` then by name."""
+    read = [parse_profile(name, text, source) for name, (text, source) in texts.items()]
+    enabled = [profile for profile, on in read if on]
+    rank = {name: i for i, name in enumerate(ORDER)}
+    enabled.sort(key=lambda p: (rank.get(p.name, len(ORDER)), p.name))
+    return ProfileSet(enabled)
+
+
+ORDER = ("test", "classic", "tlsserver", "shortlived", "ov")
+
+# The shipped set: what a CA offers until the operator's files (wiring) say otherwise.
+PROFILES = load_profiles(
+    {name: (text, f"padlock's {name}.toml") for name, text in shipped_texts().items()}
+)
 
 
 def get_profile(name: str) -> Profile:
-    try:
-        return PROFILES[name]
-    except KeyError:
-        raise PolicyError(
-            f"There is no profile {name!r}.",
-            hint="Choose one of: " + ", ".join(PROFILES),
-        ) from None
+    return PROFILES.get_profile(name)
 
 
 def ip_profiles() -> list[str]:
-    """The profiles that certify IP addresses."""
-    return [p.name for p in PROFILES.values() if p.ip_addresses]
+    """The shipped profiles that certify IP addresses."""
+    return PROFILES.ip_profiles()
 
 
 def br_max_days(issued_on: dt.date) -> int:
@@ -142,8 +162,31 @@ def br_max_days(issued_on: dt.date) -> int:
 
 
 def max_days(profile: Profile, issued_on: dt.date) -> int:
+    """The most whole days a certificate of ``profile`` issued that day may be asked for:
+    the BR maximum, or the profile's own cap (160 hours allow 6 whole days)."""
     limit = br_max_days(issued_on)
-    return min(limit, profile.cap_days) if profile.cap_days else limit
+    cap = profile.limit
+    return limit if cap is None else min(limit, cap // dt.timedelta(days=1))
+
+
+def validity_problem(
+    profile: Profile, not_before: dt.datetime, not_after: dt.datetime
+) -> str | None:
+    """Why a certificate's validity is longer than BR 6.3.2 (by the day of notBefore) or
+    the profile allow; None when it is not."""
+    days = counted_days(not_before, not_after)
+    limit = br_max_days(not_before.date())
+    if days > limit:
+        return f"validity of {days} days exceeds the BR maximum of {limit} (BR 6.3.2)"
+    cap = profile.limit
+    if cap is not None and not_after - not_before + dt.timedelta(seconds=1) > cap:
+        return f"validity of {days} days exceeds the {profile.name} profile's {_span(cap)}"
+    return None
+
+
+def _span(span: dt.timedelta) -> str:
+    hours = span // dt.timedelta(hours=1)
+    return f"{span.days} days" if hours % 24 == 0 else f"{hours} hours"
 
 
 def validity(
@@ -156,17 +199,25 @@ def validity(
     not_before = now - (BACKDATE + dt.timedelta(microseconds=now.microsecond))
     rules_day = now.date() if rules_on is None else rules_on
     limit = max_days(profile, rules_day)
-    wanted = days if days is not None else min(profile.default_days, limit)
-    if wanted < 1:
-        raise PolicyError(f"A validity of {wanted} days is not possible.")
-    if wanted > limit:
-        raise PolicyError(
-            f"The {profile.name} profile allows at most {limit} days on {rules_day}"
-            f" (asked for {wanted}).",
-            hint=f"Ask for {limit} days or fewer.",
-        )
+    if days is None:
+        span = min(profile.lifetime, dt.timedelta(days=br_max_days(rules_day)))
+    else:
+        if days < 1:
+            raise PolicyError(f"A validity of {days} days is not possible.")
+        if days > limit:
+            raise PolicyError(
+                f"The {profile.name} profile allows at most {limit} days on {rules_day}"
+                f" (asked for {days}).",
+                hint=f"Ask for {limit} days or fewer"
+                + (
+                    "."
+                    if profile.max_validity is None
+                    else f", or leave the validity out for {_span(profile.max_validity)}."
+                ),
+            )
+        span = dt.timedelta(days=days)
     # Inclusive of both ends (BR 6.3.2): N days end one second before the N-th anniversary.
-    not_after = not_before + dt.timedelta(days=wanted) - dt.timedelta(seconds=1)
+    not_after = not_before + span - dt.timedelta(seconds=1)
     return not_before, not_after
 
 

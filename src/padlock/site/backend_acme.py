@@ -113,6 +113,7 @@ class AcmeOrder:
     certificate: str | None
     error: str | None
     retry_after: float | None = None
+    profile: str | None = None  # the profile the CA placed the order in (draft-ietf-acme-profiles)
 
 
 @dataclass(frozen=True)
@@ -337,6 +338,7 @@ class AcmeClient:
             certificate=str(body.certificate) if body.certificate else None,
             error=_problem_text(error) if error is not None else None,
             retry_after=retry_after_seconds(resp.headers.get("Retry-After"), -1.0),
+            profile=body.profile if isinstance(body.profile, str) else None,
         )
 
     def order(self, url: str) -> AcmeOrder:
@@ -618,7 +620,12 @@ class AcmeBackend:
                 order = None
         if order is None:
             order = self._new_order(pending.replaces)
-            self.record(order_url=order.url, account_url=account.uri, state=order.status)
+            self.record(
+                order_url=order.url,
+                account_url=account.uri,
+                state=order.status,
+                profile=order.profile,
+            )
         return Ticket("prove" if order.status == "pending" else "done", order)
 
     def _new_order(self, replaces: str | None) -> AcmeOrder:

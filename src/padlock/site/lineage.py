@@ -170,6 +170,7 @@ class Pending:
     documents_sent: bool = False
     previous_request: str | None = None  # REST renewal: reuse the proven names
     replaces: str | None = None  # ACME renewal: RFC 9773 certificate id
+    profile: str | None = None  # the ACME profile the CA placed the order in
 
     @property
     def reference(self) -> str | None:

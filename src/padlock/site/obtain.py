@@ -583,9 +583,23 @@ class Obtaining:
                 "reference": issued.request_id or issued.order_url or "",
             },
         )[-50:]
+        settings = self.lineage.settings
+        placed = self.lineage.pending.profile if self.lineage.pending else None
+        if settings.profile is None and placed:
+            # Renewals keep the profile this certificate was obtained with, even when the
+            # CA's default changes (certbot#10271): it is a setting from now on.
+            settings = replace(settings, profile=placed)
         self.lineage = self.state.save(
-            replace(self.lineage, current=current, pending=None, history=history, last_error=None)
+            replace(
+                self.lineage,
+                settings=settings,
+                current=current,
+                pending=None,
+                history=history,
+                last_error=None,
+            )
         )
+        self.settings = settings
         return current
 
     def _install(

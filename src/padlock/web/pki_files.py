@@ -1,4 +1,5 @@
-"""Public PKI files: roots, chains, and the issuer certificates AIA points at.
+"""Public PKI files: roots, chains, the issuer certificates AIA points at, and the
+published certificate profiles (``/profiles``, ``/profiles/NAME.json``).
 
 CRLs and OCSP join these when revocation arrives. All are public, cacheable,
 and served with the media types of RFC 2585 / RFC 8555 section 7.4.2.
@@ -8,10 +9,12 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from padlock.ca.signer import load_root
 from padlock.errors import NotFound
-from padlock.pki.profiles import PROFILES, Hierarchy
+from padlock.pki import profile_document
+from padlock.pki.profiles import Hierarchy
 from padlock.web.services import Services
 
 router = APIRouter(tags=["pki files"])
@@ -48,12 +51,31 @@ def root_der(name: str, request: Request) -> Response:
 @router.get("/chains/{profile}.pem")
 def chain_pem(profile: str, request: Request) -> Response:
     """The issuing CA of a profile (what goes after the leaf in a full chain)."""
-    if profile not in PROFILES:
+    issuer = _services(request).authority.issuer
+    if profile not in issuer.profiles:
         raise NotFound(f"There is no profile {profile!r}.")
-    signer = _services(request).authority.issuer.signer_for(PROFILES[profile].hierarchy)
+    signer = issuer.signer_for(issuer.profiles[profile].hierarchy)
     return Response(
         signer.certificate.public_bytes(Encoding.PEM), media_type=PEM_CERT, headers=CACHE
     )
+
+
+@router.get("/profiles")
+def profiles_index(request: Request) -> JSONResponse:
+    """Every profile this CA offers, each with the URL of its published document."""
+    services = _services(request)
+    document = profile_document.index(services.authority.issuer.profiles, services.base_url)
+    return JSONResponse(document, headers=CACHE)
+
+
+@router.get("/profiles/{name}.json")
+def profile_json(name: str, request: Request) -> JSONResponse:
+    """One profile, machine-readable: every field and extension its certificates carry and
+    the values each may take (what the pre-signing gate holds them to)."""
+    profiles = _services(request).authority.issuer.profiles
+    if name not in profiles:
+        raise NotFound(f"There is no profile {name!r}.", hint="GET /profiles lists them.")
+    return JSONResponse(profile_document.describe(profiles[name]), headers=CACHE)
 
 
 @router.get("/ca/{issuer}.der")

@@ -138,12 +138,31 @@ def test_challenges_validation_past_reuse_window_not_reused(
     assert client.finalize(again, make_csr([name])).json()["status"] == "valid"
 
 
+@pytest.mark.parametrize("profile", ["tlsserver", "shortlived"])
+def test_http01_lean_profiles_give_no_cn_no_ski_160_hours_for_shortlived(
+    client: Client, server: Server, va: VA, profile: str
+) -> None:
+    """newOrder's ``profile`` (draft-ietf-acme-profiles) picks what the certificate holds."""
+    name = unique_name()
+    order, _url, pem = obtain(client, va, [name], profile=profile)
+    assert order["profile"] == profile
+    leaf = verified_leaf(server, pem, name)
+    assert not lint_serverauth(leaf.public_bytes(serialization.Encoding.DER), CertKind.DV).errors
+    assert leaf.subject == x509.Name([])
+    oids = {e.oid for e in leaf.extensions}
+    assert x509.SubjectKeyIdentifier.oid not in oids
+    assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical
+    lifetime = leaf.not_valid_after_utc - leaf.not_valid_before_utc + dt.timedelta(seconds=1)
+    hours = 160 if profile == "shortlived" else 90 * 24
+    assert lifetime == dt.timedelta(hours=hours)
+
+
 def test_http01_dv_certificate(client: Client, server: Server, va: VA) -> None:
     name = unique_name()
     order, order_url, pem = obtain(client, va, [name])
     leaf = verified_leaf(server, pem, name)
     assert not lint_serverauth(leaf.public_bytes(serialization.Encoding.DER), CertKind.DV).errors
-    assert order["profile"] == "dv"
+    assert order["profile"] == "classic"  # the directory's default, as Let's Encrypt's
     assert client.get(order_url).json()["status"] == "valid"
 
 

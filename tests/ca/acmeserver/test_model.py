@@ -19,7 +19,16 @@ def test_directory_trusted(http: httpx.Client, server: Server) -> None:
     assert meta["website"] == f"{server.base}/"
     assert meta["caaIdentities"] == [CAA_IDENTITY]
     assert meta["externalAccountRequired"] is False
-    assert set(meta["profiles"]) == {"dv", "ov", "short-lived"}
+    # draft-ietf-acme-profiles: every trusted profile, the old names dv and short-lived too
+    assert set(meta["profiles"]) == {
+        "classic",
+        "dv",
+        "tlsserver",
+        "shortlived",
+        "short-lived",
+        "ov",
+    }
+    assert meta["profiles"]["dv"].startswith("Another name for classic: ")
     assert "Replay-Nonce" in resp.headers
     assert http.get(meta["termsOfService"]).status_code == 200
 

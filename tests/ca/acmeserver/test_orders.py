@@ -146,14 +146,17 @@ def test_orders_ip_reserved_refused(client: Client, address: str, block: str) ->
     assert doc["subproblems"][0]["identifier"] == {"type": "ip", "value": address}
 
 
-@pytest.mark.parametrize("profile", ["dv", "ov", None])
-def test_orders_ip_other_profiles_refused(client: Client, profile: str | None) -> None:
+@pytest.mark.parametrize(
+    ("profile", "named"),
+    [("dv", "classic"), ("tlsserver", "tlsserver"), ("ov", "ov"), (None, "classic")],
+)
+def test_orders_ip_other_profiles_refused(client: Client, profile: str | None, named: str) -> None:
     extra = {"profile": profile} if profile else {}
     resp = client.new_order([PUBLIC_V4], **extra)
     assert problem_type(resp) == "rejectedIdentifier", resp.text
     detail = resp.json()["detail"]
-    assert f"IP addresses are not accepted in the {profile or 'dv'} profile" in detail
-    assert "short-lived" in detail
+    assert f"IP addresses are not accepted in the {named} profile" in detail
+    assert "shortlived" in detail
 
 
 def test_orders_ip_no_dns01(client: Client) -> None:

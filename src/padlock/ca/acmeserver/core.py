@@ -95,7 +95,7 @@ class AcmeCore:
         self.issuer = issuer
         self.certificates = certificates
         self.settings = settings
-        self.directories = directories(base_url)
+        self.directories = directories(base_url, issuer.profiles)
         self.va = va
         self._revoke = revoke
         self.clock = clock

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from padlock.acme import messages as m
 from padlock.acme import persist
 from padlock.errors import Conflict, RateLimited, Unauthorized
-from padlock.pki.profiles import PROFILES, Hierarchy
+from padlock.pki.profiles import PROFILES, Hierarchy, ProfileSet
 
 if TYPE_CHECKING:
     from padlock.ca.issuance import IssuedCertificate
@@ -31,24 +31,27 @@ class Directory:
     urls: m.Urls
     profiles: Mapping[str, str]  # profile name -> description (the directory's meta.profiles)
     default_profile: str
-
-    @property
-    def hierarchy(self) -> Hierarchy:
-        return PROFILES[self.default_profile].hierarchy
+    hierarchy: Hierarchy = Hierarchy.TRUSTED
 
 
-def directories(base_url: str) -> dict[str, Directory]:
-    """The two directories this CA serves, by name."""
+def directories(base_url: str, profiles: ProfileSet = PROFILES) -> dict[str, Directory]:
+    """The two directories this CA serves, by name: each offers the profiles of its
+    hierarchy (draft-ietf-acme-profiles' meta.profiles), their old names included."""
     base = base_url.rstrip("/")
-    trusted: dict[str, str] = {
-        name: PROFILES[name].description for name in ("dv", "ov", "short-lived") if name in PROFILES
-    }
-    return {
-        "acme": Directory("acme", m.Urls(base, "/acme"), trusted, "dv"),
-        "test": Directory(
-            "test", m.Urls(base, "/acme/test"), {"test": PROFILES["test"].description}, "test"
-        ),
-    }
+    found: dict[str, Directory] = {}
+    for name, path, hierarchy, default in (
+        ("acme", "/acme", Hierarchy.TRUSTED, "classic"),
+        ("test", "/acme/test", Hierarchy.TEST, "test"),
+    ):
+        offered: dict[str, str] = {}
+        for profile in profiles.of_hierarchy(hierarchy):
+            offered[profile.name] = profile.description
+            for alias in profile.aliases:
+                offered[alias] = f"Another name for {profile.name}: {profile.description}"
+        if offered:
+            chosen = default if default in offered else next(iter(offered))
+            found[name] = Directory(name, m.Urls(base, path), offered, chosen, hierarchy)
+    return found
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from padlock.errors import (
 )
 from padlock.pki import certs, policy
 from padlock.pki.csr import csr_names, load_csr
-from padlock.pki.profiles import PROFILES, reuse_days, still_reusable
+from padlock.pki.profiles import reuse_days, still_reusable
 from padlock.pki.schedule import rules_day
 
 
@@ -94,7 +94,10 @@ class AcmeOrders(AcmeCore):
         dns = [i.value for i in req.identifiers if i.type == "dns"]
         ips = [i.value for i in req.identifiers if i.type == "ip"]
         # RFC 8738 / BR 3.2.2.5: IP identifiers only in a profile that certifies them.
-        name_policy = policy.for_profile(PROFILES[profile], self.settings.allow_internal_in_test)
+        profiles = self.issuer.profiles
+        name_policy = policy.for_profile(
+            profiles[profile], self.settings.allow_internal_in_test, profiles.ip_profiles()
+        )
         good_dns, good_ips = policy.check_identifiers(dns, ips, name_policy)
         return [m.Identifier("dns", n) for n in good_dns] + [
             m.Identifier("ip", a) for a in good_ips
@@ -305,7 +308,7 @@ class AcmeOrders(AcmeCore):
         csr_der: bytes
         order, account, csr_der = self._run(jws, url, work)
         actor = f"acme:{account.id}"
-        if not PROFILES[order.profile].needs_organization:
+        if not self.issuer.profiles[order.profile].needs_organization:
             return self._issue(order, csr_der, actor, None)
         # Issued after review: refuse a bad CSR now, not after the review. (The issuer's
         # checks run outside the transaction: they read the database themselves.)
@@ -383,7 +386,7 @@ class AcmeOrders(AcmeCore):
         with self.store.transaction(write=False) as tx:
             authzs = [tx.authorization(i) for i in order.authz_ids]
             account = tx.account(order.account_id)
-        profile = PROFILES[order.profile]
+        profile = self.issuer.profiles[order.profile]
         hierarchy = self.directories[order.directory].hierarchy
         rules_on = rules_day(hierarchy, now.date(), self.settings.test_clock_offset)
         for authz in authzs:

@@ -11,14 +11,18 @@ from padlock.ca.acmeserver.orders import AcmeOrders
 from padlock.ca.audit import AuditEntry
 from padlock.errors import Conflict, NotFound, Unauthorized
 from padlock.pki import certs
-from padlock.pki.profiles import PROFILES
 
 
 class AcmeReview(AcmeOrders):
     """The review console's hooks into ACME orders."""
 
     def orders_awaiting_review(self) -> list[m.Order]:
-        profiles = [p.name for p in PROFILES.values() if p.needs_organization]
+        profiles = [
+            name
+            for p in self.issuer.profiles.values()
+            if p.needs_organization
+            for name in (p.name, *p.aliases)
+        ]
         with self.store.transaction(write=False) as tx:
             return tx.orders_awaiting_review(profiles)
 
@@ -54,7 +58,8 @@ class AcmeReview(AcmeOrders):
             csr = tx.order_csr(order_id)
         if order is None:
             raise NotFound(f"There is no ACME order {order_id}.")
-        if not PROFILES[order.profile].needs_organization or order.status != m.PROCESSING:
+        profile = self.issuer.profiles[order.profile]
+        if not profile.needs_organization or order.status != m.PROCESSING:
             raise Conflict(f"ACME order {order_id} is {order.status}, not waiting for review.")
         if csr is None:  # pragma: no cover - processing orders always keep their CSR
             raise Conflict(f"ACME order {order_id} has no CSR.")
