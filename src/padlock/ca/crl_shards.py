@@ -24,7 +24,6 @@ from padlock.ca.revocation_settings import RevocationChoice, choice_for
 from padlock.ca.signer import Signer, ca_urls
 from padlock.errors import NotFound, PadlockError
 from padlock.pki import crl_ocsp, crl_shards
-from padlock.pki.crl_ocsp import RevokedEntry
 
 log = logging.getLogger("padlock.revocation")
 
@@ -35,19 +34,18 @@ ONE_BY_ONE = 8  # more shards than this due at once: one pass over all the entri
 def sign_crl(
     signer: Signer,
     number: int,
-    this_update: dt.datetime,
-    next_update: dt.datetime,
-    entries: Iterable[RevokedEntry],
+    times: tuple[dt.datetime, dt.datetime],
+    revoked: bytes,
     distribution_point: str | None = None,
 ) -> bytes:
-    """The signed DER of a CRL of ``signer``'s CA (a shard's when ``distribution_point``
-    is its URL, the full CRL otherwise)."""
+    """The signed DER of a CRL of ``signer``'s CA, valid ``times`` (thisUpdate, nextUpdate),
+    listing ``revoked`` (``pki.crl_shards.revoked_list``): a shard's when
+    ``distribution_point`` is its URL, the full CRL otherwise."""
     tbs = crl_shards.tbs_cert_list(
         signer.signature_algorithm,
         signer.certificate.subject.public_bytes(),
-        this_update,
-        next_update,
-        crl_shards.revoked_list(entries),
+        *times,
+        revoked,
         crl_shards.crl_extensions(signer.certificate, number, distribution_point),
     )
     return signer.sign_tbs_crl(tbs)
@@ -105,11 +103,11 @@ class ShardedCrls:
         shard: int,
         number: int,
         revision: int,
-        entries: Sequence[RevokedEntry],
+        entries: Sequence[bytes],
         times: tuple[dt.datetime, dt.datetime],
     ) -> ShardCrl:
         url = self.url(signer.issuer, shard)
-        der = sign_crl(signer, number, times[0], times[1], entries, url)
+        der = sign_crl(signer, number, times, b"".join(entries), url)
         head = ShardHead(signer.issuer, shard, number, revision, *times)
         return ShardCrl(head, len(entries), der)
 
@@ -148,7 +146,7 @@ class ShardedCrls:
                 wanted &= set(only)
             numbers = self._store.allocate_numbers(issuer, sorted(wanted))
             times = crl_ocsp.crl_times(now, self._days)
-            groups: dict[int, list[RevokedEntry]] = {s: [] for s in wanted}
+            groups: dict[int, list[bytes]] = {s: [] for s in wanted}
             for shard, entry in self._store.all_entries(issuer, times[0]):
                 group = groups.get(shard)
                 if group is not None:

@@ -356,7 +356,9 @@ class CrlService:
                 generation = self._store.generation(issuer)  # read before the entries
                 this_update, next_update = crl_ocsp.crl_times(now, days or self.days_for(issuer))
                 entries = list(self._store.revoked_entries(issuer, this_update))
-                der = sign_crl(signer, number, this_update, next_update, entries)
+                der = sign_crl(
+                    signer, number, (this_update, next_update), crl_shards.revoked_list(entries)
+                )
                 crl = StoredCrl(
                     issuer, number, generation, this_update, next_update, len(entries), der
                 )

@@ -133,16 +133,25 @@ def crl_extensions(issuer: x509.Certificate, number: int, distribution_point: st
 
 def revoked_list(entries: Iterable[RevokedEntry]) -> bytes:
     """revokedCertificates' content octets: one SEQUENCE per entry (RFC 5280 5.1.2.6)."""
-    times: dict[dt.datetime, bytes] = {}
-    parts: list[bytes] = []
-    tlv, integer, time_of, extensions = der.tlv, der.integer, der.time, _ENTRY_EXTENSIONS
-    for entry in entries:
-        when = entry.revoked_at.replace(microsecond=0)
-        encoded = times.get(when)
-        if encoded is None:
-            encoded = times[when] = time_of(when)
-        parts.append(tlv(0x30, integer(entry.serial) + encoded + extensions[entry.reason]))
-    return b"".join(parts)
+    return b"".join(revoked_entry(e.serial, e.revoked_at, e.reason) for e in entries)
+
+
+def revoked_entry(serial: int, when: dt.datetime, reason: str) -> bytes:
+    """One entry of revokedCertificates: its DER never changes, so it is made once, at the
+    revocation, and every CRL of its shard joins these bytes. Every part is shorter than
+    128 octets (a serial at most 20, a time 15 or 17, a reasonCode 12), so each length is
+    one octet (X.690 8.1.3.4)."""
+    if serial <= 0:
+        raise ValueError("a serial number is positive (RFC 5280 4.1.2.2)")
+    number = serial.to_bytes(serial.bit_length() // 8 + 1, "big")
+    if when.tzinfo is not dt.UTC:
+        when = when.astimezone(dt.UTC)
+    if 1950 <= when.year < 2050:  # RFC 5280 5.1.2.6 / 4.1.2.5: UTCTime through 2049
+        time = b"\x17\x0d" + when.strftime("%y%m%d%H%M%SZ").encode()
+    else:
+        time = b"\x18\x0f" + when.strftime("%Y%m%d%H%M%SZ").encode()
+    body = b"\x02" + bytes((len(number),)) + number + time + _ENTRY_EXTENSIONS[reason]
+    return b"\x30" + bytes((len(body),)) + body
 
 
 def tbs_cert_list(

@@ -23,7 +23,7 @@ from sqlalchemy import ClauseElement, bindparam, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from padlock.ca.ports.crl_shards import ShardCrl, ShardHead
-from padlock.pki.crl_ocsp import RevokedEntry
+from padlock.pki.crl_shards import revoked_entry
 from padlock.store.database import Database, compile_statements
 from padlock.store.tables_crl_shards import crl_entries, crl_shard_state, crl_shards
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from padlock.ca.ports.crl_shards import CrlShardStore
 
 ENTRY_BATCH = 20_000
+EntryRow = tuple[int, int, dt.datetime, str, dt.datetime]  # serial, shard, at, reason, not_after
 
 _e = crl_entries.c
 _s = crl_shard_state.c
@@ -82,13 +83,16 @@ def _statements(dialect_name: str) -> dict[str, ClauseElement]:
         "heads": select(*_HEAD).where(_c.issuer == bindparam("p_issuer")),
         "head": select(*_HEAD).where(*one),
         "get": select(*_HEAD, _c.entries, _c.der).where(*one),
-        "entries": select(_e.serial, _e.revoked_at, _e.reason).where(
+        "entries": select(_e.der).where(
             _e.issuer == bindparam("p_issuer"),
             _e.shard == bindparam("p_shard"),
             _e.not_after >= bindparam("p_since"),
         ),
-        "all_entries": select(_e.shard, _e.serial, _e.revoked_at, _e.reason).where(
-            _e.issuer == bindparam("p_issuer"), _e.not_after >= bindparam("p_since")
+        # No issuer in the WHERE: the planner would walk the (issuer, shard) index and
+        # fetch every row apart (2.6 s for 200,000 rows on SQLite here); a plain scan reads
+        # the table in order (0.44 s), and the other issuers' rows are dropped in Python.
+        "all_entries": select(_e.issuer, _e.shard, _e.der).where(
+            _e.not_after >= bindparam("p_since")
         ),
     }
 
@@ -114,37 +118,27 @@ class CrlShardRepository:
     ) -> None:
         """The revoked certificate's entry in its shard, and the shard's revision bumped, in
         the revocation's own transaction (``cursor``: a DBAPI cursor of it)."""
-        out = self._db.times.out
-        cursor.execute(
-            self._sql["insert_entry"],
-            {
-                "serial": format(serial, "x"),
-                "issuer": issuer,
-                "shard": shard,
-                "revoked_at": out(revoked_at, "revoked_at"),
-                "reason": reason,
-                "not_after": out(not_after, "not_after"),
-            },
-        )
+        row = (serial, shard, revoked_at, reason, not_after)
+        cursor.execute(self._sql["insert_entry"], self._entry(issuer, row))
         cursor.execute(self._sql["bump"], {"p_issuer": issuer, "p_shard": shard})
 
-    def add_entries(
-        self, issuer: str, rows: Sequence[tuple[int, int, dt.datetime, str, dt.datetime]]
-    ) -> None:
+    def _entry(self, issuer: str, row: EntryRow) -> dict[str, Any]:
+        out = self._db.times.out
+        serial, shard, revoked_at, reason, not_after = row
+        return {
+            "serial": format(serial, "x"),
+            "issuer": issuer,
+            "shard": shard,
+            "revoked_at": out(revoked_at, "revoked_at"),
+            "reason": reason,
+            "not_after": out(not_after, "not_after"),
+            "der": revoked_entry(serial, revoked_at, reason),
+        }
+
+    def add_entries(self, issuer: str, rows: Sequence[EntryRow]) -> None:
         """Bulk load (serial, shard, revoked_at, reason, not_after) rows with their revisions
         bumped, in one transaction: for bench/crl_shards.py and the tests' large stores."""
-        out = self._db.times.out
-        params = [
-            {
-                "serial": format(serial, "x"),
-                "issuer": issuer,
-                "shard": shard,
-                "revoked_at": out(at, "revoked_at"),
-                "reason": reason,
-                "not_after": out(not_after, "not_after"),
-            }
-            for serial, shard, at, reason, not_after in rows
-        ]
+        params = [self._entry(issuer, row) for row in rows]
         shards = sorted({row[1] for row in rows})
 
         def work(cursor: Any) -> None:
@@ -209,8 +203,7 @@ class CrlShardRepository:
             return None
         return ShardCrl(self._head(issuer, row), int(row[5]), bytes(row[6]))
 
-    def entries(self, issuer: str, shard: int, expired_before: dt.datetime) -> list[RevokedEntry]:
-        back = self._db.times.back
+    def entries(self, issuer: str, shard: int, expired_before: dt.datetime) -> list[bytes]:
         rows = self._rows(
             "entries",
             {
@@ -220,17 +213,11 @@ class CrlShardRepository:
             },
             f"reading the entries of CRL shard {shard} of {issuer}",
         )
-        return [RevokedEntry(int(serial, 16), back(at), reason) for serial, at, reason in rows]
+        return [bytes(row[0]) for row in rows]
 
-    def all_entries(
-        self, issuer: str, expired_before: dt.datetime
-    ) -> Iterator[tuple[int, RevokedEntry]]:
+    def all_entries(self, issuer: str, expired_before: dt.datetime) -> Iterator[tuple[int, bytes]]:
         """Read in one snapshot, in batches; handed out after it ends."""
-        back = self._db.times.back
-        params = {
-            "p_issuer": issuer,
-            "p_since": self._db.times.out(expired_before, "expired_before"),
-        }
+        params = {"p_since": self._db.times.out(expired_before, "expired_before")}
 
         def work(cursor: Any) -> list[list[Any]]:
             cursor.execute(self._sql["all_entries"], params)
@@ -240,8 +227,9 @@ class CrlShardRepository:
             return batches
 
         for batch in self._db.snapshot(work, f"reading the CRL entries of {issuer}"):
-            for shard, serial, at, reason in batch:
-                yield shard, RevokedEntry(int(serial, 16), back(at), reason)
+            for of, shard, der in batch:
+                if of == issuer:
+                    yield shard, bytes(der)
 
     def _rows(self, name: str, params: Mapping[str, Any], doing: str) -> list[Any]:
         def work(cursor: Any) -> list[Any]:

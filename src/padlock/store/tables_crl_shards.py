@@ -1,7 +1,8 @@
 """Tables of partitioned CRLs (migration 0009); they share padlock.store.tables.metadata.
 
 - ``crl_entries``: one row per revoked certificate that names a CRL shard, written in its
-  revocation's transaction, with the shard it names: a shard's CRL is one indexed read.
+  revocation's transaction, with the shard it names and its entry's DER as every CRL of
+  the shard lists it: a shard's CRL is one indexed read and a join of bytes.
 - ``crl_shard_state``: per (issuer, shard), the last CRL number handed out (allocated
   in its own committed UPDATE, so no number is signed twice, RFC 5280 5.2.3) and the
   revision, bumped by every revocation into the shard. Shard -1 is the issuer's full
@@ -29,6 +30,7 @@ crl_entries = Table(
     Column("revoked_at", _Time, nullable=False),
     Column("reason", String(32), nullable=False),
     Column("not_after", _Time, nullable=False),
+    Column("der", LargeBinary, nullable=False),  # its revokedCertificates entry, as signed
     Index(None, "issuer", "shard"),
 )
 

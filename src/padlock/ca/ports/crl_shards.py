@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from padlock.pki.crl_ocsp import RevokedEntry, half_way
+from padlock.pki.crl_ocsp import half_way
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,13 @@ class CrlShardStore(Protocol):
 
     def get(self, issuer: str, shard: int) -> ShardCrl | None: ...
 
-    def entries(
-        self, issuer: str, shard: int, expired_before: dt.datetime
-    ) -> Sequence[RevokedEntry]:
-        """The shard's revoked certificates still valid at ``expired_before``."""
+    def entries(self, issuer: str, shard: int, expired_before: dt.datetime) -> Sequence[bytes]:
+        """The DER entries (``pki.crl_shards.revoked_entry``) of the shard's revoked
+        certificates still valid at ``expired_before``."""
 
-    def all_entries(
-        self, issuer: str, expired_before: dt.datetime
-    ) -> Iterator[tuple[int, RevokedEntry]]:
-        """(shard, entry) of every shard of ``issuer``, in one pass over the table."""
+    def all_entries(self, issuer: str, expired_before: dt.datetime) -> Iterator[tuple[int, bytes]]:
+        """(shard, DER entry) of every entry of ``issuer`` still valid at ``expired_before``,
+        in one pass over the table."""
 
     def save(self, crl: ShardCrl) -> bool:
         """Store ``crl`` unless a CRL of a higher number is stored already; whether it was."""

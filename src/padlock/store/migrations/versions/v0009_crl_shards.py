@@ -36,6 +36,7 @@ def upgrade() -> None:
         _time("revoked_at"),
         sa.Column("reason", sa.String(32), nullable=False),
         _time("not_after"),
+        sa.Column("der", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("serial", name=op.f("pk_crl_entries")),
     )
     op.create_index(op.f("ix_crl_entries_issuer_shard"), "crl_entries", ["issuer", "shard"])
