@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from padlock.ca.mpic.signing import RequestKey
     from padlock.ca.notify import Notifier
     from padlock.ca.ports.acme_server import Revoke
+    from padlock.ca.ports.crl_shards import CrlShardStore
     from padlock.ca.ports.enrollment import EnrollmentStore
     from padlock.ca.ports.revocation import RevocationStore
     from padlock.ca.reviewers import Reviewers
@@ -244,6 +245,13 @@ def revocation_store(store: Store) -> RevocationStore:
     from padlock.store.revocation import RevocationRepository
 
     return RevocationRepository(_sql_store(store, "Revocation"))
+
+
+def crl_shard_store(store: Store) -> CrlShardStore:
+    """The stored CRL shards, their numbers and entries, on ``store``'s database."""
+    from padlock.store.crl_shards import CrlShardRepository
+
+    return CrlShardRepository(_sql_store(store, "CRL shards"))
 
 
 def reviewers(store: Store) -> Reviewers:
