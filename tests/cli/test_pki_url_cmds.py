@@ -196,6 +196,8 @@ def test_ca_init_revocation_defaults_shards_and_no_trusted_ocsp(
     assert _ocsp_urls(again) == ["http://ca.example.com/ocsp/trusted-issuing"]
     bad = padlock_proc("ca", "set-ocsp", "maybe", "--data-dir", data, env=CA_ENV)
     assert bad.rc != 0 and "Traceback" not in bad.err
+    nowhere = padlock_proc("ca", "set-ocsp", "on", "--data-dir", tmp_path / "none", env=CA_ENV)
+    assert nowhere.rc == 1 and "There is no CA" in nowhere.err and "Traceback" not in nowhere.err
 
 
 def test_ca_init_refuses_too_many_crl_shards(padlock_proc: Run, tmp_path: Path) -> None:

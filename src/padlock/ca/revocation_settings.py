@@ -91,6 +91,11 @@ def set_ocsp(ca_dir: Path, issuer: str, on: bool) -> RevocationChoice:
     """Turn ``issuer``'s OCSP responder on or off for the certificates it issues from now
     on (and its responder's answers: unauthorized when off); the new choice."""
     path = ca_dir / "ca.json"
+    if not path.exists():
+        raise ConfigError(
+            f"There is no CA in {ca_dir.parent}.",
+            hint="Make one with: padlock ca init --data-dir " + str(ca_dir.parent),
+        )
     meta = json.loads(read_bytes(path, "CA metadata"))
     current = choices(meta)
     chosen = RevocationChoice(current.get(issuer, LEGACY).crl_shards, on)
