@@ -66,7 +66,7 @@ def run(entries: int, shards: int, db_url: str | None, data: Path) -> dict[str, 
     from padlock.ca.issuance import IssuancePolicy, Issuer, IssueRequest
     from padlock.ca.revocation import Revoker
     from padlock.ca.revocation_settings import RevocationChoice
-    from padlock.ca.signer import ca_urls, create_authority, load_issuing_signers
+    from padlock.ca.signer import create_authority, load_issuing_signers
     from padlock.store import open_store
     from padlock.store.revocation import RevocationRepository
 
@@ -77,14 +77,9 @@ def run(entries: int, shards: int, db_url: str | None, data: Path) -> dict[str, 
     store = open_store(db_url or f"sqlite:///{(data / 'padlock.db').resolve()}")
     try:
         repo = RevocationRepository(store)  # type: ignore[arg-type]
-        counts = {ISSUER: shards}
-        sharded = ShardedCrls(
-            repo.shards,
-            signers.values(),
-            counts,
-            {s.issuer: ca_urls(base, s.issuer).crl for s in signers.values()},
-        )
-        policy = IssuancePolicy(base, revocation={ISSUER: RevocationChoice(shards, False)})
+        chosen = {ISSUER: RevocationChoice(shards, False)}
+        sharded = ShardedCrls(repo.shards, signers.values(), chosen, base)
+        policy = IssuancePolicy(base, revocation=chosen)
         issuer = Issuer(store, signers, policy, blocked_keys=repo)
         revoker = Revoker(repo, shards=sharded)
         load_s = _load(repo.shards, entries, shards, now)

@@ -17,7 +17,7 @@ from padlock.ca.issuance import IssuancePolicy, Issuer, IssueRequest
 from padlock.ca.ports import Store
 from padlock.ca.revocation import CrlService, Revoker
 from padlock.ca.revocation_settings import RevocationChoice
-from padlock.ca.signer import Signer, ca_urls
+from padlock.ca.signer import Signer
 from padlock.pki.keypolicy import builtin_blocklist
 from padlock.pki.profiles import Hierarchy
 from padlock.store.revocation import RevocationRepository
@@ -45,13 +45,8 @@ class Sharded:
             blocked_keys=self.repo,
         )
         self.signers = signers
-        self.shards = ShardedCrls(
-            self.repo.shards,
-            signers.values(),
-            {ISSUER: shards},
-            {s.issuer: ca_urls(BASE_URL, s.issuer).crl for s in signers.values()},
-        )
-        self.crls = CrlService(self.repo, signers.values(), lagging=[ISSUER])
+        self.shards = ShardedCrls(self.repo.shards, signers.values(), choice, BASE_URL)
+        self.crls = CrlService(self.repo, signers.values(), lagging=lambda i: i == ISSUER)
         self.revoker = Revoker(self.repo, self.crls, shards=self.shards)
 
     def issue(self, name: str = "www.example.com") -> x509.Certificate:
