@@ -10,12 +10,13 @@ import contextlib
 import datetime as dt
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from padlock import hosts
+from padlock.ca import revocation_settings
 from padlock.ca import signer as signer_mod
 from padlock.ca.issuance import Clock, IssuancePolicy, Issuer, utcnow
 from padlock.ca.ports import Store
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from padlock.ca.mpic.signing import RequestKey
     from padlock.ca.notify import Notifier
     from padlock.ca.ports.acme_server import Revoke
+    from padlock.ca.ports.crl_shards import CrlShardStore
     from padlock.ca.ports.enrollment import EnrollmentStore
     from padlock.ca.ports.revocation import RevocationStore
     from padlock.ca.reviewers import Reviewers
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from padlock.ca.validation import VAConfig
     from padlock.pki.profiles import ProfileSet
     from padlock.store import SqlStore
+    from padlock.store.revocation import RevocationRepository
 
 CA_PASSPHRASE_ENV = "PADLOCK_CA_PASSPHRASE"  # noqa: S105 - a variable name
 PASSPHRASE_FILE = "passphrase"  # noqa: S105 - a file name
@@ -146,6 +149,7 @@ def open_authority(
         base_url=signer_mod.pki_base_url_of(meta) or settings.effective_pki_base_url,
         allow_internal_in_test=settings.allow_internal_names_in_test,
         test_clock_offset=settings.test_clock_offset,
+        revocation=revocation_settings.choices(meta),
     )
     blocked = revocation_store(store)
     watch = _IssuerWatch(settings, passphrase, store)
@@ -197,27 +201,54 @@ def open_revocation(authority: Authority, passphrase: bytes) -> Revocation:
     """Revocation for a process that holds the CA keys: the Revoker, the CRLs of the issuing
     CAs and of the test root (its key is online), and the OCSP responders."""
     from padlock.ca import revocation as rev
+    from padlock.ca.crl_shards import ShardedCrls
     from padlock.pki.profiles import Hierarchy
 
     ca_dir = authority.settings.ca_dir
     repo = revocation_store(authority.store)
     issuer = authority.issuer
+    meta = signer_mod.read_meta(ca_dir)
+    chosen = revocation_settings.choices(meta)
+
+    def answering(cas: Iterable[signer_mod.Signer]) -> list[signer_mod.Signer]:
+        """Only the issuing CAs whose choice is OCSP get a responder; the others answer
+        unauthorized."""
+        return [s for s in cas if revocation_settings.choice_for(chosen, s.issuer).ocsp]
+
     # Every issuing CA signs CRLs and OCSP answers for what it issued, the succeeded ones
     # too (ca new-issuer), as long as the data dir holds them.
     issuing = issuer.issuing_cas.every
-    responders = signer_mod.ensure_every_ocsp_signer(ca_dir, passphrase, utcnow(), issuing)
+    responders = signer_mod.ensure_every_ocsp_signer(
+        ca_dir, passphrase, utcnow(), answering(issuing)
+    )
     test_root = signer_mod.load_root_signer(ca_dir, Hierarchy.TEST, passphrase)
-    crls = rev.CrlService(repo, [*issuing, test_root])
+    base = signer_mod.pki_base_url_of(meta) or authority.settings.effective_pki_base_url
+    shards = ShardedCrls(_revocation_repo(repo).shards, issuing, chosen, base)
+    crls = rev.CrlService(repo, [*issuing, test_root], lagging=lambda i: shards.count(i) > 0)
     ocsp = rev.OcspResponder(repo, responders)
 
     def renew(now: dt.datetime) -> list[signer_mod.OcspSigner]:
         every = issuer.issuing_cas.every
         crls.replace_signers([*every, test_root])
-        return signer_mod.ensure_every_ocsp_signer(ca_dir, passphrase, now, every)
+        shards.replace_signers(every)
+        return signer_mod.ensure_every_ocsp_signer(ca_dir, passphrase, now, answering(every))
 
     return rev.Revocation(
-        rev.Revoker(repo, crls, ocsp), crls, ocsp, renew, issuers=lambda: issuer.refresh().every
+        rev.Revoker(repo, crls, ocsp, shards=shards),
+        crls,
+        ocsp,
+        renew,
+        issuers=lambda: issuer.refresh().every,
+        shards=shards,
     )
+
+
+def _revocation_repo(repo: RevocationStore) -> RevocationRepository:
+    from padlock.store.revocation import RevocationRepository
+
+    if not isinstance(repo, RevocationRepository):  # pragma: no cover - revocation_store's
+        raise ConfigError("Revocation needs padlock's SQL store.")
+    return repo
 
 
 def _sql_store(store: Store, what: str) -> SqlStore:
@@ -238,6 +269,13 @@ def revocation_store(store: Store) -> RevocationStore:
     from padlock.store.revocation import RevocationRepository
 
     return RevocationRepository(_sql_store(store, "Revocation"))
+
+
+def crl_shard_store(store: Store) -> CrlShardStore:
+    """The stored CRL shards, their numbers and entries, on ``store``'s database."""
+    from padlock.store.crl_shards import CrlShardRepository
+
+    return CrlShardRepository(_sql_store(store, "CRL shards"))
 
 
 def reviewers(store: Store) -> Reviewers:

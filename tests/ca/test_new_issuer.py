@@ -22,6 +22,7 @@ from padlock.ca.issuance import IssuedCertificate, IssueRequest
 from padlock.ca.signer import create_authority, issuing_files, offline_dir_for
 from padlock.config import Settings
 from padlock.errors import ConfigError
+from padlock.pki.crl_shards import shard_named
 from padlock.pki.profiles import Hierarchy
 from tests.ca.conftest import BASE_URL, CA_PASSPHRASE, build_csr
 from tests.ca.issue_loop import pg_schema
@@ -155,7 +156,9 @@ def test_new_issuer_old_issuer_still_answers_ocsp_and_crl_and_revokes(
     revocation.revoker.revoke(old.record.serial, "keyCompromise", "test")
     request = ocsp.OCSPRequestBuilder().add_certificate(old_leaf, first, SHA1()).build()
     assert revocation.ocsp.answer(request.public_bytes(DER), now).status == "revoked"
-    crl = revocation.crls.current("test-issuing", dt.datetime.now(dt.UTC))
+    shard = shard_named(old_leaf, "test-issuing")  # the CRL the old certificate names
+    assert shard is not None and revocation.shards is not None
+    crl = revocation.shards.current("test-issuing", shard, dt.datetime.now(dt.UTC))
     (tmp_path / "crl.pem").write_bytes(x509.load_der_x509_crl(crl.der).public_bytes(PEM))
     (tmp_path / "old.pem").write_bytes(old.certificate_pem)
     (tmp_path / "first.pem").write_bytes(first.public_bytes(PEM))
@@ -167,6 +170,11 @@ def test_new_issuer_old_issuer_still_answers_ocsp_and_crl_and_revokes(
     assert checked.returncode != 0
     assert "certificate revoked" in checked.stdout + checked.stderr
     assert x509.load_der_x509_crl(crl.der).is_signature_valid(first.public_key())  # type: ignore[arg-type]
+    # The new issuing CA takes its hierarchy's CRL shards: its certificates name its own.
+    new_shard = shard_named(new_leaf, "test-issuing-2")
+    assert new_shard is not None
+    new_crl = revocation.shards.current("test-issuing-2", new_shard, dt.datetime.now(dt.UTC))
+    assert x509.load_der_x509_crl(new_crl.der).is_signature_valid(second.public_key())  # type: ignore[arg-type]
 
 
 def test_new_issuer_is_audited_and_recorded_in_the_identity(

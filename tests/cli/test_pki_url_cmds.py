@@ -1,5 +1,6 @@
 """The PKI base URL: ``ca init --pki-base-url/--country``, ``ca set-pki-url`` repairing a CA
-made with an https base URL, and what ``padlock doctor`` says of the URLs in certificates."""
+made with an https base URL, and what ``padlock doctor`` says of the URLs in certificates;
+the revocation choices of ``ca init`` (CRL shards, OCSP) and ``ca set-ocsp``."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def test_ca_init_pki_base_url_and_country(padlock_proc: Run, tmp_path: Path) -> 
     data = tmp_path / "data"
     _init(
         padlock_proc, data, "--base-url", "https://acme.example.com",
-        "--pki-base-url", "http://pki.example.com:8081", "--country", "de",
+        "--pki-base-url", "http://pki.example.com:8081", "--country", "de", "--ocsp",
     )  # fmt: skip
     assert json.loads((data / "ca/ca.json").read_text())["pki_base_url"] == (
         "http://pki.example.com:8081"
@@ -162,3 +163,46 @@ def test_doctor_says_internal_and_unreachable_pki_urls(padlock_proc: Run, tmp_pa
     assert checks["pki-url"]["ok"] is True
     assert checks["pki-host"]["ok"] is False and "internal host" in checks["pki-host"]["detail"]
     assert checks["pki-fetch"]["ok"] is False and "unreachable" in checks["pki-fetch"]["detail"]
+
+
+def _ocsp_urls(cert: x509.Certificate) -> list[str]:
+    aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    return [
+        str(d.access_location.value)
+        for d in aia
+        if d.access_method == AuthorityInformationAccessOID.OCSP
+    ]
+
+
+def test_ca_init_revocation_defaults_shards_and_no_trusted_ocsp(
+    padlock_proc: Run, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    _init(padlock_proc, data, "--base-url", "http://ca.example.com", "--crl-shards", "16")
+    assert json.loads((data / "ca/ca.json").read_text())["revocation"] == {
+        "test-issuing": {"crl_shards": 4, "ocsp": True},
+        "trusted-issuing": {"crl_shards": 16, "ocsp": False},
+    }
+    assert _issue_dv(padlock_proc, data, tmp_path).rc == 0
+    leaf = x509.load_pem_x509_certificate((tmp_path / "dv.crt").read_bytes())
+    assert _ocsp_urls(leaf) == []
+    shard = leaf.serial_number % 16
+    assert _urls(leaf)[-1] == f"http://ca.example.com/crl/trusted-issuing/{shard}.crl"
+
+    turned = padlock_proc("ca", "set-ocsp", "on", "--data-dir", data, env=CA_ENV)
+    assert turned.rc == 0 and "OCSP for trusted-issuing is on" in turned.out, turned.err
+    assert _issue_dv(padlock_proc, data, tmp_path, "again.crt").rc == 0
+    again = x509.load_pem_x509_certificate((tmp_path / "again.crt").read_bytes())
+    assert _ocsp_urls(again) == ["http://ca.example.com/ocsp/trusted-issuing"]
+    bad = padlock_proc("ca", "set-ocsp", "maybe", "--data-dir", data, env=CA_ENV)
+    assert bad.rc != 0 and "Traceback" not in bad.err
+    nowhere = padlock_proc("ca", "set-ocsp", "on", "--data-dir", tmp_path / "none", env=CA_ENV)
+    assert nowhere.rc == 1 and "There is no CA" in nowhere.err and "Traceback" not in nowhere.err
+
+
+def test_ca_init_refuses_too_many_crl_shards(padlock_proc: Run, tmp_path: Path) -> None:
+    res = padlock_proc(
+        "ca", "init", "--data-dir", tmp_path / "data", "--crl-shards", "5000", env=CA_ENV
+    )
+    assert res.rc != 0 and "0 to 4096" in res.err and "Traceback" not in res.err, res.err
+    assert not (tmp_path / "data" / "ca" / "ca.json").exists()

@@ -92,7 +92,7 @@ def test_docs_ca_operations_blocks_run(tmp_path: Path) -> None:
     # doctor would fetch the page's PKI URLs from the internet: not here.
     shell.subs = [("padlock doctor ", "padlock doctor --offline ")]
     ran = [b.lineno for b, why in shell.run_page(ROOT / "docs" / "ca-operations.md") if not why]
-    assert len(ran) == 8, ran
+    assert len(ran) == 9, ran
     assert (shell.cwd / "www.pem").read_text().count("BEGIN CERTIFICATE") == 2
     assert (shell.cwd / "perspective-fra" / "perspective.key").exists()
     assert (shell.cwd / "host-b" / "ca" / "ca.json").exists()

@@ -32,6 +32,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from padlock.pki.lint import CertKind, lint_serverauth
+from tests.support.crl import crl_path
 from tests.support.dnsserver import TestDNS, Zone
 from tests.support.padlock_server import launch
 from tests.support.ports import free_port
@@ -277,7 +278,7 @@ def revocation_seen(padlock: Padlock, cert_path: Path, chain_path: Path) -> tupl
         "trusted-issuing" if "Trusted" in issuer.subject.rfc4514_string() else "test-issuing"
     )
     with httpx.Client(verify=_trusting(padlock.test_root), timeout=10) as client:
-        crl_der = client.get(f"{padlock.base}/crl/{issuer_id}.crl").content
+        crl_der = client.get(f"{padlock.base}{crl_path(leaf)}").content  # the CRL it names
         request = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA256()).build()
         answer = client.post(
             f"{padlock.base}/ocsp/{issuer_id}",

@@ -27,6 +27,7 @@ from cryptography.x509.oid import NameOID
 from padlock.pki import lint
 from padlock.pki.crl_ocsp import issuer_hashes
 from padlock.site.revocation_status import ocsp_status
+from tests.support.crl import crl_path
 from tests.support.padlock_server import launch
 
 PADLOCK = Path(sys.executable).parent / "padlock"
@@ -104,8 +105,10 @@ class Server:
             "-url", f"{self.url}/ocsp/test-issuing", "-CAfile", self.root, *extra,
         )  # fmt: skip
 
-    def crl_pem(self) -> Path:
-        der = httpx.get(f"{self.url}/crl/test-issuing.crl", timeout=30)
+    def crl_pem(self, leaf: Path) -> Path:
+        """The CRL ``leaf`` names (its shard), as openssl gets it: PEM in a file."""
+        cert = x509.load_pem_x509_certificate(leaf.read_bytes())
+        der = httpx.get(f"{self.url}{crl_path(cert)}", timeout=30)
         assert der.status_code == 200
         assert der.headers["content-type"] == "application/pkix-crl"
         assert not lint.lint_crl(der.content).errors
@@ -116,7 +119,7 @@ class Server:
 
     def verify_with_crl(self, leaf: Path) -> subprocess.CompletedProcess[str]:
         return self.openssl(
-            "verify", "-crl_check", "-CRLfile", self.crl_pem(), "-CAfile", self.root,
+            "verify", "-crl_check", "-CRLfile", self.crl_pem(leaf), "-CAfile", self.root,
             "-untrusted", self.issuing, leaf,
         )  # fmt: skip
 

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from padlock.acme import messages as m
 from tests.conftest import OPENSSL, PADLOCK_BIN
+from tests.support.crl import crl_path
 from tests.web.conftest import PadlockServer, make_csr, start_padlock_server
 
 PEM = serialization.Encoding.PEM
@@ -149,8 +150,8 @@ def test_new_issuer_serve_chains_follow_and_old_certificates_keep_theirs(
     assert revoked.returncode == 0, revoked.stderr
     said = _ocsp(tmp_path, server, tmp_path / "first.pem", tmp_path / "old.pem", "test-issuing")
     assert "old.pem: revoked" in said and "Response verify OK" in said, said
-    crl = httpx.get(f"{server.url}/crl/test-issuing.crl", timeout=30)
-    assert crl.status_code == 200
+    crl = httpx.get(f"{server.url}{crl_path(x509.load_pem_x509_certificate(old_leaf))}", timeout=30)
+    assert crl.status_code == 200  # the shard the old certificate names, of the old CA
     (tmp_path / "crl.pem").write_bytes(x509.load_der_x509_crl(crl.content).public_bytes(PEM))
     checked = _openssl(
         tmp_path, "verify", "-crl_check", "-CRLfile", "crl.pem", "-CAfile", root,

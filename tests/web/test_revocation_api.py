@@ -26,6 +26,7 @@ from padlock.pki import crl_ocsp
 from padlock.pki.profiles import Hierarchy
 from padlock.store.revocation import RevocationRepository
 from padlock.web.app import create_app, ensure_authority
+from tests.support.crl import crl_path
 
 PASSPHRASE = "web revocation pass phrase"
 BASE = "http://ca.example.com"
@@ -157,7 +158,7 @@ def test_rest_revoke_by_request_id(client: TestClient) -> None:
     unknown = client.post("/api/v1/requests/no-such-id/revoke", json={})
     assert unknown.status_code == 404
     assert _ask(client, cert).certificate_status is ocsp.OCSPCertStatus.REVOKED
-    crl = x509.load_der_x509_crl(client.get("/crl/test-issuing.crl").content)
+    crl = x509.load_der_x509_crl(client.get(crl_path(cert)).content)  # its shard
     assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
 
 
@@ -225,7 +226,7 @@ def test_upkeep_signs_the_crl_after_a_revocation_elsewhere(client: TestClient) -
     Revoker(RevocationRepository(store)).revoke(cert.serial_number, "superseded", "elsewhere")
     deadline = time.monotonic() + 60
     while True:
-        crl = x509.load_der_x509_crl(client.get("/crl/test-issuing.crl").content)
+        crl = x509.load_der_x509_crl(client.get(crl_path(cert)).content)
         if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
             break
         assert time.monotonic() < deadline, "the upkeep thread never signed the new CRL"
@@ -275,3 +276,106 @@ def test_dedicated_responder_app(data_dir: Path) -> None:
         assert lean.get("/healthz").json() == {"status": "ok"}
         assert lean.get("/elsewhere").status_code == 404
         assert lean.put("/ocsp/test-issuing", content=body).status_code == 405
+
+
+def _conditional_gets(http: TestClient, path: str) -> tuple[str, str]:
+    """A shard as a CDN sees it: validators, freshness, 304 for what it holds already.
+
+    The upkeep may sign a shard the GET has just signed on demand (both saw it missing), so
+    the checks start once two GETs in a row see one CRL (bounded)."""
+    reply = http.get(path)
+    for _ in range(50):
+        settled = http.get(path)
+        if settled.headers.get("etag") == reply.headers.get("etag"):
+            break
+        reply = settled
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"] == "application/pkix-crl"
+    control = reply.headers["cache-control"]
+    assert control.startswith("public, max-age=") and "no-transform" in control
+    max_age = int(control.split("max-age=")[1].split(",")[0])
+    crl = x509.load_der_x509_crl(reply.content)
+    assert crl.next_update_utc is not None
+    assert 0 < max_age <= min(3600, (crl.next_update_utc - dt.datetime.now(dt.UTC)).total_seconds())
+    etag, modified = reply.headers["etag"], reply.headers["last-modified"]
+    for headers in (
+        {"if-none-match": etag},
+        {"if-modified-since": modified},
+        {"if-none-match": "*"},
+    ):
+        again = http.get(path, headers=headers)
+        assert again.status_code == 304 and again.content == b"", headers
+        assert again.headers["etag"] == etag
+    assert http.get(path, headers={"if-none-match": '"other"'}).status_code == 200
+    stale = {"if-modified-since": "Mon, 01 Jan 2001 00:00:00 GMT"}
+    assert http.get(path, headers=stale).status_code == 200
+    assert http.get(path, headers={"if-modified-since": "not a date"}).status_code == 200
+    return etag, modified
+
+
+def test_crl_shard_endpoint_conditional_gets_and_a_revocation(client: TestClient) -> None:
+    cert = _issue(client)
+    path = crl_path(cert)
+    assert path.startswith("/crl/test-issuing/") and path.endswith(".crl")
+    etag, _modified = _conditional_gets(client, path)
+    from padlock.web.revocation_api import revocation_for
+
+    revocation_for(client.app).revoker.revoke(cert.serial_number, "superseded", "test")
+    changed = client.get(path, headers={"if-none-match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+    crl = x509.load_der_x509_crl(changed.content)
+    assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+    for bad in ("/crl/test-issuing/4.crl", "/crl/test-issuing/x.crl", "/crl/nobody/0.crl"):
+        missing = client.get(bad)
+        assert missing.status_code == 404, bad
+        assert missing.headers["content-type"] == "application/problem+json"
+
+
+def test_trusted_issuer_without_ocsp_names_none_and_its_responder_refuses(
+    client: TestClient,
+) -> None:
+    """A new CA's trusted issuing CA has no OCSP (ca init's default): no AIA OCSP URL in its
+    certificates, and its responder answers unauthorized (RFC 6960 2.3)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com")]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("www.example.com")]), False)
+        .sign(key, hashes.SHA256())
+    )
+    issuer = client.app.state.services.authority.issuer  # type: ignore[attr-defined]
+    issued = issuer.issue(IssueRequest(csr.public_bytes(PEM), "dv", domain_control_shown=True))
+    cert = x509.load_pem_x509_certificate(issued.certificate_pem)
+    aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    assert [d.access_method for d in aia] == [x509.oid.AuthorityInformationAccessOID.CA_ISSUERS]
+    assert crl_path(cert).startswith("/crl/trusted-issuing/")
+    trusted = issuer.signer_for(Hierarchy.TRUSTED).certificate
+    body = (
+        ocsp.OCSPRequestBuilder().add_certificate(cert, trusted, SHA1()).build().public_bytes(DER)
+    )
+    reply = client.post("/ocsp/trusted-issuing", content=body, headers=OCSP_TYPE)
+    assert reply.content == b"\x30\x03\x0a\x01\x06"  # unauthorized
+    assert client.post("/ocsp/test-issuing", content=body, headers=OCSP_TYPE).content == (
+        b"\x30\x03\x0a\x01\x06"
+    )
+    shard = x509.load_der_x509_crl(client.get(crl_path(cert)).content)
+    assert shard.is_signature_valid(trusted.public_key())  # type: ignore[arg-type]
+
+
+def test_dedicated_responder_serves_shards_conditionally(data_dir: Path) -> None:
+    from padlock.web.revocation_api import ResponderApp
+
+    with TestClient(_app(data_dir)) as full:
+        cert = _issue(full)
+    responder = ResponderApp(Settings(data_dir=data_dir, base_url=BASE), PASSPHRASE.encode())
+    with TestClient(responder) as lean:  # type: ignore[arg-type]
+        _conditional_gets(lean, crl_path(cert))
+        full_crl = lean.get("/crl/test-issuing.crl")
+        assert (
+            lean.get(
+                "/crl/test-issuing.crl", headers={"if-none-match": full_crl.headers["etag"]}
+            ).status_code
+            == 304
+        )
+        assert lean.get("/crl/test-issuing/9999.crl").status_code == 404
+        assert lean.get("/crl/test-issuing/-1.crl").status_code == 404

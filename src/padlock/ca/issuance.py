@@ -16,7 +16,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from padlock.ca.audit import AuditEntry
 from padlock.ca.ports.certificates import Store, StoreWrite
 from padlock.ca.records import CertificateRecord, Reservation
+from padlock.ca.revocation_settings import RevocationChoice, choice_for
 from padlock.ca.signer import IssuingCas, Signer, ca_urls, successor_id
 from padlock.errors import (
     ConfigError,
@@ -110,6 +111,9 @@ class IssuancePolicy:
     allow_internal_in_test: bool = False
     # The test hierarchy's rules run this far ahead (pki/schedule.py); never the trusted one's.
     test_clock_offset: dt.timedelta = dt.timedelta(0)
+    # Per issuer: CRL shards and OCSP (ca.json); an issuer not named keeps the full CRL
+    # and OCSP, as before either was a choice.
+    revocation: Mapping[str, RevocationChoice] = field(default_factory=dict)
 
 
 class BlockedKeys(Protocol):
@@ -163,9 +167,9 @@ class _Issuing:
     gates: Mapping[str, profile_gate.Gate]
 
     @classmethod
-    def of(cls, cas: IssuingCas, base_url: str, profiles: ProfileSet) -> _Issuing:
+    def of(cls, cas: IssuingCas, settings: IssuancePolicy, profiles: ProfileSet) -> _Issuing:
         signers = dict(cas.current)
-        urls = {h: ca_urls(base_url, s.issuer) for h, s in signers.items()}
+        urls = {h: _urls_of(settings, s.issuer) for h, s in signers.items()}
         templates = {
             p.name: certs.LeafTemplate(
                 p,
@@ -182,7 +186,7 @@ class _Issuing:
                 s.signature_algorithm,
                 urls[h].issuer_cert,
                 urls[h].ocsp,
-                frozenset({urls[h].crl}),
+                urls[h].every_crl(),
             )
             for h, s in signers.items()
         }
@@ -228,7 +232,7 @@ class Issuer:
         self._internal_host = host if host and not policy.is_public_host(host) else None
         cas = signers if isinstance(signers, IssuingCas) else IssuingCas(signers, ())
         # made once, not per certificate
-        self._issuing = _Issuing.of(cas, settings.base_url, profiles)
+        self._issuing = _Issuing.of(cas, settings, profiles)
         self._reload_lock = threading.Lock()
         self.generation = 0  # counts the changes of issuing CAs taken up (ca new-issuer)
         self._name_policies = {
@@ -260,7 +264,7 @@ class Issuer:
         with self._reload_lock:
             cas = self._watch.reload()
             if dict(cas.current) != dict(self._issuing.signers):
-                self._issuing = _Issuing.of(cas, self._settings.base_url, self.profiles)
+                self._issuing = _Issuing.of(cas, self._settings, self.profiles)
                 self.generation += 1
                 log.warning("issuing CAs now %s", ", ".join(s.issuer for s in cas.current.values()))
         return self.issuing_cas
@@ -587,6 +591,11 @@ class Issuer:
             pems = _chain_pems(signer)
         chain, root = pems
         return IssuedCertificate(record, certificate_pem, chain, root)
+
+
+def _urls_of(settings: IssuancePolicy, issuer: str) -> certs.CAUrls:
+    choice = choice_for(settings.revocation, issuer)
+    return ca_urls(settings.base_url, issuer, crl_shards=choice.crl_shards, ocsp=choice.ocsp)
 
 
 def _pki_url_fault(pki_base_url: str) -> ConfigError:

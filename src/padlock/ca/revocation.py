@@ -35,12 +35,13 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from padlock.ca.audit import AuditEntry
+from padlock.ca.crl_shards import ShardedCrls, sign_crl
 from padlock.ca.ports.revocation import CachedResponse, RevocationStore, StoredCrl
 from padlock.ca.records import CertificateRecord, CertState
 from padlock.ca.signer import OcspSigner, Signer
@@ -52,7 +53,7 @@ from padlock.errors import (
     PadlockError,
     Unauthorized,
 )
-from padlock.pki import crl_ocsp
+from padlock.pki import crl_ocsp, crl_shards
 from padlock.pki.crl_ocsp import CertStatus, OcspQuery, Reason, SingleStatus
 
 log = logging.getLogger("padlock.revocation")
@@ -91,11 +92,13 @@ class Revoker:
         crls: CrlService | None = None,
         ocsp: OcspResponder | None = None,
         clock: Clock = utcnow,
+        shards: ShardedCrls | None = None,
     ) -> None:
         self._store = store
         self._crls = crls
         self._ocsp = ocsp
         self._clock = clock
+        self._shards = shards
 
     def revoke(
         self,
@@ -169,13 +172,22 @@ class Revoker:
         return parsed
 
     def _publish(self, records: Sequence[CertificateRecord], now: dt.datetime) -> None:
-        """Sign the OCSP responses and each CRL again now; on failure the refresher catches
-        up."""
+        """Sign the OCSP responses and the CRLs the certificates name again now: only its
+        shard for a certificate that names one, else the issuer's full CRL. On failure the
+        refresher catches up."""
         try:
             if self._ocsp is not None:
                 for record in records:
                     self._ocsp.refresh(record.serial, now)
-            for issuer in dict.fromkeys(r.issuer for r in records):
+            full: dict[str, None] = {}
+            sharded = self._shards.issuers if self._shards is not None else ()
+            for r in records:
+                shard = None if r.der is None else crl_shards.shard_named_in(r.der, r.issuer)
+                if shard is not None and self._shards is not None and r.issuer in sharded:
+                    self._shards.regenerate(r.issuer, shard, now)
+                else:
+                    full[r.issuer] = None
+            for issuer in full:
                 if self._crls is not None and self._crls.can_sign(issuer):
                     self._crls.regenerate(issuer, now)
         except PadlockError as exc:
@@ -283,6 +295,9 @@ def decode_signature(text: str) -> bytes:
 # --- CRLs ------------------------------------------------------------------------------------
 
 
+FULL_CRL_LAG = dt.timedelta(hours=1)  # BR 4.9.7 allows 24 hours
+
+
 class CrlService:
     """Builds, signs and stores the full CRL of each CA whose key is online.
 
@@ -296,11 +311,15 @@ class CrlService:
         store: RevocationStore,
         signers: Iterable[Signer],
         days: Mapping[str, int] | None = None,
+        lagging: Callable[[str], bool] | None = None,
     ) -> None:
         self._store = store
         self._signers = {s.issuer: s for s in signers}
         self._days = dict(days or {})
         self._lock = threading.Lock()
+        # Issuers with CRL shards: their full CRL (for certificates from before the shards)
+        # follows revocations at most every FULL_CRL_LAG, not at once (it can be large).
+        self._lagging = lagging
 
     @property
     def issuers(self) -> tuple[str, ...]:
@@ -324,21 +343,22 @@ class CrlService:
         signer: Signer | None = None,
         days: int | None = None,
     ) -> StoredCrl:
-        """Build, sign and store a new CRL for ``issuer`` (number = stored + 1)."""
+        """Build, sign and store a new CRL for ``issuer``, its number allocated in the
+        database (higher than any before it); stored only over the CRL read before the
+        number was allocated, so the stored numbers only grow."""
         signer = signer or self._signers.get(issuer)
         if signer is None:
             raise NotFound(f"There is no online CA {issuer!r} to sign a CRL.")
         with self._lock:  # one builder per process at a time: a large CRL is memory-hungry
             for _attempt in range(5):
                 state = self._store.crl_state(issuer)
-                number = 1 if state is None else state[0] + 1
+                number = self._store.allocate_crl_number(issuer)  # after the state is read
                 generation = self._store.generation(issuer)  # read before the entries
                 this_update, next_update = crl_ocsp.crl_times(now, days or self.days_for(issuer))
                 entries = list(self._store.revoked_entries(issuer, this_update))
-                builder = crl_ocsp.crl_builder(
-                    signer.certificate, number, this_update, next_update, entries
+                der = sign_crl(
+                    signer, number, (this_update, next_update), crl_shards.revoked_list(entries)
                 )
-                der = signer.sign_crl(builder).public_bytes(Encoding.DER)
                 crl = StoredCrl(
                     issuer, number, generation, this_update, next_update, len(entries), der
                 )
@@ -356,8 +376,12 @@ class CrlService:
         if state is None:
             return True
         _number, generation, this_update, next_update = state
-        half = this_update + (next_update - this_update) / 2
-        return now >= half or generation < self._store.generation(issuer)
+        if crl_ocsp.half_way(this_update, next_update, now):
+            return True
+        lags = self._lagging is not None and self._lagging(issuer)
+        if lags and now < this_update + crl_ocsp.BACKDATE + FULL_CRL_LAG:
+            return False
+        return generation < self._store.generation(issuer)
 
     def refresh_due(self, now: dt.datetime) -> list[StoredCrl]:
         """Regenerate every online CA's CRL that is missing, stale or half-way to nextUpdate."""
@@ -698,6 +722,9 @@ class Revocation:
             log.warning("the issuing CAs could not be refreshed: %s", exc)
             return set()
 
+    shards: ShardedCrls | None = None
+    _seen: set[str] = field(default_factory=set)  # the issuing CAs renew_responders took up
+
     def tick(
         self, now: dt.datetime, presign_limit: int = 1000, *, shared: bool = True
     ) -> dict[str, int]:
@@ -708,17 +735,20 @@ class Revocation:
         each process's memory, so each renews its own."""
         renewed = 0
         held = self._held()
+        # A new issuing CA (with OCSP or not: its CRLs too) is taken up by renew_responders.
         if self.renew_responders is not None and (
-            not held <= self.ocsp.responders.keys()
+            held != self._seen
             or any(
                 crl_ocsp.responder_needs_renewal(r.certificate, now)
                 for r in self.ocsp.responders.values()
             )
         ):
             self.ocsp.replace_responders(self.renew_responders(now))
+            self._seen = held
             renewed = 1
         if not shared:
-            return {"responders": renewed, "crls": 0, "ocsp": 0}
+            return {"responders": renewed, "crls": 0, "shards": 0, "ocsp": 0}
         refreshed = self.crls.refresh_due(now)
+        shards = self.shards.refresh_due(now) if self.shards is not None else 0
         signed = self.ocsp.presign(now, presign_limit)
-        return {"responders": renewed, "crls": len(refreshed), "ocsp": signed}
+        return {"responders": renewed, "crls": len(refreshed), "shards": shards, "ocsp": signed}

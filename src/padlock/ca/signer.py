@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
 
+from padlock.ca import revocation_settings
+from padlock.ca.revocation_settings import RevocationChoice
 from padlock.config import pki_base_url_for
 from padlock.errors import ConfigError, OutputExists, UnrecognizedFile
 from padlock.fileio import read_bytes, write_atomic
@@ -97,15 +99,18 @@ def issuing_generations(ca_dir: Path, hierarchy: Hierarchy) -> list[int]:
     return sorted(found)
 
 
-def ca_urls(base_url: str, issuer: str) -> CAUrls:
-    """Where certificates issued by ``issuer`` point relying parties (AIA, CRL DP, OCSP)."""
+def ca_urls(base_url: str, issuer: str, *, crl_shards: int = 0, ocsp: bool = True) -> CAUrls:
+    """Where certificates issued by ``issuer`` point relying parties (AIA, CRL DP, OCSP):
+    with ``crl_shards``, each certificate's CRL DP names its shard; without ``ocsp`` no
+    responder is named."""
     base = base_url.rstrip("/")
     return CAUrls(
         issuer_cert=f"{base}/ca/{issuer}.der",
         crl=f"{base}/crl/{issuer}.crl",
         # Only the issuing CAs run an OCSP responder: a root's key may be offline, so the
         # status of the intermediates comes from the root's CRL (ARL) alone.
-        ocsp=f"{base}/ocsp/{issuer}" if issuing_generation(issuer) is not None else None,
+        ocsp=f"{base}/ocsp/{issuer}" if ocsp and issuing_generation(issuer) is not None else None,
+        crl_shards=crl_shards,
     )
 
 
@@ -287,6 +292,19 @@ class Signer:
     ) -> x509.CertificateRevocationList:
         return builder.sign(self.__key, self.__hash)
 
+    def sign_tbs_crl(self, tbs: bytes) -> bytes:
+        """The DER CRL of ``tbs`` (a TBSCertList of this CA: v2, its signature algorithm and
+        its subject as issuer, byte for byte; RFC 5280 5.1), signed."""
+        at, _end = der.element(tbs, 0)
+        version = b"\x02\x01\x01"
+        if tbs[at : at + len(version)] != version:
+            raise ValueError("the to-be-signed CRL is not a v2 TBSCertList")
+        at += len(version)
+        algorithm, issuer = self.__algorithm, self.__subject_der
+        if tbs[at : at + len(algorithm) + len(issuer)] != algorithm + issuer:
+            raise ValueError(f"the to-be-signed CRL is not one {self.issuer} signs")
+        return assemble_certificate(tbs, self.__algorithm, self.__sign(tbs))
+
     def public_key_matches(self) -> bool:
         return keys.fingerprint(self.__key.public_key()) == keys.fingerprint(
             self.certificate.public_key()
@@ -340,12 +358,14 @@ def create_authority(
     country: str | None = None,
     root_key_type: str = "ec-p384",
     issuing_key_type: str = "ec-p256",
+    revocation: Mapping[Hierarchy, RevocationChoice] | None = None,
 ) -> AuthorityInfo:
     """Make the test and trusted hierarchies (root + issuing intermediate each), in one step.
 
     ``pki_base_url`` (plain http) goes into the issuing CAs' AIA and CRL DP and, through
     ca.json, into every certificate they issue; ``country`` into every CA subject
-    (BR 7.1.2.10.2; without it, XX says that none was stated)."""
+    (BR 7.1.2.10.2; without it, XX says that none was stated); ``revocation`` each issuing
+    CA's CRL shards and OCSP (``revocation_settings.for_new_ca`` for one not given)."""
     meta = ca_dir / "ca.json"
     pki_base_url = check_pki_base_url(pki_base_url or pki_base_url_for(base_url))
     country = names.normalize_country(country) if country else None
@@ -397,6 +417,12 @@ def create_authority(
                 "base_url": base_url,
                 "pki_base_url": pki_base_url,
                 "created_at": now.isoformat(),
+                "revocation": {
+                    issuer_id(h, "issuing"): (
+                        (revocation or {}).get(h) or revocation_settings.for_new_ca(h)
+                    ).as_json()
+                    for h in Hierarchy
+                },
             },
             indent=2,
         ).encode(),

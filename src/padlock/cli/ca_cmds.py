@@ -13,7 +13,9 @@ from padlock.pki import serials
 
 if TYPE_CHECKING:
     from padlock.ca.ports import CertificateRecord
+    from padlock.ca.revocation_settings import RevocationChoice
     from padlock.config import Settings
+    from padlock.pki.profiles import Hierarchy
 
 app = typer.Typer(
     help="Run the certificate authority: init, issue, list, roots.", no_args_is_help=True
@@ -49,6 +51,24 @@ def _record_row(r: CertificateRecord) -> dict[str, object]:
     }
 
 
+def _revocation_choices(
+    crl_shards: int, test_crl_shards: int, ocsp: bool
+) -> dict[Hierarchy, RevocationChoice]:
+    """Each hierarchy's CRL shards and OCSP, as ``ca init`` was asked for them."""
+    from padlock.ca.revocation_settings import for_new_ca
+    from padlock.pki.profiles import Hierarchy
+
+    try:
+        return {
+            Hierarchy.TRUSTED: for_new_ca(
+                Hierarchy.TRUSTED, crl_shards_count=crl_shards, ocsp=ocsp
+            ),
+            Hierarchy.TEST: for_new_ca(Hierarchy.TEST, crl_shards_count=test_crl_shards),
+        }
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @app.command("init")
 def ca_init(
     data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
@@ -74,12 +94,27 @@ def ca_init(
     passphrase_file: Path | None = typer.Option(
         None, "--passphrase-file", help="The CA keys' pass phrase (else $PADLOCK_CA_PASSPHRASE)."
     ),
+    crl_shards: int = typer.Option(
+        128,
+        "--crl-shards",
+        help="CRL shards of the trusted issuing CA (each certificate names one; 0: one full CRL).",
+    ),
+    test_crl_shards: int = typer.Option(
+        4, "--test-crl-shards", help="CRL shards of the test issuing CA (0: one full CRL)."
+    ),
+    ocsp: bool = typer.Option(
+        False,
+        "--ocsp/--no-ocsp",
+        help="An OCSP responder for the trusted issuing CA (for stapling); the test CA has one.",
+    ),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Make a test hierarchy and a trusted hierarchy (root + issuing CA each)."""
     from padlock import hosts, wiring
     from padlock.ca.issuance import utcnow
     from padlock.ca.signer import create_authority
+
+    revocation = _revocation_choices(crl_shards, test_crl_shards, ocsp)
 
     settings = settings_for(data_dir).with_overrides(base_url=base_url, pki_base_url=pki_base_url)
     hosts.refuse_new_ca(settings)  # a database holds one CA: never a second one in it
@@ -100,6 +135,7 @@ def ca_init(
         country=country,
         root_key_type=root_key_type,
         issuing_key_type=issuing_key_type,
+        revocation=revocation,
     )
     hosts.record_ca(settings, "ca init")  # the database now belongs to this CA
     if json_out:

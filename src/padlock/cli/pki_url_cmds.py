@@ -1,4 +1,5 @@
-"""``padlock ca set-pki-url`` and the doctor's checks of the URLs in certificates.
+"""``padlock ca set-pki-url``, ``padlock ca set-ocsp`` and the doctor's checks of the URLs
+in certificates.
 
 Relying parties (browsers, OpenSSL, nginx's stapling) fetch AIA caIssuers, CRLs and OCSP
 over plain http (BR 7.1.2.7.7 and 7.1.2.11.2), from the CA's *PKI base URL*, which is kept
@@ -42,6 +43,30 @@ def set_pki_url(
         return
     print(f"Certificates issued from now on point at {new} (was {old}).")
     console.say("Restart padlock serve (every host) so that it issues with the new URLs.")
+
+
+def set_ocsp(
+    state: str = typer.Argument(..., help="on | off"),
+    hierarchy: str = typer.Option("trusted", "--hierarchy", help="trusted | test"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="The CA's data directory."),
+) -> None:
+    """Turn a hierarchy's OCSP responder on (for stapling) or off (CRLs only).
+
+    Certificates issued from then on name the responder in AIA, or do not; when off, the
+    responder answers "unauthorized" for that CA. Restart `padlock serve` afterwards.
+    """
+    from padlock.ca.revocation_settings import set_ocsp as write_choice
+    from padlock.ca.signer import issuer_id
+    from padlock.cli.ca_cmds import settings_for
+    from padlock.pki.profiles import Hierarchy
+
+    if state not in ("on", "off") or hierarchy not in ("trusted", "test"):
+        raise typer.BadParameter("Give on or off, and --hierarchy trusted or test.")
+    issuer = issuer_id(Hierarchy(hierarchy), "issuing")
+    chosen = write_choice(settings_for(data_dir).ca_dir, issuer, state == "on")
+    now_on = "on" if chosen.ocsp else "off"
+    print(f"OCSP for {issuer} is {now_on} for certificates issued from now on.")
+    console.say("Restart padlock serve (every host) so that it answers and issues accordingly.")
 
 
 def pki_url_checks(settings: Settings, fetch: bool = True) -> list[Check]:
@@ -103,3 +128,4 @@ def _reachable_check(url: str) -> Check:
 
 def register(ca_app: typer.Typer) -> None:
     ca_app.command("set-pki-url")(set_pki_url)
+    ca_app.command("set-ocsp")(set_ocsp)

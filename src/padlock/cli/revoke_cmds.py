@@ -195,9 +195,12 @@ def show_crl(
     issuer: str = typer.Argument(..., help="test-issuing | trusted-issuing | test-root | ..."),
     out: Path | None = typer.Option(None, "-o", "--out", help="Write it here."),
     pem: bool = typer.Option(False, "--pem", help="PEM instead of DER."),
+    shard: int | None = typer.Option(
+        None, "--shard", help="One shard of the CA's partitioned CRL, not its full CRL."
+    ),
     data_dir: Path | None = typer.Option(None, "--data-dir", help=ca_cmds.DATA_DIR_HELP),
 ) -> None:
-    """The stored CRL of a CA (as the server serves it)."""
+    """The stored CRL of a CA, or of one of its shards (as the server serves it)."""
     import base64
     import sys
 
@@ -208,14 +211,20 @@ def show_crl(
     settings = ca_cmds.settings_for(data_dir)
     store = wiring.open_store(settings)
     try:
-        crl = wiring.revocation_store(store).get_crl(issuer)
+        if shard is None:
+            crl = wiring.revocation_store(store).get_crl(issuer)
+            der = None if crl is None else crl.der
+        else:
+            part = wiring.crl_shard_store(store).get(issuer, shard)
+            der = None if part is None else part.der
     finally:
         store.close()
-    if crl is None:
-        raise NotFound(f"There is no CRL for {issuer!r} yet.")
-    data = crl.der
+    if der is None:
+        which = "" if shard is None else f" shard {shard}"
+        raise NotFound(f"There is no CRL{which} for {issuer!r} yet.")
+    data = der
     if pem:
-        body = base64.encodebytes(crl.der).replace(b"\n", b"")
+        body = base64.encodebytes(der).replace(b"\n", b"")
         lines = [body[i : i + 64] for i in range(0, len(body), 64)]
         data = b"-----BEGIN X509 CRL-----\n" + b"\n".join(lines) + b"\n-----END X509 CRL-----\n"
     if out is not None:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from padlock.errors import BadCSR
-from padlock.pki import der, keys
+from padlock.pki import crl_shards, der, keys
 from padlock.pki.profiles import Profile
 
 SERIAL_BITS = 128  # BR 7.1: at least 64 bits from a CSPRNG; < 2^159 and positive
@@ -45,8 +45,21 @@ class CAUrls:
     """Where relying parties fetch the issuer certificate, CRL and OCSP (AIA and CRL DP)."""
 
     issuer_cert: str
-    crl: str
+    crl: str  # the full CRL; a certificate names it when its CA has no shards
     ocsp: str | None = None
+    crl_shards: int = 0
+
+    def crl_for(self, serial: int) -> str:
+        """The CRL a certificate with ``serial`` names: its shard's, or the full CRL."""
+        if not self.crl_shards:
+            return self.crl
+        return crl_shards.shard_url(self.crl, crl_shards.shard_of(serial, self.crl_shards))
+
+    def every_crl(self) -> frozenset[str]:
+        """Every CRL a certificate of this CA may name: each shard's, or the full CRL."""
+        if not self.crl_shards:
+            return frozenset({self.crl})
+        return frozenset(crl_shards.shard_url(self.crl, i) for i in range(self.crl_shards))
 
 
 @dataclass(frozen=True)
@@ -418,10 +431,18 @@ class LeafTemplate:
             )
             + _LEAF_EKU
         )
-        crl_dp = _extension(_crl_dp(urls.crl), critical=False)
-        self._tail_ec = _LEAF_KU_EC + _LEAF_BC + crl_dp
-        rsa_ku = _LEAF_KU_RSA if profile.key_encipherment else _LEAF_KU_EC
-        self._tail_rsa = rsa_ku + _LEAF_BC + crl_dp
+        self._urls = urls
+        # The extensions after the SAN: key usage (per key kind), basic constraints and the
+        # CRL DP, per shard when the CA has shards (made on first use, then kept).
+        self._tails: dict[tuple[bool, str], bytes] = {}
+
+    def _tail(self, rsa: bool, crl_url: str) -> bytes:
+        tail = self._tails.get((rsa, crl_url))
+        if tail is None:
+            usage = _LEAF_KU_RSA if rsa and self.profile.key_encipherment else _LEAF_KU_EC
+            tail = usage + _LEAF_BC + _extension(_crl_dp(crl_url), critical=False)
+            self._tails[(rsa, crl_url)] = tail
+        return tail
 
     def _subject(self, first_name: str, organization: Organization | None) -> tuple[bytes, bool]:
         """(the subject Name's DER, whether it has any attribute)."""
@@ -487,7 +508,7 @@ class LeafTemplate:
             (_SAN_OID if has_attributes else _SAN_CRITICAL)
             + der.tlv(der.OCTET_STRING, der.tlv(der.SEQUENCE, general_names)),
         )
-        tail = self._tail_rsa if keys.is_rsa_key(public_key) else self._tail_ec
+        tail = self._tail(keys.is_rsa_key(public_key), self._urls.crl_for(serial))
         if self.profile.subject_key_identifier:
             tail += _subject_key_identifier(spki)
         # The extensions in the order padlock has always written them (the SKI last).

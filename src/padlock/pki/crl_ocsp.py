@@ -136,6 +136,12 @@ class RevokedEntry:
     reason: str  # a key of REASONS
 
 
+def half_way(this_update: dt.datetime, next_update: dt.datetime, now: dt.datetime) -> bool:
+    """Half of a CRL's or response's validity gone: sign it again well before its
+    nextUpdate (BR 4.9.7, 4.9.10)."""
+    return now >= this_update + (next_update - this_update) / 2
+
+
 def crl_times(now: dt.datetime, days: int) -> tuple[dt.datetime, dt.datetime]:
     this_update = (now - BACKDATE).replace(microsecond=0)
     return this_update, this_update + dt.timedelta(days=days)

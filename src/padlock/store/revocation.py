@@ -31,7 +31,9 @@ from padlock.ca.ports import AuditEntry, CertificateRecord, CertState
 from padlock.ca.ports.revocation import CachedResponse, StoredCrl
 from padlock.errors import AlreadyRevoked, Conflict, NotFound
 from padlock.pki.crl_ocsp import RevokedEntry
+from padlock.pki.crl_shards import FULL, shard_named_in
 from padlock.store.certificates import RECORD_COLUMNS, record_from_row
+from padlock.store.crl_shards import CrlShardRepository
 from padlock.store.statements import Statements, Tx, bound
 from padlock.store.tables import certificates
 from padlock.store.tables_revocation import (
@@ -142,6 +144,7 @@ class RevocationRepository:
     def __init__(self, store: SqlStore) -> None:
         self._store = store
         self._sql = Statements(store, _STATEMENTS)
+        self.shards = CrlShardRepository(store)
         # The hot reads run their SQL on the thread's own connection (``read_row``), the
         # one that writes: on SQLite its page cache is still good after its own commits,
         # where a second connection reread the pages the writer had just changed.
@@ -237,6 +240,11 @@ class RevocationRepository:
         tx.run("drop_ocsp", {"p_serial": serial_hex})
         if tx.run("bump_generation", {"p_issuer": record.issuer}) != 1:
             tx.run("insert_generation", {"issuer": record.issuer, "generation": 1})
+        shard = None if record.der is None else shard_named_in(record.der, record.issuer)
+        if shard is not None:  # its entry in the shard its certificate names
+            self.shards.note_revocation(
+                tx.cursor, record.issuer, shard, record.serial, at, reason, record.not_after
+            )
         return record
 
     def is_key_blocked(self, key_fingerprint: str) -> bool:
@@ -261,6 +269,9 @@ class RevocationRepository:
         return 0 if row is None else int(row[0])
 
     # -- CRLs -----------------------------------------------------------------------------------
+
+    def allocate_crl_number(self, issuer: str) -> int:
+        return self.shards.allocate_number(issuer, FULL)
 
     def revoked_entries(self, issuer: str, expired_before: dt.datetime) -> Iterator[RevokedEntry]:
         """Streamed in batches from a snapshot of their own: a million rows take seconds."""

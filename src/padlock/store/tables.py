@@ -96,6 +96,7 @@ audit_head = Table(
 # here makes `metadata` the whole schema.
 from padlock.store import (  # noqa: E402, F401
     tables_acme,
+    tables_crl_shards,
     tables_enrollment,
     tables_identity,
     tables_review,

@@ -1,7 +1,9 @@
 """Revocation over HTTP: CRLs, the OCSP responder, and the REST revocation endpoints.
 
-- ``GET /crl/{issuer}.crl`` — the CA's current full CRL (DER, ``application/pkix-crl``),
-  the URL every certificate's CRL DP names.
+- ``GET /crl/{issuer}/{shard}.crl`` — one shard of the CA's partitioned CRL (DER,
+  ``application/pkix-crl``), the URL a certificate's CRL DP names when its CA has shards;
+  ``GET /crl/{issuer}.crl`` — the CA's full CRL, which certificates issued before shards
+  name. Both are static bytes with validators (``web/crl_serving.py``).
 - ``POST /ocsp/{issuer}`` (``application/ocsp-request``) and ``GET /ocsp/{issuer}/{base64}``
   (RFC 6960 A.1, RFC 5019) — the responder the certificates' AIA names. It is a
   plain ASGI endpoint (no request model, no JSON): the answer is usually a
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import email.utils
 import hashlib
 import logging
 import os
@@ -51,14 +52,14 @@ from padlock.ca.signer import read_meta
 from padlock.errors import BadPassphrase, NotFound, PadlockError, PayloadTooLarge
 from padlock.filelock import FileLock
 from padlock.pki import crl_ocsp
-from padlock.web import fast_path
+from padlock.web import crl_serving, fast_path
 from padlock.web.limits import LimitedRoute
 from padlock.web.pki_files import DER_CERT, issuer_certificate_der
 from padlock.web.services import Services
 
 log = logging.getLogger("padlock.revocation")
 
-CRL_TYPE = "application/pkix-crl"
+CRL_TYPE = crl_serving.CRL_TYPE
 OCSP_REQUEST = "application/ocsp-request"
 OCSP_RESPONSE = "application/ocsp-response"
 TICK_ENV = "PADLOCK_REVOCATION_TICK"  # seconds between upkeep rounds (default 30)
@@ -194,33 +195,76 @@ router = APIRouter(tags=["revocation"], lifespan=_lifespan, route_class=LimitedR
 # --- CRLs ----------------------------------------------------------------------------------
 
 
-def _http_date(when: dt.datetime) -> str:
-    return email.utils.format_datetime(when.astimezone(dt.UTC), usegmt=True)
-
-
 @router.get(
     "/crl/{issuer}.crl",
     response_class=Response,
-    responses={200: {"content": {CRL_TYPE: {}}, "description": "The CRL (DER)."}},
+    responses={
+        200: {"content": {CRL_TYPE: {}}, "description": "The CRL (DER)."},
+        304: {"description": "Not modified (If-None-Match / If-Modified-Since)."},
+    },
 )
 def crl(issuer: str, request: Request) -> Response:
     """The current full CRL of an issuing CA or a root (DER)."""
-    revocation = revocation_for(request.app)
+    answer = _full_crl(revocation_for(request.app), issuer, _conditions(request.headers.get))
+    return _response(answer)
+
+
+@router.get(
+    "/crl/{issuer}/{shard}.crl",
+    response_class=Response,
+    responses={
+        200: {"content": {CRL_TYPE: {}}, "description": "One shard's CRL (DER)."},
+        304: {"description": "Not modified (If-None-Match / If-Modified-Since)."},
+    },
+)
+def crl_shard(issuer: str, shard: str, request: Request) -> Response:
+    """One shard of an issuing CA's partitioned CRL (DER): the CRL its certificates name."""
+    answer = _shard_crl(
+        revocation_for(request.app), issuer, shard, _conditions(request.headers.get)
+    )
+    return _response(answer)
+
+
+Conditions = tuple[str | None, str | None]
+
+
+def _conditions(get: Callable[[str], str | None]) -> Conditions:
+    return get("if-none-match"), get("if-modified-since")
+
+
+def _response(answer: crl_serving.CrlAnswer) -> Response:
+    return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
+
+
+def _full_crl(revocation: Revocation, issuer: str, conditions: Conditions) -> crl_serving.CrlAnswer:
     known = set(revocation.crls.issuers) | {"trusted-root"}
     if issuer not in known:
         raise NotFound(f"There is no CRL {issuer!r}; there are {', '.join(sorted(known))}.")
     now = dt.datetime.now(dt.UTC)
     current = revocation.crls.current(issuer, now)
-    max_age = max(0, min(3600, int((current.next_update - now).total_seconds())))
-    return Response(
-        current.der,
-        media_type=CRL_TYPE,
-        headers={
-            "Cache-Control": f"public, max-age={max_age}, no-transform",
-            "Last-Modified": _http_date(current.this_update),
-            "Expires": _http_date(current.next_update),
-            "ETag": f'"{current.issuer}-{current.number}"',
-        },
+    meta = crl_serving.CrlMeta(
+        f'"{current.issuer}-{current.number}"', current.this_update, current.next_update
+    )
+    return crl_serving.crl_answer(meta, lambda: current.der, now, *conditions)
+
+
+_shard_bytes = crl_serving.ShardBytes()
+
+
+def _shard_crl(
+    revocation: Revocation, issuer: str, shard_text: str, conditions: Conditions
+) -> crl_serving.CrlAnswer:
+    shards = revocation.shards
+    shard = crl_serving.parse_shard(shard_text)
+    if shards is None or shard is None:
+        raise NotFound(f"There is no CRL shard {shard_text!r} of {issuer!r}.")
+    now = dt.datetime.now(dt.UTC)
+    head = shards.head(issuer, shard, now)
+    return crl_serving.crl_answer(
+        crl_serving.shard_meta(head),
+        lambda: _shard_bytes.der(shards, head, now),
+        now,
+        *conditions,
     )
 
 
@@ -238,8 +282,8 @@ def _ocsp_headers(answer: OcspAnswer) -> list[tuple[bytes, bytes]]:
                 b"cache-control",
                 f"max-age={answer.max_age}, public, no-transform, must-revalidate".encode(),
             ),
-            (b"last-modified", _http_date(answer.this_update).encode()),
-            (b"expires", _http_date(answer.next_update).encode()),
+            (b"last-modified", crl_serving.http_date(answer.this_update).encode()),
+            (b"expires", crl_serving.http_date(answer.next_update).encode()),
             (b"etag", f'"{hashlib.sha1(answer.der).hexdigest()}"'.encode()),  # noqa: S324
         ]
     else:
@@ -416,7 +460,7 @@ class ResponderApp:
                 return
             await _ocsp(scope, receive, send)
         elif path.startswith("/crl/") and path.endswith(".crl") and scope["method"] == "GET":
-            await self._crl(path[len("/crl/") : -len(".crl")], send)
+            await self._crl(path[len("/crl/") : -len(".crl")], scope, send)
         elif path.startswith("/ca/") and path.endswith(".der") and scope["method"] == "GET":
             await self._issuer(path[len("/ca/") : -len(".der")], send)
         elif path == "/healthz":
@@ -424,25 +468,28 @@ class ResponderApp:
         else:
             await _plain(send, 404, b"not found")
 
-    async def _crl(self, issuer: str, send: Send) -> None:
+    async def _crl(self, path: str, scope: Scope, send: Send) -> None:
+        """A full CRL (``/crl/ISSUER.crl``) or a shard (``/crl/ISSUER/N.crl``)."""
         revocation = revocation_for(self)
-        if issuer not in set(revocation.crls.issuers) | {"trusted-root"}:
-            await _plain(send, 404, b"no such CRL")
-            return
+        issuer, _, shard = path.partition("/")
+        conditions = (
+            _text(bodies.header(scope, b"if-none-match")),
+            _text(bodies.header(scope, b"if-modified-since")),
+        )
         try:
-            now = dt.datetime.now(dt.UTC)
-            current = await anyio.to_thread.run_sync(revocation.crls.current, issuer, now)
+            if shard:
+                answer = await anyio.to_thread.run_sync(
+                    _shard_crl, revocation, issuer, shard, conditions
+                )
+            else:
+                answer = await anyio.to_thread.run_sync(_full_crl, revocation, issuer, conditions)
         except PadlockError as exc:
             await _plain(send, exc.problem_type.status, exc.message.encode())
             return
-        max_age = max(0, min(3600, int((current.next_update - now).total_seconds())))
-        headers = [
-            (b"content-type", CRL_TYPE.encode()),
-            (b"content-length", str(len(current.der)).encode()),
-            (b"cache-control", f"public, max-age={max_age}, no-transform".encode()),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": current.der})
+        headers = [(k.encode(), v.encode()) for k, v in answer.headers]
+        headers.append((b"content-length", str(len(answer.body)).encode()))
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
 
     async def _issuer(self, issuer: str, send: Send) -> None:
         """AIA caIssuers (RFC 5280 4.2.2.1), which relying parties fetch over plain HTTP."""
@@ -472,6 +519,10 @@ class ResponderApp:
                 self.state.services.authority.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
 
 
 async def _plain(send: Send, status: int, body: bytes, ctype: bytes = b"text/plain") -> None:

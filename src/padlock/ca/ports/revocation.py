@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from padlock.ca.audit import AuditEntry
 from padlock.ca.records import CertificateRecord
-from padlock.pki.crl_ocsp import RevokedEntry
+from padlock.pki.crl_ocsp import RevokedEntry, half_way
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,7 @@ class StoredCrl:
     der: bytes
 
     def refresh_due(self, now: dt.datetime) -> bool:
-        """Half of its validity gone (regenerate well before nextUpdate, BR 4.9.7)."""
-        return now >= self.this_update + (self.next_update - self.this_update) / 2
+        return half_way(self.this_update, self.next_update, now)
 
 
 @dataclass(frozen=True)
@@ -87,6 +86,10 @@ class RevocationStore(Protocol):
         """Revoked certificates of ``issuer`` still valid at ``expired_before``."""
 
     def get_crl(self, issuer: str) -> StoredCrl | None: ...
+
+    def allocate_crl_number(self, issuer: str) -> int:
+        """The next number of the issuer's full CRL, committed before it is signed: two
+        hosts never sign the same number (RFC 5280 5.2.3)."""
 
     def crl_state(self, issuer: str) -> tuple[int, int, dt.datetime, dt.datetime] | None:
         """(number, generation, this_update, next_update) of the stored CRL, without its DER."""
