@@ -278,6 +278,21 @@ def test_pkcs11_serve_issues_rest_and_acme_and_signs_crl_and_ocsp(
     assert still.returncode == 0, still.stdout + still.stderr
 
 
+def test_pkcs11_trusted_root_signs_its_crl_in_the_token(token_ca: TokenCa) -> None:
+    ca = token_ca
+    out = ca.work / "trusted-root.crl"
+    signed = ca.padlock(
+        "ca", "sign-root-crl", "--hierarchy", "trusted", "--data-dir", ca.data, "-o", out
+    )
+    assert signed.returncode == 0, signed.stderr
+    pem = ca.work / "arl.pem"
+    pem.write_bytes(x509.load_der_x509_crl(out.read_bytes()).public_bytes(PEM))
+    root = ca.ca_file("trusted", "root.crt")
+    checked = ca.openssl("crl", "-in", pem, "-noout", "-CAfile", root)
+    assert "verify OK" in checked.stdout + checked.stderr, checked.stdout + checked.stderr
+    assert not lint.lint_crl(out.read_bytes(), authority=True).errors
+
+
 def _listed(ca: TokenCa) -> str:
     return ca.padlock("ca", "list", "--data-dir", ca.data, "--json").stdout
 
