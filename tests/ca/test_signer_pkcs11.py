@@ -6,8 +6,6 @@ a wrong PIN and a missing token are clear errors, and nothing is issued."""
 from __future__ import annotations
 
 import os
-import pty
-import select
 import subprocess
 import sys
 import time
@@ -29,6 +27,7 @@ from tests.support.dnsserver import TestDNS, Zone
 from tests.support.httpfiles import FileServer
 from tests.support.padlock_server import Launched, launch
 from tests.support.softhsm import PIN, SoftHsm, make_softhsm
+from tests.support.terminal import on_a_terminal
 
 PADLOCK = str(Path(sys.executable).parent / "padlock")
 OPENSSL = "/usr/bin/openssl"
@@ -332,43 +331,13 @@ def test_pkcs11_token_missing_at_start_is_a_clear_error(token_ca: TokenCa) -> No
     assert "cannot be loaded" in failed.stderr and "Traceback" not in failed.stderr, failed.stderr
 
 
-def _on_a_terminal(args: list[str], env: dict[str, str], answer: str) -> tuple[int, str]:
-    """Run ``args`` on a pseudo-terminal of its own, answer its PIN prompt: (status, output)."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the pty is its controlling terminal, as at a console
-        try:
-            os.execve(args[0], args, env)  # noqa: S606 - the padlock script, no shell
-        finally:
-            os._exit(127)  # never back into pytest in the child
-    output, answered, deadline = b"", False, time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 1.0)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            output += chunk
-            if not answered and b"PIN of the token" in output:
-                os.write(fd, answer.encode() + b"\n")
-                answered = True
-    finally:
-        os.close(fd)
-    _pid, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
-
-
 def test_pkcs11_init_asks_the_pin_on_a_terminal(tmp_path: Path) -> None:
     hsm = make_softhsm(tmp_path / "hsm")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PADLOCK_")}
     data = tmp_path / "d"
     args = [PADLOCK, "ca", "init", "--data-dir", str(data), "--pkcs11-module", hsm.module,
             "--token-label", hsm.label]  # fmt: skip
-    status, output = _on_a_terminal(args, {**env, **hsm.env}, PIN)
+    status, output = on_a_terminal(args, {**env, **hsm.env}, {b"PIN of the token": [PIN]})
     assert status == 0, output
     assert f"PIN of the token '{hsm.label}': " in output
     assert PIN not in output  # not echoed

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.softhsm import make_softhsm
+from tests.support.terminal import on_a_terminal
 
 PADLOCK = str(Path(sys.executable).parent / "padlock")
 OPENSSL = "/usr/bin/openssl"
@@ -117,6 +118,31 @@ def test_ceremony_with_keys_in_a_token(tmp_path: Path) -> None:
     assert not list(data.rglob("*.key"))
     audit = _run([PADLOCK, "audit", "verify", "--data-dir", data], env)
     assert audit.returncode == 0, audit.stderr
+
+
+def test_ceremony_on_a_terminal_asks_before_every_step(tmp_path: Path) -> None:
+    data, transcript = tmp_path / "data", tmp_path / "ceremony.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PADLOCK_")}
+    env["PADLOCK_CA_PASSPHRASE"] = PASSPHRASE
+    args = [PADLOCK, "ca", "ceremony", "--data-dir", str(data), "--transcript", str(transcript),
+            *WITNESSES]  # fmt: skip
+    status, output = on_a_terminal(args, env, {b"Go on? [y/N]:": ["y"]})
+    assert status == 0, output
+    assert output.count("Go on? [y/N]:") == 9
+    assert "Next: make the test-root key (ec-p384)" in output
+    assert "step 9: make each issuing CA's OCSP responder" in transcript.read_text()
+
+
+def test_ceremony_stopped_at_a_step_records_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PADLOCK_")}
+    env["PADLOCK_CA_PASSPHRASE"] = PASSPHRASE
+    args = [PADLOCK, "ca", "ceremony", "--data-dir", str(data)]
+    status, output = on_a_terminal(args, env, {b"Go on? [y/N]:": ["y", "n"]})
+    assert status != 0 and "Aborted" in output, output
+    assert "Traceback" not in output
+    assert output.count("Go on? [y/N]:") == 2  # the second step was refused
+    assert not (data / "ca" / "ca.json").exists() and not (data / "ceremony.txt").exists()
 
 
 @pytest.mark.parametrize("args", [["--yes"], []])
