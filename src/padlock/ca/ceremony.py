@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from padlock.ca.audit import AuditEntry
-from padlock.ca.identity import CaCertificate
+from padlock.ca.ports.identity import CaCertificate
 
 TRAILER = "--- the SHA-256 recorded in the audit trail covers every line above this one ---"
 
