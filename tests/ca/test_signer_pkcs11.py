@@ -294,6 +294,25 @@ def test_pkcs11_trusted_root_signs_its_crl_in_the_token(token_ca: TokenCa) -> No
     assert not lint.lint_crl(out.read_bytes(), authority=True).errors
 
 
+def test_pkcs11_new_issuer_makes_its_key_in_the_token_and_issues(token_ca: TokenCa) -> None:
+    """ca new-issuer on a CA in a token: the root signs the new issuing CA in the token, the
+    new key is made there (no key file), and the next certificate chains to it."""
+    ca = token_ca
+    made = ca.padlock("ca", "new-issuer", "--hierarchy", "test", "--data-dir", ca.data)
+    assert made.returncode == 0, made.stderr
+    assert not list(ca.data.rglob("*.key"))
+    root, issuing2 = ca.ca_file("test", "root.crt"), ca.ca_file("test", "issuing-2.crt")
+    checked = ca.openssl("verify", "-CAfile", root, issuing2)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    csr = ca.work / "n.csr"
+    csr.write_bytes(_csr("next.example.org"))
+    leaf = ca.work / "next.pem"
+    issued = ca.padlock("ca", "issue", csr, "--data-dir", ca.data, "-o", leaf)
+    assert issued.returncode == 0, issued.stderr
+    chained = ca.openssl("verify", "-CAfile", root, "-untrusted", issuing2, leaf)
+    assert chained.returncode == 0, chained.stdout + chained.stderr
+
+
 def _listed(ca: TokenCa) -> str:
     return ca.padlock("ca", "list", "--data-dir", ca.data, "--json").stdout
 
