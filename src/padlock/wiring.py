@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from padlock.ca.acmeserver.core import Probes
     from padlock.ca.acmeserver.model import AcmeSettings
     from padlock.ca.acmeserver.service import AcmeService
+    from padlock.ca.audit import AuditEntry, AuditEvent
     from padlock.ca.enrollment.service import EnrollmentService
     from padlock.ca.mpic.config import PerspectiveConfig
     from padlock.ca.mpic.coordinator import Corroborator
@@ -50,8 +51,50 @@ PASSPHRASE_FILE = "passphrase"  # noqa: S105 - a file name
 MPIC_KEY_FILE = "mpic-request.key"  # the CA's key for signing requests to its perspectives
 
 
+HSM_PIN_ENV = "PADLOCK_HSM_PIN"
+HSM_PIN_FILE_ENV = "PADLOCK_HSM_PIN_FILE"
+
+
+def token_pin(pin_file: Path | None = None) -> bytes | None:
+    """A token's PIN: the file given, $PADLOCK_HSM_PIN, or the file $PADLOCK_HSM_PIN_FILE
+    names (its first line). Never an argument: a command line is seen by every user."""
+    if pin_file is None and os.environ.get(HSM_PIN_ENV):
+        return os.environ[HSM_PIN_ENV].encode()
+    named = pin_file
+    if named is None and os.environ.get(HSM_PIN_FILE_ENV):
+        named = Path(os.environ[HSM_PIN_FILE_ENV])
+    if named is not None:
+        lines = read_bytes(named, "PIN file", limit=4096).splitlines()
+        return lines[0] if lines else b""
+    return None
+
+
+def ca_secret_env(settings: Settings) -> str:
+    """The variable a server's workers find the CA's secret in: the token's PIN for a CA
+    in a token, else the keys' pass phrase."""
+    in_token = signer_mod.token_config(settings.ca_dir) is not None
+    return HSM_PIN_ENV if in_token else CA_PASSPHRASE_ENV
+
+
+def missing_secret(settings: Settings) -> BadPassphrase:
+    """The error of a command that needs the CA's keys and was given no secret."""
+    config = signer_mod.token_config(settings.ca_dir)
+    if config is not None:
+        return BadPassphrase(
+            f"The CA's keys are in the token {config.token_label!r} and no PIN was given.",
+            hint=f"Set {HSM_PIN_ENV}, or {HSM_PIN_FILE_ENV} to a file holding it.",
+        )
+    return BadPassphrase(
+        "The CA keys are encrypted and no pass phrase was given.",
+        hint=f"Set {CA_PASSPHRASE_ENV} or use --passphrase-file.",
+    )
+
+
 def ca_passphrase(settings: Settings, passphrase_file: Path | None = None) -> bytes | None:
-    """The CA keys' pass phrase: --passphrase-file, $PADLOCK_CA_PASSPHRASE, or the data dir."""
+    """The CA keys' pass phrase: --passphrase-file, $PADLOCK_CA_PASSPHRASE, or the data dir.
+    For a CA in a token, the token's PIN (:func:`token_pin`; the file given is its file)."""
+    if signer_mod.token_config(settings.ca_dir) is not None:
+        return token_pin(passphrase_file)
     if passphrase_file is not None:
         lines = read_bytes(passphrase_file, "pass phrase file").splitlines()
         return lines[0] if lines else b""
@@ -70,6 +113,8 @@ def required_passphrase(
     """:func:`ca_passphrase`, or BadPassphrase saying where to give it."""
     found = ca_passphrase(settings, passphrase_file)
     if found is None:
+        if signer_mod.token_config(settings.ca_dir) is not None:
+            raise missing_secret(settings)
         raise BadPassphrase(
             f"{what} encrypted and no pass phrase was given.",
             hint=f"Set {CA_PASSPHRASE_ENV} or use --passphrase-file.",
@@ -115,6 +160,15 @@ def open_store(settings: Settings) -> Store:
     return _open(settings.db_url)
 
 
+def record_audit(settings: Settings, entry: AuditEntry) -> AuditEvent:
+    """Append one event to the audit trail of ``settings``' database (a ceremony's record)."""
+    store = open_store(settings)
+    try:
+        return store.append_event(entry, utcnow())
+    finally:
+        store.close()
+
+
 @dataclass
 class Authority:
     settings: Settings
@@ -133,10 +187,7 @@ def open_authority(
     PKI base URL given at ``ca init`` (kept in ca.json), so they stay stable."""
     meta = signer_mod.read_meta(settings.ca_dir)
     if passphrase is None:
-        raise BadPassphrase(
-            "The CA keys are encrypted and no pass phrase was given.",
-            hint=f"Set {CA_PASSPHRASE_ENV} or use --passphrase-file.",
-        )
+        raise missing_secret(settings)
     cas = signer_mod.load_issuing_cas(settings.ca_dir, passphrase)
     store = open_store(settings)
     try:  # a host signs only with the CA the database belongs to (docs/ca-operations.md)

@@ -92,9 +92,12 @@ def test_docs_ca_operations_blocks_run(tmp_path: Path) -> None:
     # doctor would fetch the page's PKI URLs from the internet: not here.
     shell.subs = [("padlock doctor ", "padlock doctor --offline ")]
     ran = [b.lineno for b, why in shell.run_page(ROOT / "docs" / "ca-operations.md") if not why]
-    assert len(ran) == 9, ran
+    assert len(ran) == 11, ran
     assert (shell.cwd / "www.pem").read_text().count("BEGIN CERTIFICATE") == 2
     assert (shell.cwd / "perspective-fra" / "perspective.key").exists()
+    assert not list((shell.cwd / "hsm-ca").rglob("*.key"))  # every key in the token
+    assert (shell.cwd / "www-hsm.crt").exists()
+    assert "audit event" in (shell.cwd / "ceremony.txt").read_text()
     assert (shell.cwd / "host-b" / "ca" / "ca.json").exists()
     assert (shell.cwd / "host-b" / "ca" / "test" / "issuing-2.crt").exists()  # clone-to --update
 

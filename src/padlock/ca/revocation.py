@@ -601,7 +601,7 @@ class OcspResponder:
     ) -> OcspAnswer:
         this_update, next_update = crl_ocsp.ocsp_times(now)
         builder = crl_ocsp.ocsp_response_builder(
-            query, single, responder.certificate, this_update, next_update, with_nonce
+            query, single, responder.builder_certificate, this_update, next_update, with_nonce
         )
         der = responder.sign_response(builder)
         return OcspAnswer(der, single.status, 1, this_update, next_update)

@@ -4,6 +4,8 @@ Everything else holds a :class:`Signer`, which signs what it is given and never
 hands its key out (compare step-ca's ``cas/apiv1`` signer interface). CA keys
 are written encrypted (scrypt PKCS#8) and the trusted root's key is written
 apart, in ``offline/``, so it can be taken off the machine: issuing never needs it.
+A CA made in a PKCS#11 token (``ca init --pkcs11-module``) keeps no key at all: its
+``Signer`` holds a handle to a key in the token (``ca/signer_pkcs11.py``), which signs there.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -30,7 +33,7 @@ from padlock.config import pki_base_url_for
 from padlock.errors import ConfigError, OutputExists, UnrecognizedFile
 from padlock.fileio import read_bytes, write_atomic
 from padlock.filelock import held
-from padlock.pki import crl_ocsp, der, keys, names
+from padlock.pki import crl_ocsp, der, keys, names, resign
 from padlock.pki.certs import (
     CAUrls,
     assemble_certificate,
@@ -41,6 +44,21 @@ from padlock.pki.certs import (
     tbs_subject,
 )
 from padlock.pki.profiles import Hierarchy
+
+if TYPE_CHECKING:
+    from padlock.ca.signer_pkcs11 import Token, TokenConfig, TokenKey
+
+    CaKey = keys.SigningKey | TokenKey
+    """A CA key: an object of ``cryptography``'s, or a handle to a key in a token."""
+    Digest = hashes.SHA256 | hashes.SHA384 | None
+
+# The keys ``cryptography`` holds itself; any other CA key is a signer_pkcs11.TokenKey.
+_FILE_KEYS = (
+    ec.EllipticCurvePrivateKey,
+    rsa.RSAPrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+)
 
 ROOT_DAYS = 20 * 365  # BR 6.3.2 allows roots up to 25 years
 INTERMEDIATE_DAYS = 5 * 365
@@ -134,10 +152,11 @@ def pki_base_url_of(meta: Mapping[str, str]) -> str:
     return (meta.get("pki_base_url") or meta.get("base_url") or "").rstrip("/")
 
 
-def _hash_for(key: keys.SigningKey) -> hashes.SHA256 | hashes.SHA384 | None:
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return hashes.SHA384() if key.curve.key_size >= 384 else hashes.SHA256()
-    if isinstance(key, rsa.RSAPrivateKey):
+def _hash_for(key: CaKey) -> hashes.SHA256 | hashes.SHA384 | None:
+    public = key.public_key()
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return hashes.SHA384() if public.curve.key_size >= 384 else hashes.SHA256()
+    if isinstance(public, rsa.RSAPublicKey):
         return hashes.SHA256()
     return None
 
@@ -155,19 +174,21 @@ _SIGNATURE_OIDS: dict[tuple[str, str | None], x509.ObjectIdentifier] = {
 }
 
 
-def _algorithm_identifier(key: keys.SigningKey, hash_name: str | None) -> bytes:
+def _algorithm_identifier(key: CaKey, hash_name: str | None) -> bytes:
     """The AlgorithmIdentifier DER that ``x509.CertificateBuilder.sign`` writes for this key
     and hash: no parameters for ECDSA (RFC 5758 3.2) and EdDSA (RFC 8410 3), NULL for RSA
     PKCS #1 v1.5 (RFC 4055 5)."""
     algorithm_oid = _SIGNATURE_OIDS.get((_family(key), hash_name))
     if algorithm_oid is None:  # pragma: no cover - no other CA key can be loaded
         raise ValueError(f"padlock cannot sign with a {type(key).__name__}")
-    params = der.NULL if isinstance(key, rsa.RSAPrivateKey) else b""
+    params = der.NULL if _family(key) == "rsa" else b""
     return der.sequence(der.oid(algorithm_oid.dotted_string), params)
 
 
-def _signing(key: keys.SigningKey, digest: hashes.HashAlgorithm | None) -> Callable[[bytes], bytes]:
+def _signing(key: CaKey, digest: hashes.HashAlgorithm | None) -> Callable[[bytes], bytes]:
     """A function that signs bytes with ``key`` as certificates want it, decided once."""
+    if not isinstance(key, _FILE_KEYS) and digest is not None:
+        return functools.partial(cast("TokenKey", key).sign, digest=digest)  # in its token
     if isinstance(key, ec.EllipticCurvePrivateKey) and digest is not None:
         return functools.partial(key.sign, signature_algorithm=ec.ECDSA(digest))
     if isinstance(key, rsa.RSAPrivateKey) and digest is not None:
@@ -177,37 +198,100 @@ def _signing(key: keys.SigningKey, digest: hashes.HashAlgorithm | None) -> Calla
     raise ValueError(f"cannot sign with a {type(key).__name__}")  # pragma: no cover
 
 
-def _family(key: keys.SigningKey) -> str:
-    if isinstance(key, ec.EllipticCurvePrivateKey):
+def _family(key: CaKey) -> str:
+    public = key.public_key()
+    if isinstance(public, ec.EllipticCurvePublicKey):
         return "ec"
-    if isinstance(key, rsa.RSAPrivateKey):
+    if isinstance(public, rsa.RSAPublicKey):
         return "rsa"
-    return type(key).__name__.removesuffix("PrivateKey").lower()
+    return type(public).__name__.removesuffix("PublicKey").lower()
 
 
 _throwaway_lock = threading.Lock()
 _throwaway: dict[str, keys.SigningKey] = {}
 
 
-def _throwaway_like(key: keys.SigningKey) -> keys.SigningKey:
-    """A process-wide throwaway key of the same algorithm, for rehearsal signatures."""
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        label = "ec-" + key.curve.name
-    elif isinstance(key, rsa.RSAPrivateKey):
-        label = f"rsa-{key.key_size}"
+def _throwaway_like(key: CaKey) -> keys.SigningKey:
+    """A process-wide throwaway key of the same algorithm, for rehearsal signatures (and for
+    the builders' first signature of what a key in a token signs)."""
+    public = key.public_key()
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        label = "ec-" + public.curve.name
+    elif isinstance(public, rsa.RSAPublicKey):
+        label = f"rsa-{public.key_size}"
     else:
-        label = type(key).__name__
+        label = type(public).__name__
     with _throwaway_lock:
         found = _throwaway.get(label)
         if found is None:
-            if isinstance(key, ec.EllipticCurvePrivateKey):
-                found = ec.generate_private_key(key.curve)
-            elif isinstance(key, rsa.RSAPrivateKey):
-                found = rsa.generate_private_key(65537, key.key_size)
+            if isinstance(public, ec.EllipticCurvePublicKey):
+                found = ec.generate_private_key(public.curve)
+            elif isinstance(public, rsa.RSAPublicKey):
+                found = rsa.generate_private_key(65537, public.key_size)
             else:
                 found = keys.generate_key(keys.KeyType.ED25519)
             _throwaway[label] = found
         return found
+
+
+def _signed_der(
+    builder: x509.CertificateBuilder | x509.CertificateRevocationListBuilder,
+    key: CaKey,
+    digest: Digest,
+) -> bytes:
+    """The DER of ``builder`` signed by ``key``: by ``cryptography`` for a key it holds; for a
+    key in a token, the builder's to-be-signed part (signed by a throwaway key of the same
+    kind, so it names the same algorithm) signed in the token, the signature put in place
+    (``pki/resign.py``)."""
+    file_key = isinstance(key, _FILE_KEYS)
+    first = builder.sign(key if file_key else _throwaway_like(key), digest)  # type: ignore[arg-type]
+    signed = first.public_bytes(serialization.Encoding.DER)
+    if file_key:
+        return signed
+    if isinstance(first, x509.Certificate):
+        return resign.with_signature(signed, _signing(key, digest)(first.tbs_certificate_bytes))
+    return resign.with_signature(signed, _signing(key, digest)(first.tbs_certlist_bytes))
+
+
+def _signed_certificate(
+    builder: x509.CertificateBuilder, key: CaKey, digest: Digest
+) -> x509.Certificate:
+    if isinstance(key, _FILE_KEYS):
+        return builder.sign(key, digest)
+    return x509.load_der_x509_certificate(_signed_der(builder, key, digest))
+
+
+def _stand_in(certificate: x509.Certificate, key: CaKey) -> x509.Certificate:
+    """A certificate like ``certificate`` (an OCSP responder's) for a throwaway key of its
+    kind: ``cryptography`` builds a response only for a responder whose key it holds."""
+    throwaway = _throwaway_like(key)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(certificate.subject)
+        .issuer_name(certificate.subject)
+        .public_key(throwaway.public_key())
+        .serial_number(certificate.serial_number)
+        .not_valid_before(certificate.not_valid_before_utc)
+        .not_valid_after(certificate.not_valid_after_utc)
+        .sign(throwaway, _hash_for(key))
+    )
+
+
+def _signed_ocsp(
+    builder: ocsp.OCSPResponseBuilder,
+    key: CaKey,
+    digest: Digest,
+    certificate: x509.Certificate,
+) -> bytes:
+    """The DER of an OCSP response signed by ``key``: for a key in a token, the response the
+    builder made for the stand-in responder, made ``certificate``'s and signed in the token
+    (``pki/resign.py``)."""
+    if isinstance(key, _FILE_KEYS):
+        return builder.sign(key, digest).public_bytes(serialization.Encoding.DER)
+    first = builder.sign(_throwaway_like(key), digest).public_bytes(serialization.Encoding.DER)
+    key_hash = x509.SubjectKeyIdentifier.from_public_key(certificate.public_key()).digest
+    cert_der = certificate.public_bytes(serialization.Encoding.DER)
+    return resign.ocsp_as_responder(first, key_hash, cert_der, _signing(key, digest))
 
 
 class Signer:
@@ -217,7 +301,7 @@ class Signer:
         self,
         issuer: str,
         certificate: x509.Certificate,
-        key: keys.SigningKey,
+        key: CaKey,
         chain: tuple[x509.Certificate, ...],
     ) -> None:
         self.issuer = issuer
@@ -238,7 +322,7 @@ class Signer:
         raise TypeError("a Signer cannot be pickled: it holds a CA key")
 
     def sign_certificate(self, builder: x509.CertificateBuilder) -> x509.Certificate:
-        return builder.sign(self.__key, self.__hash)
+        return _signed_certificate(builder, self.__key, self.__hash)
 
     @property
     def signature_algorithm(self) -> bytes:
@@ -290,7 +374,7 @@ class Signer:
     def sign_crl(
         self, builder: x509.CertificateRevocationListBuilder
     ) -> x509.CertificateRevocationList:
-        return builder.sign(self.__key, self.__hash)
+        return x509.load_der_x509_crl(_signed_der(builder, self.__key, self.__hash))
 
     def sign_tbs_crl(self, tbs: bytes) -> bytes:
         """The DER CRL of ``tbs`` (a TBSCertList of this CA: v2, its signature algorithm and
@@ -339,12 +423,80 @@ class AuthorityInfo:
     base_url: str
     pki_base_url: str
     roots: dict[str, Path]
-    offline_root_key: Path
+    offline_root_key: Path | None  # None: the trusted root's key is in the token
     created_at: dt.datetime
+    token_label: str | None = None
 
 
 def _key_kind(text: str) -> keys.KeyType:
     return keys.parse_key_type(text)
+
+
+def _new_key(token: Token | None, kind: keys.KeyType, label: str) -> CaKey:
+    """A new CA key: in the token when the CA has one (never extractable), else in memory
+    until it is written encrypted."""
+    return keys.generate_key(kind) if token is None else token.generate(kind, label)
+
+
+def _write_key(path: Path, key: CaKey, passphrase: bytes) -> None:
+    """A key's encrypted file (0600); a key in a token has none."""
+    if isinstance(key, _FILE_KEYS):
+        write_atomic(path, keys.private_key_pem(key, passphrase), mode=0o600, overwrite=True)
+
+
+@dataclass(frozen=True)
+class _Making:
+    """What every hierarchy of a new CA shares."""
+
+    name: str
+    country: str | None
+    pki_base_url: str
+    not_before: dt.datetime
+    root_kind: keys.KeyType
+    issuing_kind: keys.KeyType
+    passphrase: bytes
+    token: Token | None
+    step: Callable[[str], None]  # told before each step (padlock ca ceremony asks and records)
+
+    def where(self, key_file: Path) -> str:
+        if self.token is None:
+            return f"encrypted with the CA pass phrase, to {key_file}"
+        return f"inside the token {self.token.config.token_label!r}, not extractable"
+
+
+def _make_hierarchy(files: HierarchyFiles, hierarchy: Hierarchy, m: _Making) -> None:
+    """One hierarchy's root (self-signed) and issuing CA (signed by the root), written."""
+    files.root_cert.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if m.token is None:
+        files.root_key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    label = "Test" if hierarchy is Hierarchy.TEST else "Trusted"
+    root_id, issuing_id = issuer_id(hierarchy, "root"), issuer_id(hierarchy, "issuing")
+    m.step(f"make the {root_id} key ({m.root_kind.value}) {m.where(files.root_key)}")
+    root_key = _new_key(m.token, m.root_kind, f"padlock {root_id}")
+    root_subject = ca_name(f"{m.name} {label} Root CA", m.name, m.country)
+    m.step(f"self-sign the {root_id} certificate ({ROOT_DAYS} days), to {files.root_cert}")
+    root = _signed_certificate(
+        root_builder(root_subject, root_key.public_key(), m.not_before, ROOT_DAYS),
+        root_key,
+        _hash_for(root_key),
+    )
+    m.step(f"make the {issuing_id} key ({m.issuing_kind.value}) {m.where(files.issuing_key)}")
+    issuing_key = _new_key(m.token, m.issuing_kind, f"padlock {issuing_id}")
+    m.step(f"sign the {issuing_id} certificate with the {root_id} key, to {files.issuing_cert}")
+    issuing_subject = ca_name(f"{m.name} {label} Issuing CA 1", m.name, m.country)
+    urls = ca_urls(m.pki_base_url, issuer_id(hierarchy, "root"))
+    issuing = _signed_certificate(
+        intermediate_builder(
+            issuing_subject, issuing_key.public_key(), root, m.not_before, INTERMEDIATE_DAYS, urls
+        ),
+        root_key,
+        _hash_for(root_key),
+    )
+    pem = serialization.Encoding.PEM
+    _write_key(files.root_key, root_key, m.passphrase)
+    write_atomic(files.root_cert, root.public_bytes(pem))
+    _write_key(files.issuing_key, issuing_key, m.passphrase)
+    write_atomic(files.issuing_cert, issuing.public_bytes(pem))
 
 
 def create_authority(
@@ -359,13 +511,17 @@ def create_authority(
     root_key_type: str = "ec-p384",
     issuing_key_type: str = "ec-p256",
     revocation: Mapping[Hierarchy, RevocationChoice] | None = None,
+    token: TokenConfig | None = None,
+    step: Callable[[str], None] | None = None,
 ) -> AuthorityInfo:
     """Make the test and trusted hierarchies (root + issuing intermediate each), in one step.
 
     ``pki_base_url`` (plain http) goes into the issuing CAs' AIA and CRL DP and, through
     ca.json, into every certificate they issue; ``country`` into every CA subject
     (BR 7.1.2.10.2; without it, XX says that none was stated); ``revocation`` each issuing
-    CA's CRL shards and OCSP (``revocation_settings.for_new_ca`` for one not given)."""
+    CA's CRL shards and OCSP (``revocation_settings.for_new_ca`` for one not given). With
+    ``token`` every key is made inside that PKCS#11 token and ``passphrase`` is its PIN; no
+    key file is written."""
     meta = ca_dir / "ca.json"
     pki_base_url = check_pki_base_url(pki_base_url or pki_base_url_for(base_url))
     country = names.normalize_country(country) if country else None
@@ -374,34 +530,57 @@ def create_authority(
             f"A CA exists already in {ca_dir}.",
             hint="Use another --data-dir, or remove that directory to start afresh.",
         )
-    keys.check_passphrase_strength(passphrase)
-    root_kind, issuing_kind = _key_kind(root_key_type), _key_kind(issuing_key_type)
+    if token is None:
+        keys.check_passphrase_strength(passphrase)
+    making = _Making(
+        name,
+        country,
+        pki_base_url,
+        now.replace(microsecond=0) - dt.timedelta(minutes=1),
+        _key_kind(root_key_type),
+        _key_kind(issuing_key_type),
+        passphrase,
+        _open_token(token, passphrase),
+        step or (lambda _text: None),
+    )
     offline = offline_dir_for(ca_dir)
-    not_before = now.replace(microsecond=0) - dt.timedelta(minutes=1)
     roots: dict[str, Path] = {}
     for hierarchy in Hierarchy:
         files = hierarchy_files(ca_dir, hierarchy, offline)
-        files.root_cert.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        files.root_key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        label = "Test" if hierarchy is Hierarchy.TEST else "Trusted"
-        root_key = keys.generate_key(root_kind)
-        root_subject = ca_name(f"{name} {label} Root CA", name, country)
-        root = root_builder(root_subject, root_key.public_key(), not_before, ROOT_DAYS).sign(
-            root_key, _hash_for(root_key)
-        )
-        issuing_key = keys.generate_key(issuing_kind)
-        issuing_subject = ca_name(f"{name} {label} Issuing CA 1", name, country)
-        urls = ca_urls(pki_base_url, issuer_id(hierarchy, "root"))
-        issuing = intermediate_builder(
-            issuing_subject, issuing_key.public_key(), root, not_before, INTERMEDIATE_DAYS, urls
-        ).sign(root_key, _hash_for(root_key))
-        pem = serialization.Encoding.PEM
-        write_atomic(files.root_key, keys.private_key_pem(root_key, passphrase), mode=0o600)
-        write_atomic(files.root_cert, root.public_bytes(pem))
-        write_atomic(files.issuing_key, keys.private_key_pem(issuing_key, passphrase), mode=0o600)
-        write_atomic(files.issuing_cert, issuing.public_bytes(pem))
+        _make_hierarchy(files, hierarchy, making)
         roots[hierarchy.value] = files.root_cert
-    readme = offline / "README.txt"
+    if token is None:
+        _write_offline_readme(offline / "README.txt")
+    written: dict[str, Any] = {
+        "name": name,
+        "base_url": base_url,
+        "pki_base_url": pki_base_url,
+        "created_at": now.isoformat(),
+        "revocation": {
+            issuer_id(h, "issuing"): (
+                (revocation or {}).get(h) or revocation_settings.for_new_ca(h)
+            ).as_json()
+            for h in Hierarchy
+        },
+    }
+    if token is not None:
+        written["pkcs11"] = token.as_meta()
+    write_atomic(meta, json.dumps(written, indent=2).encode())
+    making.step("make each issuing CA's OCSP responder (its key beside the issuing key's)")
+    ensure_ocsp_signers(ca_dir, passphrase, now)
+    trusted_root_key = hierarchy_files(ca_dir, Hierarchy.TRUSTED, offline).root_key
+    return AuthorityInfo(
+        name,
+        base_url,
+        pki_base_url,
+        roots,
+        None if token else trusted_root_key,
+        now,
+        token.token_label if token else None,
+    )
+
+
+def _write_offline_readme(readme: Path) -> None:
     if not readme.exists():
         write_atomic(
             readme,
@@ -409,27 +588,42 @@ def create_authority(
             b"issue certificates. Copy it to offline storage (two copies), then delete it here.\n"
             b"You need it again only to make a new issuing CA or sign the root's CRL.\n",
         )
-    write_atomic(
-        meta,
-        json.dumps(
-            {
-                "name": name,
-                "base_url": base_url,
-                "pki_base_url": pki_base_url,
-                "created_at": now.isoformat(),
-                "revocation": {
-                    issuer_id(h, "issuing"): (
-                        (revocation or {}).get(h) or revocation_settings.for_new_ca(h)
-                    ).as_json()
-                    for h in Hierarchy
-                },
-            },
-            indent=2,
-        ).encode(),
-    )
-    ensure_ocsp_signers(ca_dir, passphrase, now)
-    trusted_root_key = hierarchy_files(ca_dir, Hierarchy.TRUSTED, offline).root_key
-    return AuthorityInfo(name, base_url, pki_base_url, roots, trusted_root_key, now)
+
+
+def _open_token(config: TokenConfig | None, pin: bytes) -> Token | None:
+    if config is None:
+        return None
+    from padlock.ca import signer_pkcs11  # the optional binding, only for a CA in a token
+
+    return signer_pkcs11.open_token(config, pin)
+
+
+def token_config(ca_dir: Path) -> TokenConfig | None:
+    """The token a data dir's CA keeps its keys in (ca.json's ``pkcs11``); None: files."""
+    path = ca_dir / "ca.json"
+    if not path.exists():
+        return None
+    found = json.loads(read_bytes(path, "CA metadata")).get("pkcs11")
+    if not isinstance(found, dict):
+        return None
+    from padlock.ca.signer_pkcs11 import TokenConfig
+
+    return TokenConfig.from_meta({"pkcs11": found})
+
+
+def _ca_token(ca_dir: Path, secret: bytes) -> Token | None:
+    """The logged-in token of a data dir's CA, or None for a CA in files."""
+    return _open_token(token_config(ca_dir), secret)
+
+
+def _ca_key(ca_dir: Path, path: Path, cert: x509.Certificate, secret: bytes, what: str) -> CaKey:
+    """The key of a CA certificate: in its token (by the certificate's public key), or the
+    encrypted file ``path``. A wrong pass phrase or PIN fails here."""
+    token = _ca_token(ca_dir, secret)
+    if token is not None:
+        return token.key_for(cert.public_key(), f"{cert.subject.rfc4514_string()}")
+    key = keys.load_private_key(read_bytes(path, what), secret, f"The {what} {path}")
+    return key  # type: ignore[return-value]
 
 
 def read_meta(ca_dir: Path) -> dict[str, str]:
@@ -488,8 +682,8 @@ def _load_issuing(ca_dir: Path, hierarchy: Hierarchy, generation: int, passphras
     cert_path, key_path = issuing_files(ca_dir, hierarchy, generation)
     root = _load_cert(hierarchy_files(ca_dir, hierarchy, offline_dir_for(ca_dir)).root_cert)
     cert = _load_cert(cert_path)
-    key = keys.load_private_key(read_bytes(key_path, "CA key"), passphrase)
-    signer = Signer(issuing_id(hierarchy, generation), cert, key, (root,))  # type: ignore[arg-type]
+    key = _ca_key(ca_dir, key_path, cert, passphrase, "CA key")
+    signer = Signer(issuing_id(hierarchy, generation), cert, key, (root,))
     if not signer.public_key_matches():
         raise ConfigError(f"The key in {key_path} does not match {cert_path}.")
     return signer
@@ -525,7 +719,9 @@ def new_issuing_ca(
         if path.exists():  # a key without its certificate: a run cut short
             raise OutputExists(f"{path} exists already.", hint="Remove a half-made one first.")
     current = _load_cert(issuing_files(ca_dir, hierarchy, generation - 1)[0])
-    key = keys.generate_key(key_type or _kind_of(current.public_key()))
+    kind = key_type or _kind_of(current.public_key())
+    token = _ca_token(ca_dir, passphrase)  # a CA in a token makes its new key there
+    key = _new_key(token, kind, f"padlock {issuing_id(hierarchy, generation)}")
     common_name = current.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
     base_name = re.sub(r" [0-9]+$", "", str(common_name))
     organization = current.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
@@ -541,7 +737,7 @@ def new_issuing_ca(
     cert = root.sign_certificate(
         intermediate_builder(subject, key.public_key(), root.certificate, not_before, days, urls)
     )
-    write_atomic(key_path, keys.private_key_pem(key, passphrase), mode=0o600)
+    _write_key(key_path, key, passphrase)
     write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return Signer(issuing_id(hierarchy, generation), cert, key, (root.certificate,))
 
@@ -576,8 +772,8 @@ def load_root_signer(
     files = hierarchy_files(ca_dir, hierarchy, offline_dir_for(ca_dir))
     root = _load_cert(files.root_cert)
     path = key_path or files.root_key
-    key = keys.load_private_key(read_bytes(path, "root key"), passphrase, f"The root key {path}")
-    signer = Signer(issuer_id(hierarchy, "root"), root, key, (root,))  # type: ignore[arg-type]
+    key = _ca_key(ca_dir, path, root, passphrase, "root key")
+    signer = Signer(issuer_id(hierarchy, "root"), root, key, (root,))
     if not signer.public_key_matches():
         raise ConfigError(
             f"The key in {path} is not the {hierarchy.value} root's key.",
@@ -595,13 +791,18 @@ class OcspSigner:
         issuer: str,
         issuer_certificate: x509.Certificate,
         certificate: x509.Certificate,
-        key: keys.SigningKey,
+        key: CaKey,
     ) -> None:
         self.issuer = issuer
         self.issuer_certificate = issuer_certificate
         self.certificate = certificate
         self.__key = key
         self.__hash = _hash_for(key)
+        # What responses are built for (crl_ocsp.ocsp_response_builder): the responder's own
+        # certificate, or for a key in a token a stand-in that sign_response replaces.
+        self.builder_certificate = (
+            certificate if isinstance(key, _FILE_KEYS) else _stand_in(certificate, key)
+        )
 
     def __repr__(self) -> str:
         return f"OcspSigner({self.issuer!r}, {self.certificate.subject.rfc4514_string()!r})"
@@ -611,7 +812,7 @@ class OcspSigner:
 
     def sign_response(self, builder: ocsp.OCSPResponseBuilder) -> bytes:
         """Sign a response built by :mod:`padlock.pki.crl_ocsp`; its DER."""
-        return builder.sign(self.__key, self.__hash).public_bytes(serialization.Encoding.DER)
+        return _signed_ocsp(builder, self.__key, self.__hash, self.certificate)
 
     def public_key_matches(self) -> bool:
         return keys.fingerprint(self.__key.public_key()) == keys.fingerprint(
@@ -632,17 +833,27 @@ def ocsp_files(ca_dir: Path, issuer: Hierarchy | str) -> tuple[Path, Path]:
 
 
 def _load_ocsp_signer(
-    issuing: Signer, cert_path: Path, key_path: Path, passphrase: bytes, now: dt.datetime
+    issuing: Signer,
+    cert_path: Path,
+    key_path: Path,
+    passphrase: bytes,
+    now: dt.datetime,
+    token: Token | None = None,
 ) -> OcspSigner | None:
-    """The responder on disk, if it is there, whole, issued by ``issuing`` and not due."""
-    if not (cert_path.exists() and key_path.exists()):
+    """The responder on disk (its key there or in ``token``), if it is there, whole, issued
+    by ``issuing`` and not due."""
+    if not (cert_path.exists() and (token is not None or key_path.exists())):
         return None
     try:
         cert = _load_cert(cert_path)
-        key = keys.load_private_key(read_bytes(key_path, "OCSP responder key"), passphrase)
-    except (ValueError, UnrecognizedFile):  # half-written or damaged: make another
+        key: CaKey = (
+            keys.load_private_key(read_bytes(key_path, "OCSP responder key"), passphrase)  # type: ignore[assignment]
+            if token is None
+            else token.key_for(cert.public_key(), "the OCSP responder")
+        )
+    except (ValueError, UnrecognizedFile, ConfigError):  # half-written or damaged: make another
         return None
-    signer = OcspSigner(issuing.issuer, issuing.certificate, cert, key)  # type: ignore[arg-type]
+    signer = OcspSigner(issuing.issuer, issuing.certificate, cert, key)
     if (
         not signer.public_key_matches()
         or cert.issuer != issuing.certificate.subject
@@ -663,23 +874,26 @@ def ensure_ocsp_signer(
 
     Made at ``ca init`` (and ``ca new-issuer``) and, for a CA made before responders
     existed, on first use; renewed when fewer than ``OCSP_RESPONDER_RENEW_DAYS`` remain.
-    Its key is written beside the issuing key, encrypted with the same pass phrase. A file
-    lock makes sure several workers starting together make one responder, not one each.
+    Its key is written beside the issuing key, encrypted with the same pass phrase (for a
+    CA in a token, made in the token). A file lock makes sure several workers starting
+    together make one responder, not one each.
     """
     cert_path, key_path = ocsp_files(ca_dir, issuing.issuer)
+    token = _ca_token(ca_dir, passphrase)
     # several server workers start at once: one makes it, the others wait and load it
     with held(cert_path.with_suffix(".lock"), make_parent=True):
-        found = _load_ocsp_signer(issuing, cert_path, key_path, passphrase, now)
+        found = _load_ocsp_signer(issuing, cert_path, key_path, passphrase, now, token)
         if found is not None:
             return found
-        key = ec.generate_private_key(ec.SECP256R1())
+        serial = new_serial()
+        key = _new_key(token, keys.KeyType.EC_P256, f"padlock {issuing.issuer} ocsp {serial:x}")
         builder = crl_ocsp.ocsp_responder_builder(
-            issuing.certificate, key.public_key(), new_serial(), now
+            issuing.certificate, key.public_key(), serial, now
         )
         cert = issuing.sign_certificate(builder)
         # Key first: a crash between the two writes leaves a pair that does not match,
         # which the next start replaces.
-        write_atomic(key_path, keys.private_key_pem(key, passphrase), mode=0o600, overwrite=True)
+        _write_key(key_path, key, passphrase)
         write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), overwrite=True)
         return OcspSigner(issuing.issuer, issuing.certificate, cert, key)
 

@@ -14,6 +14,7 @@ from padlock.pki import serials
 if TYPE_CHECKING:
     from padlock.ca.ports import CertificateRecord
     from padlock.ca.revocation_settings import RevocationChoice
+    from padlock.ca.signer_pkcs11 import TokenConfig
     from padlock.config import Settings
     from padlock.pki.profiles import Hierarchy
 
@@ -69,6 +70,53 @@ def _revocation_choices(
         raise typer.BadParameter(str(exc)) from None
 
 
+CRL_SHARDS_OPTION = typer.Option(
+    128,
+    "--crl-shards",
+    help="CRL shards of the trusted issuing CA (each certificate names one; 0: one full CRL).",
+)
+TEST_CRL_SHARDS_OPTION = typer.Option(
+    4, "--test-crl-shards", help="CRL shards of the test issuing CA (0: one full CRL)."
+)
+OCSP_OPTION = typer.Option(
+    False,
+    "--ocsp/--no-ocsp",
+    help="An OCSP responder for the trusted issuing CA (for stapling); the test CA has one.",
+)
+PKCS11_MODULE_OPTION = typer.Option(
+    None,
+    "--pkcs11-module",
+    help="Make the CA's keys inside a PKCS#11 token: the module's .so"
+    " (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so).",
+)
+TOKEN_LABEL_OPTION = typer.Option(None, "--token-label", help="With --pkcs11-module: the token.")
+PIN_FILE_OPTION = typer.Option(
+    None,
+    "--pin-file",
+    help="The token's PIN, in a file (else $PADLOCK_HSM_PIN, $PADLOCK_HSM_PIN_FILE or a prompt).",
+)
+
+
+def token_choice(module: Path | None, label: str | None) -> TokenConfig | None:
+    """The token --pkcs11-module and --token-label name (both or neither)."""
+    if module is None and label is None:
+        return None
+    if module is None or not label:
+        raise typer.BadParameter("--pkcs11-module and --token-label go together.")
+    from padlock.ca.signer_pkcs11 import TokenConfig
+
+    return TokenConfig(str(module.expanduser().absolute()), label)
+
+
+def token_secret(token: TokenConfig | None, pin_file: Path | None) -> bytes | None:
+    """The PIN of ``token``: --pin-file, the environment, else asked on a terminal."""
+    from padlock import wiring
+
+    if token is None:
+        return None
+    return wiring.token_pin(pin_file) or console.token_pin_prompt(token.token_label)
+
+
 @app.command("init")
 def ca_init(
     data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
@@ -94,31 +142,25 @@ def ca_init(
     passphrase_file: Path | None = typer.Option(
         None, "--passphrase-file", help="The CA keys' pass phrase (else $PADLOCK_CA_PASSPHRASE)."
     ),
-    crl_shards: int = typer.Option(
-        128,
-        "--crl-shards",
-        help="CRL shards of the trusted issuing CA (each certificate names one; 0: one full CRL).",
-    ),
-    test_crl_shards: int = typer.Option(
-        4, "--test-crl-shards", help="CRL shards of the test issuing CA (0: one full CRL)."
-    ),
-    ocsp: bool = typer.Option(
-        False,
-        "--ocsp/--no-ocsp",
-        help="An OCSP responder for the trusted issuing CA (for stapling); the test CA has one.",
-    ),
+    crl_shards: int = CRL_SHARDS_OPTION,
+    test_crl_shards: int = TEST_CRL_SHARDS_OPTION,
+    ocsp: bool = OCSP_OPTION,
+    pkcs11_module: Path | None = PKCS11_MODULE_OPTION,
+    token_label: str | None = TOKEN_LABEL_OPTION,
+    pin_file: Path | None = PIN_FILE_OPTION,
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Make a test hierarchy and a trusted hierarchy (root + issuing CA each)."""
+    """Make a test hierarchy and a trusted hierarchy (root + issuing CA each); with
+    --pkcs11-module and --token-label, every key is made inside that token."""
     from padlock import hosts, wiring
     from padlock.ca.issuance import utcnow
     from padlock.ca.signer import create_authority
 
     revocation = _revocation_choices(crl_shards, test_crl_shards, ocsp)
-
     settings = settings_for(data_dir).with_overrides(base_url=base_url, pki_base_url=pki_base_url)
     hosts.refuse_new_ca(settings)  # a database holds one CA: never a second one in it
-    passphrase = wiring.ca_passphrase(settings, passphrase_file)
+    token = token_choice(pkcs11_module, token_label)
+    passphrase = token_secret(token, pin_file) or wiring.ca_passphrase(settings, passphrase_file)
     generated = None
     if passphrase is None:
         if console.is_terminal():
@@ -136,6 +178,7 @@ def ca_init(
         root_key_type=root_key_type,
         issuing_key_type=issuing_key_type,
         revocation=revocation,
+        token=token,
     )
     hosts.record_ca(settings, "ca init")  # the database now belongs to this CA
     if json_out:
@@ -144,7 +187,8 @@ def ca_init(
                 "data_dir": str(settings.data_dir),
                 "roots": {k: str(v) for k, v in info.roots.items()},
                 "pki_base_url": info.pki_base_url,
-                "offline_root_key": str(info.offline_root_key),
+                "offline_root_key": str(info.offline_root_key) if info.offline_root_key else None,
+                "token_label": info.token_label,
                 "passphrase_file": str(generated) if generated else None,
             }
         )
@@ -153,9 +197,13 @@ def ca_init(
     print(f"  certificates point at: {info.pki_base_url} (AIA, CRL DP, OCSP)")
     for hierarchy, path in info.roots.items():
         print(f"  {hierarchy} root: {path}")
-    print(
-        f"  trusted root key: {info.offline_root_key}  <- move it offline; issuing does not need it"
-    )
+    if info.offline_root_key is None:
+        print(f"  every key is in the token {info.token_label!r} (not extractable)")
+    else:
+        print(
+            f"  trusted root key: {info.offline_root_key}"
+            "  <- move it offline; issuing does not need it"
+        )
     if generated:
         console.say(
             f"The CA keys' pass phrase was generated and written to {generated} (mode 0600)."

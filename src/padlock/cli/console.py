@@ -73,6 +73,17 @@ def existing_passphrase(
     return getpass.getpass(f"Enter pass phrase for {what}: ").encode()
 
 
+def token_pin_prompt(token_label: str) -> bytes:
+    """A token's PIN, typed on a terminal (never echoed, never an argument)."""
+    if not is_terminal():
+        raise BadPassphrase(
+            f"No PIN for the token {token_label!r}, and no terminal to ask for one.",
+            hint="Set PADLOCK_HSM_PIN, or PADLOCK_HSM_PIN_FILE to a file holding it,"
+            " or give --pin-file.",
+        )
+    return getpass.getpass(f"PIN of the token {token_label!r}: ").encode()
+
+
 def read_input(path: Path, what: str) -> bytes:
     if str(path) == "-":
         return sys.stdin.buffer.read()

@@ -13,6 +13,7 @@ import typer
 
 from padlock.cli import (
     ca_cmds,
+    ceremony_cmds,
     console,
     csr_cmds,
     dash_ids,
@@ -56,6 +57,7 @@ review_cmds.register(app)
 revoke_cmds.register(app)
 host_cmds.register()
 issuer_cmds.register()
+ceremony_cmds.register()
 obtain_cmds.register(app)
 perspective_cmds.register(app)
 

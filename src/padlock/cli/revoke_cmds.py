@@ -146,8 +146,10 @@ def _revoke_remote(
 
 
 def sign_root_crl(
-    root_key: Path = typer.Option(
-        ..., "--root-key", help="The root's private key, brought from offline storage."
+    root_key: Path | None = typer.Option(
+        None,
+        "--root-key",
+        help="The root's private key, brought from offline storage (not for a CA in a token).",
     ),
     hierarchy: str = typer.Option("trusted", "--hierarchy", help="trusted | test"),
     days: int = typer.Option(365, "--days", help="Validity (BR 7.2: at most 12 months)."),
@@ -160,7 +162,7 @@ def sign_root_crl(
 
     from padlock import hosts, wiring
     from padlock.ca.revocation import CrlService
-    from padlock.ca.signer import load_root_signer
+    from padlock.ca.signer import load_root_signer, token_config
     from padlock.errors import PolicyError
     from padlock.fileio import write_atomic
     from padlock.pki.profiles import Hierarchy
@@ -172,6 +174,8 @@ def sign_root_crl(
     except ValueError:
         raise PolicyError(f"There is no hierarchy {hierarchy!r}; use test or trusted.") from None
     settings = ca_cmds.settings_for(data_dir)
+    if root_key is None and token_config(settings.ca_dir) is None:
+        raise typer.BadParameter("--root-key FILE is needed: the root's key is not online.")
     passphrase = wiring.required_passphrase(settings, passphrase_file, "The root key is")
     signer = load_root_signer(settings.ca_dir, which, passphrase, root_key)
     store = wiring.open_store(settings)

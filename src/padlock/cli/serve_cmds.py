@@ -96,7 +96,7 @@ def serve(
     fetch them. For the whole API over plain HTTP too, run a second `padlock serve` on
     another port with the same --data-dir: both serve the same CA.
     """
-    from padlock import config
+    from padlock import config, wiring
     from padlock.cli import pki_listener
     from padlock.web import serving
     from padlock.web.app import ensure_authority
@@ -123,8 +123,10 @@ def serve(
     os.environ["PADLOCK_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["PADLOCK_BASE_URL"] = settings.base_url
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _ask_token_pin(settings)
     passphrase = ensure_authority(settings.with_overrides(data_dir=settings.data_dir.resolve()))
-    os.environ.setdefault("PADLOCK_CA_PASSPHRASE", passphrase.decode())
+    _check_token(settings, passphrase)
+    os.environ.setdefault(wiring.ca_secret_env(settings), passphrase.decode())
     pki_listener.check_ca_pki_url(settings)
     ssl_files = _ssl_files(settings, passphrase, tls, tls_cert, tls_key)
     _prepare_workers(settings, workers)
@@ -145,6 +147,28 @@ def serve(
         )
     finally:
         pki_listener.stop(listener)
+
+
+def _ask_token_pin(settings: Settings) -> None:
+    """For a CA in a token and no PIN given: ask on a terminal, for the workers too."""
+    from padlock import wiring
+    from padlock.ca.signer import token_config
+    from padlock.cli import console
+
+    config = token_config(settings.ca_dir)
+    if config is None or wiring.ca_passphrase(settings) is not None:
+        return
+    if console.is_terminal():
+        os.environ[wiring.HSM_PIN_ENV] = console.token_pin_prompt(config.token_label).decode()
+
+
+def _check_token(settings: Settings, pin: bytes) -> None:
+    """A CA in a token: log in and find its keys before any worker starts, so a wrong PIN
+    or a missing token is one clear error here, not a worker that dies."""
+    from padlock.ca import signer
+
+    if signer.token_config(settings.ca_dir) is not None:
+        signer.load_issuing_signers(settings.ca_dir, pin)
 
 
 def _with_urls(

@@ -54,10 +54,7 @@ def ensure_authority(settings: Settings) -> bytes:
     passphrase = wiring.ca_passphrase(settings)
     if (settings.ca_dir / "ca.json").exists():
         if passphrase is None:
-            raise PadlockError(
-                f"The CA in {settings.ca_dir} is encrypted and no pass phrase was given.",
-                hint=f"Set {wiring.CA_PASSPHRASE_ENV}.",
-            )
+            raise wiring.missing_secret(settings)
         hosts.record_ca(settings, "serve")  # refuses another CA than the database's
         return passphrase
     hosts.refuse_new_ca(settings)  # never a second CA in a database that has one
