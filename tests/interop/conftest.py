@@ -267,6 +267,15 @@ def check_certificate(
     return leaf
 
 
+def ocsp_expected(cert_path: Path) -> str:
+    """What revocation_seen's OCSP half says of a revoked certificate: REVOKED when the
+    certificate names a responder in AIA, else the unauthorized answer of a CA without OCSP."""
+    leaf = x509.load_pem_x509_certificates(cert_path.read_bytes())[0]
+    aia = leaf.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    names_ocsp = any(d.access_method == x509.AuthorityInformationAccessOID.OCSP for d in aia)
+    return "REVOKED" if names_ocsp else "no OCSP: UNAUTHORIZED"
+
+
 def revocation_seen(padlock: Padlock, cert_path: Path, chain_path: Path) -> tuple[bool, str]:
     """(serial in the issuer's CRL, OCSP status) as padlock serves them over HTTPS."""
     from cryptography.hazmat.primitives import hashes
@@ -288,4 +297,8 @@ def revocation_seen(padlock: Padlock, cert_path: Path, chain_path: Path) -> tupl
     crl = x509.load_der_x509_crl(crl_der)
     in_crl = crl.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None
     response = ocsp.load_der_ocsp_response(answer)
+    if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        # RFC 6960 2.3: a CA without OCSP (a new trusted CA's default) answers unauthorized;
+        # its certificates then name no responder in AIA.
+        return in_crl, f"no OCSP: {response.response_status.name}"
     return in_crl, response.certificate_status.name
