@@ -47,11 +47,13 @@ def kit_env() -> dict[str, str]:
 
 
 def run_kit(
-    server: Padlock, dns_port: int, cache: Path, *extra: str
+    server: Any, dns_port: int, cache: Path, *extra: str
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """``padlock conformance --json`` against ``server``: (the process, its report)."""
+    """``padlock conformance --json`` against ``server`` (a Padlock or a Pebble): (the
+    process, its report)."""
+    ca_file = server.test_root if isinstance(server, Padlock) else server.ca_file
     args = [
-        PADLOCK, "conformance", server.directory, "--json", "--ca-file", str(server.test_root),
+        PADLOCK, "conformance", server.directory, "--json", "--ca-file", str(ca_file),
         "--dns-port", str(dns_port), "--http-port", str(server.http_port),
         "--tls-port", str(server.tls_port), "--eab-kid", EAB_KID, "--eab-hmac-key", EAB_KEY,
         "--cache-dir", str(cache), *extra,
@@ -66,3 +68,15 @@ def run_kit(
             f"no JSON report; exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         )
     return proc, report
+
+
+@pytest.fixture(scope="module")
+def kit_pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, int]]:
+    """Pebble from Debian, resolving with the kit's DNS port, the same EAB key as padlock."""
+    from tests.support.pebble import pebble
+
+    dns_port = free_port()
+    with pebble(
+        tmp_path_factory.mktemp("pebble"), f"127.0.0.1:{dns_port}", {EAB_KID: EAB_KEY}
+    ) as served:
+        yield served, dns_port

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from rich.table import Table
 
@@ -58,22 +59,21 @@ def as_json(report: KitReport) -> str:
     return json.dumps(report.as_dict(), indent=2)
 
 
-def _md_cell(cells: Sequence[Cell]) -> str:
-    return " / ".join(MARK[c.status] for c in cells)
+MD_MARK = {"pass": "pass", "fail": "FAIL", "n/a": "n/a", "not run": "-"}
 
 
-def markdown(reports: Sequence[tuple[str, KitReport]]) -> str:
-    """One table, a cell per client and feature holding each server's verdict side by side
-    (``padlock / Pebble``), then the protocol checks the same way."""
+def markdown(reports: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """One table from the kit's JSON reports (``--json``), a cell per client and feature
+    holding each server's verdict side by side (``padlock / Pebble``), then the checks."""
     names = " / ".join(name for name, _report in reports)
     keys = _keys(None)
     lines = [f"| client ({names}) | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for index, row in enumerate(reports[0][1].rows):
-        rows = [report.rows[index] for _name, report in reports]
-        cells = [_md_cell([r.cells[k] for r in rows]) for k in keys]
-        lines.append(f"| {row.client} {row.version} | " + " | ".join(cells) + " |")
+    for index, row in enumerate(reports[0][1]["clients"]):
+        rows = [report["clients"][index]["features"] for _name, report in reports]
+        cells = [" / ".join(MD_MARK[r[k]["status"]] for r in rows) for k in keys]
+        lines.append(f"| {row['client']} {row['version']} | " + " | ".join(cells) + " |")
     lines += ["", f"| protocol check | section | {names} |", "|---|---|---|"]
-    for index, check in enumerate(reports[0][1].checks):
-        verdicts = [MARK[report.checks[index].status] for _name, report in reports]
-        lines.append(f"| {check.name} | {check.section} | {' / '.join(verdicts)} |")
+    for index, check in enumerate(reports[0][1]["checks"]):
+        verdicts = [MD_MARK[report["checks"][index]["status"]] for _name, report in reports]
+        lines.append(f"| {check['check']} | {check['section']} | {' / '.join(verdicts)} |")
     return "\n".join(lines) + "\n"

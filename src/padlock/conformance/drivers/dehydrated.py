@@ -5,9 +5,10 @@ with the account key and with the certificate's (``--privkey``), ``--deactivate`
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from padlock.conformance.drivers.base import Row, fresh_name, program_version, run_program, script
+from padlock.conformance.drivers.base import Row, fresh_name, run_help, run_program, script
 from padlock.conformance.loopback import AlpnResponder, FileResponder
 from padlock.conformance.model import ClientRow
 from padlock.conformance.target import Target
@@ -77,7 +78,7 @@ def drive(program: Path, target: Target) -> ClientRow:
     work = target.work / "dehydrated"
     work.mkdir(parents=True, exist_ok=True)
     client = _Dehydrated(program, target, work)
-    row = Row("dehydrated", program_version([program, "--version"]).removeprefix("Dehydrated "))
+    row = Row("dehydrated", _version(program))
     row.na("key-change", "dehydrated has no account key rollover command")
     row.na("profile", "dehydrated 0.7 has no profile option")
     row.na("ari-replaces", "dehydrated 0.7 renews by days left, without ARI")
@@ -87,14 +88,15 @@ def drive(program: Path, target: Target) -> ClientRow:
         return row.done()
     live: dict[str, Path] = {}
 
-    def issue(kind: str, *names: str) -> None:
-        live[kind] = client.issue(kind, *names)
+    def issue(feature: str, kind: str, *names: str) -> None:
+        live[feature] = client.issue(kind, *names)
 
-    row.step(["http-01"], lambda: issue("http-01", fresh_name(target, "dh-http")))
-    row.step(["dns-01"], lambda: issue("dns-01", fresh_name(target, "dh-dns")))
-    row.step(["tls-alpn-01"], lambda: issue("tls-alpn-01", fresh_name(target, "dh-alpn")))
+    row.step(["http-01"], lambda: issue("http-01", "http-01", fresh_name(target, "dh-http")))
+    row.step(["dns-01"], lambda: issue("dns-01", "dns-01", fresh_name(target, "dh-dns")))
+    alpn = fresh_name(target, "dh-alpn")
+    row.step(["tls-alpn-01"], lambda: issue("tls-alpn-01", "tls-alpn-01", alpn))
     base = fresh_name(target, "dh-wild")
-    row.step(["wildcard"], lambda: issue("dns-01", f"*.{base}", base))
+    row.step(["wildcard"], lambda: issue("wildcard", "dns-01", f"*.{base}", base))
     if "http-01" in live:
         row.step(["revoke-account"], lambda: client.run("--revoke", live["http-01"] / "cert.pem"))
     if "dns-01" in live:
@@ -117,3 +119,9 @@ def _eab(row: Row, program: Path, target: Target) -> None:
     work = target.work / "dehydrated-eab"
     work.mkdir(parents=True, exist_ok=True)
     row.step(["account-eab"], _Dehydrated(program, target, work, eab=True).register)
+
+
+def _version(program: Path) -> str:
+    said = run_help([program, "--version"])
+    found = re.search(r"version:\s*(\S+)", said)
+    return found.group(1) if found else "unknown"
