@@ -13,13 +13,11 @@ from rich.console import Console
 
 from padlock.conformance import cache
 from padlock.conformance.checks import run_checks
-from padlock.conformance.drivers import acmejs, base, certbot, dehydrated, lego
+from padlock.conformance.drivers import acmejs, base, certbot, dehydrated, lego, mod_md
 from padlock.conformance.loopback import KitDNS
 from padlock.conformance.model import CLIENTS, CheckResult, ClientRow, KitReport
 from padlock.conformance.target import Target
 from padlock.errors import CAUnreachable, ConfigError
-
-MOD_MD_REASON = "the kit does not drive Apache mod_md yet (tests/interop/test_mod_md.py does)"
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ def _driver(name: str, target: Target, cache_dir: Path, console: Console) -> Cli
         home = cache.acme_client_js(cache_dir, console)
         return acmejs.drive(cache.on_path("node"), home, target)
     if name == "mod_md":
-        return base.unavailable(name, MOD_MD_REASON)
+        return mod_md.drive(cache.on_path("apache2"), target)
     raise ConfigError(f"No client {name!r}: the kit drives {', '.join(CLIENTS)}.")
 
 

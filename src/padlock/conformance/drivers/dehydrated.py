@@ -82,6 +82,11 @@ def drive(program: Path, target: Target) -> ClientRow:
     row.na("key-change", "dehydrated has no account key rollover command")
     row.na("profile", "dehydrated 0.7 has no profile option")
     row.na("ari-replaces", "dehydrated 0.7 renews by days left, without ARI")
+    row.na(
+        "revoke-certkey",
+        "dehydrated 0.7's --privkey looks the key up as an account"
+        " (onlyReturnExisting) and signs with its kid, never the jwk form (RFC 8555 7.6)",
+    )
     _eab(row, program, target)
     if not row.step(["account"], client.register):
         row.blocked([k for k in _AFTER_ACCOUNT], "a new account")
@@ -99,17 +104,13 @@ def drive(program: Path, target: Target) -> ClientRow:
     row.step(["wildcard"], lambda: issue("wildcard", "dns-01", f"*.{base}", base))
     if "http-01" in live:
         row.step(["revoke-account"], lambda: client.run("--revoke", live["http-01"] / "cert.pem"))
-    if "dns-01" in live:
-        cert, key = live["dns-01"] / "cert.pem", live["dns-01"] / "privkey.pem"
-        row.step(["revoke-certkey"], lambda: client.run("--revoke", cert, "--privkey", key))
     row.blocked(["revoke-account"], "http-01")
-    row.blocked(["revoke-certkey"], "dns-01")
     row.step(["deactivate"], lambda: client.run("--deactivate"))
     return row.done()
 
 
 _AFTER_ACCOUNT = ("http-01", "dns-01", "tls-alpn-01", "wildcard", "deactivate",
-                  "revoke-account", "revoke-certkey")  # fmt: skip
+                  "revoke-account")  # fmt: skip
 
 
 def _eab(row: Row, program: Path, target: Target) -> None:
