@@ -53,11 +53,13 @@ class ClientRow:
     client: str
     version: str
     cells: Mapping[str, Cell]
+    seconds: float = 0.0  # how long the client's whole sequence took
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "client": self.client,
             "version": self.version,
+            "seconds": round(self.seconds, 1),
             "features": {
                 k: {"status": str(c.status), "reason": c.reason} for k, c in self.cells.items()
             },

@@ -26,7 +26,7 @@ def table(report: KitReport, features: Sequence[str] | None = None) -> Table:
     for row in report.rows:
         cells = [row.cells[k] for k in _keys(features)]
         grid.add_row(
-            f"{row.client}\n[dim]{row.version}[/dim]",
+            f"{row.client}\n[dim]{row.version}, {row.seconds:.0f} s[/dim]",
             *(f"[{STYLE[c.status]}]{MARK[c.status]}[/]" for c in cells),
         )
     return grid

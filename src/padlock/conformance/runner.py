@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -93,8 +94,10 @@ def run_kit(
             rows = []
             for name in options.clients:
                 said(f"client {name}")
+                started = time.monotonic()
                 try:
-                    rows.append(_driver(name, target, cache_dir, console))
+                    row = _driver(name, target, cache_dir, console)
                 except cache.Unavailable as missing:
-                    rows.append(base.unavailable(name, str(missing)))
+                    row = base.unavailable(name, str(missing))
+                rows.append(replace(row, seconds=time.monotonic() - started))
     return KitReport(options.target.directory, tuple(rows), checks)

@@ -39,10 +39,7 @@ def drive(node: Path, home: Path, target: Target) -> ClientRow:
     row = Row("acme-client", f"{version['version']} (node {program_version([node, '--version'])})")
     row.na("ari-replaces", "acme-client 5.4 has no renewal information (ARI) support")
     row.na("revoke-certkey", "acme-client signs revokeCert with its account (kid) only")
-    if target.eab is None:
-        row.not_run("account-eab", "no EAB credentials given (--eab-kid, --eab-hmac-key)")
-    if target.profile is None:
-        row.na("profile", "the server offers no profiles (directory meta.profiles)")
+    row.not_given(target)
     try:
         out = run_program([node, home / "kit.mjs", plan], target, cwd=home)
     except StepFailed as failed:

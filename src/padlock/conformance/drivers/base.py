@@ -86,6 +86,18 @@ def fresh_name(target: Target, prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}.{target.domain}"
 
 
+class Program:
+    """A client program driven for one target, its files under ``work``."""
+
+    def __init__(self, program: Path, target: Target, work: Path) -> None:
+        self.program, self.target, self.work = program, target, work
+        work.mkdir(parents=True, exist_ok=True)
+
+
+NO_EAB = "no EAB credentials given (--eab-kid, --eab-hmac-key)"
+NO_PROFILES = "the server offers no profiles (directory meta.profiles)"
+
+
 class Row:
     """A client's cells as they are decided; every feature ends with one."""
 
@@ -112,6 +124,13 @@ class Row:
 
     def not_run(self, feature: str, reason: str) -> None:
         self.cells[feature] = Cell(Status.NOT_RUN, reason)
+
+    def not_given(self, target: Target, *, profile: bool = True) -> None:
+        """The cells the kit cannot run for want of EAB credentials or a server's profiles."""
+        if target.eab is None:
+            self.not_run("account-eab", NO_EAB)
+        if profile and target.profile is None:
+            self.na("profile", NO_PROFILES)
 
     def blocked(self, features: Iterable[str], on: str) -> None:
         """Features that needed an earlier step which failed."""

@@ -2,15 +2,19 @@
 
 http-01 with certbot's standalone server on the VA's port, dns-01 and wildcards through
 ``--manual`` hooks that write the kit's DNS, EAB with ``--eab-kid``/``--eab-hmac-key``,
-profiles with ``--required-profile`` (certbot 5), revoke with the account and with the
+profiles with ``--required-profile`` (certbot 5), a forced renewal whose order the server
+lists (does it carry ``replaces``?), revoke with the account and with the
 certificate's key (``--cert-path`` and ``--key-path``), ``unregister`` to deactivate.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from padlock.conformance.drivers.base import (
+    NO_PROFILES,
+    Program,
     Row,
     dns_hook,
     fresh_name,
@@ -18,13 +22,14 @@ from padlock.conformance.drivers.base import (
     run_help,
     run_program,
 )
+from padlock.conformance.drivers.orders import certbot_account, replaces_seen
 from padlock.conformance.model import ClientRow
 from padlock.conformance.target import Target
 
 
-class _Certbot:
+class _Certbot(Program):
     def __init__(self, program: Path, target: Target, work: Path) -> None:
-        self.program, self.target, self.work = program, target, work
+        super().__init__(program, target, work)
         self.hook = dns_hook(target, work)
 
     def run(self, *args: str, config: str = "config") -> str:
@@ -70,7 +75,6 @@ def drive(client: str, program: Path, target: Target) -> ClientRow:
     full = run_help([program, "--help", "all"])
     row.na("tls-alpn-01", "certbot has no tls-alpn-01 authenticator")
     row.na("key-change", "certbot has no account key rollover command")
-    row.na("ari-replaces", "certbot sends no replaces when it renews (5.8 asks renewalInfo only)")
     _eab(row, certbot)
     if not row.step(["account"], certbot.register):
         row.blocked(["http-01", "dns-01", "wildcard", "profile", "deactivate",
@@ -82,6 +86,7 @@ def drive(client: str, program: Path, target: Target) -> ClientRow:
     base = fresh_name(target, "cb-wild")
     row.step(["wildcard"], lambda: certbot.manual_dns(f"*.{base}", base))
     _profile(row, certbot, full)
+    _renewal(row, certbot, first if got_first else None)
     if got_first:
         row.step(["revoke-account"], lambda: certbot.run(
             "revoke", "--cert-name", first, "--no-delete-after-revoke"))  # fmt: skip
@@ -99,7 +104,7 @@ def drive(client: str, program: Path, target: Target) -> ClientRow:
 def _eab(row: Row, certbot: _Certbot) -> None:
     eab = certbot.target.eab
     if eab is None:
-        row.not_run("account-eab", "no EAB credentials given (--eab-kid, --eab-hmac-key)")
+        row.not_given(certbot.target, profile=False)
         return
     row.step(["account-eab"], lambda: certbot.register(
         "--eab-kid", eab.kid, "--eab-hmac-key", eab.hmac_key, config="config-eab"))  # fmt: skip
@@ -111,7 +116,30 @@ def _profile(row: Row, certbot: _Certbot, helptext: str) -> None:
         return
     profile = certbot.target.profile
     if profile is None:
-        row.na("profile", "the server offers no profiles (directory meta.profiles)")
+        row.na("profile", NO_PROFILES)
         return
     name = fresh_name(certbot.target, "cb-profile")
     row.step(["profile"], lambda: certbot.standalone(name, "--required-profile", profile))
+
+
+def _renewal(row: Row, certbot: _Certbot, name: str | None) -> None:
+    """``certbot renew --force-renewal`` of the http-01 lineage; the server's orders say
+    whether the renewal named the certificate it replaces (certbot 4.1 and later read ARI)."""
+    major = certbot_major(row.version)
+    if major is not None and major < 4:
+        row.na("ari-replaces", f"certbot {major}.x has no renewal information (ARI) support")
+        return
+    if name is None:
+        row.blocked(["ari-replaces"], "http-01")
+        return
+    renewed = row.step(["ari-replaces"], lambda: certbot.run(
+        "renew", "--cert-name", name, "--force-renewal", "--no-random-sleep-on-renew"))  # fmt: skip
+    if renewed:
+        found = certbot_account(certbot.work / "config")
+        row.cells["ari-replaces"] = replaces_seen(found, certbot.target, name)
+
+
+def certbot_major(version: str) -> int | None:
+    """3 of "certbot 3.1.0"."""
+    found = re.match(r"certbot (\d+)\.", version)
+    return int(found.group(1)) if found else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from padlock.conformance.drivers.base import Row, fresh_name, run_help, run_program, script
+from padlock.conformance.drivers.base import Program, Row, fresh_name, run_help, run_program, script
 from padlock.conformance.loopback import AlpnResponder, FileResponder
 from padlock.conformance.model import ClientRow
 from padlock.conformance.target import Target
@@ -34,9 +34,9 @@ KEY_ALGO="prime256v1"
 """
 
 
-class _Dehydrated:
+class _Dehydrated(Program):
     def __init__(self, program: Path, target: Target, work: Path, eab: bool = False) -> None:
-        self.program, self.target, self.work = program, target, work
+        super().__init__(program, target, work)
         self.webroot = work / "www"
         self.challenges = self.webroot / ".well-known" / "acme-challenge"
         self.challenges.mkdir(parents=True, exist_ok=True)
@@ -115,7 +115,7 @@ _AFTER_ACCOUNT = ("http-01", "dns-01", "tls-alpn-01", "wildcard", "deactivate",
 
 def _eab(row: Row, program: Path, target: Target) -> None:
     if target.eab is None:
-        row.not_run("account-eab", "no EAB credentials given (--eab-kid, --eab-hmac-key)")
+        row.not_given(target, profile=False)
         return
     work = target.work / "dehydrated-eab"
     work.mkdir(parents=True, exist_ok=True)

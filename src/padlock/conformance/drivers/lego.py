@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from padlock.conformance.drivers.base import (
+    Program,
     Row,
     dns_hook,
     fresh_name,
@@ -18,9 +19,9 @@ from padlock.conformance.model import ClientRow
 from padlock.conformance.target import Target
 
 
-class _Lego:
+class _Lego(Program):
     def __init__(self, program: Path, target: Target, work: Path) -> None:
-        self.program, self.target, self.work = program, target, work
+        super().__init__(program, target, work)
         hook = dns_hook(target, work)
         self.dns_env = {
             "EXEC_PATH": str(hook),
@@ -84,7 +85,7 @@ def drive(program: Path, target: Target) -> ClientRow:
 def _eab(row: Row, lego: _Lego) -> None:
     eab = lego.target.eab
     if eab is None:
-        row.not_run("account-eab", "no EAB credentials given (--eab-kid, --eab-hmac-key)")
+        row.not_given(lego.target, profile=False)
         return
     name = fresh_name(lego.target, "lego-eab")
     row.step(["account-eab"], lambda: lego.http(

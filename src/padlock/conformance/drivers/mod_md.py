@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from padlock.conformance.drivers.base import Row, StepFailed, fresh_name, run_help, script
-from padlock.conformance.drivers.mod_md_ari import replaces_seen
+from padlock.conformance.drivers.orders import mod_md_account, replaces_seen
 from padlock.conformance.model import Cell, ClientRow, Status
 from padlock.conformance.target import Target
 
@@ -177,10 +177,7 @@ def drive(binary: Path, target: Target) -> ClientRow:
     row.na("deactivate", "mod_md deactivates no account on request")
     row.na("revoke-account", "mod_md does not revoke certificates")
     row.na("revoke-certkey", "mod_md does not revoke certificates")
-    if target.profile is None:
-        row.na("profile", "the server offers no profiles (directory meta.profiles)")
-    if target.eab is None:
-        row.not_run("account-eab", "no EAB credentials given (--eab-kid, --eab-hmac-key)")
+    row.not_given(target)
     if "account" in row.cells:
         return row.done()
     apache = _Apache(binary, target, target.work / "mod_md")
@@ -200,6 +197,6 @@ def drive(binary: Path, target: Target) -> ClientRow:
     row.cells["account"] = first  # mod_md opens its account on the way to any certificate
     if row.cells["ari-replaces"].status is Status.PASS:
         row.cells["ari-replaces"] = replaces_seen(
-            apache.base / "md", target, plan["ari-replaces"][0]
+            mod_md_account(apache.base / "md"), target, plan["ari-replaces"][0]
         )
     return row.done()

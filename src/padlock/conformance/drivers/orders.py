@@ -1,6 +1,6 @@
-"""Whether mod_md's renewal order named the certificate it replaces (RFC 9773 section 5):
-read back from the server as mod_md's own account (its key and URL in mod_md's store), via
-the account's orders list (RFC 8555 7.1.2.1) and each order's ``replaces``."""
+"""Whether a client's renewal order named the certificate it replaces (RFC 9773 section 5):
+read back from the server as the client's own account (its key and URL from the client's
+files), via the account's orders list (RFC 8555 7.1.2.1) and each order's ``replaces``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from josepy.errors import DeserializationError
+from josepy.jwk import JWK
 
 from padlock.conformance.model import Cell, Status
 from padlock.conformance.target import Target
@@ -19,7 +21,7 @@ from padlock.conformance.wire import Client, Key
 MAX_ORDERS = 50
 
 
-def _account(store: Path) -> tuple[Key, str] | str:
+def mod_md_account(store: Path) -> tuple[Key, str] | str:
     """(key, URL) of mod_md's account, or why it cannot be had."""
     for account in sorted((store / "accounts").glob("*/account.json")):
         try:
@@ -56,9 +58,23 @@ def _orders(client: Client, url: str) -> list[dict[str, Any]]:
     return [client.get(u).json() for u in urls[:MAX_ORDERS] if isinstance(u, str)]
 
 
-def replaces_seen(store: Path, target: Target, name: str) -> Cell:
-    """PASS when an order of mod_md's account for ``name`` carries ``replaces``."""
-    found = _account(store)
+def certbot_account(config: Path) -> tuple[Key, str] | str:
+    """(key, URL) of certbot's account: its JWK and registration in ``config/accounts``."""
+    for regr in sorted((config / "accounts").glob("*/*/*/regr.json")):
+        try:
+            url = json.loads(regr.read_text())["uri"]
+            jwk = JWK.json_loads((regr.parent / "private_key.json").read_text())
+        except (OSError, ValueError, KeyError, DeserializationError):
+            continue
+        key = getattr(jwk.key, "_wrapped", jwk.key)
+        if isinstance(key, Key):
+            return key, str(url)
+    return f"no certbot account in {config}"
+
+
+def replaces_seen(found: tuple[Key, str] | str, target: Target, name: str) -> Cell:
+    """PASS when an order of the account ``found`` for ``name`` carries ``replaces``; n/a when
+    its orders for ``name`` renewed without it (the client does not send it)."""
     if isinstance(found, str):
         return Cell(Status.NOT_RUN, f"renewed, but {found}")
     key, url = found
@@ -73,4 +89,10 @@ def replaces_seen(store: Path, target: Target, name: str) -> Cell:
         return Cell(Status.NOT_RUN, "renewed, but the server lists no orders for the account")
     if any(o.get("replaces") for o in mine):
         return Cell(Status.PASS)
-    return Cell(Status.FAIL, f"{len(mine)} orders for {name}, none with replaces")
+    if len(mine) < 2:
+        return Cell(Status.FAIL, f"only {len(mine)} order for {name}: no renewal was ordered")
+    return Cell(
+        Status.NA,
+        f"the client renewed without replaces ({len(mine)} orders for {name}"
+        " as the server lists them, none naming the certificate replaced)",
+    )
