@@ -60,7 +60,7 @@ def _orders(client: Client, url: str) -> list[dict[str, Any]]:
 
 def certbot_account(config: Path) -> tuple[Key, str] | str:
     """(key, URL) of certbot's account: its JWK and registration in ``config/accounts``."""
-    for regr in sorted((config / "accounts").glob("*/*/*/regr.json")):
+    for regr in sorted((config / "accounts").rglob("regr.json")):
         try:
             url = json.loads(regr.read_text())["uri"]
             jwk = JWK.json_loads((regr.parent / "private_key.json").read_text())
