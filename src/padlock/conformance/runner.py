@@ -16,7 +16,7 @@ from padlock.conformance import cache
 from padlock.conformance.checks import run_checks
 from padlock.conformance.drivers import acmejs, base, certbot, dehydrated, lego, mod_md
 from padlock.conformance.loopback import KitDNS
-from padlock.conformance.model import CLIENTS, CheckResult, ClientRow, KitReport
+from padlock.conformance.model import CLIENTS, Cell, CheckResult, ClientRow, KitReport, Status
 from padlock.conformance.target import Target
 from padlock.errors import CAUnreachable, ConfigError
 
@@ -42,8 +42,9 @@ def server_needs(target: Target) -> list[str]:
     ]
 
 
-def offered_profile(target: Target) -> str | None:
-    """The first profile the directory offers (draft-ietf-acme-profiles meta.profiles)."""
+def from_directory(target: Target) -> Target:
+    """``target`` with what the directory offers: its first profile unless one was asked
+    for (draft-ietf-acme-profiles meta.profiles), and whether it has renewalInfo."""
     try:
         with httpx.Client(verify=target.ssl_context(), timeout=15) as http:
             answer = http.get(target.directory)
@@ -53,7 +54,20 @@ def offered_profile(target: Target) -> str | None:
     if answer.status_code != 200 or not isinstance(directory, dict):
         raise CAUnreachable(f"The directory {target.directory} answered {answer.status_code}.")
     profiles = directory.get("meta", {}).get("profiles") or {}
-    return next(iter(profiles), None) if isinstance(profiles, dict) else None
+    first = next(iter(profiles), None) if isinstance(profiles, dict) else None
+    return replace(target, profile=target.profile or first,
+                   renewal_info="renewalInfo" in directory)  # fmt: skip
+
+
+NO_ARI = Cell(Status.NA, "the server offers no renewalInfo (RFC 9773)")
+
+
+def _server_lacks(row: ClientRow, target: Target) -> ClientRow:
+    """A feature the server does not offer is n/a for every client that has it."""
+    cell = row.cells["ari-replaces"]
+    if target.renewal_info or cell.status is Status.NA or row.version == "not installed":
+        return row
+    return replace(row, cells={**row.cells, "ari-replaces": NO_ARI})
 
 
 def _driver(name: str, target: Target, cache_dir: Path, console: Console) -> ClientRow:
@@ -82,8 +96,7 @@ def run_kit(
         work.mkdir()
         txt.mkdir()
         target = replace(options.target, work=work, txt_dir=txt)
-        if target.profile is None:
-            target = replace(target, profile=offered_profile(target))
+        target = from_directory(target)
         host, _, port = target.dns.rpartition(":")
         cache_dir = options.cache_dir or cache.default_cache()
         with KitDNS(host, int(port), txt):
@@ -99,5 +112,6 @@ def run_kit(
                     row = _driver(name, target, cache_dir, console)
                 except cache.Unavailable as missing:
                     row = base.unavailable(name, str(missing))
+                row = _server_lacks(row, target)
                 rows.append(replace(row, seconds=time.monotonic() - started))
     return KitReport(options.target.directory, tuple(rows), checks)

@@ -27,6 +27,7 @@ class Target:
     domain: str  # the test names are <random>.<domain>
     eab: Eab | None = None
     profile: str | None = None  # the profile asked for; None: the directory's first
+    renewal_info: bool = True  # the directory has renewalInfo (RFC 9773)
     timeout: float = 120.0  # one client command at most
 
     def ssl_context(self) -> ssl.SSLContext:

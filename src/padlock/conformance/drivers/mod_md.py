@@ -197,6 +197,6 @@ def drive(binary: Path, target: Target) -> ClientRow:
     row.cells["account"] = first  # mod_md opens its account on the way to any certificate
     if row.cells["ari-replaces"].status is Status.PASS:
         row.cells["ari-replaces"] = replaces_seen(
-            mod_md_account(apache.base / "md"), target, plan["ari-replaces"][0]
+            mod_md_account(apache.base / "md"), target, plan["ari-replaces"][0], sends=True
         )
     return row.done()

@@ -72,9 +72,12 @@ def certbot_account(config: Path) -> tuple[Key, str] | str:
     return f"no certbot account in {config}"
 
 
-def replaces_seen(found: tuple[Key, str] | str, target: Target, name: str) -> Cell:
-    """PASS when an order of the account ``found`` for ``name`` carries ``replaces``; n/a when
-    its orders for ``name`` renewed without it (the client does not send it)."""
+def replaces_seen(
+    found: tuple[Key, str] | str, target: Target, name: str, *, sends: bool = False
+) -> Cell:
+    """PASS when an order of the account ``found`` for ``name`` carries ``replaces``. When the
+    renewal's order has none: FAIL for a client that ``sends`` it (the server dropped it),
+    else n/a (the client renewed without it)."""
     if isinstance(found, str):
         return Cell(Status.NOT_RUN, f"renewed, but {found}")
     key, url = found
