@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from padlock.conformance.drivers.base import DNS_HOOK
 from tests.interop.conftest import (
     Padlock,
     check_certificate,
@@ -16,14 +17,7 @@ from tests.interop.conftest import (
     run,
 )
 
-HOOK = """#!/bin/sh
-# lego --dns exec: $1 is present|cleanup, $2 the record's name (with a final dot), $3 the value.
-name=$(printf '%s' "$2" | sed 's/\\.$//' | tr 'A-Z' 'a-z')
-case "$1" in
-  present) printf '%s\\n' "$3" >> "{txt_dir}/$name" ;;
-  cleanup) rm -f "{txt_dir}/$name" ;;
-esac
-"""
+HOOK = DNS_HOOK  # present NAME VALUE | cleanup NAME, as lego --dns exec calls it
 
 
 def _lego(padlock: Padlock, work: Path, *args: str, env: dict[str, str] | None = None) -> str:

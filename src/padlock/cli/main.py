@@ -14,6 +14,7 @@ import typer
 from padlock.cli import (
     ca_cmds,
     ceremony_cmds,
+    conformance_cmds,
     console,
     csr_cmds,
     dash_ids,
@@ -60,6 +61,7 @@ issuer_cmds.register()
 ceremony_cmds.register()
 obtain_cmds.register(app)
 perspective_cmds.register(app)
+conformance_cmds.register(app)
 
 
 def _report(exc: PadlockError) -> None:

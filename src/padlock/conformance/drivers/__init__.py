@@ -1,0 +1,1 @@
+"""One module per client the kit drives; each gives a :class:`~..model.ClientRow`."""
