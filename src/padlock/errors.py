@@ -205,10 +205,6 @@ class Conflict(PadlockError):
     problem = "conflict"
 
 
-class IssuerRetired(Conflict):
-    """An issuing CA was asked to issue after ``ca new-issuer`` recorded its successor."""
-
-
 class ConfigError(PadlockError):
     problem = "config"
 

@@ -108,7 +108,7 @@ def test_clock_offset_lego_rehearses_2029_and_renews(rehearsal: Padlock, tmp_pat
     by_profile = {r["profile"]: r for r in rows}
     assert by_profile["test"]["rules_on"] >= STEP_2029.isoformat()
     assert (by_profile["test"]["br_max_days"], by_profile["test"]["reuse_days"]) == (47, 10)
-    assert by_profile["dv"]["rules_on"] == dt.datetime.now(dt.UTC).date().isoformat()
+    assert by_profile["classic"]["rules_on"] == dt.datetime.now(dt.UTC).date().isoformat()
 
 
 def test_clock_offset_refused_for_the_trusted_hierarchy(tmp_path: Path) -> None:

@@ -31,7 +31,6 @@ from padlock.ca.signer import IssuingCas, Signer, ca_urls, successor_id
 from padlock.errors import (
     ConfigError,
     Conflict,
-    IssuerRetired,
     LintFailed,
     NotFound,
     PadlockError,
@@ -52,6 +51,11 @@ log = logging.getLogger("padlock.issuance")
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class IssuerRetired(Conflict):
+    """An issuing CA was asked to issue after ``ca new-issuer`` recorded its successor (the
+    Issuer takes the successor up and reserves again; a conflict if it reaches a caller)."""
 
 
 @dataclass(frozen=True)
